@@ -1,0 +1,1 @@
+//! rocketwire adapter (async-std). Skeleton.

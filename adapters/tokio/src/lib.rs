@@ -1,0 +1,1 @@
+//! rocketwire adapter (tokio). Skeleton.

@@ -1,0 +1,1 @@
+//! ROCKETMQ binary header (serialize type 1). (Skeleton.)

@@ -1,0 +1,1 @@
+//! JSON header (serialize type 0). (Skeleton.)

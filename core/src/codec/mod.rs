@@ -1,0 +1,83 @@
+//! Frames and remoting commands: the wire layer.
+//!
+//! A frame is `frame_length:i32 | header_word:i32 | header | body` (big-endian), where the
+//! header word carries the serialize type in its high byte and the header length in the low 24
+//! bits. [`FrameDecoder`] splits whole frames out of a `BytesMut` without copying the body;
+//! [`encode`] produces a `(head, body)` pair so the body is never copied either.
+
+mod binary_header;
+mod code;
+mod command;
+mod frame;
+mod json_header;
+
+pub use code::{LanguageCode, RequestCode, ResponseCode};
+pub use command::{RemotingCommand, CLIENT_VERSION, FLAG_ONEWAY, FLAG_RESPONSE};
+pub use frame::{encode, encode_to_vec, FrameDecoder, DEFAULT_MAX_FRAME_LEN};
+
+/// How a command header is serialized (high byte of the header word).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SerializeType {
+    /// A UTF-8 JSON object (type 0). Java's and Go's default.
+    #[default]
+    Json,
+    /// RocketMQ's compact binary layout (type 1).
+    RocketMq,
+}
+
+impl SerializeType {
+    /// The type byte on the wire.
+    pub fn code(self) -> u8 {
+        match self {
+            SerializeType::Json => 0,
+            SerializeType::RocketMq => 1,
+        }
+    }
+
+    /// The type for a wire byte, if known.
+    pub fn from_code(code: u8) -> Option<Self> {
+        match code {
+            0 => Some(SerializeType::Json),
+            1 => Some(SerializeType::RocketMq),
+            _ => None,
+        }
+    }
+}
+
+/// Why bytes could not be read or written as a remoting frame. The peer is to blame for every
+/// decode variant; the connection that produced them should be closed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CodecError {
+    /// The frame length field exceeds the configured maximum.
+    #[error("frame of {len} bytes exceeds the limit of {max} bytes")]
+    FrameTooLarge {
+        /// Declared frame length.
+        len: u64,
+        /// Configured maximum.
+        max: u64,
+    },
+    /// The frame length is too small to hold a header word, or negative.
+    #[error("invalid frame length {0}")]
+    BadFrameLength(i64),
+    /// The header length does not fit inside the frame.
+    #[error("header length {header} does not fit in a frame of {frame} bytes")]
+    BadHeaderLength {
+        /// Declared header length.
+        header: u32,
+        /// Frame length (without the length field).
+        frame: u32,
+    },
+    /// The serialize type byte is neither JSON (0) nor ROCKETMQ (1).
+    #[error("unknown serialize type {0}")]
+    UnknownSerializeType(u8),
+    /// A JSON header that does not parse or lacks required members.
+    #[error("malformed JSON header: {0}")]
+    BadJsonHeader(String),
+    /// A binary header whose lengths or strings are inconsistent.
+    #[error("malformed binary header: {0}")]
+    BadBinaryHeader(String),
+    /// A command that cannot be encoded (e.g. a code too large for a binary header).
+    #[error("cannot encode command: {0}")]
+    Unencodable(String),
+}
