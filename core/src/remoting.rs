@@ -1,7 +1,25 @@
 //! Per-connection correlation: opaques, the pending table, deadlines, oneway requests and
-//! broker→client requests. (Skeleton.)
+//! broker→client requests.
+//!
+//! [`Remoting`] owns every connection of a client. Requests are queued on a connection (opened
+//! on demand, one per address), written once it is up, and matched to responses by opaque.
+//! Each pending request has a deadline in one ordered index; a closed connection fails all of its
+//! pending requests at once. Nothing here reads a clock: every call takes `now`.
+//!
+//! ```text
+//! send_request ──► [conn: Connecting ─ Connected ─► Open] ──► poll_io: Transmit
+//! handle_received ──► frames ──► response? ─ pending[opaque] ─► poll_completion
+//!                               └ request? ─────────────────► poll_request (+ AnswerToken)
+//! handle_timeout(now) ──► expired deadlines ─► Timeout completions
+//! ```
 
-use crate::codec::CodecError;
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+
+use crate::codec::{self, CodecError, FrameDecoder, RemotingCommand, SerializeType, FLAG_RESPONSE};
+use crate::{ConnId, OpId};
 
 /// Why a request got no response.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -38,4 +56,482 @@ pub enum InvokeError {
     /// The client is shutting down.
     #[error("client is shut down")]
     Shutdown,
+}
+
+/// A protocol fault of a peer that did not fail any request of ours.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PeerError {
+    /// A response whose opaque matches no pending request (late, duplicated or invented).
+    /// It is dropped; the connection stays open.
+    #[error("response with unknown opaque {opaque} (code {code})")]
+    UnknownOpaque {
+        /// The opaque.
+        opaque: i32,
+        /// Its response code.
+        code: i32,
+    },
+    /// Bytes that are not a valid frame; the connection is closed.
+    #[error("malformed frame: {0}")]
+    Malformed(CodecError),
+}
+
+/// A request sent to us by a broker or namesrv.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncomingRequest {
+    /// Where it came from (`host:port`).
+    pub addr: String,
+    /// The request.
+    pub command: RemotingCommand,
+    /// The token to answer with; `None` for oneway requests.
+    pub token: Option<AnswerToken>,
+}
+
+/// Lets the holder answer one broker→client request.
+#[must_use = "a broker request with a token expects an answer"]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnswerToken {
+    pub(crate) conn: ConnId,
+    pub(crate) opaque: i32,
+}
+
+impl AnswerToken {
+    /// The opaque of the request being answered.
+    pub fn opaque(&self) -> i32 {
+        self.opaque
+    }
+}
+
+/// An IO action for the adapter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Io {
+    /// Open a connection.
+    Connect {
+        /// New connection id.
+        conn: ConnId,
+        /// `host:port`.
+        addr: String,
+    },
+    /// Write `head` then `body`.
+    Transmit {
+        /// Connection.
+        conn: ConnId,
+        /// Length, header word and header.
+        head: Bytes,
+        /// Body (shared, not copied).
+        body: Bytes,
+    },
+    /// Close a connection.
+    Close {
+        /// Connection.
+        conn: ConnId,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ConnState {
+    Connecting,
+    Open,
+}
+
+#[derive(Debug)]
+struct Pending {
+    op: OpId,
+    deadline: Instant,
+}
+
+#[derive(Debug)]
+struct Conn {
+    addr: String,
+    state: ConnState,
+    connect_deadline: Instant,
+    rx: BytesMut,
+    /// Frames written before the connection was up.
+    queued: Vec<(Bytes, Bytes)>,
+    pending: HashMap<i32, Pending>,
+}
+
+/// What a deadline in the index belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Deadline {
+    Connect(ConnId),
+    Request(ConnId, i32),
+}
+
+/// Settings of the remoting layer.
+#[derive(Debug, Clone)]
+pub struct RemotingConfig {
+    /// Header serialization of the commands we send.
+    pub serialize_type: SerializeType,
+    /// Largest frame accepted from a peer.
+    pub max_frame_len: usize,
+    /// How long a connection may take to open.
+    pub connect_timeout: Duration,
+}
+
+/// Every connection of one client and the requests pending on them.
+#[derive(Debug)]
+pub struct Remoting {
+    config: RemotingConfig,
+    decoder: FrameDecoder,
+    conns: HashMap<ConnId, Conn>,
+    by_addr: HashMap<String, ConnId>,
+    next_conn: u64,
+    next_opaque: i32,
+    deadlines: BTreeSet<(Instant, Deadline)>,
+    io: VecDeque<Io>,
+    completions: VecDeque<(OpId, Result<RemotingCommand, InvokeError>)>,
+    requests: VecDeque<IncomingRequest>,
+    peer_errors: VecDeque<(String, PeerError)>,
+    shut_down: bool,
+}
+
+impl Remoting {
+    /// An empty table.
+    pub fn new(config: RemotingConfig) -> Self {
+        Self {
+            decoder: FrameDecoder::new(config.max_frame_len),
+            config,
+            conns: HashMap::new(),
+            by_addr: HashMap::new(),
+            next_conn: 1,
+            next_opaque: 1,
+            deadlines: BTreeSet::new(),
+            io: VecDeque::new(),
+            completions: VecDeque::new(),
+            requests: VecDeque::new(),
+            peer_errors: VecDeque::new(),
+            shut_down: false,
+        }
+    }
+
+    /// Sends a request for operation `op`; its result comes out of [`Remoting::poll_completion`].
+    pub fn send_request(
+        &mut self,
+        now: Instant,
+        op: OpId,
+        addr: &str,
+        mut command: RemotingCommand,
+        timeout: Duration,
+    ) {
+        if self.shut_down {
+            self.completions.push_back((op, Err(InvokeError::Shutdown)));
+            return;
+        }
+        let conn_id = self.conn_for(now, addr);
+        let Some(conn) = self.conns.get_mut(&conn_id) else {
+            return;
+        };
+        let opaque = allocate_opaque(&mut self.next_opaque, &conn.pending);
+        command.opaque = opaque;
+        command.flag &= !(FLAG_RESPONSE | codec::FLAG_ONEWAY);
+        let frame = match codec::encode(&command, self.config.serialize_type) {
+            Ok(frame) => frame,
+            Err(e) => {
+                self.completions
+                    .push_back((op, Err(InvokeError::Encode(e))));
+                return;
+            }
+        };
+        let deadline = now + timeout;
+        conn.pending.insert(opaque, Pending { op, deadline });
+        self.deadlines
+            .insert((deadline, Deadline::Request(conn_id, opaque)));
+        Self::write(&mut self.io, conn_id, conn, frame);
+    }
+
+    /// Sends a oneway request: no response is expected and nothing is reported.
+    pub fn send_oneway(&mut self, now: Instant, addr: &str, mut command: RemotingCommand) {
+        if self.shut_down {
+            return;
+        }
+        let conn_id = self.conn_for(now, addr);
+        let Some(conn) = self.conns.get_mut(&conn_id) else {
+            return;
+        };
+        command.opaque = allocate_opaque(&mut self.next_opaque, &conn.pending);
+        command.flag = (command.flag | codec::FLAG_ONEWAY) & !FLAG_RESPONSE;
+        match codec::encode(&command, self.config.serialize_type) {
+            Ok(frame) => Self::write(&mut self.io, conn_id, conn, frame),
+            Err(e) => tracing::warn!(error = %e, "oneway request cannot be encoded; dropped"),
+        }
+    }
+
+    /// Answers a broker→client request. Dropped if that connection has gone.
+    pub fn answer(&mut self, token: AnswerToken, mut response: RemotingCommand) {
+        let Some(conn) = self.conns.get_mut(&token.conn) else {
+            return;
+        };
+        response.opaque = token.opaque;
+        response.flag = (response.flag | FLAG_RESPONSE) & !codec::FLAG_ONEWAY;
+        match codec::encode(&response, self.config.serialize_type) {
+            Ok(frame) => Self::write(&mut self.io, token.conn, conn, frame),
+            Err(e) => tracing::warn!(error = %e, "answer cannot be encoded; dropped"),
+        }
+    }
+
+    /// The adapter opened `conn`.
+    pub fn handle_connected(&mut self, conn_id: ConnId) {
+        let Some(conn) = self.conns.get_mut(&conn_id) else {
+            return;
+        };
+        if conn.state == ConnState::Open {
+            return;
+        }
+        conn.state = ConnState::Open;
+        self.deadlines
+            .remove(&(conn.connect_deadline, Deadline::Connect(conn_id)));
+        for (head, body) in conn.queued.drain(..) {
+            self.io.push_back(Io::Transmit {
+                conn: conn_id,
+                head,
+                body,
+            });
+        }
+    }
+
+    /// The adapter could not open `conn`.
+    pub fn handle_connect_failed(&mut self, conn_id: ConnId, reason: &str) {
+        let Some(addr) = self.conns.get(&conn_id).map(|c| c.addr.clone()) else {
+            return;
+        };
+        self.drop_conn(
+            conn_id,
+            &InvokeError::ConnectFailed {
+                addr,
+                reason: reason.to_string(),
+            },
+            false,
+        );
+    }
+
+    /// Bytes arrived on `conn`.
+    pub fn handle_received(&mut self, conn_id: ConnId, bytes: &[u8]) {
+        let Some(conn) = self.conns.get_mut(&conn_id) else {
+            return;
+        };
+        conn.rx.extend_from_slice(bytes);
+        loop {
+            let Some(conn) = self.conns.get_mut(&conn_id) else {
+                return;
+            };
+            match self.decoder.decode(&mut conn.rx) {
+                Ok(Some(command)) => self.dispatch(conn_id, command),
+                Ok(None) => return,
+                Err(error) => {
+                    let addr = conn.addr.clone();
+                    tracing::warn!(%addr, %error, "malformed frame; closing connection");
+                    self.peer_errors
+                        .push_back((addr.clone(), PeerError::Malformed(error.clone())));
+                    self.drop_conn(conn_id, &InvokeError::Protocol { addr, error }, true);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// `conn` closed.
+    pub fn handle_closed(&mut self, conn_id: ConnId) {
+        let Some(addr) = self.conns.get(&conn_id).map(|c| c.addr.clone()) else {
+            return;
+        };
+        self.drop_conn(conn_id, &InvokeError::ConnectionClosed { addr }, false);
+    }
+
+    /// Fails every request and connection attempt whose deadline is at or before `now`.
+    /// Calling it early does nothing.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(&(at, what)) = self.deadlines.first() {
+            if at > now {
+                break;
+            }
+            self.deadlines.pop_first();
+            match what {
+                Deadline::Request(conn_id, opaque) => {
+                    if let Some(p) = self
+                        .conns
+                        .get_mut(&conn_id)
+                        .and_then(|c| c.pending.remove(&opaque))
+                    {
+                        self.completions
+                            .push_back((p.op, Err(InvokeError::Timeout)));
+                    }
+                }
+                Deadline::Connect(conn_id) => {
+                    let Some(addr) = self.conns.get(&conn_id).map(|c| c.addr.clone()) else {
+                        continue;
+                    };
+                    self.drop_conn(
+                        conn_id,
+                        &InvokeError::ConnectFailed {
+                            addr,
+                            reason: "connect timed out".into(),
+                        },
+                        true,
+                    );
+                }
+            }
+        }
+    }
+
+    /// Fails everything pending with [`InvokeError::Shutdown`] and closes every connection.
+    /// Later requests fail at once.
+    pub fn shutdown(&mut self) {
+        self.shut_down = true;
+        let ids: Vec<ConnId> = self.conns.keys().copied().collect();
+        for id in ids {
+            self.drop_conn(id, &InvokeError::Shutdown, true);
+        }
+    }
+
+    /// The earliest deadline, if any.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.deadlines.first().map(|(at, _)| *at)
+    }
+
+    /// The next IO action.
+    pub fn poll_io(&mut self) -> Option<Io> {
+        self.io.pop_front()
+    }
+
+    /// The next finished request.
+    pub fn poll_completion(&mut self) -> Option<(OpId, Result<RemotingCommand, InvokeError>)> {
+        self.completions.pop_front()
+    }
+
+    /// The next broker→client request.
+    pub fn poll_request(&mut self) -> Option<IncomingRequest> {
+        self.requests.pop_front()
+    }
+
+    /// The next peer protocol fault (for logging and events).
+    pub fn poll_peer_error(&mut self) -> Option<(String, PeerError)> {
+        self.peer_errors.pop_front()
+    }
+
+    /// Number of open or opening connections.
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Number of requests waiting for a response.
+    pub fn pending_count(&self) -> usize {
+        self.conns.values().map(|c| c.pending.len()).sum()
+    }
+
+    /// The address of a connection.
+    pub fn addr_of(&self, conn: ConnId) -> Option<&str> {
+        self.conns.get(&conn).map(|c| c.addr.as_str())
+    }
+
+    fn conn_for(&mut self, now: Instant, addr: &str) -> ConnId {
+        if let Some(id) = self.by_addr.get(addr) {
+            return *id;
+        }
+        let id = ConnId(self.next_conn);
+        self.next_conn += 1;
+        let connect_deadline = now + self.config.connect_timeout;
+        self.conns.insert(
+            id,
+            Conn {
+                addr: addr.to_string(),
+                state: ConnState::Connecting,
+                connect_deadline,
+                rx: BytesMut::new(),
+                queued: Vec::new(),
+                pending: HashMap::new(),
+            },
+        );
+        self.by_addr.insert(addr.to_string(), id);
+        self.deadlines
+            .insert((connect_deadline, Deadline::Connect(id)));
+        self.io.push_back(Io::Connect {
+            conn: id,
+            addr: addr.to_string(),
+        });
+        id
+    }
+
+    fn write(
+        io: &mut VecDeque<Io>,
+        conn_id: ConnId,
+        conn: &mut Conn,
+        (head, body): (Bytes, Bytes),
+    ) {
+        match conn.state {
+            ConnState::Open => io.push_back(Io::Transmit {
+                conn: conn_id,
+                head,
+                body,
+            }),
+            ConnState::Connecting => conn.queued.push((head, body)),
+        }
+    }
+
+    fn dispatch(&mut self, conn_id: ConnId, command: RemotingCommand) {
+        let Some(conn) = self.conns.get_mut(&conn_id) else {
+            return;
+        };
+        if command.is_response() {
+            match conn.pending.remove(&command.opaque) {
+                Some(p) => {
+                    self.deadlines
+                        .remove(&(p.deadline, Deadline::Request(conn_id, command.opaque)));
+                    self.completions.push_back((p.op, Ok(command)));
+                }
+                None => {
+                    let error = PeerError::UnknownOpaque {
+                        opaque: command.opaque,
+                        code: command.code,
+                    };
+                    tracing::debug!(addr = %conn.addr, %error, "response dropped");
+                    self.peer_errors.push_back((conn.addr.clone(), error));
+                }
+            }
+        } else {
+            let token = (!command.is_oneway()).then_some(AnswerToken {
+                conn: conn_id,
+                opaque: command.opaque,
+            });
+            self.requests.push_back(IncomingRequest {
+                addr: conn.addr.clone(),
+                command,
+                token,
+            });
+        }
+    }
+
+    fn drop_conn(&mut self, conn_id: ConnId, error: &InvokeError, emit_close: bool) {
+        let Some(conn) = self.conns.remove(&conn_id) else {
+            return;
+        };
+        if self.by_addr.get(&conn.addr) == Some(&conn_id) {
+            self.by_addr.remove(&conn.addr);
+        }
+        if conn.state == ConnState::Connecting {
+            self.deadlines
+                .remove(&(conn.connect_deadline, Deadline::Connect(conn_id)));
+        }
+        // Fail in opaque order so the outcome does not depend on hash order.
+        let mut pending: Vec<(i32, Pending)> = conn.pending.into_iter().collect();
+        pending.sort_by_key(|(opaque, _)| *opaque);
+        for (opaque, p) in pending {
+            self.deadlines
+                .remove(&(p.deadline, Deadline::Request(conn_id, opaque)));
+            self.completions.push_back((p.op, Err(error.clone())));
+        }
+        if emit_close {
+            self.io.push_back(Io::Close { conn: conn_id });
+        }
+    }
+}
+
+fn allocate_opaque(next: &mut i32, in_use: &HashMap<i32, Pending>) -> i32 {
+    loop {
+        let opaque = *next;
+        *next = next.wrapping_add(1);
+        if !in_use.contains_key(&opaque) {
+            return opaque;
+        }
+    }
 }

@@ -1,14 +1,19 @@
 //! [`ClientCore`]: connections, timers, namesrv failover, route queries and raw invocations.
 //! (Skeleton.)
 
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
 use crate::body::{BodyError, TopicRouteData};
-use crate::codec::{RemotingCommand, ResponseCode, SerializeType, DEFAULT_MAX_FRAME_LEN};
-use crate::remoting::InvokeError;
-use crate::time::WallClock;
+use crate::codec::{
+    RemotingCommand, RequestCode, ResponseCode, SerializeType, DEFAULT_MAX_FRAME_LEN,
+};
+use crate::remoting::{InvokeError, Io, PeerError, Remoting, RemotingConfig};
+use crate::time::{Rng, WallClock};
+
+pub use crate::remoting::{AnswerToken, IncomingRequest};
 
 /// Identifies one connection the core asked the adapter to open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -116,25 +121,14 @@ pub enum Event {
     },
     /// A request sent to us by a broker or namesrv.
     Request(IncomingRequest),
-}
-
-/// A request from a broker. Unless it is oneway, answer it with [`ClientCore::answer`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct IncomingRequest {
-    /// Where it came from (`host:port`).
-    pub addr: String,
-    /// The request.
-    pub command: RemotingCommand,
-    /// The token to answer with; `None` for oneway requests.
-    pub token: Option<AnswerToken>,
-}
-
-/// Lets the holder answer one broker→client request.
-#[must_use = "a broker request with a token expects an answer"]
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AnswerToken {
-    pub(crate) conn: ConnId,
-    pub(crate) opaque: i32,
+    /// A peer broke the protocol without failing a request of ours (e.g. a response with an
+    /// unknown opaque), or sent a malformed frame (its connection was closed).
+    PeerError {
+        /// The peer's address.
+        addr: String,
+        /// What it did.
+        error: PeerError,
+    },
 }
 
 /// Why a topic route could not be had.
@@ -193,19 +187,62 @@ pub enum ClientError {
 pub struct ClientCore {
     config: ClientConfig,
     wall: Box<dyn WallClock>,
+    rng: Rng,
+    remoting: Remoting,
+    next_op: u64,
+    /// Index of the namesrv to try first; moves on failure (Java starts at a random index).
+    namesrv_index: usize,
+    /// Route queries in flight, by the id of their current namesrv request.
+    routes: HashMap<OpId, RouteQuery>,
+    /// User invocations in flight (ids the user holds).
+    invokes: HashSet<OpId>,
+    events: VecDeque<Event>,
+    closing: bool,
+}
+
+#[derive(Debug)]
+struct RouteQuery {
+    op: OpId,
+    topic: String,
+    /// Namesrvs still to try after the current one.
+    tries_left: usize,
 }
 
 impl std::fmt::Debug for ClientCore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientCore").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("ClientCore")
+            .field("config", &self.config)
+            .field("remoting", &self.remoting)
+            .finish_non_exhaustive()
     }
 }
 
 impl ClientCore {
     /// A core with `config`, a wall clock and an RNG seed, created at `now`.
     pub fn new(config: ClientConfig, wall: Box<dyn WallClock>, seed: u64, now: Instant) -> Self {
-        let _ = (seed, now);
-        Self { config, wall }
+        let _ = now;
+        let mut rng = Rng::new(seed);
+        let namesrv_index = match config.namesrv_addrs.len() {
+            0 => 0,
+            n => rng.below(n as u64) as usize,
+        };
+        let remoting = Remoting::new(RemotingConfig {
+            serialize_type: config.serialize_type,
+            max_frame_len: config.max_frame_len,
+            connect_timeout: config.connect_timeout,
+        });
+        Self {
+            config,
+            wall,
+            rng,
+            remoting,
+            next_op: 1,
+            namesrv_index,
+            routes: HashMap::new(),
+            invokes: HashSet::new(),
+            events: VecDeque::new(),
+            closing: false,
+        }
     }
 
     /// The configuration.
@@ -218,22 +255,83 @@ impl ClientCore {
         self.wall.now_millis()
     }
 
-    /// Feeds one input.
-    pub fn handle_input(&mut self, now: Instant, input: Input) {
-        let _ = (now, input);
-        unimplemented!()
+    /// The seeded random number generator (for components built on the core).
+    pub fn rng(&mut self) -> &mut Rng {
+        &mut self.rng
     }
 
-    /// The next output; drain until [`Output::Timeout`] or [`Output::Idle`].
+    /// The remoting layer, read-only (connection and pending counts).
+    pub fn remoting(&self) -> &Remoting {
+        &self.remoting
+    }
+
+    /// Feeds one input.
+    pub fn handle_input(&mut self, now: Instant, input: Input) {
+        match input {
+            Input::Connected(conn) => self.remoting.handle_connected(conn),
+            Input::ConnectFailed(conn, reason) => {
+                self.remoting.handle_connect_failed(conn, &reason)
+            }
+            Input::Received(conn, bytes) => self.remoting.handle_received(conn, &bytes),
+            Input::Closed(conn) => self.remoting.handle_closed(conn),
+            Input::Timeout => self.remoting.handle_timeout(now),
+        }
+        self.process(now);
+    }
+
+    /// The next output; drain until [`Output::Timeout`] or [`Output::Idle`]. A returned
+    /// deadline is always later than `now`.
     pub fn poll_output(&mut self, now: Instant) -> Output {
-        let _ = now;
-        unimplemented!()
+        loop {
+            if let Some(io) = self.remoting.poll_io() {
+                return match io {
+                    Io::Connect { conn, addr } => Output::Connect { conn, addr },
+                    Io::Transmit { conn, head, body } => Output::Transmit { conn, head, body },
+                    Io::Close { conn } => Output::Close { conn },
+                };
+            }
+            if let Some(event) = self.events.pop_front() {
+                return Output::Event(event);
+            }
+            match self.remoting.poll_timeout() {
+                Some(at) if at <= now => {
+                    // Expired while the adapter was busy: handle it now so the deadline we
+                    // return is in the future (no busy loop).
+                    self.remoting.handle_timeout(now);
+                    self.process(now);
+                }
+                Some(at) => return Output::Timeout(at),
+                None => return Output::Idle,
+            }
+        }
     }
 
     /// Asks the namesrvs (with failover) for `topic`'s route; the answer is [`Event::Route`].
     pub fn query_route(&mut self, now: Instant, topic: &str) -> OpId {
-        let _ = (now, topic);
-        unimplemented!()
+        let op = self.alloc_op();
+        if self.closing {
+            self.events.push_back(Event::Route {
+                op,
+                topic: topic.to_string(),
+                result: Err(RouteError::NamesrvUnavailable(InvokeError::Shutdown)),
+            });
+            return op;
+        }
+        if self.config.namesrv_addrs.is_empty() {
+            self.events.push_back(Event::Route {
+                op,
+                topic: topic.to_string(),
+                result: Err(RouteError::NoNamesrv),
+            });
+            return op;
+        }
+        let query = RouteQuery {
+            op,
+            topic: topic.to_string(),
+            tries_left: self.config.namesrv_addrs.len() - 1,
+        };
+        self.send_route_query(now, query);
+        op
     }
 
     /// Sends `command` to `addr` (connecting if needed); the answer is [`Event::Response`].
@@ -244,31 +342,111 @@ impl ClientCore {
         command: RemotingCommand,
         timeout: Duration,
     ) -> OpId {
-        let _ = (now, addr, command, timeout);
-        unimplemented!()
+        let op = self.alloc_op();
+        self.invokes.insert(op);
+        self.remoting.send_request(now, op, addr, command, timeout);
+        self.process(now);
+        op
     }
 
     /// Sends `command` to `addr` as a oneway request: no response, no event.
     pub fn invoke_oneway(&mut self, now: Instant, addr: &str, command: RemotingCommand) {
-        let _ = (now, addr, command);
-        unimplemented!()
+        self.remoting.send_oneway(now, addr, command);
     }
 
     /// Answers a broker→client request.
     pub fn answer(&mut self, now: Instant, token: AnswerToken, response: RemotingCommand) {
-        let _ = (now, token, response);
-        unimplemented!()
+        let _ = now;
+        self.remoting.answer(token, response);
     }
 
     /// Begins shutdown: pending requests fail with [`InvokeError::Shutdown`], every connection
     /// is closed; afterwards new operations fail at once.
     pub fn close(&mut self, now: Instant) {
-        let _ = now;
-        unimplemented!()
+        self.closing = true;
+        self.remoting.shutdown();
+        self.process(now);
     }
 
     /// Whether [`ClientCore::close`] was called and every connection has been released.
     pub fn is_closed(&self) -> bool {
-        unimplemented!()
+        self.closing && self.remoting.connection_count() == 0
+    }
+
+    fn alloc_op(&mut self) -> OpId {
+        let op = OpId(self.next_op);
+        self.next_op += 1;
+        op
+    }
+
+    fn send_route_query(&mut self, now: Instant, query: RouteQuery) {
+        let n = self.config.namesrv_addrs.len();
+        let addr = self.config.namesrv_addrs[self.namesrv_index % n].clone();
+        let command = RemotingCommand::request(RequestCode::GetRouteInfoByTopic)
+            .with_field("topic", query.topic.clone())
+            .with_field("acceptStandardJsonOnly", "true");
+        let internal = self.alloc_op();
+        self.routes.insert(internal, query);
+        let timeout = self.config.request_timeout;
+        self.remoting
+            .send_request(now, internal, &addr, command, timeout);
+    }
+
+    /// Moves remoting completions, requests and peer faults into events.
+    fn process(&mut self, now: Instant) {
+        loop {
+            if let Some((op, result)) = self.remoting.poll_completion() {
+                if let Some(query) = self.routes.remove(&op) {
+                    self.finish_route_attempt(now, query, result);
+                } else if self.invokes.remove(&op) {
+                    self.events.push_back(Event::Response { op, result });
+                }
+                continue;
+            }
+            if let Some(request) = self.remoting.poll_request() {
+                self.events.push_back(Event::Request(request));
+                continue;
+            }
+            if let Some((addr, error)) = self.remoting.poll_peer_error() {
+                self.events.push_back(Event::PeerError { addr, error });
+                continue;
+            }
+            return;
+        }
+    }
+
+    fn finish_route_attempt(
+        &mut self,
+        now: Instant,
+        mut query: RouteQuery,
+        result: Result<RemotingCommand, InvokeError>,
+    ) {
+        let outcome = match result {
+            Ok(response) => match response.response_code() {
+                ResponseCode::Success => {
+                    TopicRouteData::decode(&response.body).map_err(RouteError::Malformed)
+                }
+                ResponseCode::TopicNotExist => Err(RouteError::TopicNotExist(query.topic.clone())),
+                code => Err(RouteError::Rejected {
+                    code,
+                    remark: response.remark.unwrap_or_default(),
+                }),
+            },
+            Err(error) => {
+                // Transport failure: this namesrv is unhealthy; move on to the next one.
+                self.namesrv_index = self.namesrv_index.wrapping_add(1);
+                if query.tries_left > 0 && !self.closing {
+                    query.tries_left -= 1;
+                    self.send_route_query(now, query);
+                    return;
+                }
+                Err(RouteError::NamesrvUnavailable(error))
+            }
+        };
+        self.events.push_back(Event::Route {
+            op: query.op,
+            topic: query.topic,
+            result: outcome,
+        });
     }
 }

@@ -4,6 +4,11 @@
 //! header word carries the serialize type in its high byte and the header length in the low 24
 //! bits. [`FrameDecoder`] splits whole frames out of a `BytesMut` without copying the body;
 //! [`encode`] produces a `(head, body)` pair so the body is never copied either.
+//!
+//! Headers come in two serializations, chosen per frame by the sender: JSON (Java's and Go's
+//! default) and RocketMQ's binary layout. A client must decode both on every connection.
+//! [`decode_frame`], [`decode_header`] and [`encode_header`] expose the pieces for fuzzing and
+//! tests. Every decode failure is a [`CodecError`]; after one the connection is to be closed.
 
 mod binary_header;
 mod code;
@@ -13,7 +18,10 @@ mod json_header;
 
 pub use code::{LanguageCode, RequestCode, ResponseCode};
 pub use command::{RemotingCommand, CLIENT_VERSION, FLAG_ONEWAY, FLAG_RESPONSE};
-pub use frame::{encode, encode_to_vec, FrameDecoder, DEFAULT_MAX_FRAME_LEN};
+pub use frame::{
+    decode_frame, decode_header, encode, encode_header, encode_to_vec, FrameDecoder,
+    DEFAULT_MAX_FRAME_LEN, MAX_HEADER_LEN,
+};
 
 /// How a command header is serialized (high byte of the header word).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
