@@ -33,7 +33,8 @@
 //! Layers, bottom up: [`codec`] (frames, the remoting command and its JSON and binary headers,
 //! request/response codes), [`header`] (typed custom headers), [`body`] (JSON bodies),
 //! [`message`] (messages, properties, stored-message decoding, batches, ids, compression),
-//! [`remoting`] (per-connection correlation state machine) and [`client`] ([`ClientCore`]).
+//! [`remoting`] (per-connection correlation state machine), [`request`] (builders for common
+//! requests) and [`client`] ([`ClientCore`]).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -43,6 +44,7 @@ pub mod codec;
 pub mod header;
 pub mod message;
 pub mod remoting;
+pub mod request;
 pub mod time;
 
 pub use client::{
