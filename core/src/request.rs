@@ -47,7 +47,7 @@ pub fn send_batch(
     let topic = messages.first().map(|m| m.topic.as_str()).unwrap_or("");
     let mut header = SendMessageRequestHeader::new(producer_group, topic, queue_id, born_timestamp);
     header.batch = Some(true);
-    let wait = messages.first().map_or(true, Message::wait_store_msg_ok);
+    let wait = messages.first().is_none_or(Message::wait_store_msg_ok);
     let mut props = Properties::new();
     props.insert(keys::WAIT_STORE_MSG_OK.into(), wait.to_string());
     props.insert(keys::UNIQ_KEY.into(), batch_uniq_key.into());

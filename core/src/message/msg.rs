@@ -1,0 +1,287 @@
+//! The message a producer sends: topic, flag, properties and body.
+
+use bytes::Bytes;
+
+use super::properties::{validate_property, Properties};
+use super::{keys, MessageError};
+
+/// A message: topic, user flag, properties and body (Java `Message`).
+///
+/// Properties are kept in name order so that their encoding is deterministic. Every stored
+/// property survives the properties string (see [`validate_property`]): setters refuse
+/// anything else.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Message {
+    /// Topic (without namespace wrapping).
+    pub topic: String,
+    /// User flag, carried opaquely.
+    pub flag: i32,
+    /// Body, never copied by the client.
+    pub body: Bytes,
+    properties: Properties,
+}
+
+impl Message {
+    /// A message with `WAIT=true`, like every Java `Message` constructor.
+    pub fn new(topic: impl Into<String>, body: impl Into<Bytes>) -> Self {
+        let mut properties = Properties::new();
+        properties.insert(keys::WAIT_STORE_MSG_OK.to_owned(), "true".to_owned());
+        Message {
+            topic: topic.into(),
+            flag: 0,
+            body: body.into(),
+            properties,
+        }
+    }
+
+    /// A message from already-decoded parts. Properties that would not survive the
+    /// properties string (see [`validate_property`]) are dropped.
+    pub fn from_parts(topic: String, flag: i32, properties: Properties, body: Bytes) -> Self {
+        let properties = properties
+            .into_iter()
+            .filter(|(k, v)| validate_property(k, v).is_ok())
+            .collect();
+        Message {
+            topic,
+            flag,
+            body,
+            properties,
+        }
+    }
+
+    /// Builds a message from parts a decoder produced with the properties rules, so they are
+    /// valid by construction.
+    pub(crate) fn from_decoded(
+        topic: String,
+        flag: i32,
+        properties: Properties,
+        body: Bytes,
+    ) -> Self {
+        Message {
+            topic,
+            flag,
+            body,
+            properties,
+        }
+    }
+
+    /// All properties, in name order.
+    pub fn properties(&self) -> &Properties {
+        &self.properties
+    }
+
+    /// One property.
+    pub fn property(&self, name: &str) -> Option<&str> {
+        self.properties.get(name).map(String::as_str)
+    }
+
+    /// Sets any property, system keys included (Java `putProperty`). Refuses names and values
+    /// the properties string cannot carry.
+    pub fn set_property(
+        &mut self,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Result<(), MessageError> {
+        let (name, value) = (name.into(), value.into());
+        validate_property(&name, &value)?;
+        self.properties.insert(name, value);
+        Ok(())
+    }
+
+    /// Removes a property, returning its value.
+    pub fn remove_property(&mut self, name: &str) -> Option<String> {
+        self.properties.remove(name)
+    }
+
+    /// Sets a user property as Java `putUserProperty` does: system keys
+    /// ([`keys::SYSTEM_KEYS`]) are refused with [`MessageError::SystemProperty`], blank names or
+    /// values with [`MessageError::BlankProperty`].
+    pub fn put_user_property(
+        &mut self,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Result<(), MessageError> {
+        let (name, value) = (name.into(), value.into());
+        if keys::is_system_key(&name) {
+            return Err(MessageError::SystemProperty(name));
+        }
+        if name.trim().is_empty() || value.trim().is_empty() {
+            return Err(MessageError::BlankProperty);
+        }
+        self.set_property(name, value)
+    }
+
+    /// The tag (`TAGS`).
+    pub fn tags(&self) -> Option<&str> {
+        self.property(keys::TAGS)
+    }
+
+    /// Sets the tag (`TAGS`).
+    pub fn set_tags(&mut self, tags: impl Into<String>) -> Result<(), MessageError> {
+        self.set_property(keys::TAGS, tags)
+    }
+
+    /// The raw `KEYS` property (keys separated by a single space).
+    pub fn keys(&self) -> Option<&str> {
+        self.property(keys::KEYS)
+    }
+
+    /// The business keys, split on spaces (empty pieces skipped).
+    pub fn key_list(&self) -> impl Iterator<Item = &str> {
+        self.keys()
+            .unwrap_or_default()
+            .split(keys::KEY_SEPARATOR)
+            .filter(|k| !k.is_empty())
+    }
+
+    /// Sets the business keys, joined by a single space (Java `setKeys(Collection)`).
+    pub fn set_keys<I, S>(&mut self, list: I) -> Result<(), MessageError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut joined = String::new();
+        for (i, key) in list.into_iter().enumerate() {
+            if i > 0 {
+                joined.push_str(keys::KEY_SEPARATOR);
+            }
+            joined.push_str(key.as_ref());
+        }
+        self.set_property(keys::KEYS, joined)
+    }
+
+    /// The delay level (`DELAY`): 0 when absent, an error when not an integer (Java
+    /// `getDelayTimeLevel` throws `NumberFormatException` there).
+    pub fn delay_level(&self) -> Result<i32, MessageError> {
+        match self.property(keys::DELAY_TIME_LEVEL) {
+            None => Ok(0),
+            Some(v) => v.parse().map_err(|_| MessageError::InvalidProperty {
+                name: keys::DELAY_TIME_LEVEL.to_owned(),
+                reason: "not an integer",
+            }),
+        }
+    }
+
+    /// Sets the delay level (`DELAY`).
+    pub fn set_delay_level(&mut self, level: i32) {
+        self.properties
+            .insert(keys::DELAY_TIME_LEVEL.to_owned(), level.to_string());
+    }
+
+    /// Whether the broker should wait for the store (`WAIT`): true when absent, else Java
+    /// `Boolean.parseBoolean` (case-insensitive `"true"`).
+    pub fn wait_store_msg_ok(&self) -> bool {
+        self.property(keys::WAIT_STORE_MSG_OK)
+            .is_none_or(|v| v.eq_ignore_ascii_case("true"))
+    }
+
+    /// Sets `WAIT`.
+    pub fn set_wait_store_msg_ok(&mut self, wait: bool) {
+        self.properties
+            .insert(keys::WAIT_STORE_MSG_OK.to_owned(), wait.to_string());
+    }
+
+    /// The client-generated unique id (`UNIQ_KEY`).
+    pub fn unique_key(&self) -> Option<&str> {
+        self.property(keys::UNIQ_KEY)
+    }
+
+    /// Sets `UNIQ_KEY` unless present (Java `MessageClientIDSetter.setUniqID`); returns the id
+    /// now on the message.
+    pub fn set_unique_key_if_absent(&mut self, make: impl FnOnce() -> String) -> &str {
+        self.properties
+            .entry(keys::UNIQ_KEY.to_owned())
+            .or_insert_with(make)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_sets_wait_true() {
+        let m = Message::new("T", "b");
+        assert_eq!(m.property("WAIT"), Some("true"));
+        assert!(m.wait_store_msg_ok());
+    }
+
+    #[test]
+    fn wait_parsing_follows_java() {
+        let mut m = Message::new("T", "b");
+        m.remove_property("WAIT");
+        assert!(m.wait_store_msg_ok());
+        for (v, expected) in [("TRUE", true), ("false", false), ("yes", false)] {
+            m.set_property("WAIT", v).unwrap();
+            assert_eq!(m.wait_store_msg_ok(), expected, "{v}");
+        }
+    }
+
+    #[test]
+    fn user_properties_refuse_system_keys_and_blanks() {
+        let mut m = Message::new("T", "b");
+        assert_eq!(
+            m.put_user_property("TAGS", "x"),
+            Err(MessageError::SystemProperty("TAGS".into()))
+        );
+        assert_eq!(
+            m.put_user_property("__CRC32#", "x"),
+            Err(MessageError::SystemProperty("__CRC32#".into()))
+        );
+        assert_eq!(
+            m.put_user_property(" ", "x"),
+            Err(MessageError::BlankProperty)
+        );
+        assert_eq!(
+            m.put_user_property("a", "  "),
+            Err(MessageError::BlankProperty)
+        );
+        m.put_user_property("a", "1").unwrap();
+        // Not in Java's set: allowed as a user property.
+        m.put_user_property("__SHARDINGKEY", "s").unwrap();
+        assert_eq!(m.property("a"), Some("1"));
+    }
+
+    #[test]
+    fn keys_and_tags() {
+        let mut m = Message::new("T", "b");
+        m.set_keys(["k1", "k2"]).unwrap();
+        m.set_tags("TagA").unwrap();
+        assert_eq!(m.keys(), Some("k1 k2"));
+        assert_eq!(m.key_list().collect::<Vec<_>>(), ["k1", "k2"]);
+        assert_eq!(m.tags(), Some("TagA"));
+        assert!(
+            m.set_keys(Vec::<String>::new()).is_err(),
+            "empty KEYS would vanish"
+        );
+    }
+
+    #[test]
+    fn delay_level() {
+        let mut m = Message::new("T", "b");
+        assert_eq!(m.delay_level(), Ok(0));
+        m.set_delay_level(3);
+        assert_eq!(m.delay_level(), Ok(3));
+        m.set_property("DELAY", "x").unwrap();
+        assert!(m.delay_level().is_err());
+    }
+
+    #[test]
+    fn unique_key_set_once() {
+        let mut m = Message::new("T", "b");
+        assert_eq!(m.unique_key(), None);
+        assert_eq!(m.set_unique_key_if_absent(|| "A".into()), "A");
+        assert_eq!(m.set_unique_key_if_absent(|| "B".into()), "A");
+        assert_eq!(m.unique_key(), Some("A"));
+    }
+
+    #[test]
+    fn from_parts_drops_unencodable_properties() {
+        let mut p = Properties::new();
+        p.insert("ok".into(), "1".into());
+        p.insert("".into(), "1".into());
+        p.insert("bad".into(), "a\u{2}b".into());
+        let m = Message::from_parts("T".into(), 0, p, Bytes::new());
+        assert_eq!(m.properties().len(), 1);
+    }
+}
