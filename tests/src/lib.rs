@@ -1,1 +1,52 @@
-//! Support code for rocketwire tests.
+//! Support for rocketwire's conformance tests.
+//!
+//! [`Harness`] is one synchronous face over every adapter (tokio, async-std, smol, blocking), so
+//! the real-cluster suite in [`scenarios`] is written once and run per adapter. The cluster's
+//! namesrv address comes from `ROCKETWIRE_NAMESRV` (set by `cargo xtask test`), and the header
+//! serialization from `ROCKETWIRE_SERIALIZE` (`json` or `rocketmq`).
+
+pub mod harness;
+pub mod scenarios;
+pub mod wire;
+
+pub use harness::{all_harnesses, AdapterKind, Harness};
+
+use rocketwire_core::{ClientConfig, SerializeType};
+
+/// The namesrv of the cluster under test. Panics with instructions when unset: the cluster
+/// suite must never pass without a cluster.
+pub fn namesrv() -> String {
+    std::env::var("ROCKETWIRE_NAMESRV").unwrap_or_else(|_| {
+        panic!(
+            "ROCKETWIRE_NAMESRV is not set: run the cluster suite with `cargo xtask test`, or \
+             start a cluster with `cargo xtask cluster up` and set ROCKETWIRE_NAMESRV"
+        )
+    })
+}
+
+/// The header serialization the suite's clients send (`ROCKETWIRE_SERIALIZE`, default JSON).
+pub fn serialize_type() -> SerializeType {
+    match std::env::var("ROCKETWIRE_SERIALIZE").as_deref() {
+        Ok("rocketmq") | Ok("ROCKETMQ") => SerializeType::RocketMq,
+        _ => SerializeType::Json,
+    }
+}
+
+/// A client config for the cluster under test.
+pub fn cluster_config() -> ClientConfig {
+    let mut config = ClientConfig::new(vec![namesrv()]);
+    config.serialize_type = serialize_type();
+    config
+}
+
+/// A name unique to this process and call, for topics and groups.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    format!("{prefix}_{}_{t}_{n}", std::process::id())
+}

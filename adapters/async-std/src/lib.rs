@@ -1,1 +1,39 @@
-//! rocketwire adapter (async-std). Skeleton.
+//! rocketwire on async-std.
+//!
+//! async-std is discontinued upstream (RUSTSEC-2025-0052); prefer `rocketwire-smol`, which
+//! shares its reactor. This adapter differs from smol's only in spawning: [`Client`] is the
+//! shared driver's handle ([`rocketwire_driver::Client`]) on `async-io` sockets and timers,
+//! with tasks spawned by `async_std::task::spawn`.
+//!
+//! ```no_run
+//! use rocketwire_core::ClientConfig;
+//! use rocketwire_async_std::Client;
+//!
+//! async_std::task::block_on(async {
+//!     let client = Client::start(ClientConfig::new(vec!["127.0.0.1:9876".into()])).await?;
+//!     let route = client.query_route("TopicTest").await?;
+//!     println!("{} brokers", route.broker_datas.len());
+//!     client.shutdown().await
+//! })?;
+//! # Ok::<(), rocketwire_core::ClientError>(())
+//! ```
+
+use rocketwire_driver::{AsyncIoRuntime, BoxFuture, Spawn};
+
+pub use rocketwire_driver::DriverOptions;
+
+/// The rocketwire client on async-std. Start it with `Client::start(config).await`.
+pub type Client = rocketwire_driver::Client<AsyncStdRuntime>;
+
+/// The [`rocketwire_driver::Runtime`] for async-std.
+pub type AsyncStdRuntime = AsyncIoRuntime<AsyncStdSpawn>;
+
+/// Spawns detached tasks with `async_std::task::spawn`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct AsyncStdSpawn;
+
+impl Spawn for AsyncStdSpawn {
+    fn spawn(&self, future: BoxFuture<()>) {
+        drop(async_std::task::spawn(future));
+    }
+}

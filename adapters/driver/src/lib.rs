@@ -1,1 +1,66 @@
-//! rocketwire adapter (driver). Skeleton.
+//! The driver shared by every rocketwire adapter.
+//!
+//! * [`Shell`] owns the sans-IO [`rocketwire_core::ClientCore`] and the table of reply
+//!   channels. It takes user [`Command`]s, IO inputs and timeouts, routes the core's events to
+//!   whoever waits for them, and hands out only IO work ([`Io`]). It has no IO and no runtime,
+//!   so the async driver here and the blocking adapter's thread run the very same logic.
+//! * [`Runtime`] is what the async driver needs from an executor: connect, timer, spawn, now.
+//!   tokio, smol and async-std implement it in a few dozen lines each (`async-io` feature:
+//!   [`AsyncIoRuntime`] for the latter two).
+//! * [`Client`] is the user's handle. One driver task owns the shell (no lock around the core);
+//!   one task per connection connects, then reads and writes concurrently, so a slow socket
+//!   never blocks the driver. Handles talk to the driver over a channel with oneshot replies.
+//!
+//! The loop that owns a [`Shell`] (the async driver's, and the blocking adapter's thread):
+//!
+//! ```no_run
+//! use std::time::Instant;
+//! use rocketwire_core::ClientConfig;
+//! use rocketwire_driver::{Command, DriverOptions, Io, Shell};
+//!
+//! let config = ClientConfig::new(vec!["127.0.0.1:9876".into()]);
+//! let mut shell = Shell::new(config, DriverOptions::default(), Instant::now());
+//! let (command, route) = Command::query_route("TopicTest");
+//! shell.handle_command(Instant::now(), command);
+//! loop {
+//!     // 1. Drain the IO work.
+//!     let deadline = loop {
+//!         match shell.poll(Instant::now()) {
+//!             Io::Connect { conn, addr } => { /* connect, then report Input::Connected */ }
+//!             Io::Transmit { conn, head, body } => { /* queue head + body for the writer */ }
+//!             Io::Close { conn } => { /* stop that connection's IO */ }
+//!             Io::Wait(deadline) => break deadline,
+//!             Io::Finished => { /* end IO tasks */ shell.finish().notify(); return; }
+//!         }
+//!     };
+//!     // 2. Wait for a command, an input or the deadline, and apply one of them:
+//!     //    shell.handle_command(now, c) / shell.handle_input(now, i) / shell.handle_timeout(now)
+//!     # let _ = (deadline, &route); break;
+//! }
+//! ```
+//!
+//! With an adapter, the same through [`Client`] (here on tokio):
+//!
+//! ```ignore
+//! let client = rocketwire_tokio::Client::start(ClientConfig::new(vec![namesrv])).await?;
+//! let route = client.query_route("TopicTest").await?;
+//! client.shutdown().await?;
+//! ```
+
+#[cfg(feature = "async-io")]
+mod async_io;
+mod client;
+mod driver;
+mod runtime;
+mod shell;
+#[cfg(feature = "test-support")]
+pub mod test_support;
+
+#[cfg(feature = "async-io")]
+pub use async_io::{AsyncIoRuntime, Spawn};
+pub use client::Client;
+pub use runtime::{AsyncIo, BoxFuture, CurrentRuntime, Runtime};
+pub use shell::{
+    check_success, os_seed, reply_result, Command, DriverOptions, Io, Reply, ReplyReceiver, Shell,
+    ShutdownComplete, SYSTEM_BUSY, SYSTEM_ERROR,
+};

@@ -1,1 +1,37 @@
-//! rocketwire adapter (smol). Skeleton.
+//! rocketwire on smol.
+//!
+//! [`Client`] is the shared driver's handle ([`rocketwire_driver::Client`]) on `async-io`
+//! sockets and timers, with tasks spawned on smol's global executor.
+//!
+//! ```no_run
+//! use rocketwire_core::ClientConfig;
+//! use rocketwire_smol::Client;
+//!
+//! smol::block_on(async {
+//!     let client = Client::start(ClientConfig::new(vec!["127.0.0.1:9876".into()])).await?;
+//!     let route = client.query_route("TopicTest").await?;
+//!     println!("{} brokers", route.broker_datas.len());
+//!     client.shutdown().await
+//! })?;
+//! # Ok::<(), rocketwire_core::ClientError>(())
+//! ```
+
+use rocketwire_driver::{AsyncIoRuntime, BoxFuture, Spawn};
+
+pub use rocketwire_driver::DriverOptions;
+
+/// The rocketwire client on smol. Start it with `Client::start(config).await`.
+pub type Client = rocketwire_driver::Client<SmolRuntime>;
+
+/// The [`rocketwire_driver::Runtime`] for smol.
+pub type SmolRuntime = AsyncIoRuntime<SmolSpawn>;
+
+/// Spawns detached tasks on smol's global executor.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SmolSpawn;
+
+impl Spawn for SmolSpawn {
+    fn spawn(&self, future: BoxFuture<()>) {
+        smol::spawn(future).detach();
+    }
+}

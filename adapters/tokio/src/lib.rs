@@ -1,1 +1,73 @@
-//! rocketwire adapter (tokio). Skeleton.
+//! rocketwire on tokio.
+//!
+//! [`Client`] is the shared driver's handle ([`rocketwire_driver::Client`]) on [`TokioRuntime`]:
+//! one driver task owns the sans-IO core, one task per connection does the socket IO. The
+//! runtime must have IO and time enabled (as `#[tokio::main]` does).
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use rocketwire_core::{ClientConfig, RemotingCommand, RequestCode};
+//! use rocketwire_tokio::Client;
+//!
+//! # async fn run() -> Result<(), rocketwire_core::ClientError> {
+//! let client = Client::start(ClientConfig::new(vec!["127.0.0.1:9876".into()])).await?;
+//! let route = client.query_route("TopicTest").await?;
+//! if let Some(addr) = route.broker_datas.first().and_then(|b| b.broker_addrs.get(&0)) {
+//!     let request = RemotingCommand::request(RequestCode::GetRouteInfoByTopic);
+//!     let response = client.invoke(addr, request, Duration::from_secs(3)).await?;
+//!     println!("code {}", response.code);
+//! }
+//! // Broker→client requests, if any, come from `client.next_request().await`.
+//! client.shutdown().await?;
+//! # Ok(()) }
+//! ```
+
+use std::io;
+use std::time::Instant;
+
+use rocketwire_core::ClientError;
+use rocketwire_driver::{AsyncIo, BoxFuture, CurrentRuntime, Runtime};
+use tokio::runtime::Handle;
+use tokio_util::compat::TokioAsyncReadCompatExt;
+
+pub use rocketwire_driver::DriverOptions;
+
+/// The rocketwire client on tokio. Start it with `Client::start(config).await` from inside a
+/// tokio runtime.
+pub type Client = rocketwire_driver::Client<TokioRuntime>;
+
+/// [`Runtime`] on a tokio runtime handle.
+#[derive(Debug, Clone)]
+pub struct TokioRuntime(pub Handle);
+
+impl Runtime for TokioRuntime {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn connect(&self, addr: &str) -> BoxFuture<io::Result<Box<dyn AsyncIo>>> {
+        let addr = addr.to_owned();
+        Box::pin(async move {
+            let stream = tokio::net::TcpStream::connect(addr.as_str()).await?;
+            stream.set_nodelay(true)?;
+            Ok(Box::new(stream.compat()) as Box<dyn AsyncIo>)
+        })
+    }
+
+    fn timer(&self, at: Instant) -> BoxFuture<()> {
+        let _context = self.0.enter();
+        Box::pin(tokio::time::sleep_until(at.into()))
+    }
+
+    fn spawn(&self, future: BoxFuture<()>) {
+        drop(self.0.spawn(future));
+    }
+}
+
+impl CurrentRuntime for TokioRuntime {
+    fn current() -> Result<Self, ClientError> {
+        Handle::try_current().map(TokioRuntime).map_err(|_| {
+            ClientError::InvalidArgument("not called from inside a tokio runtime".into())
+        })
+    }
+}

@@ -1,0 +1,68 @@
+//! The shared conformance suite on the blocking adapter, plus its use from inside an executor.
+
+use std::time::Duration;
+
+use rocketwire_blocking::{Client, DriverOptions};
+use rocketwire_core::body::TopicRouteData;
+use rocketwire_core::client::AnswerToken;
+use rocketwire_core::{ClientConfig, ClientError, IncomingRequest, RemotingCommand};
+use rocketwire_driver::test_support::{FakeServer, TestClient, TOPIC};
+
+#[derive(Clone)]
+struct Blocking(Client);
+
+impl TestClient for Blocking {
+    fn start(config: ClientConfig, options: DriverOptions) -> Result<Self, ClientError> {
+        Client::start_with_options(config, options).map(Blocking)
+    }
+    fn query_route(&self, topic: &str) -> Result<TopicRouteData, ClientError> {
+        self.0.query_route(topic)
+    }
+    fn invoke(
+        &self,
+        addr: &str,
+        command: RemotingCommand,
+        timeout: Duration,
+    ) -> Result<RemotingCommand, ClientError> {
+        self.0.invoke(addr, command, timeout)
+    }
+    fn invoke_ok(
+        &self,
+        addr: &str,
+        command: RemotingCommand,
+        timeout: Duration,
+    ) -> Result<RemotingCommand, ClientError> {
+        self.0.invoke_ok(addr, command, timeout)
+    }
+    fn invoke_oneway(&self, addr: &str, command: RemotingCommand) -> Result<(), ClientError> {
+        self.0.invoke_oneway(addr, command)
+    }
+    fn next_request(&self) -> Option<IncomingRequest> {
+        self.0.next_request()
+    }
+    fn answer(&self, token: AnswerToken, response: RemotingCommand) -> Result<(), ClientError> {
+        self.0.answer(token, response)
+    }
+    fn shutdown(self) -> Result<(), ClientError> {
+        self.0.shutdown()
+    }
+    fn is_shut_down(&self) -> bool {
+        self.0.is_shut_down()
+    }
+}
+
+rocketwire_driver::conformance_tests!(Blocking);
+
+/// Called from inside an executor (here `futures`' own, which panics on nested `block_on`),
+/// the blocking client neither deadlocks nor panics.
+#[test]
+fn works_inside_an_async_executor() {
+    let server = FakeServer::start().expect("fake server");
+    let config = ClientConfig::new(vec![server.addr()]);
+    futures::executor::block_on(async {
+        let client = Client::start(config).expect("start");
+        let route = client.query_route(TOPIC).expect("route");
+        assert_eq!(route.broker_datas.len(), 1);
+        client.shutdown().expect("shutdown");
+    });
+}

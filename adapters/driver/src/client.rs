@@ -1,0 +1,179 @@
+//! [`Client`]: the user-facing handle of the async driver.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::channel::{mpsc, oneshot};
+use futures::SinkExt;
+use rocketwire_core::body::TopicRouteData;
+use rocketwire_core::client::AnswerToken;
+use rocketwire_core::{ClientConfig, ClientError, IncomingRequest, RemotingCommand};
+
+use crate::driver;
+use crate::runtime::{CurrentRuntime, Runtime};
+use crate::shell::{check_success, reply_result, Command, DriverOptions, Shell};
+
+/// Capacity of the command channel (callers wait when it is full).
+const COMMAND_CAPACITY: usize = 64;
+
+/// A cheaply cloneable handle to a running client on runtime `R`.
+///
+/// Dropping every handle shuts the client down; [`Client::shutdown`] does it and waits.
+pub struct Client<R> {
+    commands: mpsc::Sender<Command>,
+    ended: Arc<AtomicBool>,
+    _runtime: PhantomData<fn() -> R>,
+}
+
+impl<R> Clone for Client<R> {
+    fn clone(&self) -> Self {
+        Self {
+            commands: self.commands.clone(),
+            ended: self.ended.clone(),
+            _runtime: PhantomData,
+        }
+    }
+}
+
+impl<R> fmt::Debug for Client<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("shut_down", &self.is_shut_down())
+            .finish()
+    }
+}
+
+impl<R: CurrentRuntime> Client<R> {
+    /// Starts a client on the runtime of the calling context.
+    pub async fn start(config: ClientConfig) -> Result<Self, ClientError> {
+        Self::start_with(R::current()?, config, DriverOptions::default())
+    }
+
+    /// [`Client::start`] with driver options.
+    pub async fn start_with_options(
+        config: ClientConfig,
+        options: DriverOptions,
+    ) -> Result<Self, ClientError> {
+        Self::start_with(R::current()?, config, options)
+    }
+}
+
+impl<R: Runtime> Client<R> {
+    /// Starts a client on `runtime`: spawns the driver task.
+    pub fn start_with(
+        runtime: R,
+        config: ClientConfig,
+        options: DriverOptions,
+    ) -> Result<Self, ClientError> {
+        let rt: Arc<dyn Runtime> = Arc::new(runtime);
+        let shell = Shell::new(config, options, rt.now());
+        let (commands, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
+        let ended = Arc::new(AtomicBool::new(false));
+        rt.spawn(Box::pin(driver::run(
+            rt.clone(),
+            shell,
+            commands_rx,
+            ended.clone(),
+        )));
+        Ok(Self {
+            commands,
+            ended,
+            _runtime: PhantomData,
+        })
+    }
+}
+
+impl<R> Client<R> {
+    /// Asks the namesrvs for `topic`'s route.
+    pub async fn query_route(&self, topic: &str) -> Result<TopicRouteData, ClientError> {
+        let (command, rx) = Command::query_route(topic);
+        self.send(command).await?;
+        reply_result(rx.await)
+    }
+
+    /// Sends `command` to `addr` and returns the response matched to it, whatever its code.
+    pub async fn invoke(
+        &self,
+        addr: &str,
+        command: RemotingCommand,
+        timeout: Duration,
+    ) -> Result<RemotingCommand, ClientError> {
+        let (command, rx) = Command::invoke(addr, command, timeout);
+        self.send(command).await?;
+        reply_result(rx.await)
+    }
+
+    /// [`Client::invoke`], with a response code other than `SUCCESS` mapped to
+    /// [`ClientError::Rejected`].
+    pub async fn invoke_ok(
+        &self,
+        addr: &str,
+        command: RemotingCommand,
+        timeout: Duration,
+    ) -> Result<RemotingCommand, ClientError> {
+        check_success(self.invoke(addr, command, timeout).await?)
+    }
+
+    /// Sends `command` to `addr` as a oneway request (returns once it is queued).
+    pub async fn invoke_oneway(
+        &self,
+        addr: &str,
+        command: RemotingCommand,
+    ) -> Result<(), ClientError> {
+        let (command, rx) = Command::invoke_oneway(addr, command);
+        self.send(command).await?;
+        reply_result(rx.await)
+    }
+
+    /// The next request a broker sent us; `None` once the client is shut down.
+    ///
+    /// Requests are held for a while ([`DriverOptions`]); one nobody takes in time is answered
+    /// `SYSTEM_ERROR` (or `SYSTEM_BUSY` when the buffer is full) so the broker is not left
+    /// waiting. Oneway requests that are not taken are dropped.
+    pub async fn next_request(&self) -> Option<IncomingRequest> {
+        let (command, rx) = Command::next_request();
+        self.send(command).await.ok()?;
+        rx.await.ok().flatten()
+    }
+
+    /// Answers a request taken with [`Client::next_request`].
+    pub async fn answer(
+        &self,
+        token: AnswerToken,
+        response: RemotingCommand,
+    ) -> Result<(), ClientError> {
+        let (command, rx) = Command::answer(token, response);
+        self.send(command).await?;
+        reply_result(rx.await)
+    }
+
+    /// Closes every connection, fails pending operations with [`ClientError::Shutdown`] and
+    /// returns once the driver and every connection task have ended. Other handles then get
+    /// [`ClientError::Shutdown`]. Shutting down a client already shut down returns `Ok`.
+    pub async fn shutdown(self) -> Result<(), ClientError> {
+        let (command, rx) = Command::shutdown();
+        if self.send(command).await.is_err() {
+            return Ok(());
+        }
+        match rx.await {
+            Ok(result) => result,
+            Err(oneshot::Canceled) => Ok(()),
+        }
+    }
+
+    /// Whether the driver and all its connection tasks have ended.
+    pub fn is_shut_down(&self) -> bool {
+        self.ended.load(Ordering::Acquire)
+    }
+
+    async fn send(&self, command: Command) -> Result<(), ClientError> {
+        self.commands
+            .clone()
+            .send(command)
+            .await
+            .map_err(|_| ClientError::Shutdown)
+    }
+}

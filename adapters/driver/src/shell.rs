@@ -1,0 +1,721 @@
+//! [`Shell`]: the [`ClientCore`] plus the bookkeeping every adapter needs, without IO.
+//!
+//! The shell turns user [`Command`]s into core calls, routes core events to the reply channel
+//! of the operation that asked for them, holds broker→client requests until someone takes them
+//! with [`Command::NextRequest`], and hands the loop that owns it only the IO work ([`Io`]).
+
+use std::collections::hash_map::RandomState;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::{BuildHasher, Hasher};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::channel::oneshot;
+use rocketwire_core::body::TopicRouteData;
+use rocketwire_core::client::AnswerToken;
+use rocketwire_core::{
+    ClientConfig, ClientCore, ClientError, ConnId, Event, IncomingRequest, Input, InvokeError,
+    OpId, Output, RemotingCommand, ResponseCode, SystemWallClock,
+};
+
+/// `SYSTEM_ERROR`: the code of the automatic answer to a request nobody took in time.
+pub const SYSTEM_ERROR: i32 = 1;
+/// `SYSTEM_BUSY`: the code of the automatic answer when the request buffer is full.
+pub const SYSTEM_BUSY: i32 = 2;
+
+/// Tunables of the driver (not of the protocol; those live in [`ClientConfig`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DriverOptions {
+    /// How many broker→client requests are held for [`Command::NextRequest`]. When full, a new
+    /// request that expects an answer is answered `SYSTEM_BUSY` at once; a oneway one is dropped.
+    pub request_buffer: usize,
+    /// How long a broker→client request waits to be taken. Then a request that expects an
+    /// answer is answered `SYSTEM_ERROR` ("no handler took the request"); a oneway one is dropped.
+    pub unclaimed_request_timeout: Duration,
+}
+
+impl Default for DriverOptions {
+    fn default() -> Self {
+        Self {
+            request_buffer: 64,
+            unclaimed_request_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+impl DriverOptions {
+    /// Sets [`DriverOptions::request_buffer`].
+    pub fn with_request_buffer(mut self, n: usize) -> Self {
+        self.request_buffer = n;
+        self
+    }
+
+    /// Sets [`DriverOptions::unclaimed_request_timeout`].
+    pub fn with_unclaimed_request_timeout(mut self, timeout: Duration) -> Self {
+        self.unclaimed_request_timeout = timeout;
+        self
+    }
+}
+
+/// Where a result goes: the sending half of a oneshot (usable from async code and threads).
+pub type Reply<T> = oneshot::Sender<Result<T, ClientError>>;
+/// The receiving half matching [`Reply`]; resolve it with [`reply_result`].
+pub type ReplyReceiver<T> = oneshot::Receiver<Result<T, ClientError>>;
+
+/// A user request to the loop that owns the [`Shell`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Command {
+    /// [`ClientCore::query_route`].
+    QueryRoute {
+        /// Topic.
+        topic: String,
+        /// Gets the route.
+        reply: Reply<TopicRouteData>,
+    },
+    /// [`ClientCore::invoke`].
+    Invoke {
+        /// `host:port`.
+        addr: String,
+        /// The request.
+        command: RemotingCommand,
+        /// Its timeout.
+        timeout: Duration,
+        /// Gets the response, whatever its code.
+        reply: Reply<RemotingCommand>,
+    },
+    /// [`ClientCore::invoke_oneway`].
+    InvokeOneway {
+        /// `host:port`.
+        addr: String,
+        /// The request.
+        command: RemotingCommand,
+        /// Gets `Ok` once the request is handed to the core.
+        reply: Reply<()>,
+    },
+    /// [`ClientCore::answer`].
+    Answer {
+        /// Which request.
+        token: AnswerToken,
+        /// The answer.
+        response: RemotingCommand,
+        /// Gets `Ok` once the answer is handed to the core.
+        reply: Reply<()>,
+    },
+    /// Take the next broker→client request (waits for one); `None` after shutdown.
+    NextRequest {
+        /// Gets the request.
+        reply: oneshot::Sender<Option<IncomingRequest>>,
+    },
+    /// Close every connection; the reply comes when every IO task has ended.
+    Shutdown {
+        /// Gets `Ok` at the end.
+        reply: Reply<()>,
+    },
+}
+
+impl Command {
+    /// A [`Command::QueryRoute`] and the receiver of its result.
+    pub fn query_route(topic: &str) -> (Self, ReplyReceiver<TopicRouteData>) {
+        let (reply, rx) = oneshot::channel();
+        (
+            Command::QueryRoute {
+                topic: topic.to_owned(),
+                reply,
+            },
+            rx,
+        )
+    }
+
+    /// A [`Command::Invoke`] and the receiver of its result.
+    pub fn invoke(
+        addr: &str,
+        command: RemotingCommand,
+        timeout: Duration,
+    ) -> (Self, ReplyReceiver<RemotingCommand>) {
+        let (reply, rx) = oneshot::channel();
+        (
+            Command::Invoke {
+                addr: addr.to_owned(),
+                command,
+                timeout,
+                reply,
+            },
+            rx,
+        )
+    }
+
+    /// A [`Command::InvokeOneway`] and the receiver of its result.
+    pub fn invoke_oneway(addr: &str, command: RemotingCommand) -> (Self, ReplyReceiver<()>) {
+        let (reply, rx) = oneshot::channel();
+        (
+            Command::InvokeOneway {
+                addr: addr.to_owned(),
+                command,
+                reply,
+            },
+            rx,
+        )
+    }
+
+    /// A [`Command::Answer`] and the receiver of its result.
+    pub fn answer(token: AnswerToken, response: RemotingCommand) -> (Self, ReplyReceiver<()>) {
+        let (reply, rx) = oneshot::channel();
+        (
+            Command::Answer {
+                token,
+                response,
+                reply,
+            },
+            rx,
+        )
+    }
+
+    /// A [`Command::NextRequest`] and the receiver of its result.
+    pub fn next_request() -> (Self, oneshot::Receiver<Option<IncomingRequest>>) {
+        let (reply, rx) = oneshot::channel();
+        (Command::NextRequest { reply }, rx)
+    }
+
+    /// A [`Command::Shutdown`] and the receiver of its result.
+    pub fn shutdown() -> (Self, ReplyReceiver<()>) {
+        let (reply, rx) = oneshot::channel();
+        (Command::Shutdown { reply }, rx)
+    }
+}
+
+/// Flattens what a [`ReplyReceiver`] yields: a dropped sender means the driver is gone.
+pub fn reply_result<T>(
+    received: Result<Result<T, ClientError>, oneshot::Canceled>,
+) -> Result<T, ClientError> {
+    received.unwrap_or(Err(ClientError::Shutdown))
+}
+
+/// Maps a response whose code is not `SUCCESS` to [`ClientError::Rejected`].
+pub fn check_success(response: RemotingCommand) -> Result<RemotingCommand, ClientError> {
+    match response.response_code() {
+        ResponseCode::Success => Ok(response),
+        code => Err(ClientError::Rejected {
+            code,
+            remark: response.remark.unwrap_or_default(),
+        }),
+    }
+}
+
+/// IO work for the loop that owns the [`Shell`].
+#[must_use]
+#[derive(Debug, Clone, PartialEq)]
+pub enum Io {
+    /// Open a connection (with [`ClientConfig::connect_timeout`]); report
+    /// [`Input::Connected`] or [`Input::ConnectFailed`].
+    Connect {
+        /// Connection id.
+        conn: ConnId,
+        /// `host:port`.
+        addr: String,
+    },
+    /// Write `head` then `body`.
+    Transmit {
+        /// Connection id.
+        conn: ConnId,
+        /// Length, header word and header.
+        head: Bytes,
+        /// Body.
+        body: Bytes,
+    },
+    /// Close the connection.
+    Close {
+        /// Connection id.
+        conn: ConnId,
+    },
+    /// Nothing to do until an input, a command or this deadline ([`Shell::handle_timeout`]).
+    Wait(Option<Instant>),
+    /// Shutdown is complete on the core's side: end every IO task, then call
+    /// [`Shell::finish`].
+    Finished,
+}
+
+/// A broker→client request nobody has taken yet.
+#[derive(Debug)]
+struct Unclaimed {
+    expires: Instant,
+    request: IncomingRequest,
+}
+
+/// Who waits for an operation's result.
+#[derive(Debug)]
+enum Pending {
+    Route(Reply<TopicRouteData>),
+    Invoke(Reply<RemotingCommand>),
+}
+
+/// The core plus the reply table; owned by exactly one loop (async task or thread).
+#[derive(Debug)]
+pub struct Shell {
+    core: ClientCore,
+    options: DriverOptions,
+    pending: HashMap<OpId, Pending>,
+    /// Connections handed out with [`Io::Connect`] and not yet closed.
+    conns: HashSet<ConnId>,
+    unclaimed: VecDeque<Unclaimed>,
+    takers: VecDeque<oneshot::Sender<Option<IncomingRequest>>>,
+    /// `Some` once shutdown began: who waits for its end.
+    shutdown: Option<Vec<Reply<()>>>,
+}
+
+impl Shell {
+    /// A shell around a new core with the system wall clock and a seed from the OS.
+    pub fn new(config: ClientConfig, options: DriverOptions, now: Instant) -> Self {
+        let core = ClientCore::new(config, Box::new(SystemWallClock), os_seed(), now);
+        Self::with_core(core, options)
+    }
+
+    /// A shell around an existing core.
+    pub fn with_core(core: ClientCore, options: DriverOptions) -> Self {
+        Self {
+            core,
+            options,
+            pending: HashMap::new(),
+            conns: HashSet::new(),
+            unclaimed: VecDeque::new(),
+            takers: VecDeque::new(),
+            shutdown: None,
+        }
+    }
+
+    /// The core's configuration.
+    pub fn config(&self) -> &ClientConfig {
+        self.core.config()
+    }
+
+    /// Applies a user command.
+    pub fn handle_command(&mut self, now: Instant, command: Command) {
+        if let Some(waiters) = &mut self.shutdown {
+            // After shutdown began every new operation fails at once.
+            match command {
+                Command::QueryRoute { reply, .. } => drop(reply.send(Err(ClientError::Shutdown))),
+                Command::Invoke { reply, .. } => drop(reply.send(Err(ClientError::Shutdown))),
+                Command::InvokeOneway { reply, .. } | Command::Answer { reply, .. } => {
+                    drop(reply.send(Err(ClientError::Shutdown)))
+                }
+                Command::NextRequest { reply } => drop(reply.send(None)),
+                Command::Shutdown { reply } => waiters.push(reply),
+            }
+            return;
+        }
+        match command {
+            Command::QueryRoute { topic, reply } => {
+                let op = self.core.query_route(now, &topic);
+                self.pending.insert(op, Pending::Route(reply));
+            }
+            Command::Invoke {
+                addr,
+                command,
+                timeout,
+                reply,
+            } => {
+                let op = self.core.invoke(now, &addr, command, timeout);
+                self.pending.insert(op, Pending::Invoke(reply));
+            }
+            Command::InvokeOneway {
+                addr,
+                command,
+                reply,
+            } => {
+                self.core.invoke_oneway(now, &addr, command);
+                let _ = reply.send(Ok(()));
+            }
+            Command::Answer {
+                token,
+                response,
+                reply,
+            } => {
+                self.core.answer(now, token, response);
+                let _ = reply.send(Ok(()));
+            }
+            Command::NextRequest { reply } => match self.unclaimed.pop_front() {
+                Some(u) => {
+                    if let Err(Some(request)) = reply.send(Some(u.request)) {
+                        // The taker gave up before we answered: keep the request.
+                        self.unclaimed.push_front(Unclaimed {
+                            expires: u.expires,
+                            request,
+                        });
+                    }
+                }
+                None => self.takers.push_back(reply),
+            },
+            Command::Shutdown { reply } => {
+                self.shutdown = Some(vec![reply]);
+                for taker in self.takers.drain(..) {
+                    let _ = taker.send(None);
+                }
+                // Their connections are closing: answering them is moot.
+                self.unclaimed.clear();
+                self.core.close(now);
+            }
+        }
+    }
+
+    /// Feeds an IO event to the core. Late events of a connection already closed (the IO task
+    /// raced with [`Io::Close`]) are dropped here, so IO loops need not filter them.
+    pub fn handle_input(&mut self, now: Instant, input: Input) {
+        let conn = match &input {
+            Input::Connected(c) | Input::Received(c, _) => Some((*c, false)),
+            Input::ConnectFailed(c, _) | Input::Closed(c) => Some((*c, true)),
+            Input::Timeout => None,
+        };
+        if let Some((conn, ends)) = conn {
+            let known = if ends {
+                self.conns.remove(&conn)
+            } else {
+                self.conns.contains(&conn)
+            };
+            if !known {
+                tracing::trace!(?conn, "input for a closed connection dropped");
+                return;
+            }
+        }
+        self.core.handle_input(now, input);
+    }
+
+    /// The deadline of the last [`Io::Wait`] passed (early calls are harmless).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.core.handle_input(now, Input::Timeout);
+        while self.unclaimed.front().is_some_and(|u| u.expires <= now) {
+            if let Some(u) = self.unclaimed.pop_front() {
+                tracing::warn!(code = u.request.command.code, addr = %u.request.addr,
+                    "broker request not taken in time");
+                self.refuse(
+                    now,
+                    u.request,
+                    SYSTEM_ERROR,
+                    "no handler took the request in time",
+                );
+            }
+        }
+    }
+
+    /// The next IO work; call until it returns [`Io::Wait`] or [`Io::Finished`].
+    pub fn poll(&mut self, now: Instant) -> Io {
+        loop {
+            let deadline = match self.core.poll_output(now) {
+                Output::Connect { conn, addr } => {
+                    self.conns.insert(conn);
+                    return Io::Connect { conn, addr };
+                }
+                Output::Transmit { conn, head, body } => return Io::Transmit { conn, head, body },
+                Output::Close { conn } => {
+                    self.conns.remove(&conn);
+                    return Io::Close { conn };
+                }
+                Output::Event(event) => {
+                    self.handle_event(now, event);
+                    continue;
+                }
+                Output::Timeout(at) => Some(at),
+                Output::Idle => None,
+            };
+            if self.shutdown.is_some() && self.core.is_closed() {
+                return Io::Finished;
+            }
+            let expiry = self.unclaimed.front().map(|u| u.expires);
+            return Io::Wait(match (deadline, expiry) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            });
+        }
+    }
+
+    /// Ends the shell after [`Io::Finished`] and after every IO task ended: drops the core
+    /// and returns who waits for the shutdown to complete.
+    pub fn finish(self) -> ShutdownComplete {
+        ShutdownComplete(self.shutdown.unwrap_or_default())
+    }
+
+    fn handle_event(&mut self, now: Instant, event: Event) {
+        match event {
+            Event::Response { op, result } => match self.pending.remove(&op) {
+                Some(Pending::Invoke(reply)) => {
+                    let _ = reply.send(result.map_err(|e| match e {
+                        InvokeError::Shutdown => ClientError::Shutdown,
+                        e => ClientError::Invoke(e),
+                    }));
+                }
+                other => tracing::debug!(?op, ?other, "response for no invoke"),
+            },
+            Event::Route { op, result, .. } => match self.pending.remove(&op) {
+                Some(Pending::Route(reply)) => {
+                    let _ = reply.send(result.map_err(ClientError::Route));
+                }
+                other => tracing::debug!(?op, ?other, "route for no query"),
+            },
+            Event::Request(request) => self.handle_request(now, request),
+            #[allow(unreachable_patterns)] // the core's event list will grow
+            other => tracing::debug!(?other, "event not handled by the driver"),
+        }
+    }
+
+    fn handle_request(&mut self, now: Instant, mut request: IncomingRequest) {
+        while let Some(taker) = self.takers.pop_front() {
+            match taker.send(Some(request)) {
+                Ok(()) => return,
+                Err(back) => match back {
+                    Some(r) => request = r,
+                    None => return,
+                },
+            }
+        }
+        if self.unclaimed.len() >= self.options.request_buffer {
+            tracing::warn!(code = request.command.code, "broker request buffer full");
+            self.refuse(now, request, SYSTEM_BUSY, "client request buffer is full");
+            return;
+        }
+        let expires = now + self.options.unclaimed_request_timeout;
+        self.unclaimed.push_back(Unclaimed { expires, request });
+    }
+
+    fn refuse(&mut self, now: Instant, request: IncomingRequest, code: i32, remark: &str) {
+        if let Some(token) = request.token {
+            let response =
+                RemotingCommand::response_to(&request.command, ResponseCode::from_code(code))
+                    .with_remark(remark);
+            self.core.answer(now, token, response);
+        }
+    }
+}
+
+/// Who waits for a shutdown; returned by [`Shell::finish`].
+#[derive(Debug)]
+#[must_use = "notify the shutdown waiters"]
+pub struct ShutdownComplete(Vec<Reply<()>>);
+
+impl ShutdownComplete {
+    /// Tells every waiter the shutdown is complete. Call it last.
+    pub fn notify(self) {
+        for reply in self.0 {
+            let _ = reply.send(Ok(()));
+        }
+    }
+}
+
+/// A seed for the core's RNG from the OS: std's per-process random hasher keys, the time and
+/// the process id.
+pub fn os_seed() -> u64 {
+    let mut hasher = RandomState::new().build_hasher();
+    if let Ok(since) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        hasher.write_u128(since.as_nanos());
+    }
+    hasher.write_u32(std::process::id());
+    hasher.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::BytesMut;
+    use rocketwire_core::codec::{encode_to_vec, FrameDecoder};
+    use rocketwire_core::SerializeType;
+
+    use super::*;
+
+    const ADDR: &str = "127.0.0.1:10911";
+
+    /// A shell with one open connection (opened by a pending invoke), its id, and the time.
+    fn connected(
+        options: DriverOptions,
+    ) -> (Shell, ConnId, Instant, ReplyReceiver<RemotingCommand>) {
+        let now = Instant::now();
+        let mut shell = Shell::new(ClientConfig::new(vec![ADDR.into()]), options, now);
+        let (command, rx) = Command::invoke(
+            ADDR,
+            RemotingCommand::request_code(9000),
+            Duration::from_secs(10),
+        );
+        shell.handle_command(now, command);
+        let Io::Connect { conn, addr } = shell.poll(now) else {
+            panic!("expected a connect")
+        };
+        assert_eq!(addr, ADDR);
+        shell.handle_input(now, Input::Connected(conn));
+        assert!(matches!(shell.poll(now), Io::Transmit { .. }));
+        assert!(matches!(shell.poll(now), Io::Wait(Some(_))));
+        (shell, conn, now, rx)
+    }
+
+    fn broker_request(opaque: i32, oneway: bool) -> Bytes {
+        let mut cmd = RemotingCommand::request_code(9001);
+        cmd.opaque = opaque;
+        if oneway {
+            cmd = cmd.oneway();
+        }
+        Bytes::from(encode_to_vec(&cmd, SerializeType::Json).expect("encodes"))
+    }
+
+    /// The next IO must be a frame: decode it.
+    fn transmitted(shell: &mut Shell, now: Instant) -> RemotingCommand {
+        let Io::Transmit { head, body, .. } = shell.poll(now) else {
+            panic!("expected a frame")
+        };
+        let mut buf = BytesMut::from(&head[..]);
+        buf.extend_from_slice(&body);
+        FrameDecoder::default()
+            .decode(&mut buf)
+            .expect("valid")
+            .expect("whole")
+    }
+
+    #[test]
+    fn request_waits_for_a_taker_then_is_delivered() {
+        let (mut shell, conn, now, _rx) = connected(DriverOptions::default());
+        shell.handle_input(now, Input::Received(conn, broker_request(7, false)));
+        assert!(matches!(shell.poll(now), Io::Wait(Some(_))));
+        let (command, mut taken) = Command::next_request();
+        shell.handle_command(now, command);
+        let request = taken
+            .try_recv()
+            .expect("not canceled")
+            .expect("delivered")
+            .expect("some");
+        assert_eq!(request.command.opaque, 7);
+        assert!(request.token.is_some());
+    }
+
+    #[test]
+    fn waiting_taker_gets_the_request_at_once() {
+        let (mut shell, conn, now, _rx) = connected(DriverOptions::default());
+        let (command, mut taken) = Command::next_request();
+        shell.handle_command(now, command);
+        assert!(matches!(taken.try_recv(), Ok(None)));
+        shell.handle_input(now, Input::Received(conn, broker_request(8, true)));
+        assert!(matches!(shell.poll(now), Io::Wait(_)));
+        let request = taken
+            .try_recv()
+            .expect("not canceled")
+            .expect("delivered")
+            .expect("some");
+        assert_eq!(request.command.opaque, 8);
+        assert_eq!(request.token, None, "oneway");
+    }
+
+    #[test]
+    fn full_buffer_answers_system_busy() {
+        let (mut shell, conn, now, _rx) =
+            connected(DriverOptions::default().with_request_buffer(1));
+        shell.handle_input(now, Input::Received(conn, broker_request(1, false)));
+        assert!(matches!(shell.poll(now), Io::Wait(_)));
+        shell.handle_input(now, Input::Received(conn, broker_request(2, false)));
+        let answer = transmitted(&mut shell, now);
+        assert_eq!((answer.opaque, answer.code), (2, SYSTEM_BUSY));
+        assert!(answer.is_response());
+    }
+
+    #[test]
+    fn unclaimed_request_is_answered_system_error_at_its_deadline() {
+        let hold = Duration::from_millis(500);
+        let options = DriverOptions::default().with_unclaimed_request_timeout(hold);
+        let (mut shell, conn, now, _rx) = connected(options);
+        shell.handle_input(now, Input::Received(conn, broker_request(3, false)));
+        let Io::Wait(Some(deadline)) = shell.poll(now) else {
+            panic!("expected a deadline")
+        };
+        assert_eq!(
+            deadline,
+            now + hold,
+            "the hold deadline comes before the invoke's 10 s"
+        );
+        shell.handle_timeout(now + hold / 2);
+        assert!(
+            matches!(shell.poll(now + hold / 2), Io::Wait(_)),
+            "early timeout is harmless"
+        );
+        shell.handle_timeout(deadline);
+        let answer = transmitted(&mut shell, deadline);
+        assert_eq!((answer.opaque, answer.code), (3, SYSTEM_ERROR));
+        // A taker arriving later finds nothing.
+        let (command, mut taken) = Command::next_request();
+        shell.handle_command(deadline, command);
+        assert!(matches!(taken.try_recv(), Ok(None)));
+    }
+
+    #[test]
+    fn a_taker_that_gave_up_does_not_lose_the_request() {
+        let (mut shell, conn, now, _rx) = connected(DriverOptions::default());
+        let (command, taken) = Command::next_request();
+        shell.handle_command(now, command);
+        drop(taken);
+        shell.handle_input(now, Input::Received(conn, broker_request(4, false)));
+        assert!(matches!(shell.poll(now), Io::Wait(_)));
+        let (command, mut taken) = Command::next_request();
+        shell.handle_command(now, command);
+        let request = taken
+            .try_recv()
+            .expect("not canceled")
+            .expect("delivered")
+            .expect("some");
+        assert_eq!(request.command.opaque, 4);
+    }
+
+    #[test]
+    fn shutdown_fails_pending_and_new_operations() {
+        let (mut shell, conn, now, mut pending) = connected(DriverOptions::default());
+        let (command, mut done) = Command::shutdown();
+        shell.handle_command(now, command);
+        let mut closed = false;
+        loop {
+            match shell.poll(now) {
+                Io::Close { conn: c } => {
+                    assert_eq!(c, conn);
+                    closed = true;
+                    shell.handle_input(now, Input::Closed(c));
+                }
+                Io::Finished => break,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert!(closed);
+        assert_eq!(pending.try_recv(), Ok(Some(Err(ClientError::Shutdown))));
+        let (command, mut late) = Command::query_route("T");
+        shell.handle_command(now, command);
+        assert_eq!(late.try_recv(), Ok(Some(Err(ClientError::Shutdown))));
+        assert_eq!(done.try_recv(), Ok(None), "told only at the very end");
+        shell.finish().notify();
+        assert_eq!(done.try_recv(), Ok(Some(Ok(()))));
+    }
+
+    #[test]
+    fn late_input_of_a_closed_connection_is_dropped() {
+        let (mut shell, conn, now, mut pending) = connected(DriverOptions::default());
+        shell.handle_input(now, Input::Closed(conn));
+        assert!(matches!(shell.poll(now), Io::Wait(_)));
+        let closed = ClientError::Invoke(InvokeError::ConnectionClosed { addr: ADDR.into() });
+        assert_eq!(pending.try_recv(), Ok(Some(Err(closed))));
+        // A reader that raced with the close: its bytes must not reach the core.
+        shell.handle_input(now, Input::Received(conn, broker_request(9, false)));
+        shell.handle_input(now, Input::Closed(conn));
+        assert!(matches!(shell.poll(now), Io::Wait(_)));
+        let (command, mut taken) = Command::next_request();
+        shell.handle_command(now, command);
+        assert!(matches!(taken.try_recv(), Ok(None)));
+    }
+
+    #[test]
+    fn check_success_maps_failure_codes() {
+        let request = RemotingCommand::request_code(9000);
+        let ok = RemotingCommand::response_to(&request, ResponseCode::Success);
+        assert_eq!(check_success(ok.clone()), Ok(ok));
+        let failed = RemotingCommand::response_to(&request, ResponseCode::from_code(SYSTEM_BUSY))
+            .with_remark("busy");
+        assert_eq!(
+            check_success(failed),
+            Err(ClientError::Rejected {
+                code: ResponseCode::from_code(2),
+                remark: "busy".into()
+            })
+        );
+        assert_eq!(
+            reply_result::<()>(Err(oneshot::Canceled)),
+            Err(ClientError::Shutdown)
+        );
+    }
+}

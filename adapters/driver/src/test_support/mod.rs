@@ -1,0 +1,13 @@
+//! Test support shared by every adapter (feature `test-support`): a fake namesrv/broker and
+//! the conformance suite.
+//!
+//! ```ignore
+//! // in an adapter's tests:
+//! rocketwire_driver::conformance_tests!(MyTestClient);
+//! ```
+
+mod fake;
+mod suite;
+
+pub use fake::{FakeServer, Log, BROKER_NAME, PUSH_CODE, REMARK, TEST_CODE, TOPIC};
+pub use suite::*;

@@ -1,0 +1,368 @@
+//! The conformance suite: the same assertions for every adapter, written once against
+//! [`TestClient`]. An adapter's tests implement the trait (or use [`AsyncHarness`]) and call
+//! [`crate::conformance_tests!`].
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::net::TcpListener;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use rocketwire_core::body::TopicRouteData;
+use rocketwire_core::client::AnswerToken;
+use rocketwire_core::{
+    ClientConfig, ClientError, IncomingRequest, InvokeError, RemotingCommand, ResponseCode,
+    RouteError,
+};
+
+use super::fake::{FakeServer, BROKER_NAME, PUSH_CODE, REMARK, TEST_CODE, TOPIC};
+use crate::runtime::CurrentRuntime;
+use crate::{Client, DriverOptions};
+
+/// A client seen through blocking calls, so one suite serves async and blocking adapters.
+pub trait TestClient: Clone + Send + Sync + 'static {
+    /// Starts a client.
+    fn start(config: ClientConfig, options: DriverOptions) -> Result<Self, ClientError>;
+    /// `query_route`.
+    fn query_route(&self, topic: &str) -> Result<TopicRouteData, ClientError>;
+    /// `invoke`.
+    fn invoke(
+        &self,
+        addr: &str,
+        command: RemotingCommand,
+        timeout: Duration,
+    ) -> Result<RemotingCommand, ClientError>;
+    /// `invoke_ok`.
+    fn invoke_ok(
+        &self,
+        addr: &str,
+        command: RemotingCommand,
+        timeout: Duration,
+    ) -> Result<RemotingCommand, ClientError>;
+    /// `invoke_oneway`.
+    fn invoke_oneway(&self, addr: &str, command: RemotingCommand) -> Result<(), ClientError>;
+    /// `next_request`.
+    fn next_request(&self) -> Option<IncomingRequest>;
+    /// `answer`.
+    fn answer(&self, token: AnswerToken, response: RemotingCommand) -> Result<(), ClientError>;
+    /// `shutdown`.
+    fn shutdown(self) -> Result<(), ClientError>;
+    /// `is_shut_down`.
+    fn is_shut_down(&self) -> bool;
+}
+
+/// Runs a future to completion on the calling thread (each async adapter's `block_on`).
+pub trait Executor: Send + Sync + 'static {
+    /// Runs `future` to completion.
+    fn block_on<F: Future>(future: F) -> F::Output;
+}
+
+/// [`TestClient`] for the async [`Client`] on runtime `R`, driven by executor `E`.
+#[derive(Debug)]
+pub struct AsyncHarness<R, E> {
+    client: Client<R>,
+    _executor: PhantomData<fn() -> E>,
+}
+
+impl<R, E> Clone for AsyncHarness<R, E> {
+    fn clone(&self) -> Self {
+        Self {
+            client: self.client.clone(),
+            _executor: PhantomData,
+        }
+    }
+}
+
+impl<R: CurrentRuntime, E: Executor> TestClient for AsyncHarness<R, E> {
+    fn start(config: ClientConfig, options: DriverOptions) -> Result<Self, ClientError> {
+        let client = E::block_on(Client::<R>::start_with_options(config, options))?;
+        Ok(Self {
+            client,
+            _executor: PhantomData,
+        })
+    }
+    fn query_route(&self, topic: &str) -> Result<TopicRouteData, ClientError> {
+        E::block_on(self.client.query_route(topic))
+    }
+    fn invoke(
+        &self,
+        addr: &str,
+        command: RemotingCommand,
+        timeout: Duration,
+    ) -> Result<RemotingCommand, ClientError> {
+        E::block_on(self.client.invoke(addr, command, timeout))
+    }
+    fn invoke_ok(
+        &self,
+        addr: &str,
+        command: RemotingCommand,
+        timeout: Duration,
+    ) -> Result<RemotingCommand, ClientError> {
+        E::block_on(self.client.invoke_ok(addr, command, timeout))
+    }
+    fn invoke_oneway(&self, addr: &str, command: RemotingCommand) -> Result<(), ClientError> {
+        E::block_on(self.client.invoke_oneway(addr, command))
+    }
+    fn next_request(&self) -> Option<IncomingRequest> {
+        E::block_on(self.client.next_request())
+    }
+    fn answer(&self, token: AnswerToken, response: RemotingCommand) -> Result<(), ClientError> {
+        E::block_on(self.client.answer(token, response))
+    }
+    fn shutdown(self) -> Result<(), ClientError> {
+        E::block_on(self.client.shutdown())
+    }
+    fn is_shut_down(&self) -> bool {
+        self.client.is_shut_down()
+    }
+}
+
+/// Generates one `#[test]` per suite function for a [`TestClient`] type.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($client:ty) => {
+        $crate::conformance_tests!(@each $client;
+            route_query, out_of_order_responses, connection_closed_mid_request, timeout,
+            connect_failed, invoke_ok_rejects, oneway_reaches_the_broker,
+            broker_request_is_answered, unclaimed_broker_request_is_refused,
+            shutdown_ends_everything, dropping_every_handle_shuts_down);
+    };
+    (@each $client:ty; $($name:ident),*) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::test_support::$name::<$client>();
+            }
+        )*
+    };
+}
+
+const LONG: Duration = Duration::from_secs(5);
+
+fn setup<C: TestClient>(options: DriverOptions) -> (FakeServer, C) {
+    let server = FakeServer::start().expect("fake server");
+    let mut config = ClientConfig::new(vec![server.addr()]);
+    config.request_timeout = Duration::from_secs(2);
+    config.connect_timeout = Duration::from_secs(2);
+    let client = C::start(config, options).expect("client starts");
+    (server, client)
+}
+
+fn request(body: &str) -> RemotingCommand {
+    RemotingCommand::request_code(TEST_CODE).with_body(body.to_owned())
+}
+
+/// A route query returns the parsed route; an unknown topic is `TopicNotExist`.
+pub fn route_query<C: TestClient>() {
+    let (server, client) = setup::<C>(DriverOptions::default());
+    let route = client.query_route(TOPIC).expect("route");
+    assert_eq!(route.queue_datas.len(), 1);
+    assert_eq!(route.queue_datas[0].broker_name, BROKER_NAME);
+    assert_eq!(route.queue_datas[0].write_queue_nums, 4);
+    assert_eq!(
+        route.broker_datas[0].broker_addrs.get(&0),
+        Some(&server.addr())
+    );
+    let err = client.query_route("NoSuchTopic").unwrap_err();
+    assert!(
+        matches!(&err, ClientError::Route(RouteError::TopicNotExist(t)) if t == "NoSuchTopic"),
+        "{err:?}"
+    );
+    client.shutdown().expect("shutdown");
+}
+
+/// Responses are matched by opaque, not by order, on one multiplexed connection.
+pub fn out_of_order_responses<C: TestClient>() {
+    let (server, client) = setup::<C>(DriverOptions::default());
+    let addr = server.addr();
+    let (c, a) = (client.clone(), addr.clone());
+    let slow =
+        thread::spawn(move || c.invoke(&a, request("slow").with_field("delayMs", "500"), LONG));
+    thread::sleep(Duration::from_millis(100));
+    let fast = client.invoke(&addr, request("fast"), LONG).expect("fast");
+    assert_eq!(&fast.body[..], b"fast");
+    assert!(
+        !slow.is_finished(),
+        "the slow answer must come after the fast one"
+    );
+    let slow = slow.join().expect("thread").expect("slow");
+    assert_eq!(&slow.body[..], b"slow");
+    assert_eq!(slow.response_code(), ResponseCode::Success);
+    assert_eq!(server.log().accepted, 1, "one connection per address");
+    client.shutdown().expect("shutdown");
+}
+
+/// A request whose connection the peer closes fails with `ConnectionClosed`; the next request
+/// reconnects.
+pub fn connection_closed_mid_request<C: TestClient>() {
+    let (server, client) = setup::<C>(DriverOptions::default());
+    let addr = server.addr();
+    let err = client
+        .invoke(&addr, request("x").with_field("action", "close"), LONG)
+        .unwrap_err();
+    assert_eq!(
+        err,
+        ClientError::Invoke(InvokeError::ConnectionClosed { addr: addr.clone() })
+    );
+    let again = client
+        .invoke(&addr, request("again"), LONG)
+        .expect("reconnects");
+    assert_eq!(&again.body[..], b"again");
+    client.shutdown().expect("shutdown");
+}
+
+/// A request that gets no answer fails with `Timeout` at its deadline.
+pub fn timeout<C: TestClient>() {
+    let (server, client) = setup::<C>(DriverOptions::default());
+    let start = Instant::now();
+    let timeout = Duration::from_millis(300);
+    let err = client.invoke(
+        &server.addr(),
+        request("x").with_field("action", "silent"),
+        timeout,
+    );
+    let elapsed = start.elapsed();
+    assert_eq!(err, Err(ClientError::Invoke(InvokeError::Timeout)));
+    assert!(
+        elapsed >= timeout && elapsed < Duration::from_secs(2),
+        "{elapsed:?}"
+    );
+    client.shutdown().expect("shutdown");
+}
+
+/// A refused connection fails with `ConnectFailed`.
+pub fn connect_failed<C: TestClient>() {
+    let (_server, client) = setup::<C>(DriverOptions::default());
+    let closed = {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").to_string()
+    };
+    let err = client.invoke(&closed, request("x"), LONG).unwrap_err();
+    assert!(
+        matches!(&err, ClientError::Invoke(InvokeError::ConnectFailed { addr, .. }) if *addr == closed),
+        "{err:?}"
+    );
+    client.shutdown().expect("shutdown");
+}
+
+/// `invoke` returns any response; `invoke_ok` maps a failure code to `Rejected`.
+pub fn invoke_ok_rejects<C: TestClient>() {
+    let (server, client) = setup::<C>(DriverOptions::default());
+    let addr = server.addr();
+    let failing = || request("x").with_field("respCode", "1");
+    let response = client.invoke(&addr, failing(), LONG).expect("any code");
+    assert_eq!(response.code, 1);
+    let err = client.invoke_ok(&addr, failing(), LONG).unwrap_err();
+    assert_eq!(
+        err,
+        ClientError::Rejected {
+            code: ResponseCode::from_code(1),
+            remark: REMARK.into()
+        }
+    );
+    assert_eq!(
+        &client
+            .invoke_ok(&addr, request("ok"), LONG)
+            .expect("ok")
+            .body[..],
+        b"ok"
+    );
+    client.shutdown().expect("shutdown");
+}
+
+/// A oneway request reaches the broker flagged oneway.
+pub fn oneway_reaches_the_broker<C: TestClient>() {
+    let (server, client) = setup::<C>(DriverOptions::default());
+    client
+        .invoke_oneway(&server.addr(), request("one"))
+        .expect("oneway");
+    assert!(server.wait_for(LONG, |log| log
+        .received
+        .iter()
+        .any(|c| &c.body[..] == b"one" && c.is_oneway())));
+    client.shutdown().expect("shutdown");
+}
+
+/// A broker→client request is delivered by `next_request` and its answer reaches the broker.
+pub fn broker_request_is_answered<C: TestClient>() {
+    let (server, client) = setup::<C>(DriverOptions::default());
+    let c = client.clone();
+    let handler = thread::spawn(move || {
+        let request = c.next_request().expect("a request");
+        assert_eq!(request.command.code, PUSH_CODE);
+        assert_eq!(&request.command.body[..], b"ping");
+        let token = request.token.clone().expect("expects an answer");
+        let response =
+            RemotingCommand::response_to(&request.command, ResponseCode::Success).with_body("pong");
+        c.answer(token, response).expect("answer");
+    });
+    let response = client.invoke(
+        &server.addr(),
+        request("ping").with_field("action", "push"),
+        LONG,
+    );
+    handler.join().expect("handler");
+    let response = response.expect("response");
+    assert_eq!(response.response_code(), ResponseCode::Success);
+    assert_eq!(&response.body[..], b"pong");
+    client.shutdown().expect("shutdown");
+}
+
+/// A broker→client request nobody takes is answered `SYSTEM_ERROR` after the hold time.
+pub fn unclaimed_broker_request_is_refused<C: TestClient>() {
+    let hold = Duration::from_millis(200);
+    let options = DriverOptions::default().with_unclaimed_request_timeout(hold);
+    let (server, client) = setup::<C>(options);
+    let start = Instant::now();
+    let response = client
+        .invoke(
+            &server.addr(),
+            request("ping").with_field("action", "push"),
+            LONG,
+        )
+        .expect("response");
+    assert!(start.elapsed() >= hold);
+    assert_eq!(response.code, crate::SYSTEM_ERROR);
+    assert!(response.remark.unwrap_or_default().contains("no handler"));
+    client.shutdown().expect("shutdown");
+}
+
+/// `shutdown` fails pending requests, closes every connection, ends the driver, and leaves
+/// other handles failing with `Shutdown`.
+pub fn shutdown_ends_everything<C: TestClient>() {
+    let (server, client) = setup::<C>(DriverOptions::default());
+    let addr = server.addr();
+    client
+        .invoke(&addr, request("warm"), LONG)
+        .expect("connected");
+    let other = client.clone();
+    let (c, a) = (client.clone(), addr.clone());
+    let pending =
+        thread::spawn(move || c.invoke(&a, request("x").with_field("action", "silent"), LONG));
+    let c = client.clone();
+    let waiting = thread::spawn(move || c.next_request());
+    thread::sleep(Duration::from_millis(200));
+    let start = Instant::now();
+    client.shutdown().expect("shutdown");
+    assert!(start.elapsed() < Duration::from_secs(2));
+    assert!(
+        other.is_shut_down(),
+        "driver ended before shutdown returned"
+    );
+    assert_eq!(pending.join().expect("thread"), Err(ClientError::Shutdown));
+    assert_eq!(waiting.join().expect("thread"), None);
+    assert_eq!(other.query_route(TOPIC).unwrap_err(), ClientError::Shutdown);
+    assert_eq!(other.next_request(), None);
+    assert!(server.wait_for(LONG, |log| log.accepted >= 1 && log.closed == log.accepted));
+    assert_eq!(other.clone().shutdown(), Ok(()), "shutdown is idempotent");
+}
+
+/// Dropping every handle shuts the client down and closes its connections.
+pub fn dropping_every_handle_shuts_down<C: TestClient>() {
+    let (server, client) = setup::<C>(DriverOptions::default());
+    client
+        .invoke(&server.addr(), request("warm"), LONG)
+        .expect("connected");
+    drop(client);
+    assert!(server.wait_for(LONG, |log| log.accepted == 1 && log.closed == 1));
+}

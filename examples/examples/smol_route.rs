@@ -1,0 +1,14 @@
+//! The smol adapter.
+
+use rocketwire_core::ClientConfig;
+use rocketwire_examples::{master, namesrv};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    smol::block_on(async {
+        let client = rocketwire_smol::Client::start(ClientConfig::new(vec![namesrv()])).await?;
+        let route = client.query_route("TBW102").await?;
+        println!("TBW102 is served by {:?}", master(&route));
+        client.shutdown().await?;
+        Ok(())
+    })
+}

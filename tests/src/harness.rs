@@ -1,0 +1,222 @@
+//! One synchronous face over the four adapters.
+
+use std::time::Duration;
+
+use rocketwire_core::body::TopicRouteData;
+use rocketwire_core::{ClientConfig, ClientError, RemotingCommand};
+
+/// The adapters under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdapterKind {
+    /// `rocketwire-tokio`.
+    Tokio,
+    /// `rocketwire-async-std`.
+    AsyncStd,
+    /// `rocketwire-smol`.
+    Smol,
+    /// `rocketwire-blocking`.
+    Blocking,
+}
+
+/// The low-level client of one adapter, driven synchronously.
+pub trait Harness {
+    /// Which adapter.
+    fn kind(&self) -> AdapterKind;
+    /// `Client::query_route`.
+    fn query_route(&self, topic: &str) -> Result<TopicRouteData, ClientError>;
+    /// `Client::invoke`.
+    fn invoke(
+        &self,
+        addr: &str,
+        cmd: RemotingCommand,
+        timeout: Duration,
+    ) -> Result<RemotingCommand, ClientError>;
+    /// `Client::invoke_ok`.
+    fn invoke_ok(
+        &self,
+        addr: &str,
+        cmd: RemotingCommand,
+        timeout: Duration,
+    ) -> Result<RemotingCommand, ClientError>;
+    /// Several `Client::invoke` calls in flight at once; results in call order.
+    fn invoke_all(
+        &self,
+        calls: Vec<(String, RemotingCommand, Duration)>,
+    ) -> Vec<Result<RemotingCommand, ClientError>>;
+    /// `Client::shutdown`.
+    fn shutdown(self: Box<Self>) -> Result<(), ClientError>;
+}
+
+/// Starts a client of `kind` with `config`.
+pub fn start(kind: AdapterKind, config: ClientConfig) -> Box<dyn Harness> {
+    match kind {
+        AdapterKind::Tokio => Box::new(TokioHarness::start(config)),
+        AdapterKind::AsyncStd => Box::new(AsyncStdHarness::start(config)),
+        AdapterKind::Smol => Box::new(SmolHarness::start(config)),
+        AdapterKind::Blocking => Box::new(BlockingHarness::start(config)),
+    }
+}
+
+/// Every adapter kind.
+pub fn all_harnesses() -> [AdapterKind; 4] {
+    [
+        AdapterKind::Tokio,
+        AdapterKind::AsyncStd,
+        AdapterKind::Smol,
+        AdapterKind::Blocking,
+    ]
+}
+
+/// Implements [`Harness`] for an async adapter given how to block on a future.
+macro_rules! async_harness {
+    ($name:ident, $kind:expr, $client:ty, $runtime:ty, $make_runtime:expr, $block_on:expr) => {
+        struct $name {
+            #[allow(dead_code)]
+            runtime: $runtime,
+            client: $client,
+        }
+
+        impl $name {
+            fn start(config: ClientConfig) -> Self {
+                let runtime: $runtime = $make_runtime;
+                let block_on = $block_on;
+                let client =
+                    block_on(&runtime, Box::pin(<$client>::start(config))).expect("client starts");
+                Self { runtime, client }
+            }
+
+            fn run<T>(&self, fut: impl std::future::Future<Output = T>) -> T {
+                let block_on = $block_on;
+                block_on(&self.runtime, Box::pin(fut))
+            }
+        }
+
+        impl Harness for $name {
+            fn kind(&self) -> AdapterKind {
+                $kind
+            }
+            fn query_route(&self, topic: &str) -> Result<TopicRouteData, ClientError> {
+                self.run(self.client.query_route(topic))
+            }
+            fn invoke(
+                &self,
+                addr: &str,
+                cmd: RemotingCommand,
+                timeout: Duration,
+            ) -> Result<RemotingCommand, ClientError> {
+                self.run(self.client.invoke(addr, cmd, timeout))
+            }
+            fn invoke_ok(
+                &self,
+                addr: &str,
+                cmd: RemotingCommand,
+                timeout: Duration,
+            ) -> Result<RemotingCommand, ClientError> {
+                self.run(self.client.invoke_ok(addr, cmd, timeout))
+            }
+            fn invoke_all(
+                &self,
+                calls: Vec<(String, RemotingCommand, Duration)>,
+            ) -> Vec<Result<RemotingCommand, ClientError>> {
+                let client = &self.client;
+                self.run(futures::future::join_all(calls.into_iter().map(
+                    |(addr, cmd, timeout)| async move { client.invoke(&addr, cmd, timeout).await },
+                )))
+            }
+            fn shutdown(self: Box<Self>) -> Result<(), ClientError> {
+                let this = *self;
+                let block_on = $block_on;
+                block_on(&this.runtime, Box::pin(this.client.shutdown()))
+            }
+        }
+    };
+}
+
+async_harness!(
+    TokioHarness,
+    AdapterKind::Tokio,
+    rocketwire_tokio::Client,
+    tokio::runtime::Runtime,
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime"),
+    |rt: &tokio::runtime::Runtime, fut| rt.block_on(fut)
+);
+
+async_harness!(
+    SmolHarness,
+    AdapterKind::Smol,
+    rocketwire_smol::Client,
+    (),
+    (),
+    |_: &(), fut| smol::block_on(fut)
+);
+
+async_harness!(
+    AsyncStdHarness,
+    AdapterKind::AsyncStd,
+    rocketwire_async_std::Client,
+    (),
+    (),
+    |_: &(), fut| async_std::task::block_on(fut)
+);
+
+struct BlockingHarness {
+    client: rocketwire_blocking::Client,
+}
+
+impl BlockingHarness {
+    fn start(config: ClientConfig) -> Self {
+        Self {
+            client: rocketwire_blocking::Client::start(config).expect("client starts"),
+        }
+    }
+}
+
+impl Harness for BlockingHarness {
+    fn kind(&self) -> AdapterKind {
+        AdapterKind::Blocking
+    }
+    fn query_route(&self, topic: &str) -> Result<TopicRouteData, ClientError> {
+        self.client.query_route(topic)
+    }
+    fn invoke(
+        &self,
+        addr: &str,
+        cmd: RemotingCommand,
+        timeout: Duration,
+    ) -> Result<RemotingCommand, ClientError> {
+        self.client.invoke(addr, cmd, timeout)
+    }
+    fn invoke_ok(
+        &self,
+        addr: &str,
+        cmd: RemotingCommand,
+        timeout: Duration,
+    ) -> Result<RemotingCommand, ClientError> {
+        self.client.invoke_ok(addr, cmd, timeout)
+    }
+    fn invoke_all(
+        &self,
+        calls: Vec<(String, RemotingCommand, Duration)>,
+    ) -> Vec<Result<RemotingCommand, ClientError>> {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = calls
+                .into_iter()
+                .map(|(addr, cmd, timeout)| {
+                    let client = &self.client;
+                    s.spawn(move || client.invoke(&addr, cmd, timeout))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("invoke thread"))
+                .collect()
+        })
+    }
+    fn shutdown(self: Box<Self>) -> Result<(), ClientError> {
+        self.client.shutdown()
+    }
+}
