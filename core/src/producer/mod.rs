@@ -1,0 +1,47 @@
+//! Producer building blocks (protocol §3.6–3.8, §5.2, §6.3, §6.4, §6.10, §6.11): pure,
+//! individually tested pieces that the client core wires into its send operation.
+//!
+//! One send goes through them in this order:
+//!
+//! 1. [`prepare_message`] / [`prepare_batch`] validate the message(s) ([`validate`]), set
+//!    `UNIQ_KEY`s, compress and compute `sysFlag`, and keep a request template.
+//! 2. [`TopicPublishInfo`] is the topic's queue list from its route (or from the `TBW102`
+//!    template route for a topic that has none).
+//! 3. [`SendAttempts`] hands out each attempt's deadline inside the send timeout.
+//! 4. [`LatencyFaultTolerance::select_queue`] picks a queue, avoiding the broker that just
+//!    failed and brokers isolated for latency; selector sends use [`SelectorState`] instead
+//!    and are not retried on another queue.
+//! 5. The attempt's response or transport error is classified ([`classify_response`],
+//!    [`classify_transport`]), the broker's latency recorded with
+//!    [`LatencyFaultTolerance::update`], and [`SendAttempts::record`] says whether to stop,
+//!    retry (maybe after refreshing the route) or fail.
+//! 6. [`SendResult::from_response`] builds the result of a stored message.
+//!
+//! Nothing here reads a clock or does IO: `now: Instant`, wall time and [`Rng`](crate::time::Rng)
+//! are arguments.
+
+mod config;
+mod fault;
+mod prepare;
+mod publish;
+mod result;
+mod retry;
+mod selector;
+pub mod validate;
+
+pub use config::{
+    instance_name, ProducerConfig, ProducerConfigBuilder, DEFAULT_MAX_MESSAGE_SIZE,
+    DEFAULT_PRODUCER_GROUP, DEFAULT_SEND_TIMEOUT,
+};
+pub use fault::{LatencyFaultTolerance, LatencyTable, ISOLATION_LATENCY};
+pub use prepare::{
+    batch_record_len, prepare_batch, prepare_message, split_batch, IdClock, PreparedBatch,
+    PreparedMessage, UNIQ_KEY_PROPERTY_RESERVE,
+};
+pub use publish::{QueueIndex, TopicPublishInfo};
+pub use result::{batch_msg_id, SendError, SendResult, SendStatus, DEFAULT_REGION};
+pub use retry::{
+    classify_response, classify_transport, Attempt, SendAttempts, Step, Verdict, RETRY_CODES,
+};
+pub use selector::{hash_position, QueueSelector, SelectError, SelectFn, SelectorState};
+pub use validate::ValidationError;
