@@ -49,8 +49,8 @@ pub mod request;
 pub mod time;
 
 pub use client::{
-    ClientConfig, ClientCore, ClientError, ConnId, Event, IncomingRequest, Input, OpId, Output,
-    RouteError,
+    AnswerToken, ClientConfig, ClientCore, ClientError, ConnId, Event, IncomingRequest, Input,
+    OpId, Output, ProducerId, RouteError, SendMode, SendTarget,
 };
 pub use codec::{
     CodecError, FrameDecoder, LanguageCode, RemotingCommand, RequestCode, ResponseCode,

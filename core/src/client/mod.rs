@@ -1,17 +1,29 @@
-//! [`ClientCore`]: connections, timers, namesrv failover, route queries and raw invocations.
-//! (Skeleton.)
+//! [`ClientCore`]: connections, timers, namesrv failover, topic routes, raw invocations and
+//! producers.
+//!
+//! The core is one owned value. Sub-machines live in their own files: [`crate::remoting`]
+//! (connections and correlation), `route` (route queries, the route cache and its refresh),
+//! `producer` (sends with retry and fault isolation, heartbeats) and `timer` (periodic jobs).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
 use crate::body::{BodyError, TopicRouteData};
-use crate::codec::{
-    RemotingCommand, RequestCode, ResponseCode, SerializeType, DEFAULT_MAX_FRAME_LEN,
-};
+use crate::codec::{RemotingCommand, ResponseCode, SerializeType, DEFAULT_MAX_FRAME_LEN};
+use crate::producer::{SendError, SendResult};
 use crate::remoting::{InvokeError, Io, PeerError, Remoting, RemotingConfig};
 use crate::time::{Rng, WallClock};
+
+mod producer;
+mod route;
+mod timer;
+
+use producer::ProducerState;
+pub use producer::{ProducerId, SendMode, SendTarget};
+use route::RouteState;
+use timer::{Timer, Timers};
 
 pub use crate::remoting::{AnswerToken, IncomingRequest};
 
@@ -36,6 +48,17 @@ pub struct ClientConfig {
     pub max_frame_len: usize,
     /// Header serialization of the requests we send.
     pub serialize_type: SerializeType,
+    /// How often routes of topics in use are fetched again (Java `pollNameServerInterval`).
+    pub route_refresh_interval: Duration,
+    /// How often every broker gets a heartbeat (Java `heartbeatBrokerInterval`).
+    pub heartbeat_interval: Duration,
+    /// This client's IP as brokers should see it in the client id (default `127.0.0.1`;
+    /// adapters may put the host's address here).
+    pub client_ip: String,
+    /// Instance name; `None` makes a collision-resistant one (`<pid>#<nanos>#<random>`).
+    pub instance_name: Option<String>,
+    /// Process id, for the instance name and message ids (adapters set it).
+    pub pid: u32,
 }
 
 impl ClientConfig {
@@ -47,6 +70,11 @@ impl ClientConfig {
             connect_timeout: Duration::from_secs(3),
             max_frame_len: DEFAULT_MAX_FRAME_LEN,
             serialize_type: SerializeType::Json,
+            route_refresh_interval: Duration::from_secs(30),
+            heartbeat_interval: Duration::from_secs(30),
+            client_ip: "127.0.0.1".to_string(),
+            instance_name: None,
+            pid: 0,
         }
     }
 }
@@ -121,6 +149,27 @@ pub enum Event {
     },
     /// A request sent to us by a broker or namesrv.
     Request(IncomingRequest),
+    /// The result of a send ([`ClientCore::send`], [`ClientCore::send_batch`]).
+    Send {
+        /// The operation.
+        op: OpId,
+        /// Where the message was stored, or why it was not.
+        result: Result<SendResult, SendError>,
+    },
+    /// A oneway send was written (or could not be, e.g. no route or an invalid message).
+    OnewaySent {
+        /// The operation.
+        op: OpId,
+        /// `Ok` once handed to the connection.
+        result: Result<(), SendError>,
+    },
+    /// [`ClientCore::close_producer`] finished: in-flight sends ended and brokers were told.
+    ProducerClosed {
+        /// The operation.
+        op: OpId,
+        /// The producer.
+        producer: ProducerId,
+    },
     /// A peer broke the protocol without failing a request of ours (e.g. a response with an
     /// unknown opaque), or sent a malformed frame (its connection was closed).
     PeerError {
@@ -186,31 +235,39 @@ pub enum ClientError {
 /// The sans-IO client. See the crate docs for the driving loop.
 pub struct ClientCore {
     config: ClientConfig,
+    client_id: String,
     wall: Box<dyn WallClock>,
     rng: Rng,
     remoting: Remoting,
     next_op: u64,
-    /// Index of the namesrv to try first; moves on failure (Java starts at a random index).
-    namesrv_index: usize,
-    /// Route queries in flight, by the id of their current namesrv request.
-    routes: HashMap<OpId, RouteQuery>,
-    /// User invocations in flight (ids the user holds).
-    invokes: HashSet<OpId>,
+    /// What each in-flight remoting request is for.
+    pending: HashMap<OpId, Pending>,
+    routes: RouteState,
+    producers: ProducerState,
+    timers: Timers,
     events: VecDeque<Event>,
     closing: bool,
 }
 
+/// What an in-flight remoting request belongs to.
 #[derive(Debug)]
-struct RouteQuery {
-    op: OpId,
-    topic: String,
-    /// Namesrvs still to try after the current one.
-    tries_left: usize,
+enum Pending {
+    /// A user's [`ClientCore::invoke`].
+    Invoke,
+    /// A route query for a topic.
+    Route(String),
+    /// One attempt of a send.
+    SendAttempt(producer::SendId),
+    /// A heartbeat or unregistration; the answer is only logged.
+    Housekeeping(&'static str),
+    /// An UNREGISTER_CLIENT of a closing producer.
+    Unregister(ProducerId),
 }
 
 impl std::fmt::Debug for ClientCore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientCore")
+            .field("client_id", &self.client_id)
             .field("config", &self.config)
             .field("remoting", &self.remoting)
             .finish_non_exhaustive()
@@ -220,26 +277,36 @@ impl std::fmt::Debug for ClientCore {
 impl ClientCore {
     /// A core with `config`, a wall clock and an RNG seed, created at `now`.
     pub fn new(config: ClientConfig, wall: Box<dyn WallClock>, seed: u64, now: Instant) -> Self {
-        let _ = now;
         let mut rng = Rng::new(seed);
-        let namesrv_index = match config.namesrv_addrs.len() {
-            0 => 0,
-            n => rng.below(n as u64) as usize,
+        let routes = RouteState::new(&config, &mut rng);
+        let instance = match &config.instance_name {
+            Some(name) => name.clone(),
+            None => {
+                let nanos = (wall.now_millis().max(0) as u128) * 1_000_000;
+                crate::producer::instance_name(config.pid, nanos, &mut rng)
+            }
         };
+        let client_id = format!("{}@{}", config.client_ip, instance);
         let remoting = Remoting::new(RemotingConfig {
             serialize_type: config.serialize_type,
             max_frame_len: config.max_frame_len,
             connect_timeout: config.connect_timeout,
         });
+        let producers = ProducerState::new(&config, &mut rng);
+        // Periodic jobs are armed by the first producer: a bare client sleeps until asked.
+        let _ = now;
+        let timers = Timers::default();
         Self {
             config,
+            client_id,
             wall,
             rng,
             remoting,
             next_op: 1,
-            namesrv_index,
-            routes: HashMap::new(),
-            invokes: HashSet::new(),
+            pending: HashMap::new(),
+            routes,
+            producers,
+            timers,
             events: VecDeque::new(),
             closing: false,
         }
@@ -248,6 +315,11 @@ impl ClientCore {
     /// The configuration.
     pub fn config(&self) -> &ClientConfig {
         &self.config
+    }
+
+    /// This client's id as brokers see it (`ip@instance`).
+    pub fn client_id(&self) -> &str {
+        &self.client_id
     }
 
     /// Wall-clock milliseconds from the injected clock.
@@ -274,7 +346,7 @@ impl ClientCore {
             }
             Input::Received(conn, bytes) => self.remoting.handle_received(conn, &bytes),
             Input::Closed(conn) => self.remoting.handle_closed(conn),
-            Input::Timeout => self.remoting.handle_timeout(now),
+            Input::Timeout => self.handle_timeout(now),
         }
         self.process(now);
     }
@@ -293,11 +365,11 @@ impl ClientCore {
             if let Some(event) = self.events.pop_front() {
                 return Output::Event(event);
             }
-            match self.remoting.poll_timeout() {
+            match self.next_deadline() {
                 Some(at) if at <= now => {
                     // Expired while the adapter was busy: handle it now so the deadline we
                     // return is in the future (no busy loop).
-                    self.remoting.handle_timeout(now);
+                    self.handle_timeout(now);
                     self.process(now);
                 }
                 Some(at) => return Output::Timeout(at),
@@ -309,28 +381,8 @@ impl ClientCore {
     /// Asks the namesrvs (with failover) for `topic`'s route; the answer is [`Event::Route`].
     pub fn query_route(&mut self, now: Instant, topic: &str) -> OpId {
         let op = self.alloc_op();
-        if self.closing {
-            self.events.push_back(Event::Route {
-                op,
-                topic: topic.to_string(),
-                result: Err(RouteError::NamesrvUnavailable(InvokeError::Shutdown)),
-            });
-            return op;
-        }
-        if self.config.namesrv_addrs.is_empty() {
-            self.events.push_back(Event::Route {
-                op,
-                topic: topic.to_string(),
-                result: Err(RouteError::NoNamesrv),
-            });
-            return op;
-        }
-        let query = RouteQuery {
-            op,
-            topic: topic.to_string(),
-            tries_left: self.config.namesrv_addrs.len() - 1,
-        };
-        self.send_route_query(now, query);
+        self.request_route(now, topic, route::Waiter::User(op));
+        self.process(now);
         op
     }
 
@@ -343,7 +395,7 @@ impl ClientCore {
         timeout: Duration,
     ) -> OpId {
         let op = self.alloc_op();
-        self.invokes.insert(op);
+        self.pending.insert(op, Pending::Invoke);
         self.remoting.send_request(now, op, addr, command, timeout);
         self.process(now);
         op
@@ -360,17 +412,37 @@ impl ClientCore {
         self.remoting.answer(token, response);
     }
 
-    /// Begins shutdown: pending requests fail with [`InvokeError::Shutdown`], every connection
-    /// is closed; afterwards new operations fail at once.
+    /// Begins shutdown: pending requests and sends fail with a shutdown error, every
+    /// connection is closed; afterwards new operations fail at once. Close producers first
+    /// ([`ClientCore::close_producer`]) to unregister them from the brokers.
     pub fn close(&mut self, now: Instant) {
         self.closing = true;
+        self.timers.clear();
         self.remoting.shutdown();
         self.process(now);
+        self.fail_all_sends(now);
     }
 
     /// Whether [`ClientCore::close`] was called and every connection has been released.
     pub fn is_closed(&self) -> bool {
         self.closing && self.remoting.connection_count() == 0
+    }
+
+    /// Arms the periodic jobs that are not armed, while a producer needs them.
+    fn arm_periodic(&mut self, now: Instant) {
+        if self.closing || !self.producers.any() {
+            return;
+        }
+        if !self.timers.is_set(Timer::RouteRefresh) {
+            self.timers.set(
+                Timer::RouteRefresh,
+                now + self.config.route_refresh_interval,
+            );
+        }
+        if !self.timers.is_set(Timer::Heartbeat) {
+            self.timers
+                .set(Timer::Heartbeat, now + self.config.heartbeat_interval);
+        }
     }
 
     fn alloc_op(&mut self) -> OpId {
@@ -379,27 +451,42 @@ impl ClientCore {
         op
     }
 
-    fn send_route_query(&mut self, now: Instant, query: RouteQuery) {
-        let n = self.config.namesrv_addrs.len();
-        let addr = self.config.namesrv_addrs[self.namesrv_index % n].clone();
-        let command = RemotingCommand::request(RequestCode::GetRouteInfoByTopic)
-            .with_field("topic", query.topic.clone())
-            .with_field("acceptStandardJsonOnly", "true");
-        let internal = self.alloc_op();
-        self.routes.insert(internal, query);
-        let timeout = self.config.request_timeout;
-        self.remoting
-            .send_request(now, internal, &addr, command, timeout);
+    fn next_deadline(&self) -> Option<Instant> {
+        [
+            self.remoting.poll_timeout(),
+            self.timers.next(),
+            self.producers.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
-    /// Moves remoting completions, requests and peer faults into events.
+    fn handle_timeout(&mut self, now: Instant) {
+        self.remoting.handle_timeout(now);
+        while let Some(timer) = self.timers.expired(now) {
+            match timer {
+                Timer::RouteRefresh => self.refresh_routes(now),
+                Timer::Heartbeat => self.send_heartbeats(now, None),
+            }
+            self.arm_periodic(now);
+        }
+        self.expire_sends(now);
+    }
+
+    /// Moves remoting completions, requests and peer faults into their owners or events.
     fn process(&mut self, now: Instant) {
         loop {
             if let Some((op, result)) = self.remoting.poll_completion() {
-                if let Some(query) = self.routes.remove(&op) {
-                    self.finish_route_attempt(now, query, result);
-                } else if self.invokes.remove(&op) {
-                    self.events.push_back(Event::Response { op, result });
+                match self.pending.remove(&op) {
+                    Some(Pending::Invoke) => self.events.push_back(Event::Response { op, result }),
+                    Some(Pending::Route(topic)) => {
+                        self.finish_route_attempt(now, topic, op, result)
+                    }
+                    Some(Pending::SendAttempt(id)) => self.finish_send_attempt(now, id, result),
+                    Some(Pending::Unregister(id)) => self.finish_unregister(id),
+                    Some(Pending::Housekeeping(what)) => log_housekeeping(what, &result),
+                    None => {}
                 }
                 continue;
             }
@@ -414,39 +501,12 @@ impl ClientCore {
             return;
         }
     }
+}
 
-    fn finish_route_attempt(
-        &mut self,
-        now: Instant,
-        mut query: RouteQuery,
-        result: Result<RemotingCommand, InvokeError>,
-    ) {
-        let outcome = match result {
-            Ok(response) => match response.response_code() {
-                ResponseCode::Success => {
-                    TopicRouteData::decode(&response.body).map_err(RouteError::Malformed)
-                }
-                ResponseCode::TopicNotExist => Err(RouteError::TopicNotExist(query.topic.clone())),
-                code => Err(RouteError::Rejected {
-                    code,
-                    remark: response.remark.unwrap_or_default(),
-                }),
-            },
-            Err(error) => {
-                // Transport failure: this namesrv is unhealthy; move on to the next one.
-                self.namesrv_index = self.namesrv_index.wrapping_add(1);
-                if query.tries_left > 0 && !self.closing {
-                    query.tries_left -= 1;
-                    self.send_route_query(now, query);
-                    return;
-                }
-                Err(RouteError::NamesrvUnavailable(error))
-            }
-        };
-        self.events.push_back(Event::Route {
-            op: query.op,
-            topic: query.topic,
-            result: outcome,
-        });
+fn log_housekeeping(what: &'static str, result: &Result<RemotingCommand, InvokeError>) {
+    match result {
+        Ok(r) if r.response_code() == ResponseCode::Success => {}
+        Ok(r) => tracing::warn!(what, code = r.code, remark = ?r.remark, "broker refused"),
+        Err(e) => tracing::warn!(what, error = %e, "request failed"),
     }
 }
