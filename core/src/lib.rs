@@ -50,7 +50,8 @@ pub mod time;
 
 pub use client::{
     AnswerToken, ClientConfig, ClientCore, ClientError, ConnId, Event, IncomingRequest, Input,
-    OpId, Output, ProducerId, RouteError, SendMode, SendTarget,
+    LocalTransactionToken, OpId, Output, ProducerId, RouteError, SendMode, SendTarget,
+    TransactionCheckToken, TransactionSendResult,
 };
 pub use codec::{
     CodecError, FrameDecoder, LanguageCode, RemotingCommand, RequestCode, ResponseCode,

@@ -11,7 +11,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use crate::body::{BodyError, TopicRouteData};
-use crate::codec::{RemotingCommand, ResponseCode, SerializeType, DEFAULT_MAX_FRAME_LEN};
+use crate::codec::{
+    RemotingCommand, RequestCode, ResponseCode, SerializeType, DEFAULT_MAX_FRAME_LEN,
+};
+use crate::message::{Message, MessageExt};
 use crate::producer::{SendError, SendResult};
 use crate::remoting::{InvokeError, Io, PeerError, Remoting, RemotingConfig};
 use crate::time::{Rng, WallClock};
@@ -19,11 +22,14 @@ use crate::time::{Rng, WallClock};
 mod producer;
 mod route;
 mod timer;
+mod transaction;
 
 use producer::ProducerState;
 pub use producer::{ProducerId, SendMode, SendTarget};
 use route::RouteState;
 use timer::{Timer, Timers};
+use transaction::TransactionTable;
+pub use transaction::{LocalTransactionToken, TransactionCheckToken, TransactionSendResult};
 
 pub use crate::remoting::{AnswerToken, IncomingRequest};
 
@@ -163,6 +169,35 @@ pub enum Event {
         /// `Ok` once handed to the connection.
         result: Result<(), SendError>,
     },
+    /// A transactional send's half message was stored: run the local transaction and end it
+    /// with [`ClientCore::end_local_transaction`].
+    ExecuteLocalTransaction {
+        /// The operation.
+        op: OpId,
+        /// Resolves the local transaction.
+        token: LocalTransactionToken,
+        /// The message as sent (with `UNIQ_KEY` and the transaction id).
+        message: Message,
+        /// Where the half message was stored.
+        send_result: SendResult,
+    },
+    /// The result of [`ClientCore::send_transactional`].
+    Transaction {
+        /// The operation.
+        op: OpId,
+        /// The half message's result and the state sent, or why it was not stored.
+        result: Result<TransactionSendResult, SendError>,
+    },
+    /// A broker asks for the state of a transaction of `producer`'s group; answer with
+    /// [`ClientCore::answer_transaction_check`].
+    CheckTransaction {
+        /// The producer of the half message's group.
+        producer: ProducerId,
+        /// Answers the check.
+        token: TransactionCheckToken,
+        /// The half message, decompressed.
+        message: MessageExt,
+    },
     /// [`ClientCore::close_producer`] finished: in-flight sends ended and brokers were told.
     ProducerClosed {
         /// The operation.
@@ -244,6 +279,7 @@ pub struct ClientCore {
     pending: HashMap<OpId, Pending>,
     routes: RouteState,
     producers: ProducerState,
+    transactions: TransactionTable,
     timers: Timers,
     events: VecDeque<Event>,
     closing: bool,
@@ -306,6 +342,7 @@ impl ClientCore {
             pending: HashMap::new(),
             routes,
             producers,
+            transactions: TransactionTable::default(),
             timers,
             events: VecDeque::new(),
             closing: false,
@@ -491,7 +528,11 @@ impl ClientCore {
                 continue;
             }
             if let Some(request) = self.remoting.poll_request() {
-                self.events.push_back(Event::Request(request));
+                if request.command.code == RequestCode::CheckTransactionState.code() {
+                    self.handle_transaction_check(request);
+                } else {
+                    self.events.push_back(Event::Request(request));
+                }
                 continue;
             }
             if let Some((addr, error)) = self.remoting.poll_peer_error() {

@@ -91,6 +91,8 @@ struct Send {
     waiting_route: bool,
     /// The template-topic route was asked for because the topic has none.
     tried_default_route: bool,
+    /// A half message of a transactional send: its result goes to the local transaction.
+    transactional: bool,
 }
 
 /// Producer bookkeeping of one client.
@@ -208,6 +210,7 @@ impl ClientCore {
             sample,
             target,
             mode,
+            false,
         );
         op
     }
@@ -238,6 +241,7 @@ impl ClientCore {
             sample,
             target,
             mode,
+            false,
         );
         op
     }
@@ -265,7 +269,61 @@ impl ClientCore {
         self.producers.send_count()
     }
 
-    fn with_id_clock<T>(
+    pub(super) fn producer_group(&self, producer: ProducerId) -> Option<String> {
+        self.producers
+            .producers
+            .get(&producer)
+            .map(|p| p.config.group.clone())
+    }
+
+    /// A live producer of `group` (the lowest id, so the choice is deterministic).
+    pub(super) fn producer_of_group(&self, group: &str) -> Option<ProducerId> {
+        self.producers
+            .producers
+            .iter()
+            .filter(|(_, p)| p.closing.is_none() && p.config.group == group)
+            .map(|(id, _)| *id)
+            .min()
+    }
+
+    /// The master address of `broker_name`, from `topic`'s publish view or any cached route.
+    pub(super) fn broker_master(&self, topic: &str, broker_name: &str) -> Option<String> {
+        if let Some(addr) = self
+            .producers
+            .publish
+            .get(topic)
+            .and_then(|info| info.master_addr(broker_name))
+        {
+            return Some(addr.to_string());
+        }
+        self.routes.master_of(broker_name)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn start_single_send(
+        &mut self,
+        now: Instant,
+        op: OpId,
+        producer: ProducerId,
+        prepared: Result<crate::producer::PreparedMessage, SendError>,
+        sample: Message,
+        target: SendTarget,
+        mode: SendMode,
+        transactional: bool,
+    ) {
+        self.start_send(
+            now,
+            op,
+            producer,
+            prepared.map(Payload::Single),
+            sample,
+            target,
+            mode,
+            transactional,
+        );
+    }
+
+    pub(super) fn with_id_clock<T>(
         &mut self,
         producer: ProducerId,
         f: impl FnOnce(&ProducerConfig, &mut IdClock<'_>) -> Result<T, SendError>,
@@ -293,6 +351,7 @@ impl ClientCore {
         sample: Message,
         target: SendTarget,
         mode: SendMode,
+        transactional: bool,
     ) {
         let usable = !self.closing
             && self
@@ -307,7 +366,12 @@ impl ClientCore {
         let payload = match payload {
             Ok(p) => p,
             Err(e) => {
-                self.events.push_back(send_event(op, mode, Err(e)));
+                let event = if transactional {
+                    Event::Transaction { op, result: Err(e) }
+                } else {
+                    send_event(op, mode, Err(e))
+                };
+                self.events.push_back(event);
                 return;
             }
         };
@@ -344,6 +408,7 @@ impl ClientCore {
                 attempt: None,
                 waiting_route: false,
                 tried_default_route: false,
+                transactional,
             },
         );
         self.advance_send(now, id);
@@ -642,16 +707,24 @@ impl ClientCore {
                 .route_waits
                 .remove(&(send.attempts.deadline(), id));
         }
-        let event = match (send.mode, result) {
-            (SendMode::Oneway, r) => Event::OnewaySent {
+        let event = match (send.transactional, send.mode, result) {
+            (true, _, Ok(Some(r))) => {
+                self.transaction_stored(now, send.op, send.producer, send.sample, r);
+                None
+            }
+            (true, _, Ok(None)) => Some(Event::Transaction {
                 op: send.op,
-                result: r.map(|_| ()),
-            },
-            (_, Ok(Some(r))) => send_event(send.op, send.mode, Ok(r)),
-            (_, Ok(None)) => send_event(send.op, send.mode, Err(SendError::Timeout)),
-            (_, Err(e)) => send_event(send.op, send.mode, Err(e)),
+                result: Err(SendError::Timeout),
+            }),
+            (true, _, Err(e)) => Some(Event::Transaction {
+                op: send.op,
+                result: Err(e),
+            }),
+            (false, mode, r) => Some(plain_event(send.op, mode, r)),
         };
-        self.events.push_back(event);
+        if let Some(event) = event {
+            self.events.push_back(event);
+        }
         let Some(p) = self.producers.producers.get_mut(&send.producer) else {
             return;
         };
@@ -660,7 +733,22 @@ impl ClientCore {
             self.unregister(now, send.producer);
         }
     }
+}
 
+/// The event of a plain (non-transactional) send; `Ok(None)` is a written oneway send.
+fn plain_event(op: OpId, mode: SendMode, result: Result<Option<SendResult>, SendError>) -> Event {
+    match (mode, result) {
+        (SendMode::Oneway, r) => Event::OnewaySent {
+            op,
+            result: r.map(|_| ()),
+        },
+        (_, Ok(Some(r))) => send_event(op, mode, Ok(r)),
+        (_, Ok(None)) => send_event(op, mode, Err(SendError::Timeout)),
+        (_, Err(e)) => send_event(op, mode, Err(e)),
+    }
+}
+
+impl ClientCore {
     fn unregister(&mut self, now: Instant, producer: ProducerId) {
         let Some(p) = self.producers.producers.get(&producer) else {
             return;

@@ -52,6 +52,16 @@ impl RouteState {
         }
     }
 
+    /// The master address of `broker_name` in any cached route.
+    pub(super) fn master_of(&self, broker_name: &str) -> Option<String> {
+        let mut topics: Vec<&String> = self.cache.keys().collect();
+        topics.sort();
+        topics
+            .into_iter()
+            .find_map(|t| self.cache[t].master_addr(broker_name))
+            .map(str::to_string)
+    }
+
     /// The cached route of `topic`.
     pub(super) fn get(&self, topic: &str) -> Option<&TopicRouteData> {
         self.cache.get(topic)
