@@ -103,6 +103,9 @@ pub enum Input {
 /// What the core asks of the adapter.
 #[must_use]
 #[derive(Debug, Clone, PartialEq)]
+// An output is moved once from the core to the adapter; boxing the large events would cost
+// an allocation per event for nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Output {
     /// Open a TCP connection to `addr`, then report [`Input::Connected`] or
     /// [`Input::ConnectFailed`].
@@ -136,6 +139,7 @@ pub enum Output {
 
 /// Results and broker→client requests.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // see `Output`
 pub enum Event {
     /// The result of [`ClientCore::invoke`].
     Response {
