@@ -1,0 +1,397 @@
+//! Command-line parsing (std only).
+
+use std::path::PathBuf;
+
+/// Usage text printed by `cargo xtask help` and on argument errors.
+pub(crate) const USAGE: &str = "\
+usage: cargo xtask <task> [options]
+
+tasks:
+  cluster up       start a local namesrv + broker and wait until ready
+  cluster down     stop the cluster recorded for --namesrv-port (broker first)
+  cluster status   show the recorded processes and whether the cluster is ready
+  test             fmt, clippy, doc, unit tests, then the real-cluster suite in both
+                   broker reply-encoding modes (JSON and ROCKETMQ)
+  demo             start a cluster, run the `demo` example against it, stop the cluster
+  help             this text
+
+cluster/demo options (environment overrides in brackets):
+  --namesrv-port N          namesrv port, default 9876        [ROCKETWIRE_NAMESRV_PORT]
+  --broker-port N           broker listen port, default 10911 [ROCKETWIRE_BROKER_PORT]
+                            (the broker also uses N-2 (VIP) and N+1 (HA))
+  --data-dir DIR            data dir, default a fresh dir under
+                            target/rocketwire-cluster/<namesrv-port>/  [ROCKETWIRE_CLUSTER_DATA_DIR]
+  --serialize json|rocketmq server reply header encoding, default json
+                                                              [ROCKETWIRE_CLUSTER_SERIALIZE]
+test options:
+  --skip STEP[,STEP...]     skip steps: fmt clippy doc unit cluster-json cluster-rocketmq
+
+The server binaries are installed on first use with `cargo install` into
+$ROCKETWIRE_CLUSTER_CACHE, default ${CARGO_HOME:-$HOME/.cargo}/rocketwire-cluster/1.0.0.
+";
+
+/// Default namesrv port.
+pub(crate) const DEFAULT_NAMESRV_PORT: u16 = 9876;
+/// Default broker listen port.
+pub(crate) const DEFAULT_BROKER_PORT: u16 = 10911;
+
+/// A parsed `cargo xtask` invocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Command {
+    /// `cluster up|down|status`.
+    Cluster(ClusterAction, ClusterOpts),
+    /// `test`.
+    Test(TestOpts),
+    /// `demo`.
+    Demo(ClusterOpts),
+    /// `help`.
+    Help,
+}
+
+/// What `cluster` should do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ClusterAction {
+    /// Start and wait until ready.
+    Up,
+    /// Stop the recorded processes.
+    Down,
+    /// Report processes and readiness.
+    Status,
+}
+
+/// Server-wide reply header encoding (`ROCKETMQ_SERIALIZE_TYPE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Serialize {
+    /// JSON headers (server default).
+    Json,
+    /// Binary ROCKETMQ headers.
+    RocketMq,
+}
+
+impl Serialize {
+    /// Value of `ROCKETMQ_SERIALIZE_TYPE` for the servers.
+    pub(crate) fn server_env(self) -> &'static str {
+        match self {
+            Serialize::Json => "JSON",
+            Serialize::RocketMq => "ROCKETMQ",
+        }
+    }
+
+    /// Lower-case name, as accepted on the command line and passed to tests.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Serialize::Json => "json",
+            Serialize::RocketMq => "rocketmq",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "json" => Ok(Serialize::Json),
+            "rocketmq" => Ok(Serialize::RocketMq),
+            other => Err(format!(
+                "unknown serialize type `{other}` (expected json or rocketmq)"
+            )),
+        }
+    }
+}
+
+/// Options of a local cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ClusterOpts {
+    /// namesrv listen port.
+    pub(crate) namesrv_port: u16,
+    /// broker listen port; the broker also binds `broker_port - 2` and `broker_port + 1`.
+    pub(crate) broker_port: u16,
+    /// Data directory; `None` = a fresh directory under the target dir.
+    pub(crate) data_dir: Option<PathBuf>,
+    /// Reply header encoding of both servers.
+    pub(crate) serialize: Serialize,
+}
+
+impl ClusterOpts {
+    /// Defaults, overridden by the environment (`env` looks a variable up).
+    pub(crate) fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let mut opts = ClusterOpts {
+            namesrv_port: DEFAULT_NAMESRV_PORT,
+            broker_port: DEFAULT_BROKER_PORT,
+            data_dir: None,
+            serialize: Serialize::Json,
+        };
+        if let Some(v) = env("ROCKETWIRE_NAMESRV_PORT") {
+            opts.namesrv_port = parse_port("ROCKETWIRE_NAMESRV_PORT", &v)?;
+        }
+        if let Some(v) = env("ROCKETWIRE_BROKER_PORT") {
+            opts.broker_port = parse_port("ROCKETWIRE_BROKER_PORT", &v)?;
+        }
+        if let Some(v) = env("ROCKETWIRE_CLUSTER_DATA_DIR") {
+            if !v.is_empty() {
+                opts.data_dir = Some(PathBuf::from(v));
+            }
+        }
+        if let Some(v) = env("ROCKETWIRE_CLUSTER_SERIALIZE") {
+            opts.serialize = Serialize::parse(&v)?;
+        }
+        Ok(opts)
+    }
+
+    /// The broker's VIP ("fast") port: listen port − 2.
+    pub(crate) fn vip_port(&self) -> u16 {
+        self.broker_port.saturating_sub(2)
+    }
+
+    /// The broker's HA port: listen port + 1.
+    pub(crate) fn ha_port(&self) -> u16 {
+        self.broker_port.saturating_add(1)
+    }
+
+    /// Every port the cluster listens on, with a label.
+    pub(crate) fn ports(&self) -> [(&'static str, u16); 4] {
+        [
+            ("namesrv", self.namesrv_port),
+            ("broker", self.broker_port),
+            ("broker VIP (listen-2)", self.vip_port()),
+            ("broker HA (listen+1)", self.ha_port()),
+        ]
+    }
+
+    /// Checks that the four ports are valid and distinct.
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        if self.namesrv_port == 0 {
+            return Err("--namesrv-port must not be 0".into());
+        }
+        if self.broker_port < 3 || self.broker_port == u16::MAX {
+            return Err(format!(
+                "--broker-port {} is out of range: the broker also uses port-2 and port+1",
+                self.broker_port
+            ));
+        }
+        let ports = self.ports();
+        for (i, (a, pa)) in ports.iter().enumerate() {
+            for (b, pb) in ports.iter().skip(i + 1) {
+                if pa == pb {
+                    return Err(format!("{a} port and {b} port are both {pa}"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Steps of `cargo xtask test` that `--skip` accepts.
+pub(crate) const TEST_STEPS: [&str; 6] = [
+    "fmt",
+    "clippy",
+    "doc",
+    "unit",
+    "cluster-json",
+    "cluster-rocketmq",
+];
+
+/// Options of `cargo xtask test`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct TestOpts {
+    /// Steps to skip (names from [`TEST_STEPS`]).
+    pub(crate) skip: Vec<String>,
+}
+
+impl TestOpts {
+    /// Whether `step` runs.
+    pub(crate) fn runs(&self, step: &str) -> bool {
+        !self.skip.iter().any(|s| s == step)
+    }
+}
+
+/// Parses the arguments after `cargo xtask`.
+pub(crate) fn parse(
+    args: &[String],
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Command, String> {
+    let mut it = args.iter().map(String::as_str);
+    match it.next() {
+        None | Some("help" | "-h" | "--help") => Ok(Command::Help),
+        Some("cluster") => {
+            let action = match it.next() {
+                Some("up") => ClusterAction::Up,
+                Some("down") => ClusterAction::Down,
+                Some("status") => ClusterAction::Status,
+                Some(other) => {
+                    return Err(format!("unknown cluster action `{other}` (up|down|status)"))
+                }
+                None => return Err("missing cluster action (up|down|status)".into()),
+            };
+            let rest: Vec<&str> = it.collect();
+            Ok(Command::Cluster(action, parse_cluster_opts(&rest, env)?))
+        }
+        Some("demo") => {
+            let rest: Vec<&str> = it.collect();
+            Ok(Command::Demo(parse_cluster_opts(&rest, env)?))
+        }
+        Some("test") => {
+            let rest: Vec<&str> = it.collect();
+            let mut opts = TestOpts::default();
+            let mut i = 0;
+            while i < rest.len() {
+                let (flag, value) = flag_value(&rest, &mut i)?;
+                match flag {
+                    "--skip" => {
+                        for step in value.split(',').filter(|s| !s.is_empty()) {
+                            if !TEST_STEPS.contains(&step) {
+                                return Err(format!(
+                                    "unknown test step `{step}` (one of: {})",
+                                    TEST_STEPS.join(" ")
+                                ));
+                            }
+                            opts.skip.push(step.to_owned());
+                        }
+                    }
+                    other => return Err(format!("unknown option `{other}` for test")),
+                }
+            }
+            Ok(Command::Test(opts))
+        }
+        Some(other) => Err(format!("unknown task `{other}`")),
+    }
+}
+
+fn parse_cluster_opts(
+    args: &[&str],
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<ClusterOpts, String> {
+    let mut opts = ClusterOpts::from_env(env)?;
+    let mut i = 0;
+    while i < args.len() {
+        let (flag, value) = flag_value(args, &mut i)?;
+        match flag {
+            "--namesrv-port" => opts.namesrv_port = parse_port(flag, value)?,
+            "--broker-port" => opts.broker_port = parse_port(flag, value)?,
+            "--data-dir" => opts.data_dir = Some(PathBuf::from(value)),
+            "--serialize" => opts.serialize = Serialize::parse(value)?,
+            other => return Err(format!("unknown option `{other}`")),
+        }
+    }
+    opts.validate()?;
+    Ok(opts)
+}
+
+/// Reads `--flag value` or `--flag=value` at `args[*i]` and advances `i`.
+fn flag_value<'a>(args: &[&'a str], i: &mut usize) -> Result<(&'a str, &'a str), String> {
+    let arg = args.get(*i).copied().unwrap_or_default();
+    *i += 1;
+    if !arg.starts_with("--") {
+        return Err(format!("unexpected argument `{arg}`"));
+    }
+    if let Some((flag, value)) = arg.split_once('=') {
+        return Ok((flag, value));
+    }
+    let value = args
+        .get(*i)
+        .copied()
+        .ok_or_else(|| format!("option `{arg}` needs a value"))?;
+    *i += 1;
+    Ok((arg, value))
+}
+
+fn parse_port(what: &str, value: &str) -> Result<u16, String> {
+    match value.trim().parse::<u16>() {
+        Ok(p) if p > 0 => Ok(p),
+        _ => Err(format!("{what}: `{value}` is not a port number (1-65535)")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn cluster_up_defaults() {
+        let cmd = parse(&args("cluster up"), &no_env).unwrap();
+        let Command::Cluster(ClusterAction::Up, opts) = cmd else {
+            panic!("wrong command {cmd:?}");
+        };
+        assert_eq!(opts.namesrv_port, 9876);
+        assert_eq!(opts.broker_port, 10911);
+        assert_eq!(opts.vip_port(), 10909);
+        assert_eq!(opts.ha_port(), 10912);
+        assert_eq!(opts.serialize, Serialize::Json);
+        assert_eq!(opts.data_dir, None);
+    }
+
+    #[test]
+    fn cluster_options_both_syntaxes() {
+        let cmd = parse(
+            &args("cluster down --namesrv-port 19876 --broker-port=20911 --serialize ROCKETMQ --data-dir d"),
+            &no_env,
+        )
+        .unwrap();
+        let expected = ClusterOpts {
+            namesrv_port: 19876,
+            broker_port: 20911,
+            data_dir: Some(PathBuf::from("d")),
+            serialize: Serialize::RocketMq,
+        };
+        assert_eq!(cmd, Command::Cluster(ClusterAction::Down, expected));
+    }
+
+    #[test]
+    fn env_overrides_and_flags_win() {
+        let env = |k: &str| match k {
+            "ROCKETWIRE_NAMESRV_PORT" => Some("1000".to_owned()),
+            "ROCKETWIRE_BROKER_PORT" => Some("2000".to_owned()),
+            "ROCKETWIRE_CLUSTER_SERIALIZE" => Some("rocketmq".to_owned()),
+            _ => None,
+        };
+        let Command::Demo(opts) = parse(&args("demo --broker-port 3000"), &env).unwrap() else {
+            panic!("not demo");
+        };
+        assert_eq!((opts.namesrv_port, opts.broker_port), (1000, 3000));
+        assert_eq!(opts.serialize, Serialize::RocketMq);
+    }
+
+    #[test]
+    fn rejects_bad_input() {
+        assert!(parse(&args("cluster"), &no_env).is_err());
+        assert!(parse(&args("cluster sideways"), &no_env).is_err());
+        assert!(parse(&args("cluster up --namesrv-port"), &no_env).is_err());
+        assert!(parse(&args("cluster up --namesrv-port 70000"), &no_env).is_err());
+        assert!(parse(&args("cluster up --serialize xml"), &no_env).is_err());
+        assert!(parse(&args("cluster up --bogus 1"), &no_env).is_err());
+        assert!(parse(&args("cluster up stray"), &no_env).is_err());
+        assert!(parse(&args("frobnicate"), &no_env).is_err());
+        assert!(parse(&args("test --skip nope"), &no_env).is_err());
+    }
+
+    #[test]
+    fn rejects_colliding_ports() {
+        // HA port of 9875 is 9876 = namesrv port.
+        let err = parse(&args("cluster up --broker-port 9875"), &no_env).unwrap_err();
+        assert!(err.contains("9876"), "{err}");
+        assert!(parse(&args("cluster up --broker-port 2"), &no_env).is_err());
+        assert!(parse(&args("cluster up --broker-port 65535"), &no_env).is_err());
+    }
+
+    #[test]
+    fn test_skip_list() {
+        let Command::Test(opts) =
+            parse(&args("test --skip fmt,clippy --skip doc"), &no_env).unwrap()
+        else {
+            panic!("not test");
+        };
+        assert!(!opts.runs("fmt") && !opts.runs("clippy") && !opts.runs("doc"));
+        assert!(opts.runs("unit") && opts.runs("cluster-json"));
+    }
+
+    #[test]
+    fn help() {
+        assert_eq!(parse(&[], &no_env).unwrap(), Command::Help);
+        assert_eq!(parse(&args("--help"), &no_env).unwrap(), Command::Help);
+    }
+}

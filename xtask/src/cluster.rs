@@ -1,0 +1,533 @@
+//! The local namesrv + broker: `cluster up|down|status`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::args::{ClusterOpts, Serialize};
+use crate::install::{self, Binaries};
+use crate::sys::{self, Proc};
+use crate::{config, probe};
+
+/// Bound on start-to-ready.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Grace period between SIGTERM and SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(15);
+/// Log lines shown when something goes wrong.
+const LOG_TAIL: usize = 25;
+
+/// What `up` records so `down`/`status` can find the processes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct State {
+    /// namesrv port.
+    pub(crate) namesrv_port: u16,
+    /// broker listen port.
+    pub(crate) broker_port: u16,
+    /// namesrv PID (0 = not started).
+    pub(crate) namesrv_pid: u32,
+    /// broker PID (0 = not started).
+    pub(crate) broker_pid: u32,
+    /// The data directory.
+    pub(crate) data_dir: PathBuf,
+    /// Reply header encoding.
+    pub(crate) serialize: Serialize,
+}
+
+impl State {
+    /// `key=value` lines.
+    pub(crate) fn render(&self) -> String {
+        format!(
+            "namesrv_port={}\nbroker_port={}\nnamesrv_pid={}\nbroker_pid={}\nserialize={}\ndata_dir={}\n",
+            self.namesrv_port,
+            self.broker_port,
+            self.namesrv_pid,
+            self.broker_pid,
+            self.serialize.name(),
+            self.data_dir.display()
+        )
+    }
+
+    /// Parses [`State::render`]'s output.
+    pub(crate) fn parse(text: &str) -> Result<Self, String> {
+        let get = |key: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+                .ok_or_else(|| format!("state file lacks `{key}`"))
+        };
+        let num = |key: &str| -> Result<u32, String> {
+            get(key)?
+                .trim()
+                .parse()
+                .map_err(|_| format!("bad `{key}` in state file"))
+        };
+        let port = |key: &str| -> Result<u16, String> {
+            u16::try_from(num(key)?).map_err(|_| format!("bad `{key}` in state file"))
+        };
+        Ok(State {
+            namesrv_port: port("namesrv_port")?,
+            broker_port: port("broker_port")?,
+            namesrv_pid: num("namesrv_pid")?,
+            broker_pid: num("broker_pid")?,
+            serialize: match get("serialize")?.trim() {
+                "rocketmq" => Serialize::RocketMq,
+                _ => Serialize::Json,
+            },
+            data_dir: PathBuf::from(get("data_dir")?),
+        })
+    }
+}
+
+/// `target/rocketwire-cluster`.
+fn cluster_root() -> PathBuf {
+    sys::target_dir().join("rocketwire-cluster")
+}
+
+/// The well-known state file of the cluster on `namesrv_port`.
+pub(crate) fn state_path(namesrv_port: u16) -> PathBuf {
+    cluster_root().join(format!("{namesrv_port}.state"))
+}
+
+const STATE_FILE: &str = "cluster.state";
+
+fn read_state(path: &Path) -> Result<Option<State>, String> {
+    match fs::read_to_string(path) {
+        Ok(text) => State::parse(&text)
+            .map(Some)
+            .map_err(|e| format!("{}: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+/// Finds the recorded state: in `--data-dir` if given, else by namesrv port.
+fn find_state(opts: &ClusterOpts) -> Result<Option<(State, PathBuf)>, String> {
+    let path = match &opts.data_dir {
+        Some(dir) => dir.join(STATE_FILE),
+        None => state_path(opts.namesrv_port),
+    };
+    Ok(read_state(&path)?.map(|s| (s, path)))
+}
+
+/// A cluster started (or found) by this process.
+#[derive(Debug)]
+pub(crate) struct Cluster {
+    /// What was recorded.
+    pub(crate) state: State,
+    namesrv: Proc,
+    broker: Proc,
+    stopped: bool,
+}
+
+impl Cluster {
+    fn from_state(state: State) -> Self {
+        Cluster {
+            namesrv: Proc {
+                name: "namesrv",
+                pid: state.namesrv_pid,
+                exe_marker: install::NAMESRV.1,
+                child: None,
+            },
+            broker: Proc {
+                name: "broker",
+                pid: state.broker_pid,
+                exe_marker: install::BROKER.1,
+                child: None,
+            },
+            state,
+            stopped: false,
+        }
+    }
+
+    /// `127.0.0.1:<namesrv port>`.
+    pub(crate) fn namesrv_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.state.namesrv_port)
+    }
+
+    /// `127.0.0.1:<broker port>`.
+    pub(crate) fn broker_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.state.broker_port)
+    }
+
+    fn write_state(&self) -> Result<(), String> {
+        let text = self.state.render();
+        for path in [
+            self.state.data_dir.join(STATE_FILE),
+            state_path(self.state.namesrv_port),
+        ] {
+            fs::write(&path, &text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        }
+        Ok(())
+    }
+
+    fn remove_state(&self) {
+        let _ = fs::remove_file(self.state.data_dir.join(STATE_FILE));
+        let _ = fs::remove_file(state_path(self.state.namesrv_port));
+    }
+
+    fn logs_tail(&self) -> String {
+        let mut s = String::new();
+        for name in ["namesrv", "broker"] {
+            let log = self.state.data_dir.join(format!("{name}.log"));
+            s.push_str(&format!(
+                "----- last lines of {} -----\n{}\n",
+                log.display(),
+                sys::tail(&log, LOG_TAIL)
+            ));
+        }
+        s
+    }
+
+    /// Stops the broker, then the namesrv (SIGTERM, SIGKILL after a grace period), and
+    /// removes the state files. Idempotent.
+    pub(crate) fn stop(&mut self) {
+        if self.stopped {
+            return;
+        }
+        let started = Instant::now();
+        let mut killed = Vec::new();
+        for p in [&mut self.broker, &mut self.namesrv] {
+            if p.pid != 0 && p.stop(STOP_GRACE) {
+                killed.push(p.name);
+            }
+        }
+        self.stopped = true;
+        self.remove_state();
+        println!(
+            "xtask: cluster on namesrv port {} stopped in {:.2?}{}",
+            self.state.namesrv_port,
+            started.elapsed(),
+            if killed.is_empty() {
+                String::new()
+            } else {
+                format!(" (SIGKILL needed for {})", killed.join(", "))
+            }
+        );
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // Only clusters owning their children stop on drop; `cluster up` hands its
+        // processes over to the state file.
+        if self.namesrv.child.is_some() || self.broker.child.is_some() {
+            self.stop();
+        }
+    }
+}
+
+/// Starts a cluster and waits until it is ready. With `detach`, the servers get their own
+/// process group and outlive this process (for `cluster up`); otherwise they are stopped
+/// when the returned [`Cluster`] is dropped.
+pub(crate) fn up(opts: &ClusterOpts, detach: bool) -> Result<Cluster, String> {
+    opts.validate()?;
+    if let Some((state, path)) = find_state(opts)? {
+        let mut old = Cluster::from_state(state);
+        if old.namesrv.alive() || old.broker.alive() {
+            old.stopped = true; // never touch it from here
+            return Err(format!(
+                "a cluster is already running on namesrv port {} (namesrv pid {}, broker pid {}, \
+                 data dir {}); stop it with `cargo xtask cluster down --namesrv-port {}`",
+                old.state.namesrv_port,
+                old.state.namesrv_pid,
+                old.state.broker_pid,
+                old.state.data_dir.display(),
+                old.state.namesrv_port
+            ));
+        }
+        let _ = fs::remove_file(path);
+    }
+    let busy: Vec<String> = opts
+        .ports()
+        .iter()
+        .filter(|(_, port)| sys::port_busy(*port))
+        .map(|(name, port)| format!("{name} port {port}"))
+        .collect();
+    if !busy.is_empty() {
+        return Err(format!(
+            "cannot start the cluster: already in use on 127.0.0.1: {}. Pick other ports with \
+             --namesrv-port/--broker-port (the broker uses listen-2, listen, listen+1)",
+            busy.join(", ")
+        ));
+    }
+    let cache = install::cache_dir(&|k| std::env::var(k).ok())?;
+    let bins = install::ensure_installed(&cache)?;
+    let data_dir = prepare_data_dir(opts)?;
+    let started = Instant::now();
+    let mut cluster = Cluster::from_state(State {
+        namesrv_port: opts.namesrv_port,
+        broker_port: opts.broker_port,
+        namesrv_pid: 0,
+        broker_pid: 0,
+        data_dir,
+        serialize: opts.serialize,
+    });
+    match start_servers(&mut cluster, &bins, detach) {
+        Ok(()) => {}
+        Err(e) => {
+            let logs = cluster.logs_tail();
+            // Whether detached or not, a cluster that failed to start is ours to stop.
+            cluster.stop();
+            return Err(format!("{e}\n{logs}"));
+        }
+    }
+    println!(
+        "xtask: cluster ready in {:.2?}: namesrv {} (pid {}), broker {} (pid {}), replies {}, data {}",
+        started.elapsed(),
+        cluster.namesrv_addr(),
+        cluster.state.namesrv_pid,
+        cluster.broker_addr(),
+        cluster.state.broker_pid,
+        opts.serialize.server_env(),
+        cluster.state.data_dir.display()
+    );
+    if detach {
+        // The processes now belong to the state file, not to this handle.
+        cluster.namesrv.child = None;
+        cluster.broker.child = None;
+    }
+    Ok(cluster)
+}
+
+fn start_servers(cluster: &mut Cluster, bins: &Binaries, detach: bool) -> Result<(), String> {
+    let dir = cluster.state.data_dir.clone();
+    let ns_port = cluster.state.namesrv_port.to_string();
+    let namesrv_addr = cluster.namesrv_addr();
+    let serialize = cluster.state.serialize;
+    let spawn = |name: &str, bin: &Path, args: &[&str]| -> Result<std::process::Child, String> {
+        let log_path = dir.join(format!("{name}.log"));
+        let log = fs::File::create(&log_path)
+            .map_err(|e| format!("cannot create {}: {e}", log_path.display()))?;
+        let log2 = log
+            .try_clone()
+            .map_err(|e| format!("{}: {e}", log_path.display()))?;
+        let mut cmd = Command::new(bin);
+        cmd.args(args)
+            .current_dir(&dir)
+            .env("ROCKETMQ_SECURITY_PROFILE", "development-insecure-loopback")
+            .env("ROCKETMQ_HOME", &dir)
+            .env("HOME", dir.join("home"))
+            .env("ROCKETMQ_SERIALIZE_TYPE", serialize.server_env())
+            // This one would take precedence over ROCKETMQ_SERIALIZE_TYPE.
+            .env_remove("rocketmq.serialize.type")
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2);
+        #[cfg(unix)]
+        if detach {
+            use std::os::unix::process::CommandExt as _;
+            cmd.process_group(0);
+        }
+        cmd.spawn()
+            .map_err(|e| format!("cannot start {}: {e}", bin.display()))
+    };
+
+    let child = spawn(
+        "namesrv",
+        &bins.namesrv,
+        &[
+            "-c",
+            "namesrv.toml",
+            "--bindAddress",
+            "127.0.0.1",
+            "--listenPort",
+            &ns_port,
+        ],
+    )?;
+    cluster.state.namesrv_pid = child.id();
+    cluster.namesrv.pid = child.id();
+    cluster.namesrv.child = Some(child);
+    cluster.write_state()?;
+
+    let deadline = Instant::now() + READY_TIMEOUT;
+    let ns_up = sys::wait_until(READY_TIMEOUT, Duration::from_millis(50), || {
+        sys::port_open(cluster.state.namesrv_port) || !cluster.namesrv.alive()
+    });
+    if !cluster.namesrv.alive() {
+        return Err("the namesrv exited during startup".into());
+    }
+    if !ns_up {
+        return Err(format!(
+            "the namesrv did not listen on {namesrv_addr} within {READY_TIMEOUT:?}"
+        ));
+    }
+
+    let child = spawn(
+        "broker",
+        &bins.broker,
+        &["-c", "broker.toml", "-n", &namesrv_addr],
+    )?;
+    cluster.state.broker_pid = child.id();
+    cluster.broker.pid = child.id();
+    cluster.broker.child = Some(child);
+    cluster.write_state()?;
+
+    loop {
+        for p in [&mut cluster.namesrv, &mut cluster.broker] {
+            if !p.alive() {
+                return Err(format!("the {} exited during startup", p.name));
+            }
+        }
+        match probe::cluster_ready(
+            cluster.state.namesrv_port,
+            cluster.state.broker_port,
+            Duration::from_secs(2),
+        ) {
+            Ok(()) => return Ok(()),
+            Err(e) if Instant::now() >= deadline => {
+                return Err(format!("cluster not ready within {READY_TIMEOUT:?}: {e}"));
+            }
+            Err(_) => {}
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Creates the data dir and writes the configuration files into it.
+fn prepare_data_dir(opts: &ClusterOpts) -> Result<PathBuf, String> {
+    let io = |p: &Path, e: std::io::Error| format!("{}: {e}", p.display());
+    let root = cluster_root();
+    fs::create_dir_all(&root).map_err(|e| io(&root, e))?;
+    let dir = match &opts.data_dir {
+        Some(dir) => dir.clone(),
+        None => {
+            let parent = root.join(opts.namesrv_port.to_string());
+            // Earlier runs on this port are stopped (their ports were free): drop their data.
+            if let Ok(entries) = fs::read_dir(&parent) {
+                for e in entries.flatten() {
+                    if e.file_name().to_string_lossy().starts_with("run-") {
+                        let _ = fs::remove_dir_all(e.path());
+                    }
+                }
+            }
+            let stamp = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis());
+            parent.join(format!("run-{stamp}-{}", std::process::id()))
+        }
+    };
+    for sub in ["home", "namesrv", "broker/store", "broker/auth"] {
+        let p = dir.join(sub);
+        fs::create_dir_all(&p).map_err(|e| io(&p, e))?;
+    }
+    // Absolute paths in the configs: the servers must not depend on their cwd.
+    let dir = fs::canonicalize(&dir).map_err(|e| io(&dir, e))?;
+    let write = |name: &str, text: String| {
+        let p = dir.join(name);
+        fs::write(&p, text).map_err(|e| io(&p, e))
+    };
+    write(
+        "namesrv.toml",
+        config::namesrv_toml(&dir, opts.namesrv_port),
+    )?;
+    write("broker.toml", config::broker_toml(&dir, opts))?;
+    Ok(dir)
+}
+
+/// `cluster down`.
+pub(crate) fn down(opts: &ClusterOpts) -> Result<(), String> {
+    match find_state(opts)? {
+        None => {
+            println!(
+                "xtask: no cluster recorded for namesrv port {} (nothing to stop)",
+                opts.namesrv_port
+            );
+            Ok(())
+        }
+        Some((state, _)) => {
+            Cluster::from_state(state).stop();
+            Ok(())
+        }
+    }
+}
+
+/// `cluster status`: `Ok` when the cluster is ready.
+pub(crate) fn status(opts: &ClusterOpts) -> Result<(), String> {
+    let Some((state, path)) = find_state(opts)? else {
+        return Err(format!(
+            "no cluster recorded for namesrv port {} ({} does not exist)",
+            opts.namesrv_port,
+            state_path(opts.namesrv_port).display()
+        ));
+    };
+    let mut c = Cluster::from_state(state);
+    c.stopped = true; // status never stops anything
+    println!("state file: {}", path.display());
+    println!("data dir:   {}", c.state.data_dir.display());
+    println!("replies:    {}", c.state.serialize.server_env());
+    let (ns_alive, br_alive) = (c.namesrv.alive(), c.broker.alive());
+    let word = |alive| if alive { "running" } else { "NOT running" };
+    println!(
+        "namesrv:    {} pid {} {}",
+        c.namesrv_addr(),
+        c.state.namesrv_pid,
+        word(ns_alive)
+    );
+    println!(
+        "broker:     {} pid {} {}",
+        c.broker_addr(),
+        c.state.broker_pid,
+        word(br_alive)
+    );
+    match probe::cluster_ready(
+        c.state.namesrv_port,
+        c.state.broker_port,
+        Duration::from_secs(2),
+    ) {
+        Ok(()) => {
+            println!("ready:      yes (namesrv lists the broker for the cluster and TBW102)");
+            Ok(())
+        }
+        Err(e) => Err(format!("cluster not ready: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_round_trip() {
+        let s = State {
+            namesrv_port: 19876,
+            broker_port: 20911,
+            namesrv_pid: 11,
+            broker_pid: 22,
+            data_dir: PathBuf::from("some dir/with=equals"),
+            serialize: Serialize::RocketMq,
+        };
+        assert_eq!(State::parse(&s.render()).unwrap(), s);
+        assert!(State::parse("namesrv_port=1\n").is_err());
+        assert!(
+            State::parse(&s.render().replace("broker_port=20911", "broker_port=99999")).is_err()
+        );
+    }
+    /// Starts a real cluster owned by this process, checks it, and stops it on drop.
+    /// Run with `cargo test -p xtask -- --ignored` (installs the servers if needed).
+    #[test]
+    #[ignore = "starts real servers; installs them on first use"]
+    fn in_process_cluster_up_and_down() {
+        let opts = (0..20)
+            .map(|k| ClusterOpts {
+                namesrv_port: 29876 + 100 * k,
+                broker_port: 30911 + 100 * k,
+                data_dir: None,
+                serialize: Serialize::RocketMq,
+            })
+            .find(|o| o.ports().iter().all(|(_, p)| !sys::port_busy(*p)))
+            .expect("no free ports");
+        let (ns_pid, br_pid) = {
+            let cluster = up(&opts, false).unwrap();
+            assert!(state_path(opts.namesrv_port).exists());
+            probe::cluster_ready(opts.namesrv_port, opts.broker_port, Duration::from_secs(2))
+                .unwrap();
+            // A second start on the same ports is refused.
+            let err = up(&opts, false).unwrap_err();
+            assert!(err.contains("already running"), "{err}");
+            (cluster.state.namesrv_pid, cluster.state.broker_pid)
+        };
+        assert!(!sys::pid_alive(ns_pid) && !sys::pid_alive(br_pid));
+        assert!(!state_path(opts.namesrv_port).exists());
+        assert!(opts.ports().iter().all(|(_, p)| !sys::port_open(*p)));
+    }
+}

@@ -1,0 +1,256 @@
+//! `cargo xtask test` and `cargo xtask demo`.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::args::{ClusterOpts, Serialize, TestOpts};
+use crate::cluster::{self, Cluster};
+use crate::{install, sys};
+
+/// Ports tried for the test cluster: namesrv `19876 + 100k`, broker `20911 + 100k`.
+const TEST_PORT_TRIES: u16 = 40;
+
+/// Runs a command from the workspace root, echoing it first.
+fn run(label: &str, mut cmd: Command) -> Result<(), String> {
+    cmd.current_dir(sys::workspace_root());
+    let shown = format!(
+        "{}{}",
+        cmd.get_envs()
+            .filter_map(|(k, v)| Some(format!("{}={} ", k.to_str()?, v?.to_str()?)))
+            .collect::<String>(),
+        std::iter::once(cmd.get_program())
+            .chain(cmd.get_args())
+            .map(|a| a.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    println!("\nxtask: ==> [{label}] {shown}");
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run `{shown}`: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{shown}` failed ({status})"))
+    }
+}
+
+fn cargo(args: &[&str]) -> Command {
+    let mut c = sys::cargo();
+    c.args(args);
+    c
+}
+
+/// One finished step of `test`.
+struct StepResult {
+    name: String,
+    took: Duration,
+    outcome: Result<(), String>,
+}
+
+/// Collects step results and prints the summary.
+#[derive(Default)]
+struct Steps {
+    done: Vec<StepResult>,
+}
+
+impl Steps {
+    fn run(&mut self, name: &str, f: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
+        let started = Instant::now();
+        let outcome = f();
+        let failed = outcome
+            .as_ref()
+            .err()
+            .map(|e| format!("step `{name}` failed: {e}"));
+        self.done.push(StepResult {
+            name: name.to_owned(),
+            took: started.elapsed(),
+            outcome,
+        });
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    fn skipped(&mut self, name: &str) {
+        self.done.push(StepResult {
+            name: name.to_owned(),
+            took: Duration::ZERO,
+            outcome: Err("skipped (--skip)".into()),
+        });
+    }
+
+    fn summary(&self, total: Duration) {
+        println!("\nxtask: summary");
+        for s in &self.done {
+            let verdict = match &s.outcome {
+                Ok(()) => "ok".to_owned(),
+                Err(e) if e.starts_with("skipped") => "skipped".to_owned(),
+                Err(_) => "FAILED".to_owned(),
+            };
+            println!("  {:<18} {:<8} {:>9.1?}", s.name, verdict, s.took);
+        }
+        println!("  {:<18} {:<8} {:>9.1?}", "total", "", total);
+    }
+}
+
+/// `cargo xtask test`.
+pub(crate) fn test(opts: &TestOpts) -> Result<(), String> {
+    let started = Instant::now();
+    let mut steps = Steps::default();
+    let result = test_steps(opts, &mut steps);
+    steps.summary(started.elapsed());
+    result
+}
+
+fn test_steps(opts: &TestOpts, steps: &mut Steps) -> Result<(), String> {
+    let step = |steps: &mut Steps, name: &str, f: &mut dyn FnMut() -> Result<(), String>| {
+        if opts.runs(name) {
+            steps.run(name, f)
+        } else {
+            steps.skipped(name);
+            Ok(())
+        }
+    };
+    step(steps, "fmt", &mut || {
+        run("fmt", cargo(&["fmt", "--all", "--check"]))
+    })?;
+    step(steps, "clippy", &mut || {
+        run(
+            "clippy",
+            cargo(&[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ]),
+        )
+    })?;
+    step(steps, "doc", &mut || {
+        let mut c = cargo(&["doc", "--workspace", "--no-deps"]);
+        c.env("RUSTDOCFLAGS", "-Dwarnings");
+        run("doc", c)
+    })?;
+    step(steps, "unit", &mut || {
+        run("unit", cargo(&["test", "--workspace"]))
+    })?;
+
+    let modes = [
+        ("cluster-json", Serialize::Json),
+        ("cluster-rocketmq", Serialize::RocketMq),
+    ];
+    if modes.iter().any(|(name, _)| opts.runs(name)) {
+        steps.run("cluster-prepare", prepare_cluster_suite)?;
+    }
+    for (name, serialize) in modes {
+        step(steps, name, &mut || cluster_suite(name, serialize))?;
+    }
+    Ok(())
+}
+
+/// Checks the suite exists, builds it, and installs the servers if needed (so neither
+/// counts against a running cluster).
+fn prepare_cluster_suite() -> Result<(), String> {
+    let suite = sys::workspace_root()
+        .join("tests")
+        .join("tests")
+        .join("cluster.rs");
+    if !suite.is_file() {
+        return Err(format!(
+            "the real-cluster suite {} does not exist",
+            Path::new("tests/tests/cluster.rs").display()
+        ));
+    }
+    run(
+        "cluster-prepare",
+        cargo(&[
+            "test",
+            "-p",
+            "rocketwire-tests",
+            "--test",
+            "cluster",
+            "--no-run",
+        ]),
+    )?;
+    let cache = install::cache_dir(&|k| std::env::var(k).ok())?;
+    install::ensure_installed(&cache)?;
+    Ok(())
+}
+
+/// Starts a cluster in `serialize` mode, runs the suite against it, always stops it.
+fn cluster_suite(label: &str, serialize: Serialize) -> Result<(), String> {
+    let opts = free_test_ports(serialize)?;
+    let mut cluster: Cluster = cluster::up(&opts, false)?;
+    let mut cmd = cargo(&[
+        "test",
+        "-p",
+        "rocketwire-tests",
+        "--test",
+        "cluster",
+        "--",
+        "--include-ignored",
+        "--test-threads=1",
+    ]);
+    cmd.env("ROCKETWIRE_NAMESRV", cluster.namesrv_addr())
+        .env("ROCKETWIRE_BROKER", cluster.broker_addr())
+        .env("ROCKETWIRE_SERIALIZE", serialize.name());
+    let result = run(label, cmd);
+    cluster.stop();
+    result
+}
+
+/// The first non-default port set whose four ports are free.
+fn free_test_ports(serialize: Serialize) -> Result<ClusterOpts, String> {
+    for k in 0..TEST_PORT_TRIES {
+        let opts = ClusterOpts {
+            namesrv_port: 19876 + 100 * k,
+            broker_port: 20911 + 100 * k,
+            data_dir: None,
+            serialize,
+        };
+        let free = opts.ports().iter().all(|(_, p)| !sys::port_busy(*p))
+            && !cluster::state_path(opts.namesrv_port).exists();
+        if free {
+            return Ok(opts);
+        }
+    }
+    Err("no free port set found for the test cluster (19876+100k / 20911+100k)".into())
+}
+
+/// `cargo xtask demo`.
+pub(crate) fn demo(opts: &ClusterOpts) -> Result<(), String> {
+    let root = sys::workspace_root();
+    let examples = root.join("examples");
+    let declared = std::fs::read_to_string(examples.join("Cargo.toml"))
+        .is_ok_and(|t| t.lines().any(|l| l.replace(' ', "") == "name=\"demo\""));
+    let exists = examples.join("examples").join("demo.rs").is_file()
+        || examples
+            .join("examples")
+            .join("demo")
+            .join("main.rs")
+            .is_file()
+        || declared;
+    if !exists {
+        return Err(
+            "the demo example does not exist (expected examples/examples/demo.rs in rocketwire-examples)"
+                .into(),
+        );
+    }
+    let example = ["-p", "rocketwire-examples", "--example", "demo"];
+    let mut build = cargo(&["build", "--release"]);
+    build.args(example);
+    run("demo-build", build)?;
+    let mut cluster = cluster::up(opts, false)?;
+    let mut cmd = cargo(&["run", "--release"]);
+    cmd.args(example)
+        .env("ROCKETWIRE_NAMESRV", cluster.namesrv_addr())
+        .env("ROCKETWIRE_BROKER", cluster.broker_addr())
+        .env("ROCKETWIRE_SERIALIZE", opts.serialize.name());
+    let result = run("demo", cmd);
+    cluster.stop();
+    result
+}
