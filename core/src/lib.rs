@@ -43,6 +43,7 @@ pub mod client;
 pub mod codec;
 pub mod header;
 pub mod message;
+pub mod consumer;
 pub mod producer;
 pub mod remoting;
 pub mod request;

@@ -34,13 +34,16 @@ pub fn send_message(
 }
 
 /// A SEND_BATCH_MESSAGE request for `messages` (one topic, Java's batch rules) to `queue_id`.
-/// The batch's own properties are `WAIT` and `batch_uniq_key` as `UNIQ_KEY`, as Java sends.
+///
+/// The batch's own properties carry only `WAIT`. Java also puts a batch `UNIQ_KEY` there,
+/// but a broker that appends the batch's properties to every stored inner message (as
+/// rocketmq-rust does) would then give every message the batch's id instead of its own, so
+/// consumers could not tell them apart; each inner message carries its own `UNIQ_KEY`.
 pub fn send_batch(
     producer_group: &str,
     messages: &[Message],
     queue_id: i32,
     born_timestamp: i64,
-    batch_uniq_key: &str,
     broker_name: Option<&str>,
 ) -> Result<RemotingCommand, MessageError> {
     let body = encode_batch(messages)?;
@@ -50,7 +53,6 @@ pub fn send_batch(
     let wait = messages.first().is_none_or(Message::wait_store_msg_ok);
     let mut props = Properties::new();
     props.insert(keys::WAIT_STORE_MSG_OK.into(), wait.to_string());
-    props.insert(keys::UNIQ_KEY.into(), batch_uniq_key.into());
     header.properties = Some(encode_properties(&props));
     header.broker_name = broker_name.map(str::to_string);
     Ok(header::request(
@@ -116,15 +118,19 @@ mod tests {
     #[test]
     fn batch_is_code_320_with_batch_flag() {
         let msgs = vec![Message::new("T", Bytes::from_static(b"a")); 2];
-        let cmd = send_batch("g", &msgs, 0, 1, "ID", None).unwrap();
+        let cmd = send_batch("g", &msgs, 0, 1, None).unwrap();
         assert_eq!(cmd.code, 320);
         assert_eq!(cmd.field("m"), Some("true"));
-        assert!(cmd.field("i").unwrap().contains("UNIQ_KEY\u{1}ID"));
+        assert_eq!(
+            cmd.field("i"),
+            Some("WAIT\u{1}true\u{2}"),
+            "no batch UNIQ_KEY"
+        );
         let mixed = vec![
             Message::new("T", Bytes::new()),
             Message::new("U", Bytes::new()),
         ];
-        assert!(send_batch("g", &mixed, 0, 1, "ID", None).is_err());
+        assert!(send_batch("g", &mixed, 0, 1, None).is_err());
     }
 
     #[test]

@@ -31,7 +31,9 @@ pub struct ManualWallClock(pub std::sync::Arc<std::sync::atomic::AtomicI64>);
 impl ManualWallClock {
     /// A clock reading `millis`.
     pub fn new(millis: i64) -> Self {
-        Self(std::sync::Arc::new(std::sync::atomic::AtomicI64::new(millis)))
+        Self(std::sync::Arc::new(std::sync::atomic::AtomicI64::new(
+            millis,
+        )))
     }
     /// Moves the clock to `millis`.
     pub fn set(&self, millis: i64) {
@@ -80,9 +82,15 @@ mod tests {
 
     #[test]
     fn rng_is_deterministic_per_seed() {
-        let a: Vec<u64> = (0..4).scan(Rng::new(7), |r, _| Some(r.next_u64())).collect();
-        let b: Vec<u64> = (0..4).scan(Rng::new(7), |r, _| Some(r.next_u64())).collect();
-        let c: Vec<u64> = (0..4).scan(Rng::new(8), |r, _| Some(r.next_u64())).collect();
+        let a: Vec<u64> = (0..4)
+            .scan(Rng::new(7), |r, _| Some(r.next_u64()))
+            .collect();
+        let b: Vec<u64> = (0..4)
+            .scan(Rng::new(7), |r, _| Some(r.next_u64()))
+            .collect();
+        let c: Vec<u64> = (0..4)
+            .scan(Rng::new(8), |r, _| Some(r.next_u64()))
+            .collect();
         assert_eq!(a, b);
         assert_ne!(a, c);
         assert!(Rng::new(1).below(10) < 10);

@@ -207,7 +207,7 @@ impl PreparedBatch {
 
 /// Prepares a batch (Java `DefaultMQProducer.batch`): Java's batch rules, every inner message
 /// valid on its own ([`validate_message`]), a `UNIQ_KEY` on every inner message that lacks one (set on the user's messages), a fresh
-/// `UNIQ_KEY` for the batch itself, and an encoded body of at most `max_message_size`
+/// `UNIQ_KEY` for the batch itself (kept client-side, see [`crate::request::send_batch`]), and an encoded body of at most `max_message_size`
 /// bytes. Batches are never compressed (sysFlag 0).
 pub fn prepare_batch(
     config: &ProducerConfig,
@@ -223,8 +223,8 @@ pub fn prepare_batch(
         .map(|m| m.set_unique_key_if_absent(|| clock.next()).to_owned())
         .collect();
     let batch_id = clock.next();
-    let mut template = request::send_batch(&config.group, messages, 0, 0, &batch_id, None)
-        .map_err(ValidationError::Batch)?;
+    let mut template =
+        request::send_batch(&config.group, messages, 0, 0, None).map_err(ValidationError::Batch)?;
     set_default_topic(&mut template, config);
     let body_len = template.body.len();
     validate_body_len(body_len, config.max_message_size)?;
