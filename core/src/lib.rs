@@ -41,16 +41,17 @@
 pub mod body;
 pub mod client;
 pub mod codec;
+pub mod consumer;
 pub mod header;
 pub mod message;
-pub mod consumer;
 pub mod producer;
 pub mod remoting;
 pub mod request;
 pub mod time;
 
 pub use client::{
-    AnswerToken, ClientConfig, ClientCore, ClientError, ConnId, Event, IncomingRequest, Input,
+    AnswerToken, ClientConfig, ClientCore, ClientError, ConnId, ConsumeOutcome,
+    ConsumerCloseReport, ConsumerError, ConsumerId, DeliveryId, Event, IncomingRequest, Input,
     LocalTransactionToken, OpId, Output, ProducerId, RouteError, SendMode, SendTarget,
     TransactionCheckToken, TransactionSendResult,
 };

@@ -266,11 +266,11 @@ fn broker_request_is_surfaced_with_an_answer_token() {
     core.handle_input(t0, Input::Connected(conn));
     let _ = drain(&mut core, t0);
 
-    let mut running_info = RemotingCommand::request_code(307).with_field("consumerGroup", "g");
-    running_info.opaque = 900;
+    let mut direct_consume = RemotingCommand::request_code(309).with_field("consumerGroup", "g");
+    direct_consume.opaque = 900;
     let mut notify = RemotingCommand::request_code(40).oneway();
     notify.opaque = 901;
-    core.handle_input(t0, Input::Received(conn, frame(&running_info)));
+    core.handle_input(t0, Input::Received(conn, frame(&direct_consume)));
     core.handle_input(t0, Input::Received(conn, frame(&notify)));
     let d = drain(&mut core, t0);
     let mut requests = d.events.into_iter().map(|e| match e {
@@ -280,7 +280,7 @@ fn broker_request_is_surfaced_with_an_answer_token() {
     let first = requests.next().unwrap();
     let second = requests.next().unwrap();
     assert_eq!(first.addr, BROKER);
-    assert_eq!(first.command.code, 307);
+    assert_eq!(first.command.code, 309);
     assert!(second.token.is_none(), "oneway requests carry no token");
     let token = first.token.expect("a two-way request carries a token");
     core.answer(

@@ -48,7 +48,9 @@
 //! Faults: [`SimNet::config_mut`] (latency, jitter, loss), [`SimNet::set_latency`],
 //! [`SimNet::set_hook`] (drop, duplicate or rewrite one frame), [`World::partition`],
 //! [`World::restart_broker`], and on a broker [`SimBroker::busy_next_sends`],
-//! [`SimBroker::stall_until`], [`SimBroker::drop_next_request`]. A test stub implementing
+//! [`SimBroker::stall_until`], [`SimBroker::drop_next_request`],
+//! [`SimBroker::drop_next_sends`]. What a broker saw: [`SimBroker::requests_seen`],
+//! [`SimBroker::producer_ids`], [`SimBroker::consumer_ids`]. A test stub implementing
 //! [`Driven`] can stand in for a client ([`World::add_stub`]).
 
 mod broker;

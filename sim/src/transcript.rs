@@ -150,6 +150,29 @@ pub fn describe_event(event: &Event) -> String {
     if let Event::PeerError { addr, error } = event {
         return format!("PeerError {addr} {error:?}");
     }
+    if let Event::Send { op, result } = event {
+        return match result {
+            Ok(r) => format!(
+                "Send op#{} ok {:?} {} q={} offset={} ids={}",
+                op.0,
+                r.status,
+                r.message_queue.broker_name,
+                r.message_queue.queue_id,
+                r.queue_offset,
+                r.msg_id.split(',').count()
+            ),
+            Err(e) => format!("Send op#{} err {e:?}", op.0),
+        };
+    }
+    if let Event::OnewaySent { op, result } = event {
+        return match result {
+            Ok(()) => format!("OnewaySent op#{} ok", op.0),
+            Err(e) => format!("OnewaySent op#{} err {e:?}", op.0),
+        };
+    }
+    if let Event::ProducerClosed { op, producer } = event {
+        return format!("ProducerClosed op#{} producer#{}", op.0, producer.0);
+    }
     format!("{event:?}")
 }
 

@@ -101,16 +101,26 @@ fn commit_and_rollback_from_the_local_transaction() {
     let (token, message) = local_transaction(&mut world, commit);
     assert_eq!(message.property(keys::TRANSACTION_PREPARED), Some("true"));
     assert_eq!(message.property(keys::PRODUCER_GROUP), Some("tx-group"));
-    assert_eq!(message.property(keys::DELAY_TIME_LEVEL), None, "delay removed");
+    assert_eq!(
+        message.property(keys::DELAY_TIME_LEVEL),
+        None,
+        "delay removed"
+    );
     assert!(message.property(keys::TRANSACTION_ID).is_some());
     assert_eq!(world.broker("broker-a").half_count(), 1);
-    assert!(committed_messages(&mut world).is_empty(), "half messages are hidden");
+    assert!(
+        committed_messages(&mut world).is_empty(),
+        "half messages are hidden"
+    );
 
     let now = world.now();
     world
         .client(0)
         .end_local_transaction(now, token, TransactionState::Commit, None);
-    assert_eq!(transaction_result(&mut world, commit), TransactionState::Commit);
+    assert_eq!(
+        transaction_result(&mut world, commit),
+        TransactionState::Commit
+    );
     world.drive(Duration::from_millis(50)).unwrap();
     assert_eq!(world.broker("broker-a").half_count(), 0);
     assert_eq!(committed_messages(&mut world), vec![b"commit me".to_vec()]);
@@ -124,10 +134,17 @@ fn commit_and_rollback_from_the_local_transaction() {
         TransactionState::Rollback,
         Some("local failure".into()),
     );
-    assert_eq!(transaction_result(&mut world, rollback), TransactionState::Rollback);
+    assert_eq!(
+        transaction_result(&mut world, rollback),
+        TransactionState::Rollback
+    );
     world.drive(Duration::from_millis(50)).unwrap();
     assert_eq!(world.broker("broker-a").half_count(), 0);
-    assert_eq!(committed_messages(&mut world).len(), 1, "nothing more committed");
+    assert_eq!(
+        committed_messages(&mut world).len(),
+        1,
+        "nothing more committed"
+    );
 }
 
 #[test]
@@ -139,8 +156,15 @@ fn unknown_then_broker_check_then_commit() {
     world
         .client(0)
         .end_local_transaction(now, token, TransactionState::Unknown, None);
-    assert_eq!(transaction_result(&mut world, op), TransactionState::Unknown);
-    assert_eq!(world.broker("broker-a").half_count(), 1, "unknown leaves it half");
+    assert_eq!(
+        transaction_result(&mut world, op),
+        TransactionState::Unknown
+    );
+    assert_eq!(
+        world.broker("broker-a").half_count(),
+        1,
+        "unknown leaves it half"
+    );
 
     // The broker checks back (after its check delay) with the uncompressed half message.
     world
@@ -178,5 +202,8 @@ fn unknown_then_broker_check_then_commit() {
         .answer_transaction_check(now, check_token, TransactionState::Commit);
     world.drive(Duration::from_millis(50)).unwrap();
     assert_eq!(world.broker("broker-a").half_count(), 0);
-    assert_eq!(committed_messages(&mut world), vec![b"decide later".to_vec()]);
+    assert_eq!(
+        committed_messages(&mut world),
+        vec![b"decide later".to_vec()]
+    );
 }

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use rocketwire_core::body::TopicRouteData;
+use rocketwire_core::body::{MessageQueue, TopicRouteData};
+use rocketwire_core::message::Message;
+use rocketwire_core::producer::{ProducerConfig, QueueSelector, SendError, SendResult};
 use rocketwire_core::{ClientConfig, ClientError, RemotingCommand};
 
 /// The adapters under test.
@@ -43,7 +45,30 @@ pub trait Harness {
         &self,
         calls: Vec<(String, RemotingCommand, Duration)>,
     ) -> Vec<Result<RemotingCommand, ClientError>>;
+    /// `Client::create_producer_with_selector`.
+    fn create_producer(
+        &self,
+        config: ProducerConfig,
+        selector: QueueSelector,
+    ) -> Result<Box<dyn HarnessProducer + '_>, ClientError>;
     /// `Client::shutdown`.
+    fn shutdown(self: Box<Self>) -> Result<(), ClientError>;
+}
+
+/// One adapter's `Producer`, driven synchronously.
+pub trait HarnessProducer {
+    /// `Producer::send`.
+    fn send(&self, message: Message) -> Result<SendResult, SendError>;
+    /// `Producer::send_async`, waited for.
+    fn send_async(&self, message: Message) -> Result<SendResult, SendError>;
+    /// `Producer::send_oneway`.
+    fn send_oneway(&self, message: Message) -> Result<(), SendError>;
+    /// `Producer::send_batch`.
+    fn send_batch(&self, messages: Vec<Message>) -> Result<SendResult, SendError>;
+    /// `Producer::send_to_queue`.
+    fn send_to_queue(&self, message: Message, queue: MessageQueue)
+        -> Result<SendResult, SendError>;
+    /// `Producer::shutdown`.
     fn shutdown(self: Box<Self>) -> Result<(), ClientError>;
 }
 
@@ -69,7 +94,40 @@ pub fn all_harnesses() -> [AdapterKind; 4] {
 
 /// Implements [`Harness`] for an async adapter given how to block on a future.
 macro_rules! async_harness {
-    ($name:ident, $kind:expr, $client:ty, $runtime:ty, $make_runtime:expr, $block_on:expr) => {
+    ($name:ident, $producer:ident, $kind:expr, $client:ty, $producer_ty:ty, $runtime:ty,
+     $make_runtime:expr, $block_on:expr) => {
+        struct $producer<'a> {
+            harness: &'a $name,
+            producer: $producer_ty,
+        }
+
+        impl HarnessProducer for $producer<'_> {
+            fn send(&self, message: Message) -> Result<SendResult, SendError> {
+                self.harness.run(self.producer.send(message))
+            }
+            fn send_async(&self, message: Message) -> Result<SendResult, SendError> {
+                self.harness.run(self.producer.send_async(message))
+            }
+            fn send_oneway(&self, message: Message) -> Result<(), SendError> {
+                self.harness.run(self.producer.send_oneway(message))
+            }
+            fn send_batch(&self, messages: Vec<Message>) -> Result<SendResult, SendError> {
+                self.harness.run(self.producer.send_batch(messages))
+            }
+            fn send_to_queue(
+                &self,
+                message: Message,
+                queue: MessageQueue,
+            ) -> Result<SendResult, SendError> {
+                self.harness
+                    .run(self.producer.send_to_queue(message, queue))
+            }
+            fn shutdown(self: Box<Self>) -> Result<(), ClientError> {
+                let this = *self;
+                this.harness.run(this.producer.shutdown())
+            }
+        }
+
         struct $name {
             #[allow(dead_code)]
             runtime: $runtime,
@@ -123,6 +181,18 @@ macro_rules! async_harness {
                     |(addr, cmd, timeout)| async move { client.invoke(&addr, cmd, timeout).await },
                 )))
             }
+            fn create_producer(
+                &self,
+                config: ProducerConfig,
+                selector: QueueSelector,
+            ) -> Result<Box<dyn HarnessProducer + '_>, ClientError> {
+                let producer =
+                    self.run(self.client.create_producer_with_selector(config, selector))?;
+                Ok(Box::new($producer {
+                    harness: self,
+                    producer,
+                }))
+            }
             fn shutdown(self: Box<Self>) -> Result<(), ClientError> {
                 let this = *self;
                 let block_on = $block_on;
@@ -134,8 +204,10 @@ macro_rules! async_harness {
 
 async_harness!(
     TokioHarness,
+    TokioProducer,
     AdapterKind::Tokio,
     rocketwire_tokio::Client,
+    rocketwire_tokio::Producer,
     tokio::runtime::Runtime,
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -147,8 +219,10 @@ async_harness!(
 
 async_harness!(
     SmolHarness,
+    SmolProducer,
     AdapterKind::Smol,
     rocketwire_smol::Client,
+    rocketwire_smol::Producer,
     (),
     (),
     |_: &(), fut| smol::block_on(fut)
@@ -156,8 +230,10 @@ async_harness!(
 
 async_harness!(
     AsyncStdHarness,
+    AsyncStdProducer,
     AdapterKind::AsyncStd,
     rocketwire_async_std::Client,
+    rocketwire_async_std::Producer,
     (),
     (),
     |_: &(), fut| async_std::task::block_on(fut)
@@ -216,7 +292,44 @@ impl Harness for BlockingHarness {
                 .collect()
         })
     }
+    fn create_producer(
+        &self,
+        config: ProducerConfig,
+        selector: QueueSelector,
+    ) -> Result<Box<dyn HarnessProducer + '_>, ClientError> {
+        let producer = self
+            .client
+            .create_producer_with_selector(config, selector)?;
+        Ok(Box::new(BlockingProducer(producer)))
+    }
     fn shutdown(self: Box<Self>) -> Result<(), ClientError> {
         self.client.shutdown()
+    }
+}
+
+struct BlockingProducer(rocketwire_blocking::Producer);
+
+impl HarnessProducer for BlockingProducer {
+    fn send(&self, message: Message) -> Result<SendResult, SendError> {
+        self.0.send(message)
+    }
+    fn send_async(&self, message: Message) -> Result<SendResult, SendError> {
+        self.0.send_async(message).wait()
+    }
+    fn send_oneway(&self, message: Message) -> Result<(), SendError> {
+        self.0.send_oneway(message)
+    }
+    fn send_batch(&self, messages: Vec<Message>) -> Result<SendResult, SendError> {
+        self.0.send_batch(messages)
+    }
+    fn send_to_queue(
+        &self,
+        message: Message,
+        queue: MessageQueue,
+    ) -> Result<SendResult, SendError> {
+        self.0.send_to_queue(message, queue)
+    }
+    fn shutdown(self: Box<Self>) -> Result<(), ClientError> {
+        self.0.shutdown()
     }
 }

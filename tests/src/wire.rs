@@ -77,17 +77,9 @@ pub fn send_batch(
     group: &str,
     messages: &[Message],
     queue_id: i32,
-    batch_uniq_key: &str,
 ) -> Result<SendMessageResponseHeader, ClientError> {
-    let cmd = request::send_batch(
-        group,
-        messages,
-        queue_id,
-        wall_millis(),
-        batch_uniq_key,
-        Some(broker_name),
-    )
-    .expect("valid batch");
+    let cmd = request::send_batch(group, messages, queue_id, wall_millis(), Some(broker_name))
+        .expect("valid batch");
     read_send_response(h.invoke_ok(addr, cmd, TIMEOUT)?)
 }
 

@@ -41,4 +41,9 @@ suite!(
     send_and_pull_batch,
     rejected_request_is_typed,
     closed_connection_fails_pending_requests,
+    producer_send_modes,
+    producer_batch,
+    producer_ordered_by_key,
+    producer_delay_level,
+    producer_compression_round_trip,
 );

@@ -20,10 +20,13 @@
 
 use rocketwire_driver::{AsyncIoRuntime, BoxFuture, Spawn};
 
-pub use rocketwire_driver::DriverOptions;
+pub use rocketwire_driver::{DriverOptions, ProducerOptions, SendHandle, TrySendError};
 
 /// The rocketwire client on async-std. Start it with `Client::start(config).await`.
 pub type Client = rocketwire_driver::Client<AsyncStdRuntime>;
+
+/// A producer of a [`Client`], from `client.create_producer(config).await`.
+pub type Producer = rocketwire_driver::Producer<AsyncStdRuntime>;
 
 /// The [`rocketwire_driver::Runtime`] for async-std.
 pub type AsyncStdRuntime = AsyncIoRuntime<AsyncStdSpawn>;

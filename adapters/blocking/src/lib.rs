@@ -21,8 +21,24 @@
 //! client.shutdown()?;
 //! # Ok::<(), rocketwire_core::ClientError>(())
 //! ```
+//!
+//! Producers have the async adapters' names too; `send_async` returns a [`SendHandle`] at once
+//! (after waiting for in-flight room) whose [`SendHandle::wait`] gives the result:
+//!
+//! ```no_run
+//! # use rocketwire_blocking::Client;
+//! # use rocketwire_core::{ClientConfig, message::Message, producer::ProducerConfig};
+//! # let client = Client::start(ClientConfig::new(vec!["127.0.0.1:9876".into()]))?;
+//! let producer = client.create_producer(ProducerConfig::default())?;
+//! let stored = producer.send(Message::new("TopicTest", "hello"))?;
+//! let pending = producer.send_async(Message::new("TopicTest", "later"));
+//! let later = pending.wait()?;
+//! producer.shutdown()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod driver;
+mod producer;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, SyncSender};
@@ -33,10 +49,12 @@ use std::time::{Duration, Instant};
 use futures::channel::oneshot;
 use rocketwire_core::body::TopicRouteData;
 use rocketwire_core::client::AnswerToken;
+use rocketwire_core::producer::{ProducerConfig, QueueSelector};
 use rocketwire_core::{ClientConfig, ClientError, IncomingRequest, RemotingCommand};
-use rocketwire_driver::{check_success, reply_result, Command, Shell};
+use rocketwire_driver::{check_success, reply_result, Command, InFlight, Shell};
 
-pub use rocketwire_driver::DriverOptions;
+pub use producer::Producer;
+pub use rocketwire_driver::{DriverOptions, ProducerOptions, SendHandle, TrySendError};
 
 use driver::{wait, Msg};
 
@@ -52,6 +70,7 @@ struct Inner {
     tx: SyncSender<Msg>,
     driver: Mutex<Option<JoinHandle<()>>>,
     ended: Arc<AtomicBool>,
+    in_flight: Arc<InFlight>,
 }
 
 impl Drop for Inner {
@@ -71,6 +90,7 @@ impl Client {
         config: ClientConfig,
         options: DriverOptions,
     ) -> Result<Self, ClientError> {
+        let in_flight = InFlight::new(options.producer);
         let shell = Shell::new(config, options, Instant::now());
         let (tx, rx) = mpsc::sync_channel(driver::CAPACITY);
         let ended = Arc::new(AtomicBool::new(false));
@@ -83,6 +103,7 @@ impl Client {
             tx,
             driver: Mutex::new(Some(driver)),
             ended,
+            in_flight,
         };
         Ok(Self {
             inner: Arc::new(inner),
@@ -154,9 +175,48 @@ impl Client {
         result
     }
 
+    /// Registers a producer with the default round-robin selector (with broker fault
+    /// isolation and retries on another broker).
+    pub fn create_producer(&self, config: ProducerConfig) -> Result<Producer, ClientError> {
+        self.create_producer_with_selector(config, QueueSelector::RoundRobin)
+    }
+
+    /// Registers a producer whose default sends go where `selector` says (a selector other
+    /// than round robin is not retried on another queue).
+    pub fn create_producer_with_selector(
+        &self,
+        config: ProducerConfig,
+        selector: QueueSelector,
+    ) -> Result<Producer, ClientError> {
+        let id = self.call(Command::create_producer(config, selector))?;
+        Ok(Producer::new(self.clone(), id))
+    }
+
+    /// The client's in-flight send counter.
+    pub fn in_flight(&self) -> &Arc<InFlight> {
+        &self.inner.in_flight
+    }
+
     /// Whether the driver thread and all connection threads have ended.
     pub fn is_shut_down(&self) -> bool {
         self.inner.ended.load(Ordering::Acquire)
+    }
+
+    fn submit(&self, command: Command) -> Result<(), ClientError> {
+        self.inner
+            .tx
+            .send(Msg::Command(command))
+            .map_err(|_| ClientError::Shutdown)
+    }
+
+    fn try_submit(&self, command: Command) -> Result<(), TrySendError> {
+        self.inner
+            .tx
+            .try_send(Msg::Command(command))
+            .map_err(|e| match e {
+                mpsc::TrySendError::Full(_) => TrySendError::Full,
+                mpsc::TrySendError::Disconnected(_) => TrySendError::Shutdown,
+            })
     }
 
     fn call<T>(

@@ -2,11 +2,13 @@
 
 use std::time::Duration;
 
-use rocketwire_blocking::{Client, DriverOptions};
-use rocketwire_core::body::TopicRouteData;
+use rocketwire_blocking::{Client, DriverOptions, Producer, SendHandle, TrySendError};
+use rocketwire_core::body::{MessageQueue, TopicRouteData};
 use rocketwire_core::client::AnswerToken;
+use rocketwire_core::message::Message;
+use rocketwire_core::producer::{ProducerConfig, QueueSelector, SendError, SendResult};
 use rocketwire_core::{ClientConfig, ClientError, IncomingRequest, RemotingCommand};
-use rocketwire_driver::test_support::{FakeServer, TestClient, TOPIC};
+use rocketwire_driver::test_support::{FakeServer, TestClient, TestProducer, TOPIC};
 
 #[derive(Clone)]
 struct Blocking(Client);
@@ -48,6 +50,47 @@ impl TestClient for Blocking {
     }
     fn is_shut_down(&self) -> bool {
         self.0.is_shut_down()
+    }
+    type Producer = BlockingProducer;
+    fn create_producer(
+        &self,
+        config: ProducerConfig,
+        selector: QueueSelector,
+    ) -> Result<BlockingProducer, ClientError> {
+        self.0
+            .create_producer_with_selector(config, selector)
+            .map(BlockingProducer)
+    }
+}
+
+#[derive(Clone)]
+struct BlockingProducer(Producer);
+
+impl TestProducer for BlockingProducer {
+    fn send(&self, message: Message) -> Result<SendResult, SendError> {
+        self.0.send(message)
+    }
+    fn send_async(&self, message: Message) -> Result<SendResult, SendError> {
+        self.0.send_async(message).wait()
+    }
+    fn send_oneway(&self, message: Message) -> Result<(), SendError> {
+        self.0.send_oneway(message)
+    }
+    fn send_batch(&self, messages: Vec<Message>) -> Result<SendResult, SendError> {
+        self.0.send_batch(messages)
+    }
+    fn send_to_queue(
+        &self,
+        message: Message,
+        queue: MessageQueue,
+    ) -> Result<SendResult, SendError> {
+        self.0.send_to_queue(message, queue)
+    }
+    fn try_send(&self, message: Message) -> Result<SendHandle, TrySendError> {
+        self.0.try_send(message)
+    }
+    fn shutdown(self) -> Result<(), ClientError> {
+        self.0.shutdown()
     }
 }
 

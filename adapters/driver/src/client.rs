@@ -10,9 +10,12 @@ use futures::channel::{mpsc, oneshot};
 use futures::SinkExt;
 use rocketwire_core::body::TopicRouteData;
 use rocketwire_core::client::AnswerToken;
+use rocketwire_core::producer::{ProducerConfig, QueueSelector};
 use rocketwire_core::{ClientConfig, ClientError, IncomingRequest, RemotingCommand};
 
 use crate::driver;
+use crate::inflight::InFlight;
+use crate::producer::{Producer, TrySendError};
 use crate::runtime::{CurrentRuntime, Runtime};
 use crate::shell::{check_success, reply_result, Command, DriverOptions, Shell};
 
@@ -25,6 +28,7 @@ const COMMAND_CAPACITY: usize = 64;
 pub struct Client<R> {
     commands: mpsc::Sender<Command>,
     ended: Arc<AtomicBool>,
+    in_flight: Arc<InFlight>,
     _runtime: PhantomData<fn() -> R>,
 }
 
@@ -33,6 +37,7 @@ impl<R> Clone for Client<R> {
         Self {
             commands: self.commands.clone(),
             ended: self.ended.clone(),
+            in_flight: self.in_flight.clone(),
             _runtime: PhantomData,
         }
     }
@@ -69,6 +74,7 @@ impl<R: Runtime> Client<R> {
         options: DriverOptions,
     ) -> Result<Self, ClientError> {
         let rt: Arc<dyn Runtime> = Arc::new(runtime);
+        let in_flight = InFlight::new(options.producer);
         let shell = Shell::new(config, options, rt.now());
         let (commands, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
         let ended = Arc::new(AtomicBool::new(false));
@@ -81,6 +87,7 @@ impl<R: Runtime> Client<R> {
         Ok(Self {
             commands,
             ended,
+            in_flight,
             _runtime: PhantomData,
         })
     }
@@ -164,12 +171,50 @@ impl<R> Client<R> {
         }
     }
 
+    /// Registers a producer with the default round-robin selector (with broker fault
+    /// isolation and retries on another broker).
+    pub async fn create_producer(
+        &self,
+        config: ProducerConfig,
+    ) -> Result<Producer<R>, ClientError> {
+        self.create_producer_with_selector(config, QueueSelector::RoundRobin)
+            .await
+    }
+
+    /// Registers a producer whose default sends go where `selector` says (a selector other
+    /// than round robin is not retried on another queue).
+    pub async fn create_producer_with_selector(
+        &self,
+        config: ProducerConfig,
+        selector: QueueSelector,
+    ) -> Result<Producer<R>, ClientError> {
+        let (command, rx) = Command::create_producer(config, selector);
+        self.send(command).await?;
+        let id = reply_result(rx.await)?;
+        Ok(Producer::new(self.clone(), id))
+    }
+
+    /// The client's in-flight send counter.
+    pub fn in_flight(&self) -> &Arc<InFlight> {
+        &self.in_flight
+    }
+
     /// Whether the driver and all its connection tasks have ended.
     pub fn is_shut_down(&self) -> bool {
         self.ended.load(Ordering::Acquire)
     }
 
-    async fn send(&self, command: Command) -> Result<(), ClientError> {
+    pub(crate) fn try_send_command(&self, command: Command) -> Result<(), TrySendError> {
+        self.commands.clone().try_send(command).map_err(|e| {
+            if e.is_disconnected() {
+                TrySendError::Shutdown
+            } else {
+                TrySendError::Full
+            }
+        })
+    }
+
+    pub(crate) async fn send(&self, command: Command) -> Result<(), ClientError> {
         self.commands
             .clone()
             .send(command)

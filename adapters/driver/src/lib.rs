@@ -51,6 +51,8 @@
 mod async_io;
 mod client;
 mod driver;
+mod inflight;
+mod producer;
 mod runtime;
 mod shell;
 #[cfg(feature = "test-support")]
@@ -59,8 +61,10 @@ pub mod test_support;
 #[cfg(feature = "async-io")]
 pub use async_io::{AsyncIoRuntime, Spawn};
 pub use client::Client;
+pub use inflight::{block_on, Acquire, InFlight, Permit, ProducerOptions};
+pub use producer::{Producer, SendHandle, TrySendError};
 pub use runtime::{AsyncIo, BoxFuture, CurrentRuntime, Runtime};
 pub use shell::{
-    check_success, os_seed, reply_result, Command, DriverOptions, Io, Reply, ReplyReceiver, Shell,
-    ShutdownComplete, SYSTEM_BUSY, SYSTEM_ERROR,
+    check_success, os_seed, reply_result, Command, DriverOptions, Io, Reply, ReplyReceiver,
+    SendPayload, SendReply, Shell, ShutdownComplete, SYSTEM_BUSY, SYSTEM_ERROR,
 };

@@ -12,11 +12,16 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::channel::oneshot;
 use rocketwire_core::body::TopicRouteData;
-use rocketwire_core::client::AnswerToken;
+use rocketwire_core::client::{AnswerToken, ProducerId, SendMode, SendTarget};
+use rocketwire_core::message::Message;
+use rocketwire_core::producer::{ProducerConfig, QueueSelector, SendError, SendResult};
 use rocketwire_core::{
     ClientConfig, ClientCore, ClientError, ConnId, Event, IncomingRequest, Input, InvokeError,
     OpId, Output, RemotingCommand, ResponseCode, SystemWallClock,
 };
+
+use crate::inflight::{Permit, ProducerOptions};
+use crate::producer::SendHandle;
 
 /// `SYSTEM_ERROR`: the code of the automatic answer to a request nobody took in time.
 pub const SYSTEM_ERROR: i32 = 1;
@@ -33,6 +38,8 @@ pub struct DriverOptions {
     /// How long a broker→client request waits to be taken. Then a request that expects an
     /// answer is answered `SYSTEM_ERROR` ("no handler took the request"); a oneway one is dropped.
     pub unclaimed_request_timeout: Duration,
+    /// Bounds on in-flight sends, shared by every handle of the client.
+    pub producer: ProducerOptions,
 }
 
 impl Default for DriverOptions {
@@ -40,6 +47,7 @@ impl Default for DriverOptions {
         Self {
             request_buffer: 64,
             unclaimed_request_timeout: Duration::from_secs(3),
+            producer: ProducerOptions::default(),
         }
     }
 }
@@ -56,12 +64,55 @@ impl DriverOptions {
         self.unclaimed_request_timeout = timeout;
         self
     }
+
+    /// Sets [`DriverOptions::producer`].
+    pub fn with_producer_options(mut self, producer: ProducerOptions) -> Self {
+        self.producer = producer;
+        self
+    }
 }
 
 /// Where a result goes: the sending half of a oneshot (usable from async code and threads).
 pub type Reply<T> = oneshot::Sender<Result<T, ClientError>>;
 /// The receiving half matching [`Reply`]; resolve it with [`reply_result`].
 pub type ReplyReceiver<T> = oneshot::Receiver<Result<T, ClientError>>;
+
+/// What one send carries: a message or a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SendPayload {
+    /// One message ([`ClientCore::send`]).
+    One(Message),
+    /// A batch of one topic ([`ClientCore::send_batch`]).
+    Batch(Vec<Message>),
+}
+
+impl SendPayload {
+    /// Body bytes, as counted by the in-flight bound.
+    pub fn body_len(&self) -> usize {
+        match self {
+            SendPayload::One(m) => m.body.len(),
+            SendPayload::Batch(ms) => ms.iter().map(|m| m.body.len()).sum(),
+        }
+    }
+}
+
+/// Where the result of a send goes.
+#[derive(Debug)]
+pub enum SendReply {
+    /// A send whose broker answer is awaited ([`Event::Send`]).
+    Stored(oneshot::Sender<Result<SendResult, SendError>>),
+    /// A oneway send, done once written ([`Event::OnewaySent`]).
+    Written(oneshot::Sender<Result<(), SendError>>),
+}
+
+impl SendReply {
+    fn fail(self, error: SendError) {
+        match self {
+            SendReply::Stored(tx) => drop(tx.send(Err(error))),
+            SendReply::Written(tx) => drop(tx.send(Err(error))),
+        }
+    }
+}
 
 /// A user request to the loop that owns the [`Shell`].
 #[derive(Debug)]
@@ -107,6 +158,38 @@ pub enum Command {
     NextRequest {
         /// Gets the request.
         reply: oneshot::Sender<Option<IncomingRequest>>,
+    },
+    /// [`ClientCore::create_producer`].
+    CreateProducer {
+        /// Settings.
+        config: ProducerConfig,
+        /// Decides where [`SendTarget::Default`] sends go.
+        selector: QueueSelector,
+        /// Gets the producer's id.
+        reply: Reply<ProducerId>,
+    },
+    /// [`ClientCore::send`] or [`ClientCore::send_batch`].
+    Send {
+        /// Which producer.
+        producer: ProducerId,
+        /// The message(s).
+        payload: SendPayload,
+        /// Where to.
+        target: SendTarget,
+        /// Sync or async (only the attempt count differs); a [`SendReply::Written`] reply
+        /// makes it oneway.
+        mode: SendMode,
+        /// Gets the result.
+        reply: SendReply,
+        /// In-flight room, released when the result arrives.
+        permit: Option<Permit>,
+    },
+    /// [`ClientCore::close_producer`]; the reply comes with [`Event::ProducerClosed`].
+    CloseProducer {
+        /// Which producer.
+        producer: ProducerId,
+        /// Gets `Ok` once the producer is closed.
+        reply: Reply<()>,
     },
     /// Close every connection; the reply comes when every IO task has ended.
     Shutdown {
@@ -176,6 +259,73 @@ impl Command {
     pub fn next_request() -> (Self, oneshot::Receiver<Option<IncomingRequest>>) {
         let (reply, rx) = oneshot::channel();
         (Command::NextRequest { reply }, rx)
+    }
+
+    /// A [`Command::CreateProducer`] and the receiver of its result.
+    pub fn create_producer(
+        config: ProducerConfig,
+        selector: QueueSelector,
+    ) -> (Self, ReplyReceiver<ProducerId>) {
+        let (reply, rx) = oneshot::channel();
+        (
+            Command::CreateProducer {
+                config,
+                selector,
+                reply,
+            },
+            rx,
+        )
+    }
+
+    /// A [`Command::Send`] waiting for the broker's answer, and the handle of its result.
+    /// [`SendMode::Oneway`] is taken as [`SendMode::Async`] here: oneway sends are made with
+    /// [`Command::send_oneway`].
+    pub fn send(
+        producer: ProducerId,
+        payload: SendPayload,
+        target: SendTarget,
+        mode: SendMode,
+        permit: Option<Permit>,
+    ) -> (Self, SendHandle) {
+        let (tx, rx) = oneshot::channel();
+        let mode = match mode {
+            SendMode::Oneway => SendMode::Async,
+            m => m,
+        };
+        let command = Command::Send {
+            producer,
+            payload,
+            target,
+            mode,
+            reply: SendReply::Stored(tx),
+            permit,
+        };
+        (command, SendHandle::new(rx))
+    }
+
+    /// A oneway [`Command::Send`] of one message, and the handle of its result.
+    pub fn send_oneway(
+        producer: ProducerId,
+        message: Message,
+        target: SendTarget,
+        permit: Option<Permit>,
+    ) -> (Self, SendHandle<()>) {
+        let (tx, rx) = oneshot::channel();
+        let command = Command::Send {
+            producer,
+            payload: SendPayload::One(message),
+            target,
+            mode: SendMode::Oneway,
+            reply: SendReply::Written(tx),
+            permit,
+        };
+        (command, SendHandle::new(rx))
+    }
+
+    /// A [`Command::CloseProducer`] and the receiver of its result.
+    pub fn close_producer(producer: ProducerId) -> (Self, ReplyReceiver<()>) {
+        let (reply, rx) = oneshot::channel();
+        (Command::CloseProducer { producer, reply }, rx)
     }
 
     /// A [`Command::Shutdown`] and the receiver of its result.
@@ -248,6 +398,9 @@ struct Unclaimed {
 enum Pending {
     Route(Reply<TopicRouteData>),
     Invoke(Reply<RemotingCommand>),
+    /// The permit is released when the entry is dropped, i.e. when the result arrived.
+    Send(SendReply, Option<Permit>),
+    CloseProducer(Reply<()>),
 }
 
 /// The core plus the reply table; owned by exactly one loop (async task or thread).
@@ -265,8 +418,12 @@ pub struct Shell {
 }
 
 impl Shell {
-    /// A shell around a new core with the system wall clock and a seed from the OS.
-    pub fn new(config: ClientConfig, options: DriverOptions, now: Instant) -> Self {
+    /// A shell around a new core with the system wall clock and a seed from the OS. A `pid`
+    /// of 0 in `config` is replaced by this process's id.
+    pub fn new(mut config: ClientConfig, options: DriverOptions, now: Instant) -> Self {
+        if config.pid == 0 {
+            config.pid = std::process::id();
+        }
         let core = ClientCore::new(config, Box::new(SystemWallClock), os_seed(), now);
         Self::with_core(core, options)
     }
@@ -299,6 +456,13 @@ impl Shell {
                 Command::InvokeOneway { reply, .. } | Command::Answer { reply, .. } => {
                     drop(reply.send(Err(ClientError::Shutdown)))
                 }
+                Command::CreateProducer { reply, .. } => {
+                    drop(reply.send(Err(ClientError::Shutdown)))
+                }
+                Command::Send { reply, .. } => {
+                    reply.fail(SendError::Transport(InvokeError::Shutdown))
+                }
+                Command::CloseProducer { reply, .. } => drop(reply.send(Ok(()))),
                 Command::NextRequest { reply } => drop(reply.send(None)),
                 Command::Shutdown { reply } => waiters.push(reply),
             }
@@ -333,6 +497,37 @@ impl Shell {
             } => {
                 self.core.answer(now, token, response);
                 let _ = reply.send(Ok(()));
+            }
+            Command::CreateProducer {
+                config,
+                selector,
+                reply,
+            } => {
+                let id = self.core.create_producer(now, config, selector);
+                let _ = reply.send(Ok(id));
+            }
+            Command::Send {
+                producer,
+                payload,
+                target,
+                mode,
+                reply,
+                permit,
+            } => {
+                let mode = match reply {
+                    SendReply::Written(_) => SendMode::Oneway,
+                    SendReply::Stored(_) if mode == SendMode::Oneway => SendMode::Async,
+                    SendReply::Stored(_) => mode,
+                };
+                let op = match payload {
+                    SendPayload::One(m) => self.core.send(now, producer, m, target, mode),
+                    SendPayload::Batch(ms) => self.core.send_batch(now, producer, ms, target, mode),
+                };
+                self.pending.insert(op, Pending::Send(reply, permit));
+            }
+            Command::CloseProducer { producer, reply } => {
+                let op = self.core.close_producer(now, producer);
+                self.pending.insert(op, Pending::CloseProducer(reply));
             }
             Command::NextRequest { reply } => match self.unclaimed.pop_front() {
                 Some(u) => {
@@ -450,6 +645,28 @@ impl Shell {
                     let _ = reply.send(result.map_err(ClientError::Route));
                 }
                 other => tracing::debug!(?op, ?other, "route for no query"),
+            },
+            Event::Send { op, result } => match self.pending.remove(&op) {
+                Some(Pending::Send(SendReply::Stored(reply), permit)) => {
+                    // Room first, so a caller woken by the result finds it.
+                    drop(permit);
+                    let _ = reply.send(result);
+                }
+                other => tracing::debug!(?op, ?other, "send result for no send"),
+            },
+            Event::OnewaySent { op, result } => match self.pending.remove(&op) {
+                Some(Pending::Send(SendReply::Written(reply), permit)) => {
+                    // Room first, so a caller woken by the result finds it.
+                    drop(permit);
+                    let _ = reply.send(result);
+                }
+                other => tracing::debug!(?op, ?other, "oneway result for no oneway send"),
+            },
+            Event::ProducerClosed { op, .. } => match self.pending.remove(&op) {
+                Some(Pending::CloseProducer(reply)) => {
+                    let _ = reply.send(Ok(()));
+                }
+                other => tracing::debug!(?op, ?other, "producer closed for no close"),
             },
             Event::Request(request) => self.handle_request(now, request),
             #[allow(unreachable_patterns)] // the core's event list will grow

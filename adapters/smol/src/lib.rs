@@ -18,10 +18,13 @@
 
 use rocketwire_driver::{AsyncIoRuntime, BoxFuture, Spawn};
 
-pub use rocketwire_driver::DriverOptions;
+pub use rocketwire_driver::{DriverOptions, ProducerOptions, SendHandle, TrySendError};
 
 /// The rocketwire client on smol. Start it with `Client::start(config).await`.
 pub type Client = rocketwire_driver::Client<SmolRuntime>;
+
+/// A producer of a [`Client`], from `client.create_producer(config).await`.
+pub type Producer = rocketwire_driver::Producer<SmolRuntime>;
 
 /// The [`rocketwire_driver::Runtime`] for smol.
 pub type SmolRuntime = AsyncIoRuntime<SmolSpawn>;

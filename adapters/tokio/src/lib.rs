@@ -30,11 +30,14 @@ use rocketwire_driver::{AsyncIo, BoxFuture, CurrentRuntime, Runtime};
 use tokio::runtime::Handle;
 use tokio_util::compat::TokioAsyncReadCompatExt;
 
-pub use rocketwire_driver::DriverOptions;
+pub use rocketwire_driver::{DriverOptions, ProducerOptions, SendHandle, TrySendError};
 
 /// The rocketwire client on tokio. Start it with `Client::start(config).await` from inside a
 /// tokio runtime.
 pub type Client = rocketwire_driver::Client<TokioRuntime>;
+
+/// A producer of a [`Client`], from `client.create_producer(config).await`.
+pub type Producer = rocketwire_driver::Producer<TokioRuntime>;
 
 /// [`Runtime`] on a tokio runtime handle.
 #[derive(Debug, Clone)]

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use crate::body::MessageQueue;
 use crate::body::{BodyError, TopicRouteData};
 use crate::codec::{
     RemotingCommand, RequestCode, ResponseCode, SerializeType, DEFAULT_MAX_FRAME_LEN,
@@ -19,11 +20,14 @@ use crate::producer::{SendError, SendResult};
 use crate::remoting::{InvokeError, Io, PeerError, Remoting, RemotingConfig};
 use crate::time::{Rng, WallClock};
 
+mod consumer;
 mod producer;
 mod route;
 mod timer;
 mod transaction;
 
+pub use consumer::{ConsumeOutcome, ConsumerCloseReport, ConsumerError, ConsumerId, DeliveryId};
+use consumer::{ConsumerRequest, ConsumerState};
 use producer::ProducerState;
 pub use producer::{ProducerId, SendMode, SendTarget};
 use route::RouteState;
@@ -202,6 +206,35 @@ pub enum Event {
         /// The half message, decompressed.
         message: MessageExt,
     },
+    /// Messages for a consumer's handler; settle them with [`ClientCore::ack`].
+    Deliver {
+        /// The consumer.
+        consumer: ConsumerId,
+        /// Acks this batch.
+        delivery: DeliveryId,
+        /// The queue they came from.
+        queue: MessageQueue,
+        /// The messages, in queue order.
+        messages: Vec<MessageExt>,
+    },
+    /// A broadcasting consumer's offsets changed: write `content` to its offset file (temp
+    /// file, fsync, rename; keep a backup) and give it back to
+    /// [`ClientCore::create_consumer`] on the next start.
+    PersistLocalOffsets {
+        /// The consumer.
+        consumer: ConsumerId,
+        /// The file content (Java's `offsets.json` form).
+        content: Vec<u8>,
+    },
+    /// [`ClientCore::close_consumer`] finished.
+    ConsumerClosed {
+        /// The operation.
+        op: OpId,
+        /// The consumer.
+        consumer: ConsumerId,
+        /// What was persisted and what was abandoned.
+        report: ConsumerCloseReport,
+    },
     /// [`ClientCore::close_producer`] finished: in-flight sends ended and brokers were told.
     ProducerClosed {
         /// The operation.
@@ -283,6 +316,7 @@ pub struct ClientCore {
     pending: HashMap<OpId, Pending>,
     routes: RouteState,
     producers: ProducerState,
+    consumers: ConsumerState,
     transactions: TransactionTable,
     timers: Timers,
     events: VecDeque<Event>,
@@ -302,6 +336,8 @@ enum Pending {
     Housekeeping(&'static str),
     /// An UNREGISTER_CLIENT of a closing producer.
     Unregister(ProducerId),
+    /// A request of a consumer.
+    Consumer(ConsumerRequest),
 }
 
 impl std::fmt::Debug for ClientCore {
@@ -346,6 +382,7 @@ impl ClientCore {
             pending: HashMap::new(),
             routes,
             producers,
+            consumers: ConsumerState::default(),
             transactions: TransactionTable::default(),
             timers,
             events: VecDeque::new(),
@@ -469,20 +506,25 @@ impl ClientCore {
         self.closing && self.remoting.connection_count() == 0
     }
 
-    /// Arms the periodic jobs that are not armed, while a producer needs them.
+    /// Arms the periodic jobs that are not armed, while a producer or consumer needs them.
     fn arm_periodic(&mut self, now: Instant) {
-        if self.closing || !self.producers.any() {
+        if self.closing {
             return;
         }
-        if !self.timers.is_set(Timer::RouteRefresh) {
-            self.timers.set(
-                Timer::RouteRefresh,
-                now + self.config.route_refresh_interval,
-            );
+        let mut jobs = Vec::new();
+        if self.producers.any() || self.consumers.any() {
+            jobs.push((Timer::RouteRefresh, self.config.route_refresh_interval));
+            jobs.push((Timer::Heartbeat, self.config.heartbeat_interval));
         }
-        if !self.timers.is_set(Timer::Heartbeat) {
-            self.timers
-                .set(Timer::Heartbeat, now + self.config.heartbeat_interval);
+        if self.consumers.any() {
+            jobs.push((Timer::Rebalance, Duration::from_secs(20)));
+            jobs.push((Timer::PersistOffsets, Duration::from_secs(5)));
+            jobs.push((Timer::LockRenew, Duration::from_secs(20)));
+        }
+        for (timer, every) in jobs {
+            if !self.timers.is_set(timer) {
+                self.timers.set(timer, now + every);
+            }
         }
     }
 
@@ -497,6 +539,7 @@ impl ClientCore {
             self.remoting.poll_timeout(),
             self.timers.next(),
             self.producers.next_deadline(),
+            self.consumers.next_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -509,10 +552,14 @@ impl ClientCore {
             match timer {
                 Timer::RouteRefresh => self.refresh_routes(now),
                 Timer::Heartbeat => self.send_heartbeats(now, None),
+                Timer::Rebalance => self.rebalance_all(now),
+                Timer::PersistOffsets => self.persist_offsets(now),
+                Timer::LockRenew => self.lock_all_consumers(now),
             }
             self.arm_periodic(now);
         }
         self.expire_sends(now);
+        self.run_consumer_timers(now);
     }
 
     /// Moves remoting completions, requests and peer faults into their owners or events.
@@ -527,6 +574,9 @@ impl ClientCore {
                     Some(Pending::SendAttempt(id)) => self.finish_send_attempt(now, id, result),
                     Some(Pending::Unregister(id)) => self.finish_unregister(id),
                     Some(Pending::Housekeeping(what)) => log_housekeeping(what, &result),
+                    Some(Pending::Consumer(request)) => {
+                        self.finish_consumer_request(now, request, result)
+                    }
                     None => {}
                 }
                 continue;
@@ -534,7 +584,7 @@ impl ClientCore {
             if let Some(request) = self.remoting.poll_request() {
                 if request.command.code == RequestCode::CheckTransactionState.code() {
                     self.handle_transaction_check(request);
-                } else {
+                } else if let Some(request) = self.handle_consumer_request(now, request) {
                     self.events.push_back(Event::Request(request));
                 }
                 continue;

@@ -603,6 +603,9 @@ impl ClientCore {
         if !new.is_empty() {
             self.send_heartbeats(now, Some(&new));
         }
+        if self.consumers.topics().contains(topic) {
+            self.rebalance_all(now);
+        }
     }
 
     pub(super) fn finish_send_attempt(
@@ -798,7 +801,13 @@ impl ClientCore {
         }
     }
 
-    /// Heartbeats every known broker (or only `only`), registering the producer groups.
+    /// Every broker master the client knows (heartbeats, unregistration).
+    pub(super) fn known_brokers(&self) -> Vec<String> {
+        self.producers.brokers.iter().cloned().collect()
+    }
+
+    /// Heartbeats every known broker (or only `only`), registering the producer groups and
+    /// the consumers with their subscriptions.
     pub(super) fn send_heartbeats(&mut self, now: Instant, only: Option<&[String]>) {
         let mut groups: Vec<String> = self
             .producers
@@ -807,7 +816,8 @@ impl ClientCore {
             .filter(|p| p.closing.is_none())
             .map(|p| p.config.group.clone())
             .collect();
-        if groups.is_empty() || self.closing {
+        let consumers = self.consumers.heartbeat_data();
+        if (groups.is_empty() && consumers.is_empty()) || self.closing {
             return;
         }
         groups.sort();
@@ -817,6 +827,7 @@ impl ClientCore {
             .into_iter()
             .map(|group_name| ProducerData { group_name })
             .collect();
+        data.consumer_data_set = consumers;
         let body = bytes::Bytes::from(data.encode());
         let targets: Vec<String> = match only {
             Some(list) => list.to_vec(),

@@ -21,6 +21,8 @@ pub(super) enum Waiter {
     Send(SendId),
     /// The periodic refresh or a refresh after a failed send.
     Refresh,
+    /// A consumer rebalancing the topic.
+    Rebalance(super::ConsumerId),
 }
 
 #[derive(Debug)]
@@ -172,6 +174,7 @@ impl ClientCore {
                 result: outcome,
             }),
             Waiter::Send(id) => self.send_route_ready(now, id, topic, outcome),
+            Waiter::Rebalance(id) => self.consumer_route_ready(now, id, topic, outcome.ok()),
             Waiter::Refresh => {
                 if let Err(e) = outcome {
                     tracing::debug!(topic, error = %e, "route refresh failed");
@@ -183,7 +186,9 @@ impl ClientCore {
     /// Fetches again the route of every topic a producer uses (Java's 30 s namesrv poll).
     pub(super) fn refresh_routes(&mut self, now: Instant) {
         let mut topics: Vec<String> = self.producers.topics_in_use().cloned().collect();
+        topics.extend(self.consumers.topics());
         topics.sort();
+        topics.dedup();
         for topic in topics {
             self.request_route(now, &topic, Waiter::Refresh);
         }

@@ -9,9 +9,21 @@ pub(super) enum Timer {
     RouteRefresh = 0,
     /// Heartbeat every broker.
     Heartbeat = 1,
+    /// Rebalance every consumer.
+    Rebalance = 2,
+    /// Persist consumer offsets.
+    PersistOffsets = 3,
+    /// Renew orderly consumers' queue locks.
+    LockRenew = 4,
 }
 
-const ALL: [Timer; 2] = [Timer::RouteRefresh, Timer::Heartbeat];
+const ALL: [Timer; 5] = [
+    Timer::RouteRefresh,
+    Timer::Heartbeat,
+    Timer::Rebalance,
+    Timer::PersistOffsets,
+    Timer::LockRenew,
+];
 
 /// When each job is due; `None` when not armed.
 #[derive(Debug, Default)]

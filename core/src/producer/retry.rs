@@ -81,10 +81,13 @@ pub fn classify_response(code: ResponseCode, remark: Option<String>) -> Verdict 
     }
     let error = SendError::from_code(code, remark);
     if RETRY_CODES.contains(&code) {
+        // Java `sendDefaultImpl` isolates the broker for a broker error just as for a
+        // transport error (`updateFaultItem(broker, latency, true)`), so a busy broker is
+        // avoided by the next sends, not only by this send's retry.
         Verdict::Retry {
             error,
             refresh_route: code == ResponseCode::TopicNotExist,
-            isolate: false,
+            isolate: true,
         }
     } else {
         Verdict::Fail(error)
@@ -271,7 +274,10 @@ mod tests {
                     },
                 ) => {
                     assert_eq!(refresh, refresh_route, "{code}");
-                    assert!(!isolate, "{code}");
+                    assert!(
+                        isolate,
+                        "{code}: broker errors isolate the broker, as in Java"
+                    );
                 }
                 (Fail { auth }, Verdict::Fail(e)) => {
                     assert_eq!(matches!(e, SendError::Authorization { .. }), auth, "{code}");

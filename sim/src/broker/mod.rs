@@ -90,6 +90,8 @@ pub struct SimBroker {
     busy_sends: u32,
     stall_until: Option<Instant>,
     drop_next: bool,
+    drop_sends: u32,
+    requests_seen: BTreeMap<i32, u64>,
 }
 
 impl SimBroker {
@@ -116,6 +118,8 @@ impl SimBroker {
             busy_sends: 0,
             stall_until: None,
             drop_next: false,
+            drop_sends: 0,
+            requests_seen: BTreeMap::new(),
         }
     }
 
@@ -142,6 +146,23 @@ impl SimBroker {
             .unwrap_or_default()
     }
 
+    /// Client ids of a producer group, as heartbeats registered them (and unregistrations or
+    /// closed connections removed them).
+    pub fn producer_ids(&self, group: &str) -> Vec<String> {
+        self.producers
+            .get(group)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Requests with `code` that arrived (answered or not: stalled and dropped ones count).
+    pub fn requests_seen(&self, code: RequestCode) -> u64 {
+        self.requests_seen
+            .get(&code.code())
+            .copied()
+            .unwrap_or_default()
+    }
+
     /// Creates `topic` with `nums` queues and registers it with the namesrvs.
     pub fn create_topic(&mut self, topic: &str, nums: i32) {
         if self.store.create_topic(topic, nums) {
@@ -162,6 +183,12 @@ impl SimBroker {
     /// Fault: close the connection of the next request instead of answering it.
     pub fn drop_next_request(&mut self) {
         self.drop_next = true;
+    }
+
+    /// Fault: close the connection of each of the next `n` send requests (single, V2 or
+    /// batch) instead of storing and answering them; other requests are served.
+    pub fn drop_next_sends(&mut self, n: u32) {
+        self.drop_sends = n;
     }
 
     /// Topic registrations not yet handed to the namesrvs.
@@ -257,10 +284,22 @@ impl SimBroker {
             if req.cmd.is_response() {
                 continue;
             }
+            *self.requests_seen.entry(req.cmd.code).or_default() += 1;
             if self.stall_until.is_some_and(|until| now < until) {
                 continue;
             }
-            if std::mem::take(&mut self.drop_next) {
+            let is_send = [
+                RequestCode::SendMessage,
+                RequestCode::SendMessageV2,
+                RequestCode::SendBatchMessage,
+            ]
+            .iter()
+            .any(|c| c.code() == req.cmd.code);
+            let drop_send = is_send && self.drop_sends > 0;
+            if drop_send {
+                self.drop_sends -= 1;
+            }
+            if std::mem::take(&mut self.drop_next) || drop_send {
                 self.conns.close(link);
                 self.handle_closed(link);
                 return;

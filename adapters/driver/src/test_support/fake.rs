@@ -23,6 +23,14 @@ pub const TOPIC: &str = "TopicTest";
 pub const BROKER_NAME: &str = "broker-a";
 /// The remark of scripted responses.
 pub const REMARK: &str = "fake remark";
+/// A message property that scripts the fake broker: its send is answered `SYSTEM_BUSY` this
+/// many times (per `UNIQ_KEY`) before it is stored.
+pub const BUSY_PROPERTY: &str = "fakeBusyTimes";
+/// A message property that scripts the fake broker: its send is answered after this many
+/// milliseconds (from another thread, so later sends may be answered first).
+pub const DELAY_PROPERTY: &str = "fakeDelayMs";
+/// The `msgId` (offset message id) the fake broker answers every stored send with.
+pub const FAKE_OFFSET_MSG_ID: &str = "7F00000100002A9F00000000000004D2";
 
 /// The longest a fake server lives, even if never dropped.
 const MAX_LIFETIME: Duration = Duration::from_secs(120);
@@ -45,6 +53,8 @@ struct State {
     stop: AtomicBool,
     log: Mutex<Log>,
     next_opaque: AtomicI32,
+    /// Next offset per queue id, and `SYSTEM_BUSY` answers given per `UNIQ_KEY`.
+    sends: Mutex<(HashMap<i32, i64>, HashMap<String, u32>)>,
 }
 
 impl State {
@@ -63,6 +73,10 @@ impl State {
 ///   delayed answer comes after later ones). `action` changes that: `close` closes the
 ///   connection instead, `silent` never answers, `push` first sends the client a [`PUSH_CODE`]
 ///   request with the same body and answers with the client's answer's code, remark and body.
+/// * `SEND_MESSAGE`, `SEND_MESSAGE_V2` and `SEND_BATCH_MESSAGE` are answered `SEND_OK` with
+///   `msgId` [`FAKE_OFFSET_MSG_ID`], the request's queue id and the next offset of that queue
+///   (per server); a message with property [`BUSY_PROPERTY`] = `n` is first answered
+///   `SYSTEM_BUSY` `n` times; with [`DELAY_PROPERTY`] = `ms` the answer is delayed. `HEART_BEAT` and `UNREGISTER_CLIENT` are answered `SUCCESS`.
 /// * Oneway requests are only logged.
 #[derive(Debug)]
 pub struct FakeServer {
@@ -181,9 +195,31 @@ fn serve(
             if cmd.is_oneway() {
                 continue;
             }
-            if cmd.request_code_typed() == RequestCode::GetRouteInfoByTopic {
-                writer.send(&route_response(&cmd, addr));
-                continue;
+            match cmd.request_code_typed() {
+                RequestCode::GetRouteInfoByTopic => {
+                    writer.send(&route_response(&cmd, addr));
+                    continue;
+                }
+                RequestCode::SendMessage
+                | RequestCode::SendMessageV2
+                | RequestCode::SendBatchMessage => {
+                    let (response, delay) = send_response(&cmd, state);
+                    if delay.is_zero() {
+                        writer.send(&response);
+                    } else {
+                        let writer = writer.clone();
+                        thread::spawn(move || {
+                            thread::sleep(delay);
+                            writer.send(&response);
+                        });
+                    }
+                    continue;
+                }
+                RequestCode::HeartBeat | RequestCode::UnregisterClient => {
+                    writer.send(&RemotingCommand::response_to(&cmd, ResponseCode::Success));
+                    continue;
+                }
+                _ => {}
             }
             match cmd.field("action") {
                 Some("close") => {
@@ -233,6 +269,48 @@ fn answer(cmd: RemotingCommand, push: bool, writer: &Writer, pushes: &PushWaiter
         response.body = answer.body;
     }
     writer.send(&response);
+}
+
+/// The answer of the fake broker to a send (see [`FakeServer`]) and its delay.
+fn send_response(cmd: &RemotingCommand, state: &State) -> (RemotingCommand, Duration) {
+    let field = |long: &str, short: &str| cmd.field(long).or_else(|| cmd.field(short));
+    let queue_id: i32 = field("queueId", "e")
+        .and_then(|q| q.parse().ok())
+        .unwrap_or(0);
+    let properties = field("properties", "i").unwrap_or_default();
+    let property = |name: &str| {
+        properties.split('\u{2}').find_map(|pair| {
+            let (k, v) = pair.split_once('\u{1}')?;
+            (k == name).then_some(v)
+        })
+    };
+    let delay = Duration::from_millis(
+        property(DELAY_PROPERTY)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0),
+    );
+    let busy_times: u32 = property(BUSY_PROPERTY)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let mut sends = state.sends.lock().unwrap_or_else(PoisonError::into_inner);
+    if busy_times > 0 {
+        let key = property("UNIQ_KEY").unwrap_or_default().to_owned();
+        let given = sends.1.entry(key).or_insert(0);
+        if *given < busy_times {
+            *given += 1;
+            let busy = RemotingCommand::response_to(cmd, ResponseCode::SystemBusy)
+                .with_remark("[fake] system busy");
+            return (busy, delay);
+        }
+    }
+    let next = sends.0.entry(queue_id).or_insert(0);
+    let offset = *next;
+    *next += 1;
+    let stored = RemotingCommand::response_to(cmd, ResponseCode::Success)
+        .with_field("msgId", FAKE_OFFSET_MSG_ID)
+        .with_field("queueId", queue_id.to_string())
+        .with_field("queueOffset", offset.to_string());
+    (stored, delay)
 }
 
 fn route_response(cmd: &RemotingCommand, addr: SocketAddr) -> RemotingCommand {

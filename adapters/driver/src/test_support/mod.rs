@@ -9,5 +9,8 @@
 mod fake;
 mod suite;
 
-pub use fake::{FakeServer, Log, BROKER_NAME, PUSH_CODE, REMARK, TEST_CODE, TOPIC};
+pub use fake::{
+    FakeServer, Log, BROKER_NAME, BUSY_PROPERTY, DELAY_PROPERTY, FAKE_OFFSET_MSG_ID, PUSH_CODE,
+    REMARK, TEST_CODE, TOPIC,
+};
 pub use suite::*;

@@ -8,16 +8,22 @@ use std::net::TcpListener;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use rocketwire_core::body::TopicRouteData;
+use rocketwire_core::body::{MessageQueue, TopicRouteData};
 use rocketwire_core::client::AnswerToken;
+use rocketwire_core::codec::RequestCode;
+use rocketwire_core::message::{keys, Message};
+use rocketwire_core::producer::{ProducerConfig, QueueSelector, SendError, SendResult, SendStatus};
 use rocketwire_core::{
     ClientConfig, ClientError, IncomingRequest, InvokeError, RemotingCommand, ResponseCode,
     RouteError,
 };
 
-use super::fake::{FakeServer, BROKER_NAME, PUSH_CODE, REMARK, TEST_CODE, TOPIC};
+use super::fake::{
+    FakeServer, BROKER_NAME, BUSY_PROPERTY, DELAY_PROPERTY, FAKE_OFFSET_MSG_ID, PUSH_CODE, REMARK,
+    TEST_CODE, TOPIC,
+};
 use crate::runtime::CurrentRuntime;
-use crate::{Client, DriverOptions};
+use crate::{Client, DriverOptions, Producer, SendHandle, TrySendError};
 
 /// A client seen through blocking calls, so one suite serves async and blocking adapters.
 pub trait TestClient: Clone + Send + Sync + 'static {
@@ -49,6 +55,33 @@ pub trait TestClient: Clone + Send + Sync + 'static {
     fn shutdown(self) -> Result<(), ClientError>;
     /// `is_shut_down`.
     fn is_shut_down(&self) -> bool;
+    /// The adapter's producer.
+    type Producer: TestProducer;
+    /// `create_producer_with_selector`.
+    fn create_producer(
+        &self,
+        config: ProducerConfig,
+        selector: QueueSelector,
+    ) -> Result<Self::Producer, ClientError>;
+}
+
+/// A producer seen through blocking calls.
+pub trait TestProducer: Clone + Send + Sync + 'static {
+    /// `send`.
+    fn send(&self, message: Message) -> Result<SendResult, SendError>;
+    /// `send_async`, waited for.
+    fn send_async(&self, message: Message) -> Result<SendResult, SendError>;
+    /// `send_oneway`.
+    fn send_oneway(&self, message: Message) -> Result<(), SendError>;
+    /// `send_batch`.
+    fn send_batch(&self, messages: Vec<Message>) -> Result<SendResult, SendError>;
+    /// `send_to_queue`.
+    fn send_to_queue(&self, message: Message, queue: MessageQueue)
+        -> Result<SendResult, SendError>;
+    /// `try_send`.
+    fn try_send(&self, message: Message) -> Result<SendHandle, TrySendError>;
+    /// `shutdown`.
+    fn shutdown(self) -> Result<(), ClientError>;
 }
 
 /// Runs a future to completion on the calling thread (each async adapter's `block_on`).
@@ -115,6 +148,62 @@ impl<R: CurrentRuntime, E: Executor> TestClient for AsyncHarness<R, E> {
     fn is_shut_down(&self) -> bool {
         self.client.is_shut_down()
     }
+    type Producer = AsyncProducer<R, E>;
+    fn create_producer(
+        &self,
+        config: ProducerConfig,
+        selector: QueueSelector,
+    ) -> Result<Self::Producer, ClientError> {
+        let producer = E::block_on(self.client.create_producer_with_selector(config, selector))?;
+        Ok(AsyncProducer {
+            producer,
+            _executor: PhantomData,
+        })
+    }
+}
+
+/// [`TestProducer`] for the async [`Producer`] on runtime `R`, driven by executor `E`.
+#[derive(Debug)]
+pub struct AsyncProducer<R, E> {
+    producer: Producer<R>,
+    _executor: PhantomData<fn() -> E>,
+}
+
+impl<R, E> Clone for AsyncProducer<R, E> {
+    fn clone(&self) -> Self {
+        Self {
+            producer: self.producer.clone(),
+            _executor: PhantomData,
+        }
+    }
+}
+
+impl<R: CurrentRuntime, E: Executor> TestProducer for AsyncProducer<R, E> {
+    fn send(&self, message: Message) -> Result<SendResult, SendError> {
+        E::block_on(self.producer.send(message))
+    }
+    fn send_async(&self, message: Message) -> Result<SendResult, SendError> {
+        E::block_on(self.producer.send_async(message))
+    }
+    fn send_oneway(&self, message: Message) -> Result<(), SendError> {
+        E::block_on(self.producer.send_oneway(message))
+    }
+    fn send_batch(&self, messages: Vec<Message>) -> Result<SendResult, SendError> {
+        E::block_on(self.producer.send_batch(messages))
+    }
+    fn send_to_queue(
+        &self,
+        message: Message,
+        queue: MessageQueue,
+    ) -> Result<SendResult, SendError> {
+        E::block_on(self.producer.send_to_queue(message, queue))
+    }
+    fn try_send(&self, message: Message) -> Result<SendHandle, TrySendError> {
+        self.producer.try_send(message)
+    }
+    fn shutdown(self) -> Result<(), ClientError> {
+        E::block_on(self.producer.shutdown())
+    }
 }
 
 /// Generates one `#[test]` per suite function for a [`TestClient`] type.
@@ -125,7 +214,10 @@ macro_rules! conformance_tests {
             route_query, out_of_order_responses, connection_closed_mid_request, timeout,
             connect_failed, invoke_ok_rejects, oneway_reaches_the_broker,
             broker_request_is_answered, unclaimed_broker_request_is_refused,
-            shutdown_ends_everything, dropping_every_handle_shuts_down);
+            shutdown_ends_everything, dropping_every_handle_shuts_down,
+            producer_send_returns_the_brokers_header, producer_retries_system_busy,
+            producer_oneway_is_delivered, producer_shutdown_unregisters,
+            in_flight_sends_are_bounded);
     };
     (@each $client:ty; $($name:ident),*) => {
         $(
@@ -365,4 +457,201 @@ pub fn dropping_every_handle_shuts_down<C: TestClient>() {
         .expect("connected");
     drop(client);
     assert!(server.wait_for(LONG, |log| log.accepted == 1 && log.closed == 1));
+}
+
+fn producer<C: TestClient>(client: &C, group: &str) -> C::Producer {
+    let config = ProducerConfig::builder(group)
+        .build()
+        .expect("valid config");
+    client
+        .create_producer(config, QueueSelector::RoundRobin)
+        .expect("producer")
+}
+
+fn is_send(c: &RemotingCommand) -> bool {
+    matches!(
+        c.request_code_typed(),
+        RequestCode::SendMessage | RequestCode::SendMessageV2 | RequestCode::SendBatchMessage
+    )
+}
+
+/// The `UNIQ_KEY` in a send request's properties (long or short header names).
+fn sent_uniq_key(c: &RemotingCommand) -> Option<String> {
+    let properties = c.field("properties").or_else(|| c.field("i"))?;
+    properties.split('\u{2}').find_map(|pair| {
+        let (k, v) = pair.split_once('\u{1}')?;
+        (k == keys::UNIQ_KEY).then(|| v.to_owned())
+    })
+}
+
+/// Sync, async, to-queue and batch sends come back `SEND_OK` with the broker's header; the
+/// producer was heartbeated with its group.
+pub fn producer_send_returns_the_brokers_header<C: TestClient>() {
+    let (server, client) = setup::<C>(DriverOptions::default());
+    let producer = producer(&client, "rw_suite_group");
+    let sent = producer
+        .send(Message::new(TOPIC, "hello"))
+        .expect("sync send");
+    assert_eq!(sent.status, SendStatus::SendOk);
+    assert_eq!(sent.offset_msg_id, FAKE_OFFSET_MSG_ID);
+    assert_eq!(sent.message_queue.topic, TOPIC);
+    assert_eq!(sent.message_queue.broker_name, BROKER_NAME);
+    assert!((0..4).contains(&sent.message_queue.queue_id));
+    let log = server.log();
+    let request = log.received.iter().find(|c| is_send(c)).expect("a send");
+    assert_eq!(
+        sent_uniq_key(request).as_deref(),
+        Some(sent.msg_id.as_str())
+    );
+    assert_eq!(&request.body[..], b"hello");
+    assert!(log
+        .received
+        .iter()
+        .any(|c| c.request_code_typed() == RequestCode::HeartBeat
+            && String::from_utf8_lossy(&c.body).contains("rw_suite_group")));
+
+    let sent = producer
+        .send_async(Message::new(TOPIC, "async"))
+        .expect("async send");
+    assert_eq!(sent.status, SendStatus::SendOk);
+
+    let queue = MessageQueue::new(TOPIC, BROKER_NAME, 3);
+    let first = producer
+        .send_to_queue(Message::new(TOPIC, "q3"), queue.clone())
+        .expect("to queue");
+    let second = producer
+        .send_to_queue(Message::new(TOPIC, "q3"), queue.clone())
+        .expect("to queue");
+    assert_eq!(first.message_queue, queue);
+    assert_eq!(
+        second.queue_offset,
+        first.queue_offset + 1,
+        "the fake's per-queue offsets"
+    );
+
+    let batch = (0..3)
+        .map(|i| Message::new(TOPIC, format!("b{i}")))
+        .collect();
+    let sent = producer.send_batch(batch).expect("batch");
+    assert_eq!(sent.msg_id.split(',').count(), 3, "{}", sent.msg_id);
+    assert!(server
+        .log()
+        .received
+        .iter()
+        .any(|c| c.request_code_typed() == RequestCode::SendBatchMessage));
+    producer.shutdown().expect("producer shutdown");
+    client.shutdown().expect("shutdown");
+}
+
+/// `SYSTEM_BUSY` is retried (same message id); when every attempt is busy the send fails
+/// with the broker's code after `1 + retries` attempts.
+pub fn producer_retries_system_busy<C: TestClient>() {
+    let (server, client) = setup::<C>(DriverOptions::default());
+    let producer = producer(&client, "rw_suite_busy");
+    let mut message = Message::new(TOPIC, "busy once");
+    message
+        .put_user_property(BUSY_PROPERTY, "1")
+        .expect("property");
+    let sent = producer.send(message).expect("stored on the retry");
+    assert_eq!(sent.status, SendStatus::SendOk);
+    let attempts = |id: &str| {
+        server
+            .log()
+            .received
+            .iter()
+            .filter(|c| is_send(c) && sent_uniq_key(c).as_deref() == Some(id))
+            .count()
+    };
+    assert_eq!(attempts(&sent.msg_id), 2);
+
+    let mut message = Message::new(TOPIC, "always busy");
+    message
+        .put_user_property(BUSY_PROPERTY, "10")
+        .expect("property");
+    let err = producer.send(message).unwrap_err();
+    assert!(
+        matches!(&err, SendError::Broker { code, .. } if *code == ResponseCode::SystemBusy),
+        "{err:?}"
+    );
+    let busy_id = server
+        .log()
+        .received
+        .iter()
+        .rev()
+        .find(|c| is_send(c))
+        .and_then(sent_uniq_key)
+        .expect("a uniq key");
+    assert_eq!(attempts(&busy_id), 3, "1 + retryTimesWhenSendFailed (2)");
+    client.shutdown().expect("shutdown");
+}
+
+/// A oneway send reaches the broker flagged oneway, and resolves without an answer.
+pub fn producer_oneway_is_delivered<C: TestClient>() {
+    let (server, client) = setup::<C>(DriverOptions::default());
+    let producer = producer(&client, "rw_suite_oneway");
+    producer
+        .send_oneway(Message::new(TOPIC, "fire and forget"))
+        .expect("oneway");
+    assert!(server
+        .wait_for(LONG, |log| log.received.iter().any(|c| is_send(c)
+            && c.is_oneway()
+            && &c.body[..] == b"fire and forget")));
+    client.shutdown().expect("shutdown");
+}
+
+/// Closing a producer unregisters its group from the broker; its other clones then fail.
+pub fn producer_shutdown_unregisters<C: TestClient>() {
+    let (server, client) = setup::<C>(DriverOptions::default());
+    let producer = producer(&client, "rw_suite_close");
+    producer.send(Message::new(TOPIC, "x")).expect("send");
+    let other = producer.clone();
+    producer.shutdown().expect("producer shutdown");
+    let log = server.log();
+    let unregister = log
+        .received
+        .iter()
+        .find(|c| c.request_code_typed() == RequestCode::UnregisterClient)
+        .expect("UNREGISTER_CLIENT sent before shutdown returned");
+    assert_eq!(unregister.field("producerGroup"), Some("rw_suite_close"));
+    assert_eq!(
+        other.send(Message::new(TOPIC, "late")),
+        Err(SendError::Transport(InvokeError::Shutdown))
+    );
+    client.shutdown().expect("shutdown");
+}
+
+/// With room for one send, `try_send` fails with `Full` while a send is in flight, and
+/// `send` waits for the room.
+pub fn in_flight_sends_are_bounded<C: TestClient>() {
+    let options = DriverOptions::default()
+        .with_producer_options(crate::ProducerOptions::default().with_max_in_flight(1));
+    let (_server, client) = setup::<C>(options);
+    let producer = producer(&client, "rw_suite_bound");
+    producer
+        .send(Message::new(TOPIC, "warm"))
+        .expect("route known");
+    let delay = Duration::from_millis(400);
+    let mut slow = Message::new(TOPIC, "slow");
+    slow.put_user_property(DELAY_PROPERTY, delay.as_millis().to_string())
+        .expect("property");
+    let start = Instant::now();
+    let pending = producer.try_send(slow).expect("room for one");
+    assert_eq!(
+        producer
+            .try_send(Message::new(TOPIC, "second"))
+            .unwrap_err(),
+        TrySendError::Full
+    );
+    let sent = producer.send(Message::new(TOPIC, "waits")).expect("send");
+    assert!(start.elapsed() >= delay, "send waited for the slow one");
+    assert_eq!(sent.status, SendStatus::SendOk);
+    assert_eq!(
+        pending.wait().expect("slow send").status,
+        SendStatus::SendOk
+    );
+    let again = producer
+        .try_send(Message::new(TOPIC, "room again"))
+        .expect("room");
+    again.wait().expect("stored");
+    client.shutdown().expect("shutdown");
 }

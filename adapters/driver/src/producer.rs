@@ -1,0 +1,244 @@
+//! [`Producer`]: the async producer handle, and [`SendHandle`], the result of a send already
+//! handed to the driver (shared with the blocking adapter).
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures::channel::oneshot;
+use rocketwire_core::body::MessageQueue;
+use rocketwire_core::client::{ProducerId, SendMode, SendTarget};
+use rocketwire_core::message::Message;
+use rocketwire_core::producer::{SendError, SendResult};
+use rocketwire_core::{ClientError, InvokeError};
+
+use crate::client::Client;
+use crate::inflight::block_on;
+use crate::shell::{Command, SendPayload};
+
+/// The error of a send whose client is gone.
+fn shutdown_error() -> SendError {
+    SendError::Transport(InvokeError::Shutdown)
+}
+
+/// The result of a send handed to the driver: `.await` it (async) or [`SendHandle::wait`]
+/// for it (blocking). Dropping it does not cancel the send.
+#[must_use = "a send handle does nothing unless awaited or waited for"]
+pub struct SendHandle<T = SendResult> {
+    rx: Option<oneshot::Receiver<Result<T, SendError>>>,
+    ready: Option<Result<T, SendError>>,
+}
+
+impl<T> fmt::Debug for SendHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SendHandle")
+            .field("resolved", &self.ready.is_some())
+            .finish()
+    }
+}
+
+impl<T> SendHandle<T> {
+    pub(crate) fn new(rx: oneshot::Receiver<Result<T, SendError>>) -> Self {
+        Self {
+            rx: Some(rx),
+            ready: None,
+        }
+    }
+
+    /// A handle that is already resolved (e.g. the send could not be handed over).
+    pub fn resolved(result: Result<T, SendError>) -> Self {
+        Self {
+            rx: None,
+            ready: Some(result),
+        }
+    }
+
+    /// Blocks the calling thread until the result arrives.
+    pub fn wait(self) -> Result<T, SendError> {
+        block_on(self)
+    }
+}
+
+impl<T> Unpin for SendHandle<T> {}
+
+impl<T> Future for SendHandle<T> {
+    type Output = Result<T, SendError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if let Some(result) = this.ready.take() {
+            return Poll::Ready(result);
+        }
+        let Some(rx) = this.rx.as_mut() else {
+            return Poll::Ready(Err(shutdown_error()));
+        };
+        match Pin::new(rx).poll(cx) {
+            Poll::Ready(received) => {
+                this.rx = None;
+                Poll::Ready(received.unwrap_or_else(|_| Err(shutdown_error())))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// Why `try_send` handed nothing to the driver.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TrySendError {
+    /// The in-flight bound ([`crate::ProducerOptions`]) or the command queue is full.
+    #[error("too many sends in flight")]
+    Full,
+    /// The client has been shut down.
+    #[error("client is shut down")]
+    Shutdown,
+}
+
+/// A producer of an async client: cheaply cloneable; every clone sends as the same producer.
+///
+/// Every send first takes room in the client's in-flight bound ([`crate::ProducerOptions`]):
+/// the `send*` methods wait for it, [`Producer::try_send`] fails at once with
+/// [`TrySendError::Full`].
+pub struct Producer<R> {
+    client: Client<R>,
+    id: ProducerId,
+}
+
+impl<R> Clone for Producer<R> {
+    fn clone(&self) -> Self {
+        Self {
+            client: self.client.clone(),
+            id: self.id,
+        }
+    }
+}
+
+impl<R> fmt::Debug for Producer<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Producer").field("id", &self.id).finish()
+    }
+}
+
+impl<R> Producer<R> {
+    pub(crate) fn new(client: Client<R>, id: ProducerId) -> Self {
+        Self { client, id }
+    }
+
+    /// The producer's id inside the client.
+    pub fn id(&self) -> ProducerId {
+        self.id
+    }
+
+    /// Sends `message` and resolves with where it was stored (Java `send`, with
+    /// `retryTimesWhenSendFailed` retries on another broker).
+    pub async fn send(&self, message: Message) -> Result<SendResult, SendError> {
+        self.submit(
+            SendPayload::One(message),
+            SendTarget::Default,
+            SendMode::Sync,
+        )
+        .await
+    }
+
+    /// [`Producer::send`] with Java's asynchronous retry count
+    /// (`retryTimesWhenSendAsyncFailed`). Run many of them concurrently to pipeline sends.
+    pub async fn send_async(&self, message: Message) -> Result<SendResult, SendError> {
+        self.submit(
+            SendPayload::One(message),
+            SendTarget::Default,
+            SendMode::Async,
+        )
+        .await
+    }
+
+    /// Sends `message` without waiting for the broker: resolves once it is written.
+    pub async fn send_oneway(&self, message: Message) -> Result<(), SendError> {
+        let permit = self.client.in_flight().acquire(message.body.len()).await;
+        let (command, handle) =
+            Command::send_oneway(self.id, message, SendTarget::Default, Some(permit));
+        self.client
+            .send(command)
+            .await
+            .map_err(|_| shutdown_error())?;
+        handle.await
+    }
+
+    /// Sends `messages` (one topic) as one batch.
+    pub async fn send_batch(&self, messages: Vec<Message>) -> Result<SendResult, SendError> {
+        self.submit(
+            SendPayload::Batch(messages),
+            SendTarget::Default,
+            SendMode::Sync,
+        )
+        .await
+    }
+
+    /// Sends `message` to `queue` exactly (not retried on another queue).
+    pub async fn send_to_queue(
+        &self,
+        message: Message,
+        queue: MessageQueue,
+    ) -> Result<SendResult, SendError> {
+        self.submit(
+            SendPayload::One(message),
+            SendTarget::Queue(queue),
+            SendMode::Sync,
+        )
+        .await
+    }
+
+    /// Hands `message` to the driver as an async send if there is room now, without waiting;
+    /// the handle resolves with the result.
+    pub fn try_send(&self, message: Message) -> Result<SendHandle, TrySendError> {
+        self.try_submit(SendPayload::One(message))
+    }
+
+    /// [`Producer::try_send`] for a batch.
+    pub fn try_send_batch(&self, messages: Vec<Message>) -> Result<SendHandle, TrySendError> {
+        self.try_submit(SendPayload::Batch(messages))
+    }
+
+    /// Closes the producer: waits for its sends to end, unregisters it from the brokers.
+    /// Sends through other clones then fail. Closing a producer of a client already shut
+    /// down returns `Ok`.
+    pub async fn shutdown(self) -> Result<(), ClientError> {
+        let (command, rx) = Command::close_producer(self.id);
+        if self.client.send(command).await.is_err() {
+            return Ok(());
+        }
+        rx.await.unwrap_or(Ok(()))
+    }
+
+    async fn submit(
+        &self,
+        payload: SendPayload,
+        target: SendTarget,
+        mode: SendMode,
+    ) -> Result<SendResult, SendError> {
+        let permit = self.client.in_flight().acquire(payload.body_len()).await;
+        let (command, handle) = Command::send(self.id, payload, target, mode, Some(permit));
+        self.client
+            .send(command)
+            .await
+            .map_err(|_| shutdown_error())?;
+        handle.await
+    }
+
+    fn try_submit(&self, payload: SendPayload) -> Result<SendHandle, TrySendError> {
+        let permit = self
+            .client
+            .in_flight()
+            .try_acquire(payload.body_len())
+            .ok_or(TrySendError::Full)?;
+        let (command, handle) = Command::send(
+            self.id,
+            payload,
+            SendTarget::Default,
+            SendMode::Async,
+            Some(permit),
+        );
+        self.client.try_send_command(command)?;
+        Ok(handle)
+    }
+}

@@ -1,0 +1,100 @@
+//! Command-line arguments.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// The default namesrv when neither `--namesrv` nor `NAMESRV_ADDR` is given.
+pub const DEFAULT_NAMESRV: &str = "127.0.0.1:9876";
+
+/// `rocketwire`: a RocketMQ command-line client.
+#[derive(Debug, Clone, PartialEq, Eq, Parser)]
+#[command(name = "rocketwire", version, about)]
+pub struct Cli {
+    /// The runtime the client runs on.
+    #[arg(long, value_enum, default_value_t = RuntimeKind::Tokio, global = true)]
+    pub runtime: RuntimeKind,
+    /// Namesrv address(es), `host:port[;host:port...]`.
+    #[arg(long, env = "NAMESRV_ADDR", default_value = DEFAULT_NAMESRV, global = true)]
+    pub namesrv: String,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: CliCommand,
+}
+
+/// The runtimes an adapter exists for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RuntimeKind {
+    /// `rocketwire-tokio`.
+    Tokio,
+    /// `rocketwire-async-std`.
+    AsyncStd,
+    /// `rocketwire-smol`.
+    Smol,
+    /// `rocketwire-blocking` (std threads).
+    Blocking,
+}
+
+/// Subcommands.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum CliCommand {
+    /// Send messages: each stdin line, or `--count` generated bodies.
+    Produce(ProduceArgs),
+    /// Print a topic's route.
+    Route(RouteArgs),
+}
+
+/// `rocketwire produce`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct ProduceArgs {
+    /// Topic.
+    #[arg(short, long)]
+    pub topic: String,
+    /// Tag of every message.
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Key of every message.
+    #[arg(long)]
+    pub key: Option<String>,
+    /// A user property `k=v` (repeatable).
+    #[arg(long = "property", value_parser = parse_property)]
+    pub properties: Vec<(String, String)>,
+    /// Delay level (1 = 1 s, 2 = 5 s, ...).
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1..))]
+    pub delay_level: Option<i32>,
+    /// Send batches of this many messages.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch: u32,
+    /// Most sends in flight at once.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    pub inflight: u32,
+    /// Send this many generated messages instead of reading stdin.
+    #[arg(long, requires = "size")]
+    pub count: Option<u64>,
+    /// Body size of generated messages, in bytes.
+    #[arg(long, requires = "count", value_parser = clap::value_parser!(u32).range(1..))]
+    pub size: Option<u32>,
+    /// Producer group.
+    #[arg(long, default_value = "rocketwire_cli")]
+    pub group: String,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `rocketwire route`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct RouteArgs {
+    /// Topic.
+    #[arg(short, long)]
+    pub topic: String,
+    /// Print the route as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Parses `k=v`.
+pub fn parse_property(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("expected key=value, got {s:?}")),
+    }
+}

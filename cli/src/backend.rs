@@ -1,0 +1,173 @@
+//! The runtime-specific part: [`Backend`], and one small implementation per runtime.
+
+use std::future::Future;
+
+use rocketwire_core::body::TopicRouteData;
+use rocketwire_core::message::Message;
+use rocketwire_core::producer::{ProducerConfig, QueueSelector};
+use rocketwire_core::{ClientConfig, ClientError};
+use rocketwire_driver::{
+    Client, CurrentRuntime, DriverOptions, Producer, SendHandle, TrySendError,
+};
+
+/// What the commands need from a client, whatever runs it. Calls block the calling thread.
+pub trait Backend: Sized {
+    /// Starts a client.
+    fn start(config: ClientConfig, options: DriverOptions) -> Result<Self, ClientError>;
+    /// `query_route`.
+    fn query_route(&self, topic: &str) -> Result<TopicRouteData, ClientError>;
+    /// Creates the producer the `try_send*` calls use.
+    fn create_producer(&mut self, config: ProducerConfig) -> Result<(), ClientError>;
+    /// `try_send` (or `try_send_batch` for more than one message) on that producer.
+    fn try_send(&self, messages: Vec<Message>) -> Result<SendHandle, TrySendError>;
+    /// Closes the producer, if any, then the client.
+    fn shutdown(self) -> Result<(), ClientError>;
+}
+
+/// How an async runtime runs a future to completion on the calling thread.
+pub trait Exec {
+    /// The executor.
+    fn new() -> Result<Self, ClientError>
+    where
+        Self: Sized;
+    /// Runs `future` to completion.
+    fn block_on<F: Future>(&self, future: F) -> F::Output;
+}
+
+/// A client on an async runtime `R`, driven from the calling thread with executor `E`.
+#[derive(Debug)]
+pub struct AsyncBackend<R, E> {
+    exec: E,
+    client: Client<R>,
+    producer: Option<Producer<R>>,
+}
+
+impl<R: CurrentRuntime, E: Exec> Backend for AsyncBackend<R, E> {
+    fn start(config: ClientConfig, options: DriverOptions) -> Result<Self, ClientError> {
+        let exec = E::new()?;
+        let client = exec.block_on(Client::<R>::start_with_options(config, options))?;
+        Ok(Self {
+            exec,
+            client,
+            producer: None,
+        })
+    }
+    fn query_route(&self, topic: &str) -> Result<TopicRouteData, ClientError> {
+        self.exec.block_on(self.client.query_route(topic))
+    }
+    fn create_producer(&mut self, config: ProducerConfig) -> Result<(), ClientError> {
+        let producer = self.exec.block_on(
+            self.client
+                .create_producer_with_selector(config, QueueSelector::RoundRobin),
+        )?;
+        self.producer = Some(producer);
+        Ok(())
+    }
+    fn try_send(&self, mut messages: Vec<Message>) -> Result<SendHandle, TrySendError> {
+        let producer = self.producer.as_ref().ok_or(TrySendError::Shutdown)?;
+        match (messages.len(), messages.pop()) {
+            (1, Some(message)) => producer.try_send(message),
+            (_, last) => {
+                messages.extend(last);
+                producer.try_send_batch(messages)
+            }
+        }
+    }
+    fn shutdown(self) -> Result<(), ClientError> {
+        if let Some(producer) = self.producer {
+            self.exec.block_on(producer.shutdown())?;
+        }
+        self.exec.block_on(self.client.shutdown())
+    }
+}
+
+/// tokio: a multi-thread runtime of two workers.
+#[derive(Debug)]
+pub struct TokioExec(tokio::runtime::Runtime);
+
+impl Exec for TokioExec {
+    fn new() -> Result<Self, ClientError> {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map(TokioExec)
+            .map_err(|e| ClientError::InvalidArgument(format!("cannot start tokio: {e}")))
+    }
+    fn block_on<F: Future>(&self, future: F) -> F::Output {
+        self.0.block_on(future)
+    }
+}
+
+/// smol's `block_on` (tasks run on smol's global executor).
+#[derive(Debug)]
+pub struct SmolExec;
+
+impl Exec for SmolExec {
+    fn new() -> Result<Self, ClientError> {
+        Ok(SmolExec)
+    }
+    fn block_on<F: Future>(&self, future: F) -> F::Output {
+        smol::block_on(future)
+    }
+}
+
+/// async-std's `block_on`.
+#[derive(Debug)]
+pub struct AsyncStdExec;
+
+impl Exec for AsyncStdExec {
+    fn new() -> Result<Self, ClientError> {
+        Ok(AsyncStdExec)
+    }
+    fn block_on<F: Future>(&self, future: F) -> F::Output {
+        async_std::task::block_on(future)
+    }
+}
+
+/// The client on tokio.
+pub type TokioBackend = AsyncBackend<rocketwire_tokio::TokioRuntime, TokioExec>;
+/// The client on smol.
+pub type SmolBackend = AsyncBackend<rocketwire_smol::SmolRuntime, SmolExec>;
+/// The client on async-std.
+pub type AsyncStdBackend = AsyncBackend<rocketwire_async_std::AsyncStdRuntime, AsyncStdExec>;
+
+/// The blocking client (std threads).
+#[derive(Debug)]
+pub struct BlockingBackend {
+    client: rocketwire_blocking::Client,
+    producer: Option<rocketwire_blocking::Producer>,
+}
+
+impl Backend for BlockingBackend {
+    fn start(config: ClientConfig, options: DriverOptions) -> Result<Self, ClientError> {
+        let client = rocketwire_blocking::Client::start_with_options(config, options)?;
+        Ok(Self {
+            client,
+            producer: None,
+        })
+    }
+    fn query_route(&self, topic: &str) -> Result<TopicRouteData, ClientError> {
+        self.client.query_route(topic)
+    }
+    fn create_producer(&mut self, config: ProducerConfig) -> Result<(), ClientError> {
+        self.producer = Some(self.client.create_producer(config)?);
+        Ok(())
+    }
+    fn try_send(&self, mut messages: Vec<Message>) -> Result<SendHandle, TrySendError> {
+        let producer = self.producer.as_ref().ok_or(TrySendError::Shutdown)?;
+        match (messages.len(), messages.pop()) {
+            (1, Some(message)) => producer.try_send(message),
+            (_, last) => {
+                messages.extend(last);
+                producer.try_send_batch(messages)
+            }
+        }
+    }
+    fn shutdown(self) -> Result<(), ClientError> {
+        if let Some(producer) = self.producer {
+            producer.shutdown()?;
+        }
+        self.client.shutdown()
+    }
+}

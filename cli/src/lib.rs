@@ -1,0 +1,94 @@
+//! `rocketwire`, the command-line client: `produce` and `route` on any adapter.
+//!
+//! The commands are written once against [`backend::Backend`], a blocking face over a client;
+//! each runtime is a few lines in [`backend`].
+
+pub mod args;
+pub mod backend;
+pub mod produce;
+pub mod route;
+
+use std::fmt;
+use std::process::ExitCode;
+
+use rocketwire_core::{ClientConfig, ClientError};
+use rocketwire_driver::{DriverOptions, ProducerOptions};
+
+use args::{Cli, CliCommand, RuntimeKind};
+use backend::{AsyncStdBackend, Backend, BlockingBackend, SmolBackend, TokioBackend};
+
+/// A failure reported as one line on stderr.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CliError(pub String);
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // One line, whatever the remark of a broker contains.
+        f.write_str(&self.0.replace(['\r', '\n'], " "))
+    }
+}
+
+impl std::error::Error for CliError {}
+
+impl From<ClientError> for CliError {
+    fn from(e: ClientError) -> Self {
+        CliError(e.to_string())
+    }
+}
+
+/// Runs `cli` on the runtime it names; `Ok` carries the exit code.
+pub fn run(cli: &Cli) -> Result<ExitCode, CliError> {
+    match cli.runtime {
+        RuntimeKind::Tokio => run_on::<TokioBackend>(cli),
+        RuntimeKind::AsyncStd => run_on::<AsyncStdBackend>(cli),
+        RuntimeKind::Smol => run_on::<SmolBackend>(cli),
+        RuntimeKind::Blocking => run_on::<BlockingBackend>(cli),
+    }
+}
+
+/// The client configuration for `--namesrv` (`;`-separated addresses).
+pub fn client_config(namesrv: &str) -> Result<ClientConfig, CliError> {
+    let addrs: Vec<String> = namesrv
+        .split(';')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if addrs.is_empty() {
+        return Err(CliError("no namesrv address given".into()));
+    }
+    Ok(ClientConfig::new(addrs))
+}
+
+fn run_on<B: Backend>(cli: &Cli) -> Result<ExitCode, CliError> {
+    let config = client_config(&cli.namesrv)?;
+    match &cli.command {
+        CliCommand::Route(args) => {
+            let client = B::start(config, DriverOptions::default())?;
+            let result = route::run(&client, args);
+            let closed = client.shutdown();
+            result?;
+            closed?;
+            Ok(ExitCode::SUCCESS)
+        }
+        CliCommand::Produce(args) => {
+            let limits = ProducerOptions::default()
+                .with_max_in_flight(args.inflight.try_into().unwrap_or(1));
+            let options = DriverOptions::default().with_producer_options(limits);
+            let mut client = B::start(config, options)?;
+            let result = produce::run(&mut client, args);
+            let closed = client.shutdown();
+            let summary = result?;
+            closed?;
+            summary.print(args.json);
+            match &summary.first_error {
+                Some(error) => Err(CliError(format!(
+                    "{} of {} messages failed; first error: {error}",
+                    summary.failed,
+                    summary.sent + summary.failed
+                ))),
+                None => Ok(ExitCode::SUCCESS),
+            }
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! Argument parsing of `rocketwire`.
+
+use clap::Parser;
+use rocketwire_cli::args::{Cli, CliCommand, RuntimeKind, DEFAULT_NAMESRV};
+
+fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+    Cli::try_parse_from(std::iter::once("rocketwire").chain(args.iter().copied()))
+}
+
+#[test]
+fn produce_with_every_option() {
+    let cli = parse(&[
+        "--runtime",
+        "smol",
+        "--namesrv",
+        "10.0.0.1:9876;10.0.0.2:9876",
+        "produce",
+        "-t",
+        "T",
+        "--tag",
+        "TagA",
+        "--key",
+        "k1",
+        "--property",
+        "a=1",
+        "--property",
+        "b=x=y",
+        "--delay-level",
+        "3",
+        "--batch",
+        "8",
+        "--inflight",
+        "16",
+        "--count",
+        "100",
+        "--size",
+        "512",
+        "--json",
+    ])
+    .expect("parses");
+    assert_eq!(cli.runtime, RuntimeKind::Smol);
+    assert_eq!(cli.namesrv, "10.0.0.1:9876;10.0.0.2:9876");
+    let CliCommand::Produce(p) = cli.command else {
+        panic!("produce expected")
+    };
+    assert_eq!(p.topic, "T");
+    assert_eq!(p.tag.as_deref(), Some("TagA"));
+    assert_eq!(p.key.as_deref(), Some("k1"));
+    assert_eq!(
+        p.properties,
+        vec![("a".into(), "1".into()), ("b".into(), "x=y".into())]
+    );
+    assert_eq!(p.delay_level, Some(3));
+    assert_eq!((p.batch, p.inflight), (8, 16));
+    assert_eq!((p.count, p.size), (Some(100), Some(512)));
+    assert!(p.json);
+    let config = rocketwire_cli::client_config(&cli.namesrv).expect("config");
+    assert_eq!(config.namesrv_addrs, ["10.0.0.1:9876", "10.0.0.2:9876"]);
+}
+
+#[test]
+fn defaults_and_global_options_after_the_subcommand() {
+    // NAMESRV_ADDR may be set in the environment of the test run; only check it when unset.
+    let cli = parse(&["route", "-t", "T", "--runtime", "blocking"]).expect("parses");
+    assert_eq!(cli.runtime, RuntimeKind::Blocking);
+    if std::env::var_os("NAMESRV_ADDR").is_none() {
+        assert_eq!(cli.namesrv, DEFAULT_NAMESRV);
+    }
+    let CliCommand::Route(r) = cli.command else {
+        panic!("route expected")
+    };
+    assert_eq!(r.topic, "T");
+    assert!(!r.json);
+
+    let cli = parse(&["produce", "--topic", "T"]).expect("parses");
+    assert_eq!(cli.runtime, RuntimeKind::Tokio);
+    let CliCommand::Produce(p) = cli.command else {
+        panic!("produce expected")
+    };
+    assert_eq!((p.batch, p.inflight, p.count), (1, 64, None));
+    assert!(p.properties.is_empty());
+}
+
+#[test]
+fn bad_arguments_are_refused() {
+    for args in [
+        &["produce"][..],                                 // no topic
+        &["produce", "-t", "T", "--property", "novalue"], // not k=v
+        &["produce", "-t", "T", "--property", "=v"],      // empty key
+        &["produce", "-t", "T", "--count", "5"],          // --count needs --size
+        &["produce", "-t", "T", "--batch", "0"],          // batch >= 1
+        &["produce", "-t", "T", "--delay-level", "0"],    // level >= 1
+        &["--runtime", "glommio", "route", "-t", "T"],    // unknown runtime
+        &["route"],                                       // no topic
+        &["consume", "-t", "T"],                          // unknown command
+    ] {
+        assert!(parse(args).is_err(), "{args:?} must be refused");
+    }
+}

@@ -1,0 +1,137 @@
+//! The `rocketwire` binary end to end: errors without a cluster, and (ignored unless a cluster
+//! runs) `route` and `produce` against a real one, on every runtime.
+
+use std::net::TcpListener;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn rocketwire(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rocketwire"))
+        .args(args)
+        .env_remove("NAMESRV_ADDR")
+        .output()
+        .expect("the binary runs")
+}
+
+/// A port nothing listens on.
+fn closed_port() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").to_string()
+}
+
+#[test]
+fn bad_namesrv_is_one_line_and_a_failure() {
+    let namesrv = closed_port();
+    for runtime in ["tokio", "async-std", "smol", "blocking"] {
+        let started = Instant::now();
+        let out = rocketwire(&[
+            "--runtime",
+            runtime,
+            "--namesrv",
+            &namesrv,
+            "route",
+            "-t",
+            "T",
+        ]);
+        assert!(started.elapsed() < Duration::from_secs(20));
+        assert!(
+            !out.status.success(),
+            "{runtime}: exit status {:?}",
+            out.status
+        );
+        assert_ne!(out.status.code(), Some(101), "{runtime}: not a panic");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{runtime}: one line: {stderr:?}");
+        assert!(stderr.starts_with("rocketwire: error: "), "{stderr:?}");
+        assert!(stderr.contains(&namesrv), "names the namesrv: {stderr:?}");
+        assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"));
+        assert!(out.stdout.is_empty());
+    }
+}
+
+fn cluster_namesrv() -> String {
+    std::env::var("ROCKETWIRE_NAMESRV").unwrap_or_else(|_| {
+        panic!("ROCKETWIRE_NAMESRV is not set: start a cluster with `cargo xtask cluster up`")
+    })
+}
+
+fn unique(prefix: &str) -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    format!("{prefix}_{}_{t}", std::process::id())
+}
+
+#[test]
+#[ignore = "needs a cluster: cargo xtask test"]
+fn produce_then_route_on_every_runtime() {
+    let namesrv = cluster_namesrv();
+    for runtime in ["tokio", "async-std", "smol", "blocking"] {
+        let topic = unique(&format!("rw_cli_{}", runtime.replace('-', "_")));
+        let out = rocketwire(&[
+            "--runtime",
+            runtime,
+            "--namesrv",
+            &namesrv,
+            "produce",
+            "-t",
+            &topic,
+            "--count",
+            "5",
+            "--size",
+            "100",
+            "--tag",
+            "cli",
+            "--json",
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{runtime}: {stderr}");
+        let summary: serde_json::Value =
+            serde_json::from_slice(&out.stdout).expect("JSON summary on stdout");
+        assert_eq!(summary["sent"], 5, "{runtime}: {summary}");
+        assert_eq!(summary["failed"], 0);
+        assert!(summary["p50_ms"].as_f64().expect("p50") > 0.0);
+        assert!(summary["p99_ms"].as_f64() >= summary["p50_ms"].as_f64());
+
+        // The broker registers the auto-created topic with the namesrv shortly after.
+        let give_up = Instant::now() + Duration::from_secs(30);
+        let route = loop {
+            let out = rocketwire(&[
+                "--runtime",
+                runtime,
+                "--namesrv",
+                &namesrv,
+                "route",
+                "-t",
+                &topic,
+                "--json",
+            ]);
+            if out.status.success() {
+                break out;
+            }
+            assert!(Instant::now() < give_up, "{runtime}: no route for {topic}");
+            std::thread::sleep(Duration::from_millis(300));
+        };
+        let route: serde_json::Value = serde_json::from_slice(&route.stdout).expect("route JSON");
+        assert_eq!(route["queueDatas"][0]["writeQueueNums"], 4, "{route}");
+        assert!(
+            route["brokerDatas"][0]["brokerAddrs"]["0"].is_string(),
+            "{route}"
+        );
+
+        let text = rocketwire(&[
+            "--runtime",
+            runtime,
+            "--namesrv",
+            &namesrv,
+            "route",
+            "-t",
+            &topic,
+        ]);
+        assert!(text.status.success());
+        let text = String::from_utf8_lossy(&text.stdout);
+        assert!(text.starts_with(&format!("topic {topic}\n")), "{text}");
+        assert!(text.contains("write 4"), "{text}");
+    }
+}

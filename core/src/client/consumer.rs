@@ -1,0 +1,1458 @@
+//! Push consumers inside the client: rebalance, start offsets, the pull loop with flow
+//! control, deliveries and acks, send-back, offset persistence, orderly locks, broker→client
+//! requests about consumers, and graceful close.
+//!
+//! ```text
+//! rebalance (start, every 20 s, NOTIFY_CONSUMER_IDS_CHANGED)
+//!   route → subscribe queues ─┬ clustering: GET_CONSUMER_LIST_BY_GROUP → allocate
+//!                             └ broadcasting: every queue
+//!   new queue: Assigned ─ start offset (QUERY_CONSUMER_OFFSET [→ GET_MAX_OFFSET | SEARCH]) ─► Pulling
+//!   gone queue: persist its offset ─► Released (never commits again)
+//! pull loop per queue: flow control → PULL_MESSAGE (long poll) → cache → Event::Deliver
+//! ack: Success → settled │ ReconsumeLater → CONSUMER_SEND_MSG_BACK (failure: stays unsettled,
+//!      retried locally) │ orderly: one batch per queue at a time, only while locked
+//! offsets: committable = smallest unsettled; persisted every 5 s and on release and close
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use super::route::Waiter;
+use super::{ClientCore, Event, OpId, Pending};
+use crate::body::{
+    ConsumeType, ConsumerData, ConsumerRunningInfo, GetConsumerListByGroupResponseBody,
+    GetConsumerStatusBody, LockBatchResponseBody, MessageModel, MessageQueue, ProcessQueueInfo,
+    ResetOffsetBody, TopicRouteData,
+};
+use crate::codec::{RemotingCommand, RequestCode, ResponseCode};
+use crate::consumer::{
+    decode_offset_file, encode_offset_file, interpret_pull_response, lock_request,
+    offset_from_response, pull_request, send_back_header, send_back_request, send_back_succeeded,
+    unlock_request, ConsumeMode, ConsumerConfig, FlowControl, LockTable, OffsetFileError,
+    OffsetTable, ProcessQueue, PullDecision, PullOutcome, PullSpec, QueueState, StartOffset,
+    StartOffsetStep, StoredOffset, Subscription,
+};
+use crate::header::{
+    self, GetConsumerListByGroupRequestHeader, GetMaxOffsetRequestHeader,
+    QueryConsumerOffsetRequestHeader, SearchOffsetRequestHeader, UnregisterClientRequestHeader,
+    UpdateConsumerOffsetRequestHeader,
+};
+use crate::message::MessageExt;
+use crate::remoting::{IncomingRequest, InvokeError};
+
+/// Identifies a consumer registered with [`ClientCore::create_consumer`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConsumerId(pub u32);
+
+/// Identifies one batch handed to the user with [`Event::Deliver`]; settle it with
+/// [`ClientCore::ack`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DeliveryId(pub u64);
+
+/// What the user's handler made of a delivered batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsumeOutcome {
+    /// Consumed; the offset may move past these messages.
+    Success,
+    /// Consume again later: clustering sends them back to the broker's retry topic (with
+    /// `delay_level`, 0 = the broker's 3 + reconsume count); broadcasting drops them.
+    /// Orderly consumers treat it like [`ConsumeOutcome::SuspendCurrentQueue`].
+    ReconsumeLater {
+        /// Delay level for the retry (0 lets the broker decide).
+        delay_level: i32,
+    },
+    /// Orderly: put the batch back and retry the queue after this pause (default 1 s).
+    SuspendCurrentQueue(Option<Duration>),
+}
+
+/// What a closed consumer left behind.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ConsumerCloseReport {
+    /// Offsets persisted per queue.
+    pub persisted: BTreeMap<MessageQueue, i64>,
+    /// Deliveries not acked before the close (their messages will be consumed again).
+    pub abandoned_deliveries: usize,
+}
+
+/// Why a consumer could not be created.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConsumerError {
+    /// No subscription was given.
+    #[error("a consumer needs at least one subscription")]
+    NoSubscription,
+    /// The local offset file content is corrupt.
+    #[error(transparent)]
+    OffsetFile(#[from] OffsetFileError),
+    /// The client is shut down.
+    #[error("client is shut down")]
+    Shutdown,
+}
+
+#[derive(Debug)]
+struct Slot {
+    pq: ProcessQueue,
+    start: Option<StartOffset>,
+    pull_in_flight: bool,
+    /// The broker id the broker suggested for the next pull.
+    broker_id: i64,
+    /// Orderly: a batch is out with the user.
+    batch_out: bool,
+}
+
+#[derive(Debug)]
+struct Consumer {
+    config: ConsumerConfig,
+    subs: BTreeMap<String, Subscription>,
+    sub_version: i64,
+    queues: BTreeMap<MessageQueue, Slot>,
+    offsets: OffsetTable,
+    persisted: BTreeMap<MessageQueue, i64>,
+    flow: FlowControl,
+    locks: LockTable,
+    outstanding: usize,
+    closing: Option<OpId>,
+    close_steps: usize,
+    report: ConsumerCloseReport,
+}
+
+#[derive(Debug)]
+struct Delivery {
+    consumer: ConsumerId,
+    mq: MessageQueue,
+    messages: Vec<MessageExt>,
+}
+
+/// Requests of consumers in flight.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum ConsumerRequest {
+    ConsumerList(ConsumerId, String),
+    QueryOffset(ConsumerId, MessageQueue),
+    MaxOffset(ConsumerId, MessageQueue),
+    SearchOffset(ConsumerId, MessageQueue),
+    Pull(ConsumerId, MessageQueue),
+    SendBack(DeliveryId, i64),
+    Lock(ConsumerId, BTreeSet<MessageQueue>),
+    CloseStep(ConsumerId),
+}
+
+/// Consumer bookkeeping of one client.
+#[derive(Debug, Default)]
+pub(super) struct ConsumerState {
+    consumers: BTreeMap<ConsumerId, Consumer>,
+    next_consumer: u32,
+    deliveries: HashMap<DeliveryId, Delivery>,
+    next_delivery: u64,
+    /// Pending send-backs per delivery: offsets still waiting, and those that failed.
+    send_backs: HashMap<DeliveryId, (usize, Vec<i64>, Vec<i64>)>,
+    /// Scheduled pulls.
+    pull_timers: BTreeSet<(Instant, ConsumerId, MessageQueue)>,
+}
+
+/// Most batches out with the user per consumer at once (Java's consume thread pool is 20).
+const MAX_OUTSTANDING: usize = 64;
+
+impl ConsumerState {
+    pub(super) fn any(&self) -> bool {
+        !self.consumers.is_empty()
+    }
+
+    pub(super) fn next_deadline(&self) -> Option<Instant> {
+        let pulls = self.pull_timers.first().map(|(at, _, _)| *at);
+        let retries = self
+            .consumers
+            .values()
+            .flat_map(|c| c.queues.values())
+            .filter_map(|s| s.pq.next_retry_at())
+            .min();
+        [pulls, retries].into_iter().flatten().min()
+    }
+
+    /// Heartbeat data of every live consumer.
+    pub(super) fn heartbeat_data(&self) -> Vec<ConsumerData> {
+        self.consumers
+            .values()
+            .filter(|c| c.closing.is_none())
+            .map(|c| ConsumerData {
+                consume_from_where: c.config.consume_from_where,
+                consume_type: ConsumeType::Passively,
+                group_name: c.config.group.clone(),
+                message_model: c.config.message_model,
+                subscription_data_set: c.subs.values().map(|s| s.to_data(c.sub_version)).collect(),
+                unit_mode: false,
+            })
+            .collect()
+    }
+
+    pub(super) fn topics(&self) -> BTreeSet<String> {
+        self.consumers
+            .values()
+            .flat_map(|c| c.subs.keys().cloned())
+            .collect()
+    }
+}
+
+impl ClientCore {
+    /// Registers a push consumer with its subscriptions (clustering consumers also subscribe
+    /// their retry topic). It heartbeats, rebalances at once and then every rebalance
+    /// interval, pulls, and hands messages out as [`Event::Deliver`]. For broadcasting,
+    /// `local_offsets` is the content of the offset file the adapter keeps (see
+    /// [`Event::PersistLocalOffsets`]); the consume-from-where setting applies only to queues
+    /// with no stored offset.
+    pub fn create_consumer(
+        &mut self,
+        now: Instant,
+        config: ConsumerConfig,
+        subscriptions: Vec<Subscription>,
+        local_offsets: Option<&[u8]>,
+    ) -> Result<ConsumerId, ConsumerError> {
+        if self.closing {
+            return Err(ConsumerError::Shutdown);
+        }
+        if subscriptions.is_empty() {
+            return Err(ConsumerError::NoSubscription);
+        }
+        let offsets = match local_offsets {
+            Some(bytes) if !bytes.is_empty() => OffsetTable::from_map(decode_offset_file(bytes)?),
+            _ => OffsetTable::new(),
+        };
+        let mut subs: BTreeMap<String, Subscription> = subscriptions
+            .into_iter()
+            .map(|s| (s.topic().to_string(), s))
+            .collect();
+        if config.message_model == MessageModel::Clustering {
+            let retry = Subscription::retry(&config.group);
+            subs.entry(retry.topic().to_string()).or_insert(retry);
+        }
+        let id = ConsumerId(self.consumers.next_consumer + 1);
+        self.consumers.next_consumer += 1;
+        let persisted = offsets.entries().clone();
+        self.consumers.consumers.insert(
+            id,
+            Consumer {
+                flow: FlowControl::new(&config),
+                locks: LockTable::new(config.lock_expiry),
+                sub_version: self.wall.now_millis(),
+                config,
+                subs,
+                queues: BTreeMap::new(),
+                offsets,
+                persisted,
+                outstanding: 0,
+                closing: None,
+                close_steps: 0,
+                report: ConsumerCloseReport::default(),
+            },
+        );
+        self.send_heartbeats(now, None);
+        self.rebalance(now, id);
+        self.arm_periodic(now);
+        Ok(id)
+    }
+
+    /// Settles a delivery with the handler's outcome.
+    pub fn ack(&mut self, now: Instant, delivery: DeliveryId, outcome: ConsumeOutcome) {
+        let Some(d) = self.consumers.deliveries.remove(&delivery) else {
+            return;
+        };
+        let Some(c) = self.consumers.consumers.get_mut(&d.consumer) else {
+            return;
+        };
+        c.outstanding = c.outstanding.saturating_sub(1);
+        let offsets: Vec<i64> = d.messages.iter().map(|m| m.queue_offset).collect();
+        let orderly = c.config.consume_mode == ConsumeMode::Orderly;
+        let clustering = c.config.message_model == MessageModel::Clustering;
+        let suspend = c.config.suspend_current_queue_time;
+        if let Some(slot) = c.queues.get_mut(&d.mq) {
+            if orderly {
+                slot.batch_out = false;
+                match outcome {
+                    ConsumeOutcome::Success => {
+                        if let Ok(change) = slot.pq.commit_batch() {
+                            c.flow.on_freed(change);
+                        }
+                    }
+                    ConsumeOutcome::ReconsumeLater { .. } => {
+                        slot.pq.rollback_batch();
+                        slot.pq.suspend_batch(now + suspend);
+                    }
+                    ConsumeOutcome::SuspendCurrentQueue(d) => {
+                        slot.pq.rollback_batch();
+                        let pause = d
+                            .unwrap_or(suspend)
+                            .clamp(Duration::from_millis(10), Duration::from_secs(30));
+                        slot.pq.suspend_batch(now + pause);
+                    }
+                }
+            } else {
+                match outcome {
+                    ConsumeOutcome::Success | ConsumeOutcome::SuspendCurrentQueue(_) => {
+                        if let Ok(change) = slot.pq.settle(&offsets) {
+                            c.flow.on_freed(change);
+                        }
+                    }
+                    ConsumeOutcome::ReconsumeLater { .. } if !clustering => {
+                        // Broadcasting drops what it could not consume (Java logs it).
+                        if let Ok(change) = slot.pq.settle(&offsets) {
+                            c.flow.on_freed(change);
+                        }
+                    }
+                    ConsumeOutcome::ReconsumeLater { delay_level } => {
+                        self.send_back(now, delivery, d, delay_level);
+                        return self.after_progress(now);
+                    }
+                }
+            }
+            update_committable(c, &d.mq);
+        }
+        self.after_progress(now);
+    }
+
+    /// Closes a consumer gracefully: stops pulling, gives in-flight deliveries until
+    /// `drain_timeout` to be acked, persists offsets, unlocks (orderly), unregisters, then
+    /// [`Event::ConsumerClosed`] reports what was left.
+    pub fn close_consumer(&mut self, now: Instant, consumer: ConsumerId) -> OpId {
+        let op = self.alloc_op();
+        let Some(c) = self.consumers.consumers.get_mut(&consumer) else {
+            self.events.push_back(Event::ConsumerClosed {
+                op,
+                consumer,
+                report: ConsumerCloseReport::default(),
+            });
+            return op;
+        };
+        if c.closing.is_some() {
+            return op;
+        }
+        c.closing = Some(op);
+        for slot in c.queues.values_mut() {
+            let _ = slot.pq.drain();
+        }
+        self.consumers
+            .pull_timers
+            .retain(|(_, id, _)| *id != consumer);
+        self.maybe_finish_close(now, consumer);
+        op
+    }
+
+    /// Deliveries not yet acked, across consumers.
+    pub fn deliveries_in_flight(&self) -> usize {
+        self.consumers.deliveries.len()
+    }
+
+    /// The offsets a consumer would commit now (smallest unsettled per queue).
+    pub fn consumer_offsets(&self, consumer: ConsumerId) -> BTreeMap<MessageQueue, i64> {
+        self.consumers
+            .consumers
+            .get(&consumer)
+            .map(|c| c.offsets.entries().clone())
+            .unwrap_or_default()
+    }
+
+    /// The queues a consumer holds now.
+    pub fn assigned_queues(&self, consumer: ConsumerId) -> Vec<MessageQueue> {
+        self.consumers
+            .consumers
+            .get(&consumer)
+            .map(|c| {
+                c.queues
+                    .iter()
+                    .filter(|(_, s)| s.pq.state() != QueueState::Released)
+                    .map(|(mq, _)| mq.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Rebalances every consumer now (also on NOTIFY_CONSUMER_IDS_CHANGED and the timer).
+    pub(super) fn rebalance_all(&mut self, now: Instant) {
+        let ids: Vec<ConsumerId> = self.consumers.consumers.keys().copied().collect();
+        for id in ids {
+            self.rebalance(now, id);
+        }
+    }
+
+    fn rebalance(&mut self, now: Instant, id: ConsumerId) {
+        let Some(c) = self.consumers.consumers.get(&id) else {
+            return;
+        };
+        if c.closing.is_some() {
+            return;
+        }
+        let topics: Vec<String> = c.subs.keys().cloned().collect();
+        for topic in topics {
+            match self.routes.get(&topic).cloned() {
+                Some(route) => self.rebalance_topic(now, id, &topic, &route),
+                None => self.request_route(now, &topic, Waiter::Rebalance(id)),
+            }
+        }
+    }
+
+    /// A route arrived for a consumer's topic.
+    pub(super) fn consumer_route_ready(
+        &mut self,
+        now: Instant,
+        id: ConsumerId,
+        topic: &str,
+        route: Option<TopicRouteData>,
+    ) {
+        match route {
+            Some(route) => self.rebalance_topic(now, id, topic, &route),
+            None => tracing::debug!(topic, "no route for a subscribed topic yet"),
+        }
+    }
+
+    fn rebalance_topic(
+        &mut self,
+        now: Instant,
+        id: ConsumerId,
+        topic: &str,
+        route: &TopicRouteData,
+    ) {
+        let Some(c) = self.consumers.consumers.get(&id) else {
+            return;
+        };
+        let all = route.subscribe_queues(topic);
+        if c.config.message_model == MessageModel::Broadcasting {
+            return self.apply_allocation(now, id, topic, all);
+        }
+        let random = self.rng.next_u64();
+        let Some(addr) = route.any_broker_addr(random).map(str::to_string) else {
+            return;
+        };
+        let header = GetConsumerListByGroupRequestHeader {
+            consumer_group: c.config.group.clone(),
+        };
+        let command = header::request(RequestCode::GetConsumerListByGroup, &header);
+        self.consumer_request(
+            now,
+            &addr,
+            command,
+            ConsumerRequest::ConsumerList(id, topic.to_string()),
+        );
+    }
+
+    fn apply_allocation(
+        &mut self,
+        now: Instant,
+        id: ConsumerId,
+        topic: &str,
+        allocated: Vec<MessageQueue>,
+    ) {
+        let Some(c) = self.consumers.consumers.get_mut(&id) else {
+            return;
+        };
+        if c.closing.is_some() {
+            return;
+        }
+        let wanted: BTreeSet<MessageQueue> = allocated.into_iter().collect();
+        let current: Vec<MessageQueue> = c
+            .queues
+            .iter()
+            .filter(|(mq, s)| mq.topic == topic && s.pq.state() != QueueState::Released)
+            .map(|(mq, _)| mq.clone())
+            .collect();
+        let mut changed = false;
+        for mq in current.iter().filter(|mq| !wanted.contains(*mq)) {
+            changed = true;
+            self.release_queue(now, id, mq);
+        }
+        let c = self.consumers.consumers.get_mut(&id).expect("checked");
+        let from = c.config.consume_from_where;
+        let ts = c
+            .config
+            .consume_timestamp_ms
+            .unwrap_or_else(|| self.wall.now_millis() - 30 * 60 * 1000);
+        let mut added = Vec::new();
+        for mq in wanted {
+            let fresh = c
+                .queues
+                .get(&mq)
+                .is_none_or(|s| s.pq.state() == QueueState::Released);
+            if !fresh {
+                continue;
+            }
+            changed = true;
+            c.queues.insert(
+                mq.clone(),
+                Slot {
+                    pq: ProcessQueue::new(mq.clone()),
+                    start: Some(StartOffset::new(&mq, from, ts)),
+                    pull_in_flight: false,
+                    broker_id: 0,
+                    batch_out: false,
+                },
+            );
+            if c.config.consume_mode == ConsumeMode::Orderly {
+                c.locks.track(mq.clone());
+            }
+            added.push(mq);
+        }
+        if changed {
+            c.sub_version = self.wall.now_millis();
+            let n = c
+                .queues
+                .values()
+                .filter(|s| s.pq.state() != QueueState::Released)
+                .count();
+            if let Some(n) = u64::try_from(n).ok().filter(|n| *n > 0) {
+                let count = c.config.pull_threshold_for_topic.map(|t| (t / n).max(1));
+                let bytes = c
+                    .config
+                    .pull_threshold_size_for_topic
+                    .map(|t| (t / n).max(1));
+                if let (Some(count), Some(bytes)) = (count, bytes) {
+                    c.flow.set_queue_thresholds(count, bytes);
+                }
+            }
+        }
+        let orderly = c.config.consume_mode == ConsumeMode::Orderly;
+        for mq in added {
+            self.advance_start(now, id, &mq);
+        }
+        if changed {
+            self.send_heartbeats(now, None);
+            if orderly {
+                self.lock_all(now, id);
+            }
+        }
+    }
+
+    fn release_queue(&mut self, now: Instant, id: ConsumerId, mq: &MessageQueue) {
+        let Some(c) = self.consumers.consumers.get_mut(&id) else {
+            return;
+        };
+        if !c.queues.contains_key(mq) {
+            return;
+        }
+        // Persist what was consumed, then release: a released queue never commits again.
+        update_committable(c, mq);
+        let offset = c.offsets.get(mq);
+        let slot = c.queues.get_mut(mq).expect("present");
+        if slot.pq.state() == QueueState::Pulling {
+            let _ = slot.pq.drain();
+        }
+        if let Ok(change) = slot.pq.release() {
+            c.flow.on_freed(change);
+        }
+        let was_locked = c.locks.untrack(mq, now);
+        let clustering = c.config.message_model == MessageModel::Clustering;
+        let group = c.config.group.clone();
+        c.offsets.remove(mq);
+        c.persisted.remove(mq);
+        self.consumers
+            .pull_timers
+            .retain(|(_, cid, q)| !(*cid == id && q == mq));
+        if let (true, Some(offset)) = (clustering, offset) {
+            self.persist_offset(now, &group, mq, offset, None);
+        }
+        if was_locked {
+            if let Some(addr) = self.broker_master_any(&mq.broker_name) {
+                let set = [mq.clone()].into_iter().collect();
+                let command = unlock_request(&self.client_id, &group, set);
+                self.remoting.send_oneway(now, &addr, command);
+            }
+        }
+    }
+
+    /// Moves a new queue's start-offset lookup one request forward.
+    fn advance_start(&mut self, now: Instant, id: ConsumerId, mq: &MessageQueue) {
+        let Some(c) = self.consumers.consumers.get_mut(&id) else {
+            return;
+        };
+        let local = c.offsets.get(mq);
+        let broadcasting = c.config.message_model == MessageModel::Broadcasting;
+        let group = c.config.group.clone();
+        let Some(slot) = c.queues.get_mut(mq) else {
+            return;
+        };
+        let Some(start) = &mut slot.start else {
+            return;
+        };
+        let mut step = start.step();
+        if broadcasting && step == StartOffsetStep::ReadStored {
+            step = start.on_stored(match local {
+                Some(o) => StoredOffset::Found(o),
+                None => StoredOffset::NotFound,
+            });
+        }
+        let Some(addr) = self.broker_master_any(&mq.broker_name) else {
+            return self.schedule_start_retry(now, id, mq);
+        };
+        let (command, request) = match step {
+            StartOffsetStep::Done(offset) => {
+                let c = self.consumers.consumers.get_mut(&id).expect("checked");
+                let slot = c.queues.get_mut(mq).expect("checked");
+                slot.start = None;
+                if slot.pq.start(offset).is_ok() {
+                    c.offsets.update(mq, offset, false);
+                    c.persisted.insert(mq.clone(), offset);
+                    self.schedule_pull(now, id, mq, Duration::ZERO);
+                }
+                return;
+            }
+            StartOffsetStep::Failed => {
+                // Java skips the queue until the next rebalance; we retry its lookup later.
+                let c = self.consumers.consumers.get_mut(&id).expect("checked");
+                let slot = c.queues.get_mut(mq).expect("checked");
+                let from = c.config.consume_from_where;
+                let ts = c.config.consume_timestamp_ms.unwrap_or(0);
+                slot.start = Some(StartOffset::new(mq, from, ts));
+                return self.schedule_start_retry(now, id, mq);
+            }
+            StartOffsetStep::ReadStored => (
+                header::request(
+                    RequestCode::QueryConsumerOffset,
+                    &QueryConsumerOffsetRequestHeader {
+                        consumer_group: group,
+                        topic: mq.topic.clone(),
+                        queue_id: mq.queue_id,
+                        set_zero_if_not_found: Some(false),
+                        broker_name: Some(mq.broker_name.clone()),
+                    },
+                ),
+                ConsumerRequest::QueryOffset(id, mq.clone()),
+            ),
+            StartOffsetStep::QueryMaxOffset => (
+                header::request(
+                    RequestCode::GetMaxOffset,
+                    &GetMaxOffsetRequestHeader {
+                        topic: mq.topic.clone(),
+                        queue_id: mq.queue_id,
+                        committed: true,
+                        broker_name: Some(mq.broker_name.clone()),
+                    },
+                ),
+                ConsumerRequest::MaxOffset(id, mq.clone()),
+            ),
+            StartOffsetStep::SearchByTimestamp(ts) => (
+                header::request(
+                    RequestCode::SearchOffsetByTimestamp,
+                    &SearchOffsetRequestHeader {
+                        topic: mq.topic.clone(),
+                        queue_id: mq.queue_id,
+                        timestamp: ts,
+                        boundary_type: None,
+                        broker_name: Some(mq.broker_name.clone()),
+                    },
+                ),
+                ConsumerRequest::SearchOffset(id, mq.clone()),
+            ),
+        };
+        self.consumer_request(now, &addr, command, request);
+    }
+
+    fn schedule_start_retry(&mut self, now: Instant, id: ConsumerId, mq: &MessageQueue) {
+        let delay = self
+            .consumers
+            .consumers
+            .get(&id)
+            .map_or(Duration::from_secs(3), |c| c.config.delay_after_error);
+        self.schedule_pull(now, id, mq, delay);
+    }
+
+    fn schedule_pull(&mut self, now: Instant, id: ConsumerId, mq: &MessageQueue, after: Duration) {
+        self.consumers
+            .pull_timers
+            .insert((now + after, id, mq.clone()));
+    }
+
+    /// Scheduled pulls (and start-offset retries) whose time has come.
+    pub(super) fn run_consumer_timers(&mut self, now: Instant) {
+        while let Some((at, id, mq)) = self.consumers.pull_timers.first().cloned() {
+            if at > now {
+                break;
+            }
+            self.consumers.pull_timers.pop_first();
+            let starting = self
+                .consumers
+                .consumers
+                .get(&id)
+                .and_then(|c| c.queues.get(&mq))
+                .is_some_and(|s| s.start.is_some());
+            if starting {
+                self.advance_start(now, id, &mq);
+            } else {
+                self.pull(now, id, &mq);
+            }
+        }
+        // Local retries whose time came make messages ready again.
+        self.deliver_ready(now);
+    }
+
+    fn pull(&mut self, now: Instant, id: ConsumerId, mq: &MessageQueue) {
+        let Some(c) = self.consumers.consumers.get(&id) else {
+            return;
+        };
+        let Some(slot) = c.queues.get(mq) else {
+            return;
+        };
+        if slot.pull_in_flight || c.closing.is_some() {
+            return;
+        }
+        match c.flow.should_pull(&slot.pq) {
+            PullDecision::Now => {}
+            PullDecision::After(d) => return self.schedule_pull(now, id, mq, d),
+            PullDecision::Stop => return,
+        }
+        if c.config.consume_mode == ConsumeMode::Orderly && !c.locks.is_locked(mq, now) {
+            return self.schedule_pull(now, id, mq, c.config.delay_after_error);
+        }
+        let Some(sub) = c.subs.get(&mq.topic) else {
+            return;
+        };
+        let (addr, to_slave) =
+            match self.broker_addr_for(&mq.topic, &mq.broker_name, slot.broker_id) {
+                Some(found) => found,
+                None => return self.schedule_pull(now, id, mq, c.config.delay_after_error),
+            };
+        let clustering = c.config.message_model == MessageModel::Clustering;
+        let commit = c.offsets.get(mq).filter(|o| clustering && *o > 0);
+        let spec = PullSpec {
+            group: &c.config.group,
+            queue: mq,
+            offset: slot.pq.next_pull_offset(),
+            subscription: sub,
+            sub_version: c.sub_version,
+            commit_offset: commit,
+            to_slave,
+            post_subscription: true,
+            batch_size: c.config.pull_batch_size,
+            max_bytes: Some(c.config.pull_batch_size_in_bytes),
+            suspend: Some(c.config.suspend_timeout),
+            lite: false,
+        };
+        let command = pull_request(&spec);
+        let timeout = c.config.pull_timeout;
+        let c = self.consumers.consumers.get_mut(&id).expect("checked");
+        c.queues.get_mut(mq).expect("checked").pull_in_flight = true;
+        let op = self.alloc_op();
+        self.pending
+            .insert(op, Pending::Consumer(ConsumerRequest::Pull(id, mq.clone())));
+        self.remoting.send_request(now, op, &addr, command, timeout);
+    }
+
+    fn on_pull_result(
+        &mut self,
+        now: Instant,
+        id: ConsumerId,
+        mq: &MessageQueue,
+        result: Result<RemotingCommand, InvokeError>,
+    ) {
+        let Some(c) = self.consumers.consumers.get_mut(&id) else {
+            return;
+        };
+        let Some(slot) = c.queues.get_mut(mq) else {
+            return;
+        };
+        slot.pull_in_flight = false;
+        if slot.pq.state() != QueueState::Pulling {
+            return;
+        }
+        let Some(sub) = c.subs.get(&mq.topic) else {
+            return;
+        };
+        let response = match result {
+            Ok(r) => r,
+            Err(_) => {
+                // Connection lost or broker restarting: re-arm this queue's pull.
+                let delay = c.config.delay_after_error;
+                return self.schedule_pull(now, id, mq, delay);
+            }
+        };
+        let outcome = interpret_pull_response(&response, &c.config.group, sub, &c.config);
+        let next_pull = match outcome {
+            PullOutcome::Found {
+                messages,
+                next_offset,
+                suggest_broker,
+                ..
+            } => {
+                slot.broker_id = suggest_broker;
+                if let Ok(change) = slot.pq.on_pulled(messages, next_offset, now) {
+                    c.flow.on_cached(change);
+                }
+                update_committable(c, mq);
+                c.config.pull_interval
+            }
+            PullOutcome::NoNewMsg {
+                next_offset,
+                suggest_broker,
+            }
+            | PullOutcome::NoMatched {
+                next_offset,
+                suggest_broker,
+            } => {
+                slot.broker_id = suggest_broker;
+                let _ = slot.pq.on_pulled(Vec::new(), next_offset, now);
+                update_committable(c, mq);
+                Duration::ZERO
+            }
+            PullOutcome::OffsetIllegal { next_offset } => {
+                tracing::warn!(queue = %mq, next_offset, "pull offset illegal; moving to the broker's offset");
+                if let Ok(change) = slot.pq.seek(next_offset) {
+                    c.flow.on_freed(change);
+                }
+                c.offsets.update(mq, next_offset, false);
+                Duration::ZERO
+            }
+            PullOutcome::Error { error, retry_after } => {
+                tracing::debug!(queue = %mq, %error, "pull failed");
+                retry_after
+            }
+        };
+        self.schedule_pull(now, id, mq, next_pull);
+        self.deliver_ready(now);
+    }
+
+    /// Hands ready messages out as deliveries, within each consumer's limits.
+    fn deliver_ready(&mut self, now: Instant) {
+        let ids: Vec<ConsumerId> = self.consumers.consumers.keys().copied().collect();
+        for id in ids {
+            let c = self.consumers.consumers.get_mut(&id).expect("listed");
+            if c.closing.is_some() {
+                continue;
+            }
+            let batch = c.config.consume_batch_max_size.max(1) as usize;
+            let orderly = c.config.consume_mode == ConsumeMode::Orderly;
+            let group = c.config.group.clone();
+            let mut out = Vec::new();
+            for (mq, slot) in c.queues.iter_mut() {
+                if orderly {
+                    if slot.batch_out || !c.locks.is_locked(mq, now) {
+                        continue;
+                    }
+                    let messages = slot.pq.take_batch(batch, now);
+                    if !messages.is_empty() {
+                        slot.batch_out = true;
+                        out.push((mq.clone(), messages));
+                    }
+                    continue;
+                }
+                while c.outstanding + out.len() < MAX_OUTSTANDING {
+                    let messages = slot.pq.take_ready(batch, now);
+                    if messages.is_empty() {
+                        break;
+                    }
+                    out.push((mq.clone(), messages));
+                }
+            }
+            c.outstanding += out.len();
+            for (mq, mut messages) in out {
+                for m in &mut messages {
+                    crate::consumer::reset_retry_topic(m, &group);
+                }
+                let delivery = DeliveryId(self.consumers.next_delivery);
+                self.consumers.next_delivery += 1;
+                self.consumers.deliveries.insert(
+                    delivery,
+                    Delivery {
+                        consumer: id,
+                        mq: mq.clone(),
+                        messages: messages.clone(),
+                    },
+                );
+                self.events.push_back(Event::Deliver {
+                    consumer: id,
+                    delivery,
+                    queue: mq,
+                    messages,
+                });
+            }
+        }
+    }
+
+    fn after_progress(&mut self, now: Instant) {
+        self.deliver_ready(now);
+        let closing: Vec<ConsumerId> = self
+            .consumers
+            .consumers
+            .iter()
+            .filter(|(_, c)| c.closing.is_some() && c.close_steps == 0)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in closing {
+            self.maybe_finish_close(now, id);
+        }
+    }
+
+    fn send_back(&mut self, now: Instant, delivery: DeliveryId, d: Delivery, delay_level: i32) {
+        let Some(c) = self.consumers.consumers.get(&d.consumer) else {
+            return;
+        };
+        let group = c.config.group.clone();
+        let max = c.config.effective_max_reconsume_times();
+        let mut waiting = 0;
+        let mut failed = Vec::new();
+        for m in &d.messages {
+            let header = send_back_header(&group, m, delay_level, max, Some(&d.mq.broker_name));
+            let addr = m.store_host.to_string();
+            let command = send_back_request(&header);
+            waiting += 1;
+            let op = self.alloc_op();
+            self.pending.insert(
+                op,
+                Pending::Consumer(ConsumerRequest::SendBack(delivery, m.queue_offset)),
+            );
+            let _ = &mut failed;
+            self.remoting
+                .send_request(now, op, &addr, command, Duration::from_secs(5));
+        }
+        self.consumers
+            .send_backs
+            .insert(delivery, (waiting, Vec::new(), failed));
+        // Keep the delivery's messages for the outcome of the send-backs.
+        self.consumers.deliveries.insert(delivery, d);
+    }
+
+    fn on_send_back_result(
+        &mut self,
+        now: Instant,
+        delivery: DeliveryId,
+        offset: i64,
+        result: Result<RemotingCommand, InvokeError>,
+    ) {
+        let ok = result.as_ref().is_ok_and(send_back_succeeded);
+        let Some(entry) = self.consumers.send_backs.get_mut(&delivery) else {
+            return;
+        };
+        entry.0 = entry.0.saturating_sub(1);
+        if ok {
+            entry.1.push(offset);
+        } else {
+            entry.2.push(offset);
+        }
+        if entry.0 > 0 {
+            return;
+        }
+        let (_, done, failed) = self
+            .consumers
+            .send_backs
+            .remove(&delivery)
+            .expect("present");
+        let Some(d) = self.consumers.deliveries.remove(&delivery) else {
+            return;
+        };
+        let Some(c) = self.consumers.consumers.get_mut(&d.consumer) else {
+            return;
+        };
+        let retry_delay = c.config.delay_after_send_back_failure;
+        if let Some(slot) = c.queues.get_mut(&d.mq) {
+            if let Ok(change) = slot.pq.settle(&done) {
+                c.flow.on_freed(change);
+            }
+            if !failed.is_empty() {
+                // Not taken by the broker: stays unsettled (the offset does not pass it) and
+                // is consumed again here after a pause.
+                slot.pq.retry_locally(&failed, now + retry_delay);
+            }
+        }
+        update_committable(c, &d.mq);
+        self.after_progress(now);
+    }
+
+    /// Sends UPDATE_CONSUMER_OFFSET for every queue whose committable offset moved (clustering),
+    /// or hands the offset file to the adapter (broadcasting).
+    pub(super) fn persist_offsets(&mut self, now: Instant) {
+        let ids: Vec<ConsumerId> = self.consumers.consumers.keys().copied().collect();
+        for id in ids {
+            self.persist_consumer(now, id, false);
+        }
+    }
+
+    /// Returns how many requests were sent that count as close steps.
+    fn persist_consumer(&mut self, now: Instant, id: ConsumerId, closing: bool) -> usize {
+        let Some(c) = self.consumers.consumers.get_mut(&id) else {
+            return 0;
+        };
+        let queues: Vec<MessageQueue> = c.queues.keys().cloned().collect();
+        for mq in &queues {
+            update_committable(c, mq);
+        }
+        let changed: Vec<(MessageQueue, i64)> = c
+            .offsets
+            .entries()
+            .iter()
+            .filter(|(mq, o)| closing || c.persisted.get(*mq) != Some(*o))
+            .map(|(mq, o)| (mq.clone(), *o))
+            .collect();
+        if changed.is_empty() {
+            return 0;
+        }
+        for (mq, o) in &changed {
+            c.persisted.insert(mq.clone(), *o);
+            if closing {
+                c.report.persisted.insert(mq.clone(), *o);
+            }
+        }
+        if c.config.message_model == MessageModel::Broadcasting {
+            let content = encode_offset_file(c.offsets.entries());
+            self.events.push_back(Event::PersistLocalOffsets {
+                consumer: id,
+                content,
+            });
+            return 0;
+        }
+        let group = c.config.group.clone();
+        let mut sent = 0;
+        for (mq, offset) in changed {
+            let step = closing.then_some(id);
+            if self.persist_offset(now, &group, &mq, offset, step) {
+                sent += 1;
+            }
+        }
+        sent
+    }
+
+    /// UPDATE_CONSUMER_OFFSET for one queue: oneway normally (as Java), a request counted as a
+    /// close step when `close_step` is given. Returns whether a request was sent.
+    fn persist_offset(
+        &mut self,
+        now: Instant,
+        group: &str,
+        mq: &MessageQueue,
+        offset: i64,
+        close_step: Option<ConsumerId>,
+    ) -> bool {
+        let Some(addr) = self.broker_master_any(&mq.broker_name) else {
+            return false;
+        };
+        let command = header::request(
+            RequestCode::UpdateConsumerOffset,
+            &UpdateConsumerOffsetRequestHeader {
+                consumer_group: group.to_string(),
+                topic: mq.topic.clone(),
+                queue_id: mq.queue_id,
+                commit_offset: offset,
+                broker_name: Some(mq.broker_name.clone()),
+            },
+        );
+        match close_step {
+            Some(id) => {
+                self.consumer_request(now, &addr, command, ConsumerRequest::CloseStep(id));
+                true
+            }
+            None => {
+                self.remoting.send_oneway(now, &addr, command);
+                false
+            }
+        }
+    }
+
+    /// LOCK_BATCH_MQ for every assigned queue of an orderly consumer, one request per broker.
+    pub(super) fn lock_all(&mut self, now: Instant, id: ConsumerId) {
+        let Some(c) = self.consumers.consumers.get(&id) else {
+            return;
+        };
+        if c.config.consume_mode != ConsumeMode::Orderly || c.closing.is_some() {
+            return;
+        }
+        let requests = c.locks.lock_all_requests(&self.client_id, &c.config.group);
+        for (broker, body) in requests {
+            let Some(addr) = self.broker_master_any(&broker) else {
+                continue;
+            };
+            let set = body.mq_set.clone();
+            self.consumer_request(
+                now,
+                &addr,
+                lock_request(&body),
+                ConsumerRequest::Lock(id, set),
+            );
+        }
+    }
+
+    pub(super) fn lock_all_consumers(&mut self, now: Instant) {
+        let ids: Vec<ConsumerId> = self.consumers.consumers.keys().copied().collect();
+        for id in ids {
+            self.lock_all(now, id);
+        }
+    }
+
+    fn consumer_request(
+        &mut self,
+        now: Instant,
+        addr: &str,
+        command: RemotingCommand,
+        request: ConsumerRequest,
+    ) {
+        let op = self.alloc_op();
+        self.pending.insert(op, Pending::Consumer(request));
+        let timeout = self.config.request_timeout;
+        self.remoting.send_request(now, op, addr, command, timeout);
+    }
+
+    /// A consumer request finished.
+    pub(super) fn finish_consumer_request(
+        &mut self,
+        now: Instant,
+        request: ConsumerRequest,
+        result: Result<RemotingCommand, InvokeError>,
+    ) {
+        match request {
+            ConsumerRequest::Pull(id, mq) => self.on_pull_result(now, id, &mq, result),
+            ConsumerRequest::SendBack(d, offset) => {
+                self.on_send_back_result(now, d, offset, result)
+            }
+            ConsumerRequest::ConsumerList(id, topic) => {
+                let ids = result.ok().and_then(|r| {
+                    (r.response_code() == ResponseCode::Success)
+                        .then(|| GetConsumerListByGroupResponseBody::decode(&r.body).ok())
+                        .flatten()
+                });
+                let Some(list) = ids else {
+                    tracing::debug!(%topic, "consumer list unavailable; keeping the assignment");
+                    return;
+                };
+                let Some(route) = self.routes.get(&topic).cloned() else {
+                    return;
+                };
+                let Some(c) = self.consumers.consumers.get(&id) else {
+                    return;
+                };
+                let all = route.subscribe_queues(&topic);
+                match c
+                    .config
+                    .allocate
+                    .allocate(&self.client_id, &all, &list.consumer_id_list)
+                {
+                    Ok(mine) => self.apply_allocation(now, id, &topic, mine),
+                    Err(e) => tracing::warn!(%topic, error = %e, "allocation failed"),
+                }
+            }
+            ConsumerRequest::QueryOffset(id, mq) => {
+                let stored = match &result {
+                    Ok(r) => StoredOffset::from_response(r),
+                    Err(_) => StoredOffset::Error,
+                };
+                self.start_step(now, id, &mq, |s| s.on_stored(stored));
+            }
+            ConsumerRequest::MaxOffset(id, mq) => {
+                let max = result.ok().as_ref().and_then(offset_from_response);
+                self.start_step(now, id, &mq, |s| s.on_max_offset(max));
+            }
+            ConsumerRequest::SearchOffset(id, mq) => {
+                let found = result.ok().as_ref().and_then(offset_from_response);
+                self.start_step(now, id, &mq, |s| s.on_search_offset(found));
+            }
+            ConsumerRequest::Lock(id, requested) => {
+                let Some(c) = self.consumers.consumers.get_mut(&id) else {
+                    return;
+                };
+                let body = result.ok().and_then(|r| {
+                    (r.response_code() == ResponseCode::Success)
+                        .then(|| LockBatchResponseBody::decode(&r.body).ok())
+                        .flatten()
+                });
+                let body = body.unwrap_or_default();
+                let newly = c.locks.on_lock_response(&requested, &body, now);
+                for mq in newly {
+                    // First pull after locking reads the offset again (Java); ours is fresh.
+                    self.schedule_pull(now, id, &mq, Duration::ZERO);
+                }
+                self.deliver_ready(now);
+            }
+            ConsumerRequest::CloseStep(id) => {
+                if let Some(c) = self.consumers.consumers.get_mut(&id) {
+                    c.close_steps = c.close_steps.saturating_sub(1);
+                    if c.close_steps == 0 {
+                        self.finish_close(id);
+                    }
+                }
+            }
+        }
+    }
+
+    fn start_step(
+        &mut self,
+        now: Instant,
+        id: ConsumerId,
+        mq: &MessageQueue,
+        f: impl FnOnce(&mut StartOffset) -> StartOffsetStep,
+    ) {
+        let Some(start) = self
+            .consumers
+            .consumers
+            .get_mut(&id)
+            .and_then(|c| c.queues.get_mut(mq))
+            .and_then(|s| s.start.as_mut())
+        else {
+            return;
+        };
+        f(start);
+        self.advance_start(now, id, mq);
+    }
+
+    /// When nothing is out with the user any more, persist, unlock and unregister.
+    fn maybe_finish_close(&mut self, now: Instant, id: ConsumerId) {
+        let Some(c) = self.consumers.consumers.get(&id) else {
+            return;
+        };
+        if c.closing.is_none() || c.close_steps > 0 {
+            return;
+        }
+        let outstanding = self
+            .consumers
+            .deliveries
+            .values()
+            .filter(|d| d.consumer == id)
+            .count();
+        if outstanding > 0 {
+            return;
+        }
+        self.begin_close_steps(now, id);
+    }
+
+    /// Ends a close whose drain deadline passed with deliveries still out.
+    pub fn abandon_deliveries(&mut self, now: Instant, consumer: ConsumerId) {
+        let abandoned: Vec<DeliveryId> = self
+            .consumers
+            .deliveries
+            .iter()
+            .filter(|(_, d)| d.consumer == consumer)
+            .map(|(id, _)| *id)
+            .collect();
+        for d in &abandoned {
+            self.consumers.deliveries.remove(d);
+            self.consumers.send_backs.remove(d);
+        }
+        if let Some(c) = self.consumers.consumers.get_mut(&consumer) {
+            c.report.abandoned_deliveries += abandoned.len();
+            c.outstanding = 0;
+        }
+        self.maybe_finish_close(now, consumer);
+    }
+
+    fn begin_close_steps(&mut self, now: Instant, id: ConsumerId) {
+        let mut steps = self.persist_consumer(now, id, true);
+        let Some(c) = self.consumers.consumers.get_mut(&id) else {
+            return;
+        };
+        let group = c.config.group.clone();
+        let locked: Vec<MessageQueue> = c
+            .queues
+            .keys()
+            .filter(|mq| c.locks.is_locked(mq, now))
+            .cloned()
+            .collect();
+        let mut by_broker: BTreeMap<String, BTreeSet<MessageQueue>> = BTreeMap::new();
+        for mq in locked {
+            by_broker
+                .entry(mq.broker_name.clone())
+                .or_default()
+                .insert(mq);
+        }
+        for (broker, mq_set) in by_broker {
+            if let Some(addr) = self.broker_master_any(&broker) {
+                let command = unlock_request(&self.client_id, &group, mq_set);
+                self.consumer_request(now, &addr, command, ConsumerRequest::CloseStep(id));
+                steps += 1;
+            }
+        }
+        let header = UnregisterClientRequestHeader {
+            client_id: self.client_id.clone(),
+            producer_group: None,
+            consumer_group: Some(group),
+        };
+        let brokers: Vec<String> = self.known_brokers();
+        for addr in brokers {
+            let command = header::request(RequestCode::UnregisterClient, &header);
+            self.consumer_request(now, &addr, command, ConsumerRequest::CloseStep(id));
+            steps += 1;
+        }
+        let c = self.consumers.consumers.get_mut(&id).expect("checked");
+        c.close_steps = steps;
+        if steps == 0 {
+            self.finish_close(id);
+        }
+    }
+
+    fn finish_close(&mut self, id: ConsumerId) {
+        if let Some(c) = self.consumers.consumers.remove(&id) {
+            self.consumers.pull_timers.retain(|(_, cid, _)| *cid != id);
+            if let Some(op) = c.closing {
+                self.events.push_back(Event::ConsumerClosed {
+                    op,
+                    consumer: id,
+                    report: c.report,
+                });
+            }
+        }
+    }
+
+    /// Broker→client requests about consumers, answered here; `None` when not ours.
+    pub(super) fn handle_consumer_request(
+        &mut self,
+        now: Instant,
+        request: IncomingRequest,
+    ) -> Option<IncomingRequest> {
+        let code = RequestCode::from_code(request.command.code);
+        match code {
+            RequestCode::NotifyConsumerIdsChanged => {
+                let group = request
+                    .command
+                    .field("consumerGroup")
+                    .unwrap_or_default()
+                    .to_string();
+                let ids: Vec<ConsumerId> = self
+                    .consumers
+                    .consumers
+                    .iter()
+                    .filter(|(_, c)| c.config.group == group)
+                    .map(|(id, _)| *id)
+                    .collect();
+                if ids.is_empty() {
+                    // Not a group of ours: let the user see it.
+                    return Some(request);
+                }
+                for id in ids {
+                    self.rebalance(now, id);
+                }
+                None
+            }
+            RequestCode::GetConsumerRunningInfo => {
+                let group = request.command.field("consumerGroup").unwrap_or_default();
+                let response = match self.running_info(group, now) {
+                    Some(info) => {
+                        RemotingCommand::response_to(&request.command, ResponseCode::Success)
+                            .with_body(info.encode())
+                    }
+                    None => {
+                        RemotingCommand::response_to(&request.command, ResponseCode::SystemError)
+                            .with_remark(format!(
+                                "The Consumer Group <{group}> not exist in this consumer"
+                            ))
+                    }
+                };
+                if let Some(token) = request.token {
+                    self.remoting.answer(token, response);
+                }
+                None
+            }
+            RequestCode::GetConsumerStatusFromClient => {
+                let group = request
+                    .command
+                    .field("group")
+                    .unwrap_or_default()
+                    .to_string();
+                let topic = request
+                    .command
+                    .field("topic")
+                    .unwrap_or_default()
+                    .to_string();
+                let table: BTreeMap<MessageQueue, i64> = self
+                    .consumers
+                    .consumers
+                    .values()
+                    .filter(|c| c.config.group == group)
+                    .flat_map(|c| c.offsets.entries().clone())
+                    .filter(|(mq, _)| mq.topic == topic)
+                    .collect();
+                let body = GetConsumerStatusBody {
+                    message_queue_table: table,
+                    ..Default::default()
+                };
+                let response =
+                    RemotingCommand::response_to(&request.command, ResponseCode::Success)
+                        .with_body(body.encode());
+                if let Some(token) = request.token {
+                    self.remoting.answer(token, response);
+                }
+                None
+            }
+            RequestCode::ResetConsumerClientOffset => {
+                let group = request
+                    .command
+                    .field("group")
+                    .unwrap_or_default()
+                    .to_string();
+                let Ok(body) = ResetOffsetBody::decode(&request.command.body) else {
+                    tracing::warn!("bad reset-offset body");
+                    return None;
+                };
+                let ids: Vec<ConsumerId> = self
+                    .consumers
+                    .consumers
+                    .iter()
+                    .filter(|(_, c)| c.config.group == group)
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in ids {
+                    let c = self.consumers.consumers.get_mut(&id).expect("listed");
+                    for (mq, offset) in &body.offset_table {
+                        if let Some(slot) = c.queues.get_mut(mq) {
+                            if let Ok(change) = slot.pq.seek(*offset) {
+                                c.flow.on_freed(change);
+                            }
+                            c.offsets.update(mq, *offset, false);
+                        }
+                    }
+                }
+                None
+            }
+            _ => Some(request),
+        }
+    }
+
+    fn running_info(&self, group: &str, now: Instant) -> Option<ConsumerRunningInfo> {
+        let c = self
+            .consumers
+            .consumers
+            .values()
+            .find(|c| c.config.group == group)?;
+        let mut info = ConsumerRunningInfo {
+            subscription_set: c.subs.values().map(|s| s.to_data(c.sub_version)).collect(),
+            ..Default::default()
+        };
+        let ns = self.config.namesrv_addrs.join(";");
+        info.properties.insert("PROP_NAMESERVER_ADDR".into(), ns);
+        info.properties.insert(
+            "PROP_CONSUMEORDERLY".into(),
+            (c.config.consume_mode == ConsumeMode::Orderly).to_string(),
+        );
+        info.properties
+            .insert("PROP_CONSUME_TYPE".into(), "CONSUME_PASSIVELY".into());
+        info.properties
+            .insert("PROP_CLIENT_VERSION".into(), "rocketwire".into());
+        for (mq, slot) in &c.queues {
+            let pq = ProcessQueueInfo {
+                commit_offset: c.offsets.get(mq).unwrap_or(-1),
+                cached_msg_count: i32::try_from(slot.pq.cached_count()).unwrap_or(i32::MAX),
+                cached_msg_size_in_mi_b: i32::try_from(slot.pq.cached_bytes() >> 20)
+                    .unwrap_or(i32::MAX),
+                locked: c.locks.is_locked(mq, now),
+                dropped: slot.pq.state() == QueueState::Released,
+                ..Default::default()
+            };
+            info.mq_table.insert(mq.clone(), pq);
+        }
+        Some(info)
+    }
+
+    /// Master address of `broker_name` from any cached route.
+    fn broker_master_any(&self, broker_name: &str) -> Option<String> {
+        self.routes.master_of(broker_name)
+    }
+
+    /// The address to pull `broker_name` from: the suggested broker id if known, else the
+    /// master; whether it is a slave.
+    fn broker_addr_for(
+        &self,
+        topic: &str,
+        broker_name: &str,
+        broker_id: i64,
+    ) -> Option<(String, bool)> {
+        let route = self.routes.get(topic)?;
+        let found = route.find_broker_address_in_subscribe(broker_name, broker_id, false)?;
+        Some((found.broker_addr, found.slave))
+    }
+}
+
+/// Records a queue's committable offset (increase-only), unless the queue was released.
+fn update_committable(c: &mut Consumer, mq: &MessageQueue) {
+    if let Some(slot) = c.queues.get(mq) {
+        if let Some(offset) = slot.pq.committable_offset() {
+            c.offsets.update(mq, offset, true);
+        }
+    }
+}
