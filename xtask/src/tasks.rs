@@ -173,6 +173,10 @@ fn prepare_cluster_suite() -> Result<(), String> {
             "rocketwire-tests",
             "--test",
             "cluster",
+            "-p",
+            "rocketwire-cli",
+            "--test",
+            "cli",
             "--no-run",
         ]),
     )?;
@@ -198,7 +202,23 @@ fn cluster_suite(label: &str, serialize: Serialize) -> Result<(), String> {
     cmd.env("ROCKETWIRE_NAMESRV", cluster.namesrv_addr())
         .env("ROCKETWIRE_BROKER", cluster.broker_addr())
         .env("ROCKETWIRE_SERIALIZE", serialize.name());
-    let result = run(label, cmd);
+    let mut result = run(label, cmd);
+    if result.is_ok() {
+        // The CLI's end-to-end tests run against the same cluster.
+        let mut cli = cargo(&[
+            "test",
+            "-p",
+            "rocketwire-cli",
+            "--test",
+            "cli",
+            "--",
+            "--include-ignored",
+            "--test-threads=1",
+        ]);
+        cli.env("ROCKETWIRE_NAMESRV", cluster.namesrv_addr())
+            .env("ROCKETWIRE_SERIALIZE", serialize.name());
+        result = run(&format!("{label}-cli"), cli);
+    }
     cluster.stop();
     result
 }
