@@ -253,3 +253,33 @@ fn cluster_info_fastjson() {
         })
     ));
 }
+
+/// Found by fuzzing: many queue datas each claiming 65,536 queues must not expand without
+/// bound; the views stop at `ROUTE_QUEUES_LIMIT`.
+#[test]
+fn route_views_are_bounded() {
+    let mut queue_datas = String::new();
+    for i in 0..64 {
+        if i > 0 {
+            queue_datas.push(',');
+        }
+        queue_datas.push_str(&format!(
+            r#"{{"brokerName":"b{i}","perm":6,"readQueueNums":65536,"writeQueueNums":65536,"topicSysFlag":0}}"#
+        ));
+    }
+    let mut brokers = String::new();
+    for i in 0..64 {
+        if i > 0 {
+            brokers.push(',');
+        }
+        brokers.push_str(&format!(
+            r#"{{"brokerAddrs":{{"0":"127.0.0.1:{}"}},"brokerName":"b{i}","cluster":"c"}}"#,
+            10000 + i
+        ));
+    }
+    let json = format!(r#"{{"brokerDatas":[{brokers}],"queueDatas":[{queue_datas}]}}"#);
+    let route = rocketwire_core::body::TopicRouteData::decode(json.as_bytes()).unwrap();
+    let limit = rocketwire_core::body::ROUTE_QUEUES_LIMIT;
+    assert_eq!(route.publish_queues("T").len(), limit);
+    assert_eq!(route.subscribe_queues("T").len(), limit);
+}

@@ -179,11 +179,12 @@ impl ClusterOpts {
 }
 
 /// Steps of `cargo xtask test` that `--skip` accepts.
-pub(crate) const TEST_STEPS: [&str; 6] = [
+pub(crate) const TEST_STEPS: [&str; 7] = [
     "fmt",
     "clippy",
     "doc",
     "unit",
+    "fuzz-harness",
     "cluster-json",
     "cluster-rocketmq",
 ];

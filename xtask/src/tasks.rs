@@ -138,6 +138,14 @@ fn test_steps(opts: &TestOpts, steps: &mut Steps) -> Result<(), String> {
     step(steps, "unit", &mut || {
         run("unit", cargo(&["test", "--workspace"]))
     })?;
+    // The fuzz targets live in their own workspace; their harness and seeds are tested here
+    // so they keep compiling as the core changes (fuzzing itself needs cargo-fuzz).
+    step(steps, "fuzz-harness", &mut || {
+        run(
+            "fuzz-harness",
+            cargo(&["test", "--manifest-path", "fuzz/Cargo.toml", "--lib"]),
+        )
+    })?;
 
     let modes = [
         ("cluster-json", Serialize::Json),

@@ -29,6 +29,7 @@ pub use lock::{
 pub use message_queue::MessageQueue;
 pub use route::{
     perm, BrokerData, ClusterInfo, FindBrokerResult, QueueData, TopicRouteData, MASTER_ID,
+    ROUTE_QUEUES_LIMIT,
 };
 
 use serde::de::DeserializeOwned;

@@ -169,6 +169,17 @@ fn queue_count(nums: i32) -> i32 {
     nums.clamp(0, QUEUE_NUMS_LIMIT)
 }
 
+/// Most queues a route view lists in total, whatever the namesrv claims: a hostile route with
+/// many queue datas could otherwise expand to billions of queues (found by fuzzing).
+pub const ROUTE_QUEUES_LIMIT: usize = 1 << 16;
+
+/// Appends queues `0..nums` of `broker` to `out` without passing [`ROUTE_QUEUES_LIMIT`].
+fn push_queues(out: &mut Vec<MessageQueue>, topic: &str, broker: &str, nums: i32) {
+    let room = ROUTE_QUEUES_LIMIT.saturating_sub(out.len());
+    let n = usize::try_from(queue_count(nums)).unwrap_or(0).min(room);
+    out.extend((0..n as i32).map(|i| MessageQueue::new(topic, broker, i)));
+}
+
 impl TopicRouteData {
     /// Parses a route body, accepting standard JSON and fastjson's unquoted integer map keys.
     pub fn decode(body: &[u8]) -> Result<Self, BodyError> {
@@ -248,7 +259,7 @@ impl TopicRouteData {
                 let Ok(nums) = nums.trim().parse::<i32>() else {
                     continue;
                 };
-                out.extend((0..queue_count(nums)).map(|i| MessageQueue::new(topic, name, i)));
+                push_queues(&mut out, topic, name, nums);
             }
             return out;
         }
@@ -258,10 +269,7 @@ impl TopicRouteData {
             if !perm::is_writeable(qd.perm) || self.master_addr(&qd.broker_name).is_none() {
                 continue;
             }
-            out.extend(
-                (0..queue_count(qd.write_queue_nums))
-                    .map(|i| MessageQueue::new(topic, qd.broker_name.as_str(), i)),
-            );
+            push_queues(&mut out, topic, &qd.broker_name, qd.write_queue_nums);
         }
         out
     }
@@ -269,17 +277,15 @@ impl TopicRouteData {
     /// Queues a consumer may pull from (Java `topicRouteData2TopicSubscribeInfo`): queues
     /// `0..readQueueNums` of each readable queue data, sorted and without duplicates.
     pub fn subscribe_queues(&self, topic: &str) -> Vec<MessageQueue> {
-        let mut set = BTreeSet::new();
+        let mut list = Vec::new();
         for qd in self
             .queue_datas
             .iter()
             .filter(|q| perm::is_readable(q.perm))
         {
-            set.extend(
-                (0..queue_count(qd.read_queue_nums))
-                    .map(|i| MessageQueue::new(topic, qd.broker_name.as_str(), i)),
-            );
+            push_queues(&mut list, topic, &qd.broker_name, qd.read_queue_nums);
         }
+        let set: BTreeSet<MessageQueue> = list.into_iter().collect();
         set.into_iter().collect()
     }
 
