@@ -170,6 +170,53 @@ pub fn describe_event(event: &Event) -> String {
             Err(e) => format!("OnewaySent op#{} err {e:?}", op.0),
         };
     }
+    if let Event::Deliver {
+        consumer,
+        delivery,
+        queue,
+        messages,
+    } = event
+    {
+        let offsets: Vec<String> = messages
+            .iter()
+            .map(|m| m.queue_offset.to_string())
+            .collect();
+        return format!(
+            "Deliver consumer#{} delivery#{} {}/{}/{} offsets=[{}]",
+            consumer.0,
+            delivery.0,
+            queue.broker_name,
+            queue.topic,
+            queue.queue_id,
+            offsets.join(",")
+        );
+    }
+    if let Event::PersistLocalOffsets { consumer, content } = event {
+        return format!(
+            "PersistLocalOffsets consumer#{} {} bytes",
+            consumer.0,
+            content.len()
+        );
+    }
+    if let Event::ConsumerClosed {
+        op,
+        consumer,
+        report,
+    } = event
+    {
+        let persisted: Vec<String> = report
+            .persisted
+            .iter()
+            .map(|(q, o)| format!("{}/{}/{}={o}", q.broker_name, q.topic, q.queue_id))
+            .collect();
+        return format!(
+            "ConsumerClosed op#{} consumer#{} persisted=[{}] abandoned={}",
+            op.0,
+            consumer.0,
+            persisted.join(","),
+            report.abandoned_deliveries
+        );
+    }
     if let Event::ProducerClosed { op, producer } = event {
         return format!("ProducerClosed op#{} producer#{}", op.0, producer.0);
     }

@@ -52,6 +52,7 @@ struct SimClient {
     addr: SocketAddr,
     events: Vec<SimEvent>,
     timer: Option<Instant>,
+    wakeups: u64,
 }
 
 impl SimClient {
@@ -193,6 +194,7 @@ impl World {
             addr,
             events: Vec::new(),
             timer: None,
+            wakeups: 0,
         });
         i
     }
@@ -220,9 +222,29 @@ impl World {
         }
     }
 
+    /// Client `i`'s core, read-only (for conditions of [`World::drive_until`]). Panics if `i`
+    /// is a stub or out of range (a test bug).
+    pub fn core(&self, i: usize) -> &ClientCore {
+        match &self.clients[i].slot {
+            Slot::Core(core) => core,
+            Slot::Stub(_) => panic!("client {i} is a stub"),
+        }
+    }
+
+    /// The broker called `name`, read-only. Panics if there is none (a test bug).
+    pub fn broker_ref(&self, name: &str) -> &SimBroker {
+        let found = self.brokers.iter().find(|b| b.config().name == name);
+        found.unwrap_or_else(|| panic!("no broker {name}"))
+    }
+
     /// Events client `i` emitted so far.
     pub fn events(&self, i: usize) -> &[SimEvent] {
         &self.clients[i].events
+    }
+
+    /// How many times client `i`'s timer fired (each an [`Input::Timeout`] fed to it).
+    pub fn wakeups(&self, i: usize) -> u64 {
+        self.clients[i].wakeups
     }
 
     /// Takes client `i`'s events.
@@ -357,6 +379,7 @@ impl World {
                 .position(|c| c.timer.is_some_and(|t| t <= now))
             {
                 self.clients[i].timer = None;
+                self.clients[i].wakeups += 1;
                 self.clients[i].driven().handle_input(now, Input::Timeout);
                 continue;
             }

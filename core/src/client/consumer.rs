@@ -98,6 +98,8 @@ struct Slot {
     broker_id: i64,
     /// Orderly: a batch is out with the user.
     batch_out: bool,
+    /// Orderly: rebalanced away while a batch was out; released once it is acked.
+    release_pending: bool,
 }
 
 #[derive(Debug)]
@@ -149,6 +151,9 @@ pub(super) struct ConsumerState {
     pull_timers: BTreeSet<(Instant, ConsumerId, MessageQueue)>,
 }
 
+/// How long a consumer waits before reading the stored offset of a queue it takes over.
+const HANDOVER_GRACE: Duration = Duration::from_millis(1000);
+
 /// Most batches out with the user per consumer at once (Java's consume thread pool is 20).
 const MAX_OUTSTANDING: usize = 64;
 
@@ -182,6 +187,24 @@ impl ConsumerState {
                 unit_mode: false,
             })
             .collect()
+    }
+
+    /// The rebalance, offset-persist and lock-renewal intervals: the shortest any consumer
+    /// asks for (Java's defaults 20 s / 5 s / 20 s).
+    pub(super) fn intervals(&self) -> (Duration, Duration, Duration) {
+        let min = |f: fn(&ConsumerConfig) -> Duration, default: u64| {
+            self.consumers
+                .values()
+                .map(|c| f(&c.config))
+                .min()
+                .unwrap_or(Duration::from_secs(default))
+                .max(Duration::from_millis(100))
+        };
+        (
+            min(|c| c.rebalance_interval, 20),
+            min(|c| c.persist_interval, 5),
+            min(|c| c.lock_interval, 20),
+        )
     }
 
     pub(super) fn topics(&self) -> BTreeSet<String> {
@@ -263,9 +286,11 @@ impl ClientCore {
         let orderly = c.config.consume_mode == ConsumeMode::Orderly;
         let clustering = c.config.message_model == MessageModel::Clustering;
         let suspend = c.config.suspend_current_queue_time;
+        let mut release_now = false;
         if let Some(slot) = c.queues.get_mut(&d.mq) {
             if orderly {
                 slot.batch_out = false;
+                release_now = slot.release_pending;
                 match outcome {
                     ConsumeOutcome::Success => {
                         if let Ok(change) = slot.pq.commit_batch() {
@@ -304,6 +329,9 @@ impl ClientCore {
                 }
             }
             update_committable(c, &d.mq);
+        }
+        if release_now {
+            self.release_queue(now, d.consumer, &d.mq);
         }
         self.after_progress(now);
     }
@@ -455,6 +483,14 @@ impl ClientCore {
         let mut changed = false;
         for mq in current.iter().filter(|mq| !wanted.contains(*mq)) {
             changed = true;
+            let c = self.consumers.consumers.get_mut(&id).expect("checked");
+            let slot = c.queues.get_mut(mq).expect("listed");
+            if c.config.consume_mode == ConsumeMode::Orderly && slot.batch_out {
+                // Never hand an orderly queue over while its batch is with the handler: two
+                // consumers would consume it at once. Release it when the batch is acked.
+                slot.release_pending = true;
+                continue;
+            }
             self.release_queue(now, id, mq);
         }
         let c = self.consumers.consumers.get_mut(&id).expect("checked");
@@ -463,8 +499,15 @@ impl ClientCore {
             .config
             .consume_timestamp_ms
             .unwrap_or_else(|| self.wall.now_millis() - 30 * 60 * 1000);
+        // A queue taken over from another consumer: that consumer persists its offset when it
+        // releases the queue, on the same rebalance trigger. Reading the stored offset a moment
+        // later makes it far likelier to see that final offset than a stale one.
+        let handover = !c.queues.is_empty();
         let mut added = Vec::new();
         for mq in wanted {
+            if let Some(slot) = c.queues.get_mut(&mq) {
+                slot.release_pending = false;
+            }
             let fresh = c
                 .queues
                 .get(&mq)
@@ -481,6 +524,7 @@ impl ClientCore {
                     pull_in_flight: false,
                     broker_id: 0,
                     batch_out: false,
+                    release_pending: false,
                 },
             );
             if c.config.consume_mode == ConsumeMode::Orderly {
@@ -508,7 +552,11 @@ impl ClientCore {
         }
         let orderly = c.config.consume_mode == ConsumeMode::Orderly;
         for mq in added {
-            self.advance_start(now, id, &mq);
+            if handover && clustering_of(self.consumers.consumers.get(&id).expect("checked")) {
+                self.schedule_pull(now, id, &mq, HANDOVER_GRACE);
+            } else {
+                self.advance_start(now, id, &mq);
+            }
         }
         if changed {
             self.send_heartbeats(now, None);
@@ -535,7 +583,11 @@ impl ClientCore {
         if let Ok(change) = slot.pq.release() {
             c.flow.on_freed(change);
         }
-        let was_locked = c.locks.untrack(mq, now);
+        // An orderly queue is unlocked even when our lock is not (yet) confirmed: a lock
+        // request may still be in flight, and the broker would otherwise keep the queue for
+        // us for its whole lock lifetime (Java `removeUnnecessaryMessageQueue` unlocks too).
+        let was_locked = c.locks.untrack(mq, now)
+            || c.config.consume_mode == ConsumeMode::Orderly && clustering_of(c);
         let clustering = c.config.message_model == MessageModel::Clustering;
         let group = c.config.group.clone();
         c.offsets.remove(mq);
@@ -696,7 +748,11 @@ impl ClientCore {
             PullDecision::Stop => return,
         }
         if c.config.consume_mode == ConsumeMode::Orderly && !c.locks.is_locked(mq, now) {
-            return self.schedule_pull(now, id, mq, c.config.delay_after_error);
+            // Not ours yet (another client may still hold it): ask for the lock again and
+            // look back later (Java `pullMessageLater` + `tryLockLaterAndReconsume`).
+            let delay = c.config.delay_after_error;
+            self.lock_queue(now, id, mq);
+            return self.schedule_pull(now, id, mq, delay);
         }
         let Some(sub) = c.subs.get(&mq.topic) else {
             return;
@@ -819,7 +875,7 @@ impl ClientCore {
             let mut out = Vec::new();
             for (mq, slot) in c.queues.iter_mut() {
                 if orderly {
-                    if slot.batch_out || !c.locks.is_locked(mq, now) {
+                    if slot.batch_out || slot.release_pending || !c.locks.is_locked(mq, now) {
                         continue;
                     }
                     let messages = slot.pq.take_batch(batch, now);
@@ -1062,6 +1118,29 @@ impl ClientCore {
         }
     }
 
+    /// LOCK_BATCH_MQ for one queue.
+    fn lock_queue(&mut self, now: Instant, id: ConsumerId, mq: &MessageQueue) {
+        let Some(c) = self.consumers.consumers.get(&id) else {
+            return;
+        };
+        let Some(addr) = self.broker_master_any(&mq.broker_name) else {
+            return;
+        };
+        let set: BTreeSet<MessageQueue> = [mq.clone()].into_iter().collect();
+        let body = crate::body::LockBatchRequestBody {
+            client_id: self.client_id.clone(),
+            consumer_group: c.config.group.clone(),
+            mq_set: set.clone(),
+            only_this_broker: false,
+        };
+        self.consumer_request(
+            now,
+            &addr,
+            lock_request(&body),
+            ConsumerRequest::Lock(id, set),
+        );
+    }
+
     pub(super) fn lock_all_consumers(&mut self, now: Instant) {
         let ids: Vec<ConsumerId> = self.consumers.consumers.keys().copied().collect();
         for id in ids {
@@ -1146,6 +1225,25 @@ impl ClientCore {
                 });
                 let body = body.unwrap_or_default();
                 let newly = c.locks.on_lock_response(&requested, &body, now);
+                // Granted after we let the queue go: give it back at once.
+                let stale: BTreeSet<MessageQueue> = body
+                    .lock_ok_mq_set
+                    .iter()
+                    .filter(|mq| {
+                        c.queues
+                            .get(*mq)
+                            .is_none_or(|s| s.pq.state() == QueueState::Released)
+                    })
+                    .cloned()
+                    .collect();
+                let group = c.config.group.clone();
+                if !stale.is_empty() {
+                    let broker = stale.iter().next().map(|q| q.broker_name.clone());
+                    if let Some(addr) = broker.and_then(|b| self.broker_master_any(&b)) {
+                        let command = unlock_request(&self.client_id, &group, stale);
+                        self.remoting.send_oneway(now, &addr, command);
+                    }
+                }
                 for mq in newly {
                     // First pull after locking reads the offset again (Java); ours is fresh.
                     self.schedule_pull(now, id, &mq, Duration::ZERO);
@@ -1446,6 +1544,10 @@ impl ClientCore {
         let found = route.find_broker_address_in_subscribe(broker_name, broker_id, false)?;
         Some((found.broker_addr, found.slave))
     }
+}
+
+fn clustering_of(c: &Consumer) -> bool {
+    c.config.message_model == MessageModel::Clustering
 }
 
 /// Records a queue's committable offset (increase-only), unless the queue was released.

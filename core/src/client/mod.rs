@@ -517,9 +517,10 @@ impl ClientCore {
             jobs.push((Timer::Heartbeat, self.config.heartbeat_interval));
         }
         if self.consumers.any() {
-            jobs.push((Timer::Rebalance, Duration::from_secs(20)));
-            jobs.push((Timer::PersistOffsets, Duration::from_secs(5)));
-            jobs.push((Timer::LockRenew, Duration::from_secs(20)));
+            let (rebalance, persist, lock) = self.consumers.intervals();
+            jobs.push((Timer::Rebalance, rebalance));
+            jobs.push((Timer::PersistOffsets, persist));
+            jobs.push((Timer::LockRenew, lock));
         }
         for (timer, every) in jobs {
             if !self.timers.is_set(timer) {

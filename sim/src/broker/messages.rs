@@ -134,7 +134,9 @@ impl SimBroker {
                 "queueId is illegal",
             ));
         }
-        if sysflag::has(h.sys_flag, sysflag::PULL_COMMIT_OFFSET) {
+        // Only the first processing commits (Java: `storeOffsetEnable = brokerAllowSuspend`):
+        // a held pull answered later must not write its stale offset again.
+        if may_hold && sysflag::has(h.sys_flag, sysflag::PULL_COMMIT_OFFSET) {
             self.store.set_consumer_offset(
                 &h.consumer_group,
                 &h.topic,
@@ -215,6 +217,10 @@ impl SimBroker {
         now: Instant,
         req: &Incoming,
     ) -> Result<RemotingCommand, String> {
+        if self.fail_send_backs > 0 {
+            self.fail_send_backs -= 1;
+            return Err("send back refused (fault injected)".into());
+        }
         let h = read::<hdr::ConsumerSendMsgBackRequestHeader>(&req.cmd)?;
         let ext = self
             .store

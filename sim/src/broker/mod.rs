@@ -13,7 +13,7 @@ use rocketwire_core::body::{
     MessageQueue, UnlockBatchRequestBody,
 };
 use rocketwire_core::header::{self as hdr, CommandHeader};
-use rocketwire_core::message::MessageExt;
+use rocketwire_core::message::{Message, MessageExt};
 use rocketwire_core::time::ManualWallClock;
 use rocketwire_core::{RemotingCommand, RequestCode, ResponseCode, WallClock};
 
@@ -91,6 +91,7 @@ pub struct SimBroker {
     stall_until: Option<Instant>,
     drop_next: bool,
     drop_sends: u32,
+    fail_send_backs: u32,
     requests_seen: BTreeMap<i32, u64>,
 }
 
@@ -119,6 +120,7 @@ impl SimBroker {
             stall_until: None,
             drop_next: false,
             drop_sends: 0,
+            fail_send_backs: 0,
             requests_seen: BTreeMap::new(),
         }
     }
@@ -155,6 +157,14 @@ impl SimBroker {
             .unwrap_or_default()
     }
 
+    /// The client id holding `group`'s lock on `mq` at `now`, if any.
+    pub fn lock_owner(&self, group: &str, mq: &MessageQueue, now: Instant) -> Option<&str> {
+        self.locks
+            .get(&(group.to_string(), mq.clone()))
+            .filter(|(_, until)| *until > now)
+            .map(|(owner, _)| owner.as_str())
+    }
+
     /// Requests with `code` that arrived (answered or not: stalled and dropped ones count).
     pub fn requests_seen(&self, code: RequestCode) -> u64 {
         self.requests_seen
@@ -189,6 +199,27 @@ impl SimBroker {
     /// batch) instead of storing and answering them; other requests are served.
     pub fn drop_next_sends(&mut self, n: u32) {
         self.drop_sends = n;
+    }
+
+    /// Fault: answer SYSTEM_ERROR to the next `n` CONSUMER_SEND_MSG_BACK requests without
+    /// storing anything.
+    pub fn fail_next_send_backs(&mut self, n: u32) {
+        self.fail_send_backs = n;
+    }
+
+    /// Stores `message` straight into queue `queue_id` of its topic (created with the default
+    /// queue count if missing), as if a producer had sent it, and answers held pulls of that
+    /// queue. Returns the stored record.
+    pub fn put_message(&mut self, now: Instant, message: Message, queue_id: i32) -> MessageExt {
+        let topic = message.topic.clone();
+        let nums = self.config.default_queue_nums;
+        self.create_topic(&topic, nums);
+        let born = self.wall.now_millis();
+        let host = SocketAddr::from(([10, 0, 0, 250], 1));
+        let meta = self.meta(0, born, host, 0);
+        let stored = self.store.append(message, Placement::Queue(queue_id), meta);
+        self.wake(now, &topic, queue_id);
+        stored
     }
 
     /// Topic registrations not yet handed to the namesrvs.

@@ -1,0 +1,373 @@
+//! Push-consumer scenarios: the real `ClientCore` consumes from simulated brokers (delivery
+//! and offsets, rebalance between group members, reconsume-later through the retry topic to
+//! the DLQ, failed send-backs, graceful close and resume).
+
+mod consumer_support;
+
+use std::collections::BTreeSet;
+
+use consumer_support::*;
+use rocketwire_core::consumer::{dlq_topic, retry_topic};
+use rocketwire_core::{ConsumeOutcome, Event, RequestCode};
+use rocketwire_sim::World;
+
+#[test]
+fn one_consumer_gets_everything_once_and_commits_the_max_offsets() {
+    let mut world = world(1, 1, 4);
+    put_all(&mut world, 4, 5);
+    let c = consumer(&mut world, 0, builder().build().unwrap());
+    let mut h = Harness::new(1);
+    let all = h
+        .run_until(
+            &mut world,
+            |h, _| h.seen.iter().map(|s| s.messages.len()).sum::<usize>() >= 40,
+            secs(10),
+        )
+        .unwrap();
+    assert!(all, "only {} deliveries", h.seen.len());
+    for (q, offsets) in h.delivered() {
+        assert_eq!(
+            offsets,
+            (0..5).collect::<Vec<_>>(),
+            "{q:?} delivered once, in order"
+        );
+    }
+    assert!(h
+        .seen
+        .iter()
+        .all(|s| s.consumer == c && s.messages.len() == 1));
+    // Within one persist interval the offsets reach the broker.
+    h.run(&mut world, secs(6)).unwrap();
+    for q in all_queues(4) {
+        assert_eq!(committed(&world, &q), Some(5), "{q:?}");
+    }
+    assert_eq!(
+        world.client(0).consumer_offsets(c).get(&mq("broker-b", 3)),
+        Some(&5)
+    );
+    assert!(
+        world
+            .broker("broker-a")
+            .requests_seen(RequestCode::UpdateConsumerOffset)
+            >= 1
+    );
+    assert_eq!(world.client(0).deliveries_in_flight(), 0);
+    // New messages arrive through the held (long-poll) pull without a new request cycle.
+    let before = world
+        .broker("broker-a")
+        .requests_seen(RequestCode::PullMessage);
+    put(&mut world, "broker-a", 2, 1);
+    h.run(&mut world, ms(50)).unwrap();
+    let last = h.seen.last().unwrap();
+    assert_eq!(
+        (last.queue.clone(), last.messages[0].queue_offset),
+        (mq("broker-a", 2), 5)
+    );
+    assert!(last.at < world.elapsed(), "delivered within 50 ms");
+    assert!(
+        world
+            .broker("broker-a")
+            .requests_seen(RequestCode::PullMessage)
+            <= before + 1
+    );
+}
+
+#[test]
+fn small_consume_transcript() {
+    let mut world = world(3, 1, 1);
+    put(&mut world, "broker-a", 0, 2);
+    let c = consumer(&mut world, 0, builder().build().unwrap());
+    let mut h = Harness::new(1);
+    h.run_until(&mut world, |h, _| h.seen.len() >= 2, secs(5))
+        .unwrap();
+    h.run(&mut world, secs(6)).unwrap();
+    assert_eq!(committed(&world, &mq("broker-a", 0)), Some(2));
+    assert_eq!(
+        committed(&world, &mq("broker-b", 0)),
+        None,
+        "nothing consumed there"
+    );
+    let now = world.now();
+    let op = world.client(0).close_consumer(now, c);
+    h.run_until(&mut world, |h, _| !h.events_of(0).is_empty(), secs(5))
+        .unwrap();
+    assert!(matches!(&h.events_of(0)[0].1, Event::ConsumerClosed { op: o, .. } if *o == op));
+    insta::assert_snapshot!(world.transcript());
+}
+
+#[test]
+fn two_consumers_split_the_queues_and_one_takes_all_after_the_other_closes() {
+    let mut world = world(2, 2, 4);
+    let a = consumer(&mut world, 0, builder().build().unwrap());
+    let b = consumer(&mut world, 1, builder().build().unwrap());
+    let mut h = Harness::new(2);
+    let split = |w: &World| {
+        let qa: BTreeSet<_> = w
+            .core(0)
+            .assigned_queues(a)
+            .into_iter()
+            .filter(|q| q.topic == TOPIC)
+            .collect();
+        let qb: BTreeSet<_> = w
+            .core(1)
+            .assigned_queues(b)
+            .into_iter()
+            .filter(|q| q.topic == TOPIC)
+            .collect();
+        (qa, qb)
+    };
+    let ok = h
+        .run_until(
+            &mut world,
+            |_, w| {
+                let (qa, qb) = split(w);
+                qa.len() == 4 && qb.len() == 4
+            },
+            secs(30),
+        )
+        .unwrap();
+    assert!(ok, "no even split: {:?}", split(&world));
+    let (qa, qb) = split(&world);
+    assert!(qa.is_disjoint(&qb), "{qa:?} / {qb:?}");
+    assert_eq!(
+        qa.union(&qb).cloned().collect::<BTreeSet<_>>(),
+        all_queues(4)
+    );
+    // Both consume their own queues.
+    put_all(&mut world, 4, 3);
+    h.run(&mut world, secs(2)).unwrap();
+    for s in &h.seen {
+        let owned = if s.client == 0 { &qa } else { &qb };
+        assert!(
+            owned.contains(&s.queue),
+            "{s:?} delivered outside its assignment"
+        );
+    }
+    assert_eq!(h.seen.len(), 24);
+    let now = world.now();
+    world.client(0).close_consumer(now, a);
+    // The broker notifies b (NOTIFY_CONSUMER_IDS_CHANGED): it takes everything well before the
+    // 20 s periodic rebalance.
+    let start = world.elapsed();
+    let ok = h
+        .run_until(&mut world, |_, w| split(w).1.len() == 8, secs(30))
+        .unwrap();
+    assert!(ok, "b never took all queues: {:?}", split(&world));
+    assert!(
+        world.elapsed() - start < secs(5),
+        "took {:?}",
+        world.elapsed() - start
+    );
+    assert!(world.client(0).assigned_queues(a).is_empty());
+    // b resumes a's queues from a's committed offsets: nothing is delivered twice.
+    put_all(&mut world, 4, 1);
+    h.run(&mut world, secs(3)).unwrap();
+    let delivered = h.delivered();
+    for q in all_queues(4) {
+        assert_eq!(delivered.get(&q), Some(&vec![0, 1, 2, 3]), "{q:?}");
+    }
+    assert!(h.seen[24..].iter().all(|s| s.client == 1));
+}
+
+#[test]
+fn reconsume_later_goes_through_the_retry_topic_to_the_dlq() {
+    let mut world = world(4, 1, 1);
+    put(&mut world, "broker-a", 0, 1);
+    let config = builder().max_reconsume_times(2).build().unwrap();
+    let c = consumer(&mut world, 0, config);
+    let mut h = Harness::new(1);
+    h.policy = Box::new(|_| Some(ConsumeOutcome::ReconsumeLater { delay_level: 1 }));
+    // Original + 2 retries (1 s delay each), then the third failure goes to the DLQ.
+    let ok = h
+        .run_until(&mut world, |h, _| h.seen.len() >= 3, secs(30))
+        .unwrap();
+    assert!(ok, "{:#?}", h.seen);
+    h.run(&mut world, secs(10)).unwrap();
+    assert_eq!(h.seen.len(), 3, "no delivery after the DLQ");
+    let retry = retry_topic(GROUP);
+    let dlq = dlq_topic(GROUP);
+    assert_eq!(h.seen[0].queue, mq("broker-a", 0));
+    for (i, s) in h.seen.iter().enumerate() {
+        let m = &s.messages[0];
+        assert_eq!(m.message.topic, TOPIC, "retry topic reset to the original");
+        assert_eq!(m.reconsume_times, i as i32);
+        assert_eq!(m.message.body.as_ref(), b"broker-a/0/0");
+        if i > 0 {
+            assert_eq!(s.queue.topic, retry, "retries come from the retry topic");
+            assert!(s.at >= h.seen[i - 1].at + secs(1), "delay level 1 = 1 s");
+        }
+    }
+    let store = world.broker("broker-a").store();
+    assert_eq!(store.max_offset(&retry, 0), 2);
+    assert_eq!(store.max_offset(&dlq, 0), 1);
+    let dead = store.at(&dlq, 0, 0).unwrap();
+    assert_eq!(dead.message.body.as_ref(), b"broker-a/0/0");
+    assert_eq!(dead.reconsume_times, 3);
+    // Everything settled: offsets move past the original and both retries.
+    h.run(&mut world, secs(6)).unwrap();
+    assert_eq!(committed(&world, &mq("broker-a", 0)), Some(1));
+    let retry_q = rocketwire_core::body::MessageQueue {
+        topic: retry.clone(),
+        broker_name: "broker-a".into(),
+        queue_id: 0,
+    };
+    assert_eq!(world.client(0).consumer_offsets(c).get(&retry_q), Some(&2));
+    assert_eq!(world.client(0).deliveries_in_flight(), 0);
+}
+
+#[test]
+fn failed_send_back_keeps_the_message_unsettled_and_the_offset_behind_it() {
+    let mut world = world(5, 1, 1);
+    put(&mut world, "broker-a", 0, 3);
+    let mut config = builder().build().unwrap();
+    config.delay_after_send_back_failure = secs(8);
+    let c = consumer(&mut world, 0, config);
+    world.broker("broker-a").fail_next_send_backs(1);
+    let mut h = Harness::new(1);
+    // Offset 1 fails once; everything else succeeds.
+    let mut failed = false;
+    h.policy = Box::new(move |s| {
+        if s.queue == mq("broker-a", 0) && s.messages[0].queue_offset == 1 && !failed {
+            failed = true;
+            return Some(ConsumeOutcome::ReconsumeLater { delay_level: 1 });
+        }
+        Some(ConsumeOutcome::Success)
+    });
+    let q = mq("broker-a", 0);
+    h.run_until(&mut world, |h, _| h.seen.len() >= 3, secs(5))
+        .unwrap();
+    let first_round = world.elapsed();
+    // The send-back is refused: offset 1 stays unsettled; the committed offset stays at 1
+    // even though 0 and 2 are consumed, across a persist.
+    h.run(&mut world, secs(6)).unwrap();
+    assert_eq!(h.seen.len(), 3, "not redelivered before the pause");
+    assert_eq!(
+        world
+            .broker("broker-a")
+            .requests_seen(RequestCode::ConsumerSendMsgBack),
+        1
+    );
+    assert_eq!(world.client(0).consumer_offsets(c).get(&q), Some(&1));
+    assert_eq!(committed(&world, &q), Some(1));
+    let retry = retry_topic(GROUP);
+    assert_eq!(
+        world.broker("broker-a").store().max_offset(&retry, 0),
+        0,
+        "nothing stored"
+    );
+    // Redelivered locally (not via the retry topic) after the back-off; acked; offset moves.
+    let ok = h
+        .run_until(&mut world, |h, _| h.seen.len() >= 4, secs(10))
+        .unwrap();
+    assert!(ok);
+    let again = &h.seen[3];
+    assert_eq!(
+        (again.queue.clone(), again.messages[0].queue_offset),
+        (q.clone(), 1)
+    );
+    assert!(
+        again.at >= first_round + secs(4),
+        "redelivered after the pause, at {:?}",
+        again.at
+    );
+    h.run(&mut world, secs(6)).unwrap();
+    assert_eq!(committed(&world, &q), Some(3));
+}
+
+#[test]
+fn close_persists_the_drained_offsets_and_a_new_consumer_resumes_there() {
+    let mut world = world(6, 2, 2);
+    put_all(&mut world, 2, 4);
+    let c = consumer(&mut world, 0, builder().build().unwrap());
+    let mut h = Harness::new(2);
+    // Hold every delivery: nothing settles until the close.
+    h.policy = Box::new(|_| None);
+    let ok = h
+        .run_until(&mut world, |h, _| h.held.len() >= 16, secs(5))
+        .unwrap();
+    assert!(ok, "{}", h.held.len());
+    let now = world.now();
+    let op = world.client(0).close_consumer(now, c);
+    // The close waits for the deliveries out.
+    h.run(&mut world, secs(2)).unwrap();
+    assert!(
+        h.events_of(0).is_empty(),
+        "closed with deliveries out: {:?}",
+        h.events_of(0)
+    );
+    // Ack all but offsets >= 2 of broker-b queue 1.
+    let now = world.now();
+    let q = mq("broker-b", 1);
+    let mut late = Vec::new();
+    for s in std::mem::take(&mut h.held) {
+        if s.queue == q && s.messages[0].queue_offset >= 2 {
+            late.push(s);
+        } else {
+            world
+                .client(0)
+                .ack(now, s.delivery, ConsumeOutcome::Success);
+        }
+    }
+    h.run(&mut world, secs(1)).unwrap();
+    assert!(h.events_of(0).is_empty());
+    world.client(0).abandon_deliveries(now, c);
+    let ok = h
+        .run_until(&mut world, |h, _| !h.events_of(0).is_empty(), secs(5))
+        .unwrap();
+    assert!(ok);
+    let report = match &h.events_of(0)[0].1 {
+        Event::ConsumerClosed {
+            op: o,
+            consumer,
+            report,
+        } if *o == op && *consumer == c => report.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(report.abandoned_deliveries, 2);
+    let topic_offsets: Vec<_> = report
+        .persisted
+        .iter()
+        .filter(|(q, _)| q.topic == TOPIC)
+        .collect();
+    assert_eq!(topic_offsets.len(), 4, "{report:?}");
+    for (pq, offset) in &report.persisted {
+        let expect = if pq.topic != TOPIC {
+            *offset
+        } else if *pq == q {
+            2
+        } else {
+            4
+        };
+        assert_eq!(*offset, expect, "{pq:?}");
+        assert_eq!(
+            committed_any(&mut world, pq),
+            Some(*offset),
+            "{pq:?} at the broker"
+        );
+    }
+    assert!(
+        world.broker("broker-a").consumer_ids(GROUP).is_empty(),
+        "unregistered"
+    );
+    assert!(
+        world.broker("broker-b").consumer_ids(GROUP).is_empty(),
+        "unregistered"
+    );
+    // A new consumer on another client resumes at the persisted offsets.
+    consumer(&mut world, 1, builder().build().unwrap());
+    h.policy = Box::new(|_| Some(ConsumeOutcome::Success));
+    let before = h.seen.len();
+    h.run(&mut world, secs(3)).unwrap();
+    let resumed: Vec<_> = h.seen[before..]
+        .iter()
+        .map(|s| (s.client, s.queue.clone(), s.messages[0].queue_offset))
+        .collect();
+    assert_eq!(resumed, vec![(1, q.clone(), 2), (1, q, 3)]);
+}
+
+fn committed_any(world: &mut World, q: &rocketwire_core::body::MessageQueue) -> Option<i64> {
+    world
+        .broker(&q.broker_name)
+        .store()
+        .consumer_offset(GROUP, &q.topic, q.queue_id)
+}
