@@ -40,6 +40,65 @@ pub enum CliCommand {
     Produce(ProduceArgs),
     /// Print a topic's route.
     Route(RouteArgs),
+    /// Consume messages with a push consumer and print them.
+    Consume(ConsumeArgs),
+}
+
+/// Where a consumer group without stored offsets starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartFrom {
+    /// The first message still stored.
+    First,
+    /// Only messages sent from now on.
+    Last,
+    /// Messages stored at or after this time (ms since the epoch).
+    Timestamp(i64),
+}
+
+/// Parses `first`, `last` or a timestamp in ms.
+pub fn parse_start(s: &str) -> Result<StartFrom, String> {
+    match s {
+        "first" => Ok(StartFrom::First),
+        "last" => Ok(StartFrom::Last),
+        ms => ms
+            .parse::<i64>()
+            .ok()
+            .filter(|t| *t >= 0)
+            .map(StartFrom::Timestamp)
+            .ok_or_else(|| format!("expected first, last or a timestamp in ms, got {s:?}")),
+    }
+}
+
+/// `rocketwire consume`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct ConsumeArgs {
+    /// Topic.
+    #[arg(short, long)]
+    pub topic: String,
+    /// Consumer group.
+    #[arg(short, long)]
+    pub group: String,
+    /// Tag expression (`*`, `TagA || TagB`).
+    #[arg(long, default_value = "*")]
+    pub expression: String,
+    /// Exit after this many messages.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+    /// Where a group without stored offsets starts: first, last or a timestamp in ms.
+    #[arg(long, value_parser = parse_start, default_value = "last")]
+    pub from: StartFrom,
+    /// One message at a time per queue, in queue order.
+    #[arg(long)]
+    pub orderly: bool,
+    /// Every consumer of the group gets every message (offsets kept in a local file).
+    #[arg(long)]
+    pub broadcast: bool,
+    /// Print one JSON object per message.
+    #[arg(long)]
+    pub json: bool,
+    /// Print no message, only the summary.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 /// `rocketwire produce`.

@@ -1,14 +1,21 @@
 //! The runtime-specific part: [`Backend`], and one small implementation per runtime.
 
 use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
 
 use rocketwire_core::body::TopicRouteData;
-use rocketwire_core::message::Message;
+use rocketwire_core::consumer::{ConsumerConfig, Subscription};
+use rocketwire_core::message::{Message, MessageExt};
 use rocketwire_core::producer::{ProducerConfig, QueueSelector};
-use rocketwire_core::{ClientConfig, ClientError};
+use rocketwire_core::{ClientConfig, ClientError, ConsumeOutcome, ConsumerCloseReport};
 use rocketwire_driver::{
-    Client, CurrentRuntime, DriverOptions, Producer, SendHandle, TrySendError,
+    Client, ConsumerStartError, CurrentRuntime, DriverOptions, Producer, PushConsumer,
+    PushConsumerOptions, SendHandle, TrySendError,
 };
+
+/// A message handler as the commands write it.
+pub type Handler = Arc<dyn Fn(&[MessageExt]) -> ConsumeOutcome + Send + Sync>;
 
 /// What the commands need from a client, whatever runs it. Calls block the calling thread.
 pub trait Backend: Sized {
@@ -20,6 +27,15 @@ pub trait Backend: Sized {
     fn create_producer(&mut self, config: ProducerConfig) -> Result<(), ClientError>;
     /// `try_send` (or `try_send_batch` for more than one message) on that producer.
     fn try_send(&self, messages: Vec<Message>) -> Result<SendHandle, TrySendError>;
+    /// Starts the push consumer the `consume` command uses.
+    fn start_consumer(
+        &mut self,
+        config: ConsumerConfig,
+        subscriptions: Vec<Subscription>,
+        handler: Handler,
+    ) -> Result<(), ConsumerStartError>;
+    /// Closes that consumer gracefully.
+    fn stop_consumer(&mut self, drain: Duration) -> Result<ConsumerCloseReport, ClientError>;
     /// Closes the producer, if any, then the client.
     fn shutdown(self) -> Result<(), ClientError>;
 }
@@ -40,6 +56,7 @@ pub struct AsyncBackend<R, E> {
     exec: E,
     client: Client<R>,
     producer: Option<Producer<R>>,
+    consumer: Option<PushConsumer<R>>,
 }
 
 impl<R: CurrentRuntime, E: Exec> Backend for AsyncBackend<R, E> {
@@ -50,6 +67,7 @@ impl<R: CurrentRuntime, E: Exec> Backend for AsyncBackend<R, E> {
             exec,
             client,
             producer: None,
+            consumer: None,
         })
     }
     fn query_route(&self, topic: &str) -> Result<TopicRouteData, ClientError> {
@@ -73,7 +91,33 @@ impl<R: CurrentRuntime, E: Exec> Backend for AsyncBackend<R, E> {
             }
         }
     }
-    fn shutdown(self) -> Result<(), ClientError> {
+    fn start_consumer(
+        &mut self,
+        config: ConsumerConfig,
+        subscriptions: Vec<Subscription>,
+        handler: Handler,
+    ) -> Result<(), ConsumerStartError> {
+        let handler = move |messages: Vec<MessageExt>| {
+            let handler = handler.clone();
+            async move { handler(&messages) }
+        };
+        let consumer = self.exec.block_on(self.client.create_push_consumer_with(
+            config,
+            subscriptions,
+            PushConsumerOptions::default(),
+            handler,
+        ))?;
+        self.consumer = Some(consumer);
+        Ok(())
+    }
+    fn stop_consumer(&mut self, drain: Duration) -> Result<ConsumerCloseReport, ClientError> {
+        match self.consumer.take() {
+            Some(consumer) => self.exec.block_on(consumer.shutdown(drain)),
+            None => Ok(ConsumerCloseReport::default()),
+        }
+    }
+    fn shutdown(mut self) -> Result<(), ClientError> {
+        self.stop_consumer(Duration::from_secs(5))?;
         if let Some(producer) = self.producer {
             self.exec.block_on(producer.shutdown())?;
         }
@@ -137,6 +181,7 @@ pub type AsyncStdBackend = AsyncBackend<rocketwire_async_std::AsyncStdRuntime, A
 pub struct BlockingBackend {
     client: rocketwire_blocking::Client,
     producer: Option<rocketwire_blocking::Producer>,
+    consumer: Option<rocketwire_blocking::PushConsumer>,
 }
 
 impl Backend for BlockingBackend {
@@ -145,6 +190,7 @@ impl Backend for BlockingBackend {
         Ok(Self {
             client,
             producer: None,
+            consumer: None,
         })
     }
     fn query_route(&self, topic: &str) -> Result<TopicRouteData, ClientError> {
@@ -164,7 +210,29 @@ impl Backend for BlockingBackend {
             }
         }
     }
-    fn shutdown(self) -> Result<(), ClientError> {
+    fn start_consumer(
+        &mut self,
+        config: ConsumerConfig,
+        subscriptions: Vec<Subscription>,
+        handler: Handler,
+    ) -> Result<(), ConsumerStartError> {
+        let consumer = self.client.create_push_consumer_with(
+            config,
+            subscriptions,
+            PushConsumerOptions::default(),
+            move |messages: &[MessageExt]| handler(messages),
+        )?;
+        self.consumer = Some(consumer);
+        Ok(())
+    }
+    fn stop_consumer(&mut self, drain: Duration) -> Result<ConsumerCloseReport, ClientError> {
+        match self.consumer.take() {
+            Some(consumer) => consumer.shutdown(drain),
+            None => Ok(ConsumerCloseReport::default()),
+        }
+    }
+    fn shutdown(mut self) -> Result<(), ClientError> {
+        self.stop_consumer(Duration::from_secs(5))?;
         if let Some(producer) = self.producer {
             producer.shutdown()?;
         }

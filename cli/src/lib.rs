@@ -1,10 +1,11 @@
-//! `rocketwire`, the command-line client: `produce` and `route` on any adapter.
+//! `rocketwire`, the command-line client: `produce`, `consume` and `route` on any adapter.
 //!
 //! The commands are written once against [`backend::Backend`], a blocking face over a client;
 //! each runtime is a few lines in [`backend`].
 
 pub mod args;
 pub mod backend;
+pub mod consume;
 pub mod produce;
 pub mod route;
 
@@ -69,6 +70,15 @@ fn run_on<B: Backend>(cli: &Cli) -> Result<ExitCode, CliError> {
             let closed = client.shutdown();
             result?;
             closed?;
+            Ok(ExitCode::SUCCESS)
+        }
+        CliCommand::Consume(args) => {
+            let mut client = B::start(config, DriverOptions::default())?;
+            let result = consume::run(&mut client, args);
+            let closed = client.shutdown();
+            let summary = result?;
+            closed?;
+            summary.print();
             Ok(ExitCode::SUCCESS)
         }
         CliCommand::Produce(args) => {

@@ -135,3 +135,80 @@ fn produce_then_route_on_every_runtime() {
         assert!(text.contains("write 4"), "{text}");
     }
 }
+
+#[test]
+#[ignore = "needs a cluster: cargo xtask test"]
+fn produce_then_consume_json_on_every_runtime() {
+    let namesrv = cluster_namesrv();
+    for runtime in ["tokio", "async-std", "smol", "blocking"] {
+        let topic = unique(&format!("rw_cli_consume_{}", runtime.replace('-', "_")));
+        let group = unique("rw_cli_group");
+        let out = rocketwire(&[
+            "--runtime",
+            runtime,
+            "--namesrv",
+            &namesrv,
+            "produce",
+            "-t",
+            &topic,
+            "--count",
+            "5",
+            "--size",
+            "16",
+            "--tag",
+            "cli",
+        ]);
+        assert!(
+            out.status.success(),
+            "{runtime}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Wait for the auto-created topic's route, so the consumer finds it at once.
+        let give_up = Instant::now() + Duration::from_secs(30);
+        while !rocketwire(&["--namesrv", &namesrv, "route", "-t", &topic])
+            .status
+            .success()
+        {
+            assert!(Instant::now() < give_up, "{runtime}: no route for {topic}");
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        let started = Instant::now();
+        let out = rocketwire(&[
+            "--runtime",
+            runtime,
+            "--namesrv",
+            &namesrv,
+            "consume",
+            "-t",
+            &topic,
+            "-g",
+            &group,
+            "--count",
+            "5",
+            "--from",
+            "first",
+            "--json",
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{runtime}: {stderr}");
+        assert!(started.elapsed() < Duration::from_secs(40), "{runtime}");
+        let messages: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+            .collect();
+        assert_eq!(messages.len(), 5, "{runtime}: {messages:?}");
+        let mut offsets = std::collections::BTreeSet::new();
+        for m in &messages {
+            assert_eq!(m["topic"], topic.as_str(), "{m}");
+            assert_eq!(m["tags"], "cli", "{m}");
+            assert_eq!(m["reconsumeTimes"], 0);
+            assert!(m["msgId"].as_str().is_some_and(|id| id.len() == 32), "{m}");
+            assert!(m["bornTimestamp"].as_i64().is_some_and(|t| t > 0));
+            let body = m["body"].as_str().or(m["bodyBase64"].as_str());
+            assert!(body.is_some_and(|b| !b.is_empty()), "{m}");
+            offsets.insert((m["queueId"].as_i64(), m["queueOffset"].as_i64()));
+        }
+        assert_eq!(offsets.len(), 5, "five distinct messages");
+        assert!(stderr.contains("consumed 5 messages"), "{stderr}");
+    }
+}

@@ -1,11 +1,20 @@
 //! One synchronous face over the four adapters.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rocketwire_core::body::{MessageQueue, TopicRouteData};
-use rocketwire_core::message::Message;
+use rocketwire_core::consumer::{ConsumerConfig, Subscription};
+use rocketwire_core::message::{Message, MessageExt};
 use rocketwire_core::producer::{ProducerConfig, QueueSelector, SendError, SendResult};
-use rocketwire_core::{ClientConfig, ClientError, RemotingCommand};
+use rocketwire_core::{
+    ClientConfig, ClientError, ConsumeOutcome, ConsumerCloseReport, RemotingCommand,
+    TransactionSendResult,
+};
+use rocketwire_tokio::{ConsumerStartError, PushConsumerOptions, TransactionListener};
+
+/// A consumer handler as the suite writes it; async adapters wrap it in an async closure.
+pub type Handler = Arc<dyn Fn(&[MessageExt]) -> ConsumeOutcome + Send + Sync>;
 
 /// The adapters under test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +60,41 @@ pub trait Harness {
         config: ProducerConfig,
         selector: QueueSelector,
     ) -> Result<Box<dyn HarnessProducer + '_>, ClientError>;
+    /// `Client::create_push_consumer_with`.
+    fn create_push_consumer(
+        &self,
+        config: ConsumerConfig,
+        subscriptions: Vec<Subscription>,
+        options: PushConsumerOptions,
+        handler: Handler,
+    ) -> Result<Box<dyn HarnessConsumer + '_>, ConsumerStartError>;
+    /// `Client::create_transaction_producer`.
+    fn create_transaction_producer(
+        &self,
+        config: ProducerConfig,
+        listener: Arc<dyn TransactionListener>,
+    ) -> Result<Box<dyn HarnessTransactionProducer + '_>, ClientError>;
+    /// Starts another client of the same adapter.
+    fn start_another(&self, config: ClientConfig) -> Box<dyn Harness> {
+        start(self.kind(), config)
+    }
     /// `Client::shutdown`.
+    fn shutdown(self: Box<Self>) -> Result<(), ClientError>;
+}
+
+/// One adapter's `PushConsumer`, driven synchronously.
+pub trait HarnessConsumer {
+    /// `PushConsumer::assigned_queues`.
+    fn assigned_queues(&self) -> Result<Vec<MessageQueue>, ClientError>;
+    /// `PushConsumer::shutdown`.
+    fn shutdown(self: Box<Self>, drain: Duration) -> Result<ConsumerCloseReport, ClientError>;
+}
+
+/// One adapter's `TransactionProducer`, driven synchronously.
+pub trait HarnessTransactionProducer {
+    /// `TransactionProducer::send_in_transaction`.
+    fn send_in_transaction(&self, message: Message) -> Result<TransactionSendResult, SendError>;
+    /// `TransactionProducer::shutdown`.
     fn shutdown(self: Box<Self>) -> Result<(), ClientError>;
 }
 
@@ -94,8 +137,45 @@ pub fn all_harnesses() -> [AdapterKind; 4] {
 
 /// Implements [`Harness`] for an async adapter given how to block on a future.
 macro_rules! async_harness {
-    ($name:ident, $producer:ident, $kind:expr, $client:ty, $producer_ty:ty, $runtime:ty,
-     $make_runtime:expr, $block_on:expr) => {
+    ($name:ident, $producer:ident, $consumer:ident, $tx:ident, $kind:expr, $client:ty,
+     $producer_ty:ty, $consumer_ty:ty, $tx_ty:ty, $runtime:ty, $make_runtime:expr,
+     $block_on:expr) => {
+        struct $consumer<'a> {
+            harness: &'a $name,
+            consumer: $consumer_ty,
+        }
+
+        impl HarnessConsumer for $consumer<'_> {
+            fn assigned_queues(&self) -> Result<Vec<MessageQueue>, ClientError> {
+                self.harness.run(self.consumer.assigned_queues())
+            }
+            fn shutdown(
+                self: Box<Self>,
+                drain: Duration,
+            ) -> Result<ConsumerCloseReport, ClientError> {
+                let this = *self;
+                this.harness.run(this.consumer.shutdown(drain))
+            }
+        }
+
+        struct $tx<'a> {
+            harness: &'a $name,
+            producer: $tx_ty,
+        }
+
+        impl HarnessTransactionProducer for $tx<'_> {
+            fn send_in_transaction(
+                &self,
+                message: Message,
+            ) -> Result<TransactionSendResult, SendError> {
+                self.harness.run(self.producer.send_in_transaction(message))
+            }
+            fn shutdown(self: Box<Self>) -> Result<(), ClientError> {
+                let this = *self;
+                this.harness.run(this.producer.shutdown())
+            }
+        }
+
         struct $producer<'a> {
             harness: &'a $name,
             producer: $producer_ty,
@@ -193,6 +273,40 @@ macro_rules! async_harness {
                     producer,
                 }))
             }
+            fn create_push_consumer(
+                &self,
+                config: ConsumerConfig,
+                subscriptions: Vec<Subscription>,
+                options: PushConsumerOptions,
+                handler: Handler,
+            ) -> Result<Box<dyn HarnessConsumer + '_>, ConsumerStartError> {
+                let handler = move |messages: Vec<MessageExt>| {
+                    let handler = handler.clone();
+                    async move { handler(&messages) }
+                };
+                let consumer = self.run(self.client.create_push_consumer_with(
+                    config,
+                    subscriptions,
+                    options,
+                    handler,
+                ))?;
+                Ok(Box::new($consumer {
+                    harness: self,
+                    consumer,
+                }))
+            }
+            fn create_transaction_producer(
+                &self,
+                config: ProducerConfig,
+                listener: Arc<dyn TransactionListener>,
+            ) -> Result<Box<dyn HarnessTransactionProducer + '_>, ClientError> {
+                let producer =
+                    self.run(self.client.create_transaction_producer(config, listener))?;
+                Ok(Box::new($tx {
+                    harness: self,
+                    producer,
+                }))
+            }
             fn shutdown(self: Box<Self>) -> Result<(), ClientError> {
                 let this = *self;
                 let block_on = $block_on;
@@ -205,9 +319,13 @@ macro_rules! async_harness {
 async_harness!(
     TokioHarness,
     TokioProducer,
+    TokioConsumer,
+    TokioTx,
     AdapterKind::Tokio,
     rocketwire_tokio::Client,
     rocketwire_tokio::Producer,
+    rocketwire_tokio::PushConsumer,
+    rocketwire_tokio::TransactionProducer,
     tokio::runtime::Runtime,
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -220,9 +338,13 @@ async_harness!(
 async_harness!(
     SmolHarness,
     SmolProducer,
+    SmolConsumer,
+    SmolTx,
     AdapterKind::Smol,
     rocketwire_smol::Client,
     rocketwire_smol::Producer,
+    rocketwire_smol::PushConsumer,
+    rocketwire_smol::TransactionProducer,
     (),
     (),
     |_: &(), fut| smol::block_on(fut)
@@ -231,9 +353,13 @@ async_harness!(
 async_harness!(
     AsyncStdHarness,
     AsyncStdProducer,
+    AsyncStdConsumer,
+    AsyncStdTx,
     AdapterKind::AsyncStd,
     rocketwire_async_std::Client,
     rocketwire_async_std::Producer,
+    rocketwire_async_std::PushConsumer,
+    rocketwire_async_std::TransactionProducer,
     (),
     (),
     |_: &(), fut| async_std::task::block_on(fut)
@@ -302,8 +428,53 @@ impl Harness for BlockingHarness {
             .create_producer_with_selector(config, selector)?;
         Ok(Box::new(BlockingProducer(producer)))
     }
+    fn create_push_consumer(
+        &self,
+        config: ConsumerConfig,
+        subscriptions: Vec<Subscription>,
+        options: PushConsumerOptions,
+        handler: Handler,
+    ) -> Result<Box<dyn HarnessConsumer + '_>, ConsumerStartError> {
+        let consumer = self.client.create_push_consumer_with(
+            config,
+            subscriptions,
+            options,
+            move |messages: &[MessageExt]| handler(messages),
+        )?;
+        Ok(Box::new(BlockingConsumer(consumer)))
+    }
+    fn create_transaction_producer(
+        &self,
+        config: ProducerConfig,
+        listener: Arc<dyn TransactionListener>,
+    ) -> Result<Box<dyn HarnessTransactionProducer + '_>, ClientError> {
+        let producer = self.client.create_transaction_producer(config, listener)?;
+        Ok(Box::new(BlockingTx(producer)))
+    }
     fn shutdown(self: Box<Self>) -> Result<(), ClientError> {
         self.client.shutdown()
+    }
+}
+
+struct BlockingConsumer(rocketwire_blocking::PushConsumer);
+
+impl HarnessConsumer for BlockingConsumer {
+    fn assigned_queues(&self) -> Result<Vec<MessageQueue>, ClientError> {
+        self.0.assigned_queues()
+    }
+    fn shutdown(self: Box<Self>, drain: Duration) -> Result<ConsumerCloseReport, ClientError> {
+        self.0.shutdown(drain)
+    }
+}
+
+struct BlockingTx(rocketwire_blocking::TransactionProducer);
+
+impl HarnessTransactionProducer for BlockingTx {
+    fn send_in_transaction(&self, message: Message) -> Result<TransactionSendResult, SendError> {
+        self.0.send_in_transaction(message)
+    }
+    fn shutdown(self: Box<Self>) -> Result<(), ClientError> {
+        self.0.shutdown()
     }
 }
 

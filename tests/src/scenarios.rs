@@ -15,6 +15,8 @@ use crate::harness::HarnessProducer;
 use crate::wire::{self, default_broker, pull_at_least, send_batch, send_v2, TIMEOUT};
 use crate::{unique, Harness};
 
+pub use crate::consume::*;
+
 /// A topic that does not exist yet is reported as such; after a send through the template
 /// topic's broker the broker auto-creates it (4 queues) and the namesrv serves its route.
 pub fn route_for_auto_created_topic(h: &dyn Harness) {

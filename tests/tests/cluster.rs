@@ -46,4 +46,13 @@ suite!(
     producer_ordered_by_key,
     producer_delay_level,
     producer_compression_round_trip,
+    consume_concurrently,
+    consumer_group_rebalance,
+    consume_orderly,
+    consume_retry_send_back,
+    consume_handler_panic_is_retried,
+    consume_broadcasting_offsets_survive_restart,
+    consume_broadcasting_corrupt_file_fails,
+    consume_from_timestamp,
+    transactional_producer,
 );

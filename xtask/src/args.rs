@@ -13,6 +13,9 @@ tasks:
   test             fmt, clippy, doc, unit tests, then the real-cluster suite in both
                    broker reply-encoding modes (JSON and ROCKETMQ)
   demo             start a cluster, run the `demo` example against it, stop the cluster
+  bench            build the benchmarks in release, start a cluster on free non-default
+                   ports, run them (producer throughput/latency, consumer drain, per
+                   adapter), stop the cluster
   help             this text
 
 cluster/demo options (environment overrides in brackets):
@@ -25,6 +28,11 @@ cluster/demo options (environment overrides in brackets):
                                                               [ROCKETWIRE_CLUSTER_SERIALIZE]
 test options:
   --skip STEP[,STEP...]     skip steps: fmt clippy doc unit cluster-json cluster-rocketmq
+bench options:
+  --messages N              messages per producer case with 1 in flight (default 4000;
+                            cases with 64 in flight send 5/2 N)
+  --drain M                 messages filled into a topic and drained per adapter
+                            (default 100000; 0 skips the drain cases)
 
 The server binaries are installed on first use with `cargo install` into
 $ROCKETWIRE_CLUSTER_CACHE, default ${CARGO_HOME:-$HOME/.cargo}/rocketwire-cluster/1.0.0.
@@ -44,6 +52,8 @@ pub(crate) enum Command {
     Test(TestOpts),
     /// `demo`.
     Demo(ClusterOpts),
+    /// `bench`.
+    Bench(BenchOpts),
     /// `help`.
     Help,
 }
@@ -203,6 +213,15 @@ impl TestOpts {
     }
 }
 
+/// Options of `cargo xtask bench` (`None`: the bench's default).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct BenchOpts {
+    /// Messages per producer case with one send in flight.
+    pub(crate) messages: Option<u64>,
+    /// Messages filled into the drain topic and consumed per adapter.
+    pub(crate) drain: Option<u64>,
+}
+
 /// Parses the arguments after `cargo xtask`.
 pub(crate) fn parse(
     args: &[String],
@@ -250,6 +269,29 @@ pub(crate) fn parse(
                 }
             }
             Ok(Command::Test(opts))
+        }
+        Some("bench") => {
+            let rest: Vec<&str> = it.collect();
+            let mut opts = BenchOpts::default();
+            let mut i = 0;
+            while i < rest.len() {
+                let (flag, value) = flag_value(&rest, &mut i)?;
+                let count = || {
+                    value
+                        .trim()
+                        .parse::<u64>()
+                        .map_err(|_| format!("{flag}: `{value}` is not a count"))
+                };
+                match flag {
+                    "--messages" => match count()? {
+                        0 => return Err("--messages must be at least 1".into()),
+                        n => opts.messages = Some(n),
+                    },
+                    "--drain" => opts.drain = Some(count()?),
+                    other => return Err(format!("unknown option `{other}` for bench")),
+                }
+            }
+            Ok(Command::Bench(opts))
         }
         Some(other) => Err(format!("unknown task `{other}`")),
     }
@@ -388,6 +430,25 @@ mod tests {
         };
         assert!(!opts.runs("fmt") && !opts.runs("clippy") && !opts.runs("doc"));
         assert!(opts.runs("unit") && opts.runs("cluster-json"));
+    }
+
+    #[test]
+    fn bench_options() {
+        assert_eq!(
+            parse(&args("bench"), &no_env).unwrap(),
+            Command::Bench(BenchOpts::default())
+        );
+        assert_eq!(
+            parse(&args("bench --messages 300 --drain=0"), &no_env).unwrap(),
+            Command::Bench(BenchOpts {
+                messages: Some(300),
+                drain: Some(0),
+            })
+        );
+        assert!(parse(&args("bench --messages 0"), &no_env).is_err());
+        assert!(parse(&args("bench --messages lots"), &no_env).is_err());
+        assert!(parse(&args("bench --drain"), &no_env).is_err());
+        assert!(parse(&args("bench --namesrv-port 1"), &no_env).is_err());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! * `test`: the whole check pipeline, including the real-cluster suite in both broker
 //!   reply-encoding modes.
 //! * `demo`: the demo example against a fresh cluster.
+//! * `bench`: the benchmarks (`rocketwire-bench`) against a fresh cluster on free ports.
 //!
 //! Std only; see `cargo xtask help`.
 
@@ -47,6 +48,7 @@ fn main() -> ExitCode {
         Command::Cluster(ClusterAction::Status, opts) => cluster::status(&opts),
         Command::Test(opts) => tasks::test(&opts),
         Command::Demo(opts) => tasks::demo(&opts),
+        Command::Bench(opts) => tasks::bench(&opts),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

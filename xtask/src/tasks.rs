@@ -1,10 +1,10 @@
-//! `cargo xtask test` and `cargo xtask demo`.
+//! `cargo xtask test`, `cargo xtask demo` and `cargo xtask bench`.
 
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::args::{ClusterOpts, Serialize, TestOpts};
+use crate::args::{BenchOpts, ClusterOpts, Serialize, TestOpts};
 use crate::cluster::{self, Cluster};
 use crate::{install, sys};
 
@@ -279,6 +279,30 @@ pub(crate) fn demo(opts: &ClusterOpts) -> Result<(), String> {
         .env("ROCKETWIRE_BROKER", cluster.broker_addr())
         .env("ROCKETWIRE_SERIALIZE", opts.serialize.name());
     let result = run("demo", cmd);
+    cluster.stop();
+    result
+}
+
+/// `cargo xtask bench`: builds the benchmarks in release, runs them against a fresh cluster on
+/// the first free non-default port set, always stops the cluster.
+pub(crate) fn bench(opts: &BenchOpts) -> Result<(), String> {
+    let package = ["-p", "rocketwire-bench"];
+    let mut build = cargo(&["build", "--release"]);
+    build.args(package);
+    run("bench-build", build)?;
+    let cluster_opts = free_test_ports(Serialize::Json)?;
+    let mut cluster = cluster::up(&cluster_opts, false)?;
+    let mut cmd = cargo(&["run", "--release", "--quiet"]);
+    cmd.args(package).arg("--");
+    if let Some(n) = opts.messages {
+        cmd.args(["--messages", &n.to_string()]);
+    }
+    if let Some(m) = opts.drain {
+        cmd.args(["--drain", &m.to_string()]);
+    }
+    cmd.env("ROCKETWIRE_NAMESRV", cluster.namesrv_addr())
+        .env("ROCKETWIRE_SERIALIZE", cluster_opts.serialize.name());
+    let result = run("bench", cmd);
     cluster.stop();
     result
 }

@@ -20,13 +20,23 @@
 
 use rocketwire_driver::{AsyncIoRuntime, BoxFuture, Spawn};
 
-pub use rocketwire_driver::{DriverOptions, ProducerOptions, SendHandle, TrySendError};
+pub use rocketwire_driver::{
+    ConsumerStartError, DriverOptions, ProducerOptions, PushConsumerOptions, SendHandle,
+    TransactionListener, TrySendError,
+};
 
 /// The rocketwire client on async-std. Start it with `Client::start(config).await`.
 pub type Client = rocketwire_driver::Client<AsyncStdRuntime>;
 
 /// A producer of a [`Client`], from `client.create_producer(config).await`.
 pub type Producer = rocketwire_driver::Producer<AsyncStdRuntime>;
+
+/// A push consumer of a [`Client`], from `client.create_push_consumer(config, subs, handler)`.
+pub type PushConsumer = rocketwire_driver::PushConsumer<AsyncStdRuntime>;
+
+/// A transactional producer of a [`Client`], from
+/// `client.create_transaction_producer(config, listener)`.
+pub type TransactionProducer = rocketwire_driver::TransactionProducer<AsyncStdRuntime>;
 
 /// The [`rocketwire_driver::Runtime`] for async-std.
 pub type AsyncStdRuntime = AsyncIoRuntime<AsyncStdSpawn>;

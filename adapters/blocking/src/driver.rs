@@ -222,3 +222,30 @@ pub(crate) fn wait<T>(mut rx: oneshot::Receiver<T>) -> Result<T, oneshot::Cancel
         thread::park();
     }
 }
+
+/// [`wait`] with a deadline: `None` when it passed first (`rx` is still usable).
+pub(crate) fn wait_until<T>(
+    rx: &mut oneshot::Receiver<T>,
+    deadline: Instant,
+) -> Option<Result<T, oneshot::Canceled>> {
+    use std::future::Future;
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Unpark(thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        if let Poll::Ready(result) = std::pin::Pin::new(&mut *rx).poll(&mut cx) {
+            return Some(result);
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        thread::park_timeout(left);
+    }
+}

@@ -37,6 +37,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod consumer;
 mod driver;
 mod producer;
 
@@ -53,8 +54,12 @@ use rocketwire_core::producer::{ProducerConfig, QueueSelector};
 use rocketwire_core::{ClientConfig, ClientError, IncomingRequest, RemotingCommand};
 use rocketwire_driver::{check_success, reply_result, Command, InFlight, Shell};
 
+pub use consumer::{PushConsumer, TransactionProducer};
 pub use producer::Producer;
-pub use rocketwire_driver::{DriverOptions, ProducerOptions, SendHandle, TrySendError};
+pub use rocketwire_driver::{
+    ConsumerStartError, DriverOptions, ProducerOptions, PushConsumerOptions, SendHandle,
+    TransactionListener, TrySendError,
+};
 
 use driver::{wait, Msg};
 
@@ -71,6 +76,7 @@ struct Inner {
     driver: Mutex<Option<JoinHandle<()>>>,
     ended: Arc<AtomicBool>,
     in_flight: Arc<InFlight>,
+    client_id: String,
 }
 
 impl Drop for Inner {
@@ -92,6 +98,7 @@ impl Client {
     ) -> Result<Self, ClientError> {
         let in_flight = InFlight::new(options.producer);
         let shell = Shell::new(config, options, Instant::now());
+        let client_id = shell.client_id().to_owned();
         let (tx, rx) = mpsc::sync_channel(driver::CAPACITY);
         let ended = Arc::new(AtomicBool::new(false));
         let (driver_tx, driver_ended) = (tx.clone(), ended.clone());
@@ -104,6 +111,7 @@ impl Client {
             driver: Mutex::new(Some(driver)),
             ended,
             in_flight,
+            client_id,
         };
         Ok(Self {
             inner: Arc::new(inner),
@@ -195,6 +203,11 @@ impl Client {
     /// The client's in-flight send counter.
     pub fn in_flight(&self) -> &Arc<InFlight> {
         &self.inner.in_flight
+    }
+
+    /// This client's id as brokers see it (`ip@instance`).
+    pub fn client_id(&self) -> &str {
+        &self.inner.client_id
     }
 
     /// Whether the driver thread and all connection threads have ended.

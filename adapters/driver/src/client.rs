@@ -29,6 +29,8 @@ pub struct Client<R> {
     commands: mpsc::Sender<Command>,
     ended: Arc<AtomicBool>,
     in_flight: Arc<InFlight>,
+    rt: Arc<dyn Runtime>,
+    client_id: Arc<str>,
     _runtime: PhantomData<fn() -> R>,
 }
 
@@ -38,6 +40,8 @@ impl<R> Clone for Client<R> {
             commands: self.commands.clone(),
             ended: self.ended.clone(),
             in_flight: self.in_flight.clone(),
+            rt: self.rt.clone(),
+            client_id: self.client_id.clone(),
             _runtime: PhantomData,
         }
     }
@@ -76,6 +80,7 @@ impl<R: Runtime> Client<R> {
         let rt: Arc<dyn Runtime> = Arc::new(runtime);
         let in_flight = InFlight::new(options.producer);
         let shell = Shell::new(config, options, rt.now());
+        let client_id: Arc<str> = Arc::from(shell.client_id());
         let (commands, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
         let ended = Arc::new(AtomicBool::new(false));
         rt.spawn(Box::pin(driver::run(
@@ -88,6 +93,8 @@ impl<R: Runtime> Client<R> {
             commands,
             ended,
             in_flight,
+            rt,
+            client_id,
             _runtime: PhantomData,
         })
     }
@@ -197,6 +204,16 @@ impl<R> Client<R> {
     /// The client's in-flight send counter.
     pub fn in_flight(&self) -> &Arc<InFlight> {
         &self.in_flight
+    }
+
+    /// This client's id as brokers see it (`ip@instance`).
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// The runtime the client runs on.
+    pub fn runtime(&self) -> &Arc<dyn Runtime> {
+        &self.rt
     }
 
     /// Whether the driver and all its connection tasks have ended.

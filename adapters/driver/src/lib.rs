@@ -50,6 +50,7 @@
 #[cfg(feature = "async-io")]
 mod async_io;
 mod client;
+mod consumer;
 mod driver;
 mod inflight;
 mod producer;
@@ -57,14 +58,26 @@ mod runtime;
 mod shell;
 #[cfg(feature = "test-support")]
 pub mod test_support;
+mod transaction;
 
 #[cfg(feature = "async-io")]
 pub use async_io::{AsyncIoRuntime, Spawn};
 pub use client::Client;
+#[doc(hidden)]
+pub use consumer::{open_store, persist, start_error, OpenedStore};
+pub use consumer::{
+    ConsumerEvent, ConsumerStartError, OffsetStore, PushConsumer, PushConsumerOptions,
+    DEFAULT_CONSUME_CONCURRENCY, FAILED_OUTCOME,
+};
 pub use inflight::{block_on, Acquire, InFlight, Permit, ProducerOptions};
 pub use producer::{Producer, SendHandle, TrySendError};
 pub use runtime::{AsyncIo, BoxFuture, CurrentRuntime, Runtime};
 pub use shell::{
-    check_success, os_seed, reply_result, Command, DriverOptions, Io, Reply, ReplyReceiver,
-    SendPayload, SendReply, Shell, ShutdownComplete, SYSTEM_BUSY, SYSTEM_ERROR,
+    check_success, os_seed, reply_result, Command, ConsumerState, DriverOptions, Io, Reply,
+    ReplyReceiver, SendPayload, SendReply, Shell, ShutdownComplete, TransactionReply, SYSTEM_BUSY,
+    SYSTEM_ERROR,
+};
+pub use transaction::{
+    run_check, run_execute, LocalTransaction, TransactionCheck, TransactionListener,
+    TransactionProducer, DEFAULT_CHECK_CONCURRENCY,
 };

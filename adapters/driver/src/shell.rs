@@ -5,23 +5,34 @@
 //! with [`Command::NextRequest`], and hands the loop that owns it only the IO work ([`Io`]).
 
 use std::collections::hash_map::RandomState;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures::channel::oneshot;
-use rocketwire_core::body::TopicRouteData;
+use futures::channel::{mpsc, oneshot};
+use rocketwire_core::body::{MessageQueue, TopicRouteData};
 use rocketwire_core::client::{AnswerToken, ProducerId, SendMode, SendTarget};
+use rocketwire_core::consumer::{ConsumerConfig, Subscription};
+use rocketwire_core::header::TransactionState;
 use rocketwire_core::message::Message;
 use rocketwire_core::producer::{ProducerConfig, QueueSelector, SendError, SendResult};
 use rocketwire_core::{
-    ClientConfig, ClientCore, ClientError, ConnId, Event, IncomingRequest, Input, InvokeError,
-    OpId, Output, RemotingCommand, ResponseCode, SystemWallClock,
+    ClientConfig, ClientCore, ClientError, ConnId, ConsumeOutcome, ConsumerCloseReport,
+    ConsumerError, ConsumerId, DeliveryId, Event, IncomingRequest, Input, InvokeError,
+    LocalTransactionToken, OpId, Output, RemotingCommand, ResponseCode, SystemWallClock,
+    TransactionCheckToken, TransactionSendResult,
 };
 
+use crate::consumer::ConsumerEvent;
 use crate::inflight::{Permit, ProducerOptions};
 use crate::producer::SendHandle;
+use crate::transaction::{LocalTransaction, TransactionCheck};
+
+/// Where a transactional send's result goes.
+pub type TransactionReply = oneshot::Sender<Result<TransactionSendResult, SendError>>;
+/// What a consumer's state query returns: assigned queues and committable offsets.
+pub type ConsumerState = (Vec<MessageQueue>, BTreeMap<MessageQueue, i64>);
 
 /// `SYSTEM_ERROR`: the code of the automatic answer to a request nobody took in time.
 pub const SYSTEM_ERROR: i32 = 1;
@@ -191,6 +202,84 @@ pub enum Command {
         /// Gets `Ok` once the producer is closed.
         reply: Reply<()>,
     },
+    /// [`ClientCore::create_consumer`]; deliveries and offset files go to `events`.
+    CreateConsumer {
+        /// Settings (boxed: the largest command otherwise).
+        config: Box<ConsumerConfig>,
+        /// What to consume.
+        subscriptions: Vec<Subscription>,
+        /// Broadcasting: the offset file content.
+        local_offsets: Option<Vec<u8>>,
+        /// Gets the consumer's events until it is closed.
+        events: mpsc::UnboundedSender<ConsumerEvent>,
+        /// Gets the consumer's id.
+        reply: oneshot::Sender<Result<ConsumerId, ConsumerError>>,
+    },
+    /// [`ClientCore::ack`].
+    Ack {
+        /// Which delivery.
+        delivery: DeliveryId,
+        /// The handler's outcome.
+        outcome: ConsumeOutcome,
+    },
+    /// [`ClientCore::close_consumer`]; the reply comes with [`Event::ConsumerClosed`].
+    CloseConsumer {
+        /// Which consumer.
+        consumer: ConsumerId,
+        /// Gets the report.
+        reply: Reply<ConsumerCloseReport>,
+    },
+    /// [`ClientCore::abandon_deliveries`] (the drain deadline of a close passed).
+    AbandonDeliveries {
+        /// Which consumer.
+        consumer: ConsumerId,
+    },
+    /// [`ClientCore::assigned_queues`] and [`ClientCore::consumer_offsets`].
+    ConsumerState {
+        /// Which consumer.
+        consumer: ConsumerId,
+        /// Gets them.
+        reply: oneshot::Sender<ConsumerState>,
+    },
+    /// [`ClientCore::create_producer`] for a transactional producer; broker checks of its
+    /// group go to `checks`.
+    CreateTransactionProducer {
+        /// Settings.
+        config: ProducerConfig,
+        /// Gets the checks.
+        checks: mpsc::UnboundedSender<TransactionCheck>,
+        /// Gets the producer's id.
+        reply: Reply<ProducerId>,
+    },
+    /// [`ClientCore::send_transactional`].
+    SendTransactional {
+        /// Which producer.
+        producer: ProducerId,
+        /// The message.
+        message: Message,
+        /// Gets the local transaction to run once the half message is stored.
+        execute: oneshot::Sender<LocalTransaction>,
+        /// Gets the result.
+        reply: TransactionReply,
+        /// In-flight room, released when the result arrives.
+        permit: Option<Permit>,
+    },
+    /// [`ClientCore::end_local_transaction`].
+    EndLocalTransaction {
+        /// Which transaction.
+        token: LocalTransactionToken,
+        /// Its state.
+        state: TransactionState,
+        /// Why it failed, if it did.
+        remark: Option<String>,
+    },
+    /// [`ClientCore::answer_transaction_check`].
+    AnswerCheck {
+        /// Which check.
+        token: TransactionCheckToken,
+        /// The state.
+        state: TransactionState,
+    },
     /// Close every connection; the reply comes when every IO task has ended.
     Shutdown {
         /// Gets `Ok` at the end.
@@ -328,6 +417,74 @@ impl Command {
         (Command::CloseProducer { producer, reply }, rx)
     }
 
+    /// A [`Command::CreateConsumer`] and the receiver of its result.
+    pub fn create_consumer(
+        config: ConsumerConfig,
+        subscriptions: Vec<Subscription>,
+        local_offsets: Option<Vec<u8>>,
+        events: mpsc::UnboundedSender<ConsumerEvent>,
+    ) -> (Self, oneshot::Receiver<Result<ConsumerId, ConsumerError>>) {
+        let (reply, rx) = oneshot::channel();
+        let command = Command::CreateConsumer {
+            config: Box::new(config),
+            subscriptions,
+            local_offsets,
+            events,
+            reply,
+        };
+        (command, rx)
+    }
+
+    /// A [`Command::CloseConsumer`] and the receiver of its report.
+    pub fn close_consumer(consumer: ConsumerId) -> (Self, ReplyReceiver<ConsumerCloseReport>) {
+        let (reply, rx) = oneshot::channel();
+        (Command::CloseConsumer { consumer, reply }, rx)
+    }
+
+    /// A [`Command::ConsumerState`] and the receiver of its result.
+    pub fn consumer_state(consumer: ConsumerId) -> (Self, oneshot::Receiver<ConsumerState>) {
+        let (reply, rx) = oneshot::channel();
+        (Command::ConsumerState { consumer, reply }, rx)
+    }
+
+    /// A [`Command::CreateTransactionProducer`] and the receiver of its result.
+    pub fn create_transaction_producer(
+        config: ProducerConfig,
+        checks: mpsc::UnboundedSender<TransactionCheck>,
+    ) -> (Self, ReplyReceiver<ProducerId>) {
+        let (reply, rx) = oneshot::channel();
+        let command = Command::CreateTransactionProducer {
+            config,
+            checks,
+            reply,
+        };
+        (command, rx)
+    }
+
+    /// A [`Command::SendTransactional`], the receiver of its local transaction, and the
+    /// receiver of its result.
+    #[allow(clippy::type_complexity)]
+    pub fn send_transactional(
+        producer: ProducerId,
+        message: Message,
+        permit: Option<Permit>,
+    ) -> (
+        Self,
+        oneshot::Receiver<LocalTransaction>,
+        oneshot::Receiver<Result<TransactionSendResult, SendError>>,
+    ) {
+        let (execute, execute_rx) = oneshot::channel();
+        let (reply, rx) = oneshot::channel();
+        let command = Command::SendTransactional {
+            producer,
+            message,
+            execute,
+            reply,
+            permit,
+        };
+        (command, execute_rx, rx)
+    }
+
     /// A [`Command::Shutdown`] and the receiver of its result.
     pub fn shutdown() -> (Self, ReplyReceiver<()>) {
         let (reply, rx) = oneshot::channel();
@@ -401,6 +558,13 @@ enum Pending {
     /// The permit is released when the entry is dropped, i.e. when the result arrived.
     Send(SendReply, Option<Permit>),
     CloseProducer(Reply<()>),
+    CloseConsumer(Reply<ConsumerCloseReport>),
+    /// A transactional send: who runs the local transaction, who gets the result.
+    Transaction {
+        execute: Option<oneshot::Sender<LocalTransaction>>,
+        reply: TransactionReply,
+        _permit: Option<Permit>,
+    },
 }
 
 /// The core plus the reply table; owned by exactly one loop (async task or thread).
@@ -415,6 +579,12 @@ pub struct Shell {
     takers: VecDeque<oneshot::Sender<Option<IncomingRequest>>>,
     /// `Some` once shutdown began: who waits for its end.
     shutdown: Option<Vec<Reply<()>>>,
+    /// Where each live consumer's events go.
+    consumers: HashMap<ConsumerId, mpsc::UnboundedSender<ConsumerEvent>>,
+    /// Order of offset-file contents.
+    persist_seq: u64,
+    /// Where broker checks of each transactional producer go.
+    checkers: HashMap<ProducerId, mpsc::UnboundedSender<TransactionCheck>>,
 }
 
 impl Shell {
@@ -438,7 +608,15 @@ impl Shell {
             unclaimed: VecDeque::new(),
             takers: VecDeque::new(),
             shutdown: None,
+            consumers: HashMap::new(),
+            persist_seq: 0,
+            checkers: HashMap::new(),
         }
+    }
+
+    /// This client's id as brokers see it (`ip@instance`).
+    pub fn client_id(&self) -> &str {
+        self.core.client_id()
     }
 
     /// The core's configuration.
@@ -463,6 +641,23 @@ impl Shell {
                     reply.fail(SendError::Transport(InvokeError::Shutdown))
                 }
                 Command::CloseProducer { reply, .. } => drop(reply.send(Ok(()))),
+                Command::CreateConsumer { reply, .. } => {
+                    drop(reply.send(Err(ConsumerError::Shutdown)))
+                }
+                Command::CloseConsumer { reply, .. } => {
+                    drop(reply.send(Ok(ConsumerCloseReport::default())))
+                }
+                Command::ConsumerState { reply, .. } => drop(reply.send(Default::default())),
+                Command::CreateTransactionProducer { reply, .. } => {
+                    drop(reply.send(Err(ClientError::Shutdown)))
+                }
+                Command::SendTransactional { reply, .. } => {
+                    drop(reply.send(Err(SendError::Transport(InvokeError::Shutdown))))
+                }
+                Command::Ack { .. }
+                | Command::AbandonDeliveries { .. }
+                | Command::EndLocalTransaction { .. }
+                | Command::AnswerCheck { .. } => {}
                 Command::NextRequest { reply } => drop(reply.send(None)),
                 Command::Shutdown { reply } => waiters.push(reply),
             }
@@ -528,6 +723,70 @@ impl Shell {
             Command::CloseProducer { producer, reply } => {
                 let op = self.core.close_producer(now, producer);
                 self.pending.insert(op, Pending::CloseProducer(reply));
+            }
+            Command::CreateConsumer {
+                config,
+                subscriptions,
+                local_offsets,
+                events,
+                reply,
+            } => {
+                let created = self.core.create_consumer(
+                    now,
+                    *config,
+                    subscriptions,
+                    local_offsets.as_deref(),
+                );
+                if let Ok(id) = created {
+                    self.consumers.insert(id, events);
+                }
+                let _ = reply.send(created);
+            }
+            Command::Ack { delivery, outcome } => self.core.ack(now, delivery, outcome),
+            Command::CloseConsumer { consumer, reply } => {
+                let op = self.core.close_consumer(now, consumer);
+                self.pending.insert(op, Pending::CloseConsumer(reply));
+            }
+            Command::AbandonDeliveries { consumer } => self.core.abandon_deliveries(now, consumer),
+            Command::ConsumerState { consumer, reply } => {
+                let _ = reply.send((
+                    self.core.assigned_queues(consumer),
+                    self.core.consumer_offsets(consumer),
+                ));
+            }
+            Command::CreateTransactionProducer {
+                config,
+                checks,
+                reply,
+            } => {
+                let id = self
+                    .core
+                    .create_producer(now, config, QueueSelector::RoundRobin);
+                self.checkers.insert(id, checks);
+                let _ = reply.send(Ok(id));
+            }
+            Command::SendTransactional {
+                producer,
+                message,
+                execute,
+                reply,
+                permit,
+            } => {
+                let op = self.core.send_transactional(now, producer, message);
+                let pending = Pending::Transaction {
+                    execute: Some(execute),
+                    reply,
+                    _permit: permit,
+                };
+                self.pending.insert(op, pending);
+            }
+            Command::EndLocalTransaction {
+                token,
+                state,
+                remark,
+            } => self.core.end_local_transaction(now, token, state, remark),
+            Command::AnswerCheck { token, state } => {
+                self.core.answer_transaction_check(now, token, state)
             }
             Command::NextRequest { reply } => match self.unclaimed.pop_front() {
                 Some(u) => {
@@ -662,12 +921,105 @@ impl Shell {
                 }
                 other => tracing::debug!(?op, ?other, "oneway result for no oneway send"),
             },
-            Event::ProducerClosed { op, .. } => match self.pending.remove(&op) {
+            Event::ProducerClosed { op, producer } => match self.pending.remove(&op) {
                 Some(Pending::CloseProducer(reply)) => {
+                    self.checkers.remove(&producer);
                     let _ = reply.send(Ok(()));
                 }
                 other => tracing::debug!(?op, ?other, "producer closed for no close"),
             },
+            Event::Deliver {
+                consumer,
+                delivery,
+                queue,
+                messages,
+            } => {
+                let event = ConsumerEvent::Deliver {
+                    delivery,
+                    queue,
+                    messages,
+                };
+                let sent = self
+                    .consumers
+                    .get(&consumer)
+                    .is_some_and(|tx| tx.unbounded_send(event).is_ok());
+                if !sent {
+                    // Nobody consumes any more: the close abandons it.
+                    tracing::debug!(?consumer, ?delivery, "delivery for a consumer gone");
+                }
+            }
+            Event::PersistLocalOffsets { consumer, content } => {
+                self.persist_seq += 1;
+                let seq = self.persist_seq;
+                if let Some(tx) = self.consumers.get(&consumer) {
+                    let _ = tx.unbounded_send(ConsumerEvent::PersistOffsets { seq, content });
+                }
+            }
+            Event::ConsumerClosed {
+                op,
+                consumer,
+                report,
+            } => {
+                // Dropping the sender ends the consumer's dispatcher.
+                self.consumers.remove(&consumer);
+                match self.pending.remove(&op) {
+                    Some(Pending::CloseConsumer(reply)) => {
+                        let _ = reply.send(Ok(report));
+                    }
+                    other => tracing::debug!(?op, ?other, "consumer closed for no close"),
+                }
+            }
+            Event::ExecuteLocalTransaction {
+                op,
+                token,
+                message,
+                send_result,
+            } => {
+                let local = LocalTransaction {
+                    token,
+                    message,
+                    send_result,
+                };
+                let execute = match self.pending.get_mut(&op) {
+                    Some(Pending::Transaction { execute, .. }) => execute.take(),
+                    _ => None,
+                };
+                let refused = match execute {
+                    Some(tx) => tx.send(local).err(),
+                    None => Some(local),
+                };
+                if let Some(local) = refused {
+                    // The caller gave up: leave the decision to the broker's check.
+                    let remark = Some("local transaction not run: caller gone".to_string());
+                    self.core.end_local_transaction(
+                        now,
+                        local.token,
+                        TransactionState::Unknown,
+                        remark,
+                    );
+                }
+            }
+            Event::Transaction { op, result } => match self.pending.remove(&op) {
+                Some(Pending::Transaction { reply, .. }) => {
+                    let _ = reply.send(result);
+                }
+                other => tracing::debug!(?op, ?other, "transaction result for no send"),
+            },
+            Event::CheckTransaction {
+                producer,
+                token,
+                message,
+            } => {
+                let check = TransactionCheck { token, message };
+                let taken = self
+                    .checkers
+                    .get(&producer)
+                    .is_some_and(|tx| tx.unbounded_send(check).is_ok());
+                if !taken {
+                    // Unanswered: the broker asks again later.
+                    tracing::debug!(?producer, "transaction check with no listener");
+                }
+            }
             Event::Request(request) => self.handle_request(now, request),
             #[allow(unreachable_patterns)] // the core's event list will grow
             other => tracing::debug!(?other, "event not handled by the driver"),

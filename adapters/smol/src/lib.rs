@@ -18,13 +18,23 @@
 
 use rocketwire_driver::{AsyncIoRuntime, BoxFuture, Spawn};
 
-pub use rocketwire_driver::{DriverOptions, ProducerOptions, SendHandle, TrySendError};
+pub use rocketwire_driver::{
+    ConsumerStartError, DriverOptions, ProducerOptions, PushConsumerOptions, SendHandle,
+    TransactionListener, TrySendError,
+};
 
 /// The rocketwire client on smol. Start it with `Client::start(config).await`.
 pub type Client = rocketwire_driver::Client<SmolRuntime>;
 
 /// A producer of a [`Client`], from `client.create_producer(config).await`.
 pub type Producer = rocketwire_driver::Producer<SmolRuntime>;
+
+/// A push consumer of a [`Client`], from `client.create_push_consumer(config, subs, handler)`.
+pub type PushConsumer = rocketwire_driver::PushConsumer<SmolRuntime>;
+
+/// A transactional producer of a [`Client`], from
+/// `client.create_transaction_producer(config, listener)`.
+pub type TransactionProducer = rocketwire_driver::TransactionProducer<SmolRuntime>;
 
 /// The [`rocketwire_driver::Runtime`] for smol.
 pub type SmolRuntime = AsyncIoRuntime<SmolSpawn>;

@@ -30,7 +30,10 @@ use rocketwire_driver::{AsyncIo, BoxFuture, CurrentRuntime, Runtime};
 use tokio::runtime::Handle;
 use tokio_util::compat::TokioAsyncReadCompatExt;
 
-pub use rocketwire_driver::{DriverOptions, ProducerOptions, SendHandle, TrySendError};
+pub use rocketwire_driver::{
+    ConsumerStartError, DriverOptions, ProducerOptions, PushConsumerOptions, SendHandle,
+    TransactionListener, TrySendError,
+};
 
 /// The rocketwire client on tokio. Start it with `Client::start(config).await` from inside a
 /// tokio runtime.
@@ -38,6 +41,13 @@ pub type Client = rocketwire_driver::Client<TokioRuntime>;
 
 /// A producer of a [`Client`], from `client.create_producer(config).await`.
 pub type Producer = rocketwire_driver::Producer<TokioRuntime>;
+
+/// A push consumer of a [`Client`], from `client.create_push_consumer(config, subs, handler)`.
+pub type PushConsumer = rocketwire_driver::PushConsumer<TokioRuntime>;
+
+/// A transactional producer of a [`Client`], from
+/// `client.create_transaction_producer(config, listener)`.
+pub type TransactionProducer = rocketwire_driver::TransactionProducer<TokioRuntime>;
 
 /// [`Runtime`] on a tokio runtime handle.
 #[derive(Debug, Clone)]

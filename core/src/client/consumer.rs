@@ -100,6 +100,8 @@ struct Slot {
     batch_out: bool,
     /// Orderly: rebalanced away while a batch was out; released once it is acked.
     release_pending: bool,
+    /// Bumped by a seek: a pull answered for an older epoch is stale and ignored.
+    epoch: u64,
 }
 
 #[derive(Debug)]
@@ -116,6 +118,12 @@ struct Consumer {
     closing: Option<OpId>,
     close_steps: usize,
     report: ConsumerCloseReport,
+    /// Queues chosen by [`ClientCore::assign`] instead of rebalancing.
+    assigned: Option<BTreeSet<MessageQueue>>,
+    /// Queues paused by [`ClientCore::pause`]: no pulls, no deliveries.
+    paused: BTreeSet<MessageQueue>,
+    /// [`ClientCore::commit_offsets`] calls waiting for their requests.
+    commits: Vec<(OpId, usize)>,
 }
 
 #[derive(Debug)]
@@ -132,10 +140,11 @@ pub(super) enum ConsumerRequest {
     QueryOffset(ConsumerId, MessageQueue),
     MaxOffset(ConsumerId, MessageQueue),
     SearchOffset(ConsumerId, MessageQueue),
-    Pull(ConsumerId, MessageQueue),
+    Pull(ConsumerId, MessageQueue, u64),
     SendBack(DeliveryId, i64),
     Lock(ConsumerId, BTreeSet<MessageQueue>),
     CloseStep(ConsumerId),
+    Commit(ConsumerId, OpId),
 }
 
 /// Consumer bookkeeping of one client.
@@ -149,6 +158,24 @@ pub(super) struct ConsumerState {
     send_backs: HashMap<DeliveryId, (usize, Vec<i64>, Vec<i64>)>,
     /// Scheduled pulls.
     pull_timers: BTreeSet<(Instant, ConsumerId, MessageQueue)>,
+    /// Subscribed topics whose route was missing, to look up again.
+    route_retries: BTreeSet<(Instant, ConsumerId, String)>,
+    /// Topics that got their quick retry this rebalance round.
+    route_retried: BTreeSet<(ConsumerId, String)>,
+}
+
+/// How soon a subscribed topic without a route is looked up again.
+const ROUTE_RETRY: Duration = Duration::from_secs(3);
+
+/// Why offsets are persisted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PersistMode {
+    /// The periodic job: changed offsets, oneway.
+    Periodic,
+    /// Closing: every offset, as requests counted as close steps.
+    Close,
+    /// A user's commit: every offset, as requests answered by one event.
+    Commit(OpId),
 }
 
 /// How long a consumer waits before reading the stored offset of a queue it takes over.
@@ -164,13 +191,14 @@ impl ConsumerState {
 
     pub(super) fn next_deadline(&self) -> Option<Instant> {
         let pulls = self.pull_timers.first().map(|(at, _, _)| *at);
+        let routes = self.route_retries.first().map(|(at, _, _)| *at);
         let retries = self
             .consumers
             .values()
             .flat_map(|c| c.queues.values())
             .filter_map(|s| s.pq.next_retry_at())
             .min();
-        [pulls, retries].into_iter().flatten().min()
+        [pulls, retries, routes].into_iter().flatten().min()
     }
 
     /// Heartbeat data of every live consumer.
@@ -265,6 +293,9 @@ impl ClientCore {
                 closing: None,
                 close_steps: 0,
                 report: ConsumerCloseReport::default(),
+                assigned: None,
+                paused: BTreeSet::new(),
+                commits: Vec::new(),
             },
         );
         self.send_heartbeats(now, None);
@@ -392,8 +423,98 @@ impl ClientCore {
             .unwrap_or_default()
     }
 
+    /// Takes `queues` instead of rebalancing (lite pull's `assign`): the consumer holds
+    /// exactly these from now on, and is no longer part of the group's rebalance.
+    pub fn assign(&mut self, now: Instant, consumer: ConsumerId, queues: Vec<MessageQueue>) {
+        let Some(c) = self.consumers.consumers.get_mut(&consumer) else {
+            return;
+        };
+        let set: BTreeSet<MessageQueue> = queues.into_iter().collect();
+        let mut topics: BTreeSet<String> = c.queues.keys().map(|q| q.topic.clone()).collect();
+        topics.extend(set.iter().map(|q| q.topic.clone()));
+        for q in &set {
+            if !c.subs.contains_key(&q.topic) {
+                if let Ok(sub) = Subscription::tag(q.topic.clone(), "*") {
+                    c.subs.insert(q.topic.clone(), sub);
+                }
+            }
+        }
+        c.assigned = Some(set.clone());
+        for topic in topics {
+            let mine = set.iter().filter(|q| q.topic == topic).cloned().collect();
+            self.apply_allocation(now, consumer, &topic, mine);
+            if self.routes.get(&topic).is_none() {
+                self.request_route(now, &topic, Waiter::Rebalance(consumer));
+            }
+        }
+    }
+
+    /// Moves a queue's consume position to `offset` (lite pull's `seek`): cached messages are
+    /// dropped and the next pull starts there; the committed offset follows, even backwards.
+    pub fn seek(&mut self, now: Instant, consumer: ConsumerId, queue: &MessageQueue, offset: i64) {
+        let Some(c) = self.consumers.consumers.get_mut(&consumer) else {
+            return;
+        };
+        let Some(slot) = c.queues.get_mut(queue) else {
+            return;
+        };
+        if slot.start.is_some() {
+            // Still looking up the start offset: start right here instead.
+            slot.start = None;
+            if slot.pq.start(offset).is_err() {
+                return;
+            }
+        } else if let Ok(change) = slot.pq.seek(offset) {
+            c.flow.on_freed(change);
+        }
+        slot.epoch += 1;
+        slot.pull_in_flight = false;
+        c.offsets.update(queue, offset, false);
+        self.consumers
+            .pull_timers
+            .retain(|(_, id, q)| !(*id == consumer && q == queue));
+        self.schedule_pull(now, consumer, queue, Duration::ZERO);
+    }
+
+    /// Stops pulling and delivering `queues` until [`ClientCore::resume`].
+    pub fn pause(&mut self, consumer: ConsumerId, queues: &[MessageQueue]) {
+        if let Some(c) = self.consumers.consumers.get_mut(&consumer) {
+            c.paused.extend(queues.iter().cloned());
+        }
+    }
+
+    /// Resumes paused queues.
+    pub fn resume(&mut self, now: Instant, consumer: ConsumerId, queues: &[MessageQueue]) {
+        let Some(c) = self.consumers.consumers.get_mut(&consumer) else {
+            return;
+        };
+        for q in queues {
+            c.paused.remove(q);
+        }
+        for q in queues {
+            self.schedule_pull(now, consumer, q, Duration::ZERO);
+        }
+        self.deliver_ready(now);
+    }
+
+    /// Persists the consumer's offsets now (lite pull's synchronous `commit`):
+    /// [`Event::OffsetsCommitted`] follows once every broker answered (at once for
+    /// broadcasting, whose file content comes as [`Event::PersistLocalOffsets`]).
+    pub fn commit_offsets(&mut self, now: Instant, consumer: ConsumerId) -> OpId {
+        let op = self.alloc_op();
+        let sent = self.persist_with(now, consumer, PersistMode::Commit(op));
+        match self.consumers.consumers.get_mut(&consumer) {
+            Some(c) if sent > 0 => c.commits.push((op, sent)),
+            _ => self
+                .events
+                .push_back(Event::OffsetsCommitted { op, consumer }),
+        }
+        op
+    }
+
     /// Rebalances every consumer now (also on NOTIFY_CONSUMER_IDS_CHANGED and the timer).
     pub(super) fn rebalance_all(&mut self, now: Instant) {
+        self.consumers.route_retried.clear();
         let ids: Vec<ConsumerId> = self.consumers.consumers.keys().copied().collect();
         for id in ids {
             self.rebalance(now, id);
@@ -405,6 +526,18 @@ impl ClientCore {
             return;
         };
         if c.closing.is_some() {
+            return;
+        }
+        if let Some(assigned) = c.assigned.clone() {
+            let topics: BTreeSet<String> = assigned.iter().map(|q| q.topic.clone()).collect();
+            for topic in topics {
+                let mine = assigned
+                    .iter()
+                    .filter(|q| q.topic == topic)
+                    .cloned()
+                    .collect();
+                self.apply_allocation(now, id, &topic, mine);
+            }
             return;
         }
         let topics: Vec<String> = c.subs.keys().cloned().collect();
@@ -424,9 +557,36 @@ impl ClientCore {
         topic: &str,
         route: Option<TopicRouteData>,
     ) {
-        match route {
-            Some(route) => self.rebalance_topic(now, id, topic, &route),
-            None => tracing::debug!(topic, "no route for a subscribed topic yet"),
+        let Some(route) = route else {
+            // The topic (or the group's retry topic) may not exist yet: look again soon rather
+            // than at the next rebalance.
+            // One quick retry per rebalance round; after that the next rebalance looks again.
+            tracing::debug!(topic, "no route for a subscribed topic yet");
+            if self.consumers.route_retried.insert((id, topic.to_string())) {
+                self.consumers
+                    .route_retries
+                    .insert((now + ROUTE_RETRY, id, topic.to_string()));
+            }
+            return;
+        };
+        let Some(c) = self.consumers.consumers.get(&id) else {
+            return;
+        };
+        if c.assigned.is_none() {
+            return self.rebalance_topic(now, id, topic, &route);
+        }
+        // Assigned queues need no rebalance; start those that waited for the route.
+        let waiting: Vec<MessageQueue> = c
+            .queues
+            .iter()
+            .filter(|(mq, s)| mq.topic == topic && s.start.is_some() && !s.pull_in_flight)
+            .map(|(mq, _)| mq.clone())
+            .collect();
+        for mq in waiting {
+            self.consumers
+                .pull_timers
+                .retain(|(_, cid, q)| !(*cid == id && *q == mq));
+            self.advance_start(now, id, &mq);
         }
     }
 
@@ -525,6 +685,7 @@ impl ClientCore {
                     broker_id: 0,
                     batch_out: false,
                     release_pending: false,
+                    epoch: 0,
                 },
             );
             if c.config.consume_mode == ConsumeMode::Orderly {
@@ -728,6 +889,20 @@ impl ClientCore {
                 self.pull(now, id, &mq);
             }
         }
+        while let Some((at, id, topic)) = self.consumers.route_retries.first().cloned() {
+            if at > now {
+                break;
+            }
+            self.consumers.route_retries.pop_first();
+            let live = self
+                .consumers
+                .consumers
+                .get(&id)
+                .is_some_and(|c| c.closing.is_none());
+            if live {
+                self.request_route(now, &topic, Waiter::Rebalance(id));
+            }
+        }
         // Local retries whose time came make messages ready again.
         self.deliver_ready(now);
     }
@@ -741,6 +916,9 @@ impl ClientCore {
         };
         if slot.pull_in_flight || c.closing.is_some() {
             return;
+        }
+        if c.paused.contains(mq) {
+            return self.schedule_pull(now, id, mq, c.config.delay_when_paused);
         }
         match c.flow.should_pull(&slot.pq) {
             PullDecision::Now => {}
@@ -781,10 +959,14 @@ impl ClientCore {
         let command = pull_request(&spec);
         let timeout = c.config.pull_timeout;
         let c = self.consumers.consumers.get_mut(&id).expect("checked");
-        c.queues.get_mut(mq).expect("checked").pull_in_flight = true;
+        let slot = c.queues.get_mut(mq).expect("checked");
+        slot.pull_in_flight = true;
+        let epoch = slot.epoch;
         let op = self.alloc_op();
-        self.pending
-            .insert(op, Pending::Consumer(ConsumerRequest::Pull(id, mq.clone())));
+        self.pending.insert(
+            op,
+            Pending::Consumer(ConsumerRequest::Pull(id, mq.clone(), epoch)),
+        );
         self.remoting.send_request(now, op, &addr, command, timeout);
     }
 
@@ -793,6 +975,7 @@ impl ClientCore {
         now: Instant,
         id: ConsumerId,
         mq: &MessageQueue,
+        epoch: u64,
         result: Result<RemotingCommand, InvokeError>,
     ) {
         let Some(c) = self.consumers.consumers.get_mut(&id) else {
@@ -801,6 +984,10 @@ impl ClientCore {
         let Some(slot) = c.queues.get_mut(mq) else {
             return;
         };
+        if slot.epoch != epoch {
+            // Answered for a position the user has since moved away from.
+            return;
+        }
         slot.pull_in_flight = false;
         if slot.pq.state() != QueueState::Pulling {
             return;
@@ -874,6 +1061,9 @@ impl ClientCore {
             let group = c.config.group.clone();
             let mut out = Vec::new();
             for (mq, slot) in c.queues.iter_mut() {
+                if c.paused.contains(mq) {
+                    continue;
+                }
                 if orderly {
                     if slot.batch_out || slot.release_pending || !c.locks.is_locked(mq, now) {
                         continue;
@@ -939,7 +1129,6 @@ impl ClientCore {
         let group = c.config.group.clone();
         let max = c.config.effective_max_reconsume_times();
         let mut waiting = 0;
-        let mut failed = Vec::new();
         for m in &d.messages {
             let header = send_back_header(&group, m, delay_level, max, Some(&d.mq.broker_name));
             let addr = m.store_host.to_string();
@@ -950,13 +1139,12 @@ impl ClientCore {
                 op,
                 Pending::Consumer(ConsumerRequest::SendBack(delivery, m.queue_offset)),
             );
-            let _ = &mut failed;
             self.remoting
                 .send_request(now, op, &addr, command, Duration::from_secs(5));
         }
         self.consumers
             .send_backs
-            .insert(delivery, (waiting, Vec::new(), failed));
+            .insert(delivery, (waiting, Vec::new(), Vec::new()));
         // Keep the delivery's messages for the outcome of the send-backs.
         self.consumers.deliveries.insert(delivery, d);
     }
@@ -1018,6 +1206,17 @@ impl ClientCore {
 
     /// Returns how many requests were sent that count as close steps.
     fn persist_consumer(&mut self, now: Instant, id: ConsumerId, closing: bool) -> usize {
+        let mode = if closing {
+            PersistMode::Close
+        } else {
+            PersistMode::Periodic
+        };
+        self.persist_with(now, id, mode)
+    }
+
+    fn persist_with(&mut self, now: Instant, id: ConsumerId, mode: PersistMode) -> usize {
+        let closing = mode == PersistMode::Close;
+        let all = mode != PersistMode::Periodic;
         let Some(c) = self.consumers.consumers.get_mut(&id) else {
             return 0;
         };
@@ -1029,7 +1228,7 @@ impl ClientCore {
             .offsets
             .entries()
             .iter()
-            .filter(|(mq, o)| closing || c.persisted.get(*mq) != Some(*o))
+            .filter(|(mq, o)| all || c.persisted.get(*mq) != Some(*o))
             .map(|(mq, o)| (mq.clone(), *o))
             .collect();
         if changed.is_empty() {
@@ -1052,8 +1251,12 @@ impl ClientCore {
         let group = c.config.group.clone();
         let mut sent = 0;
         for (mq, offset) in changed {
-            let step = closing.then_some(id);
-            if self.persist_offset(now, &group, &mq, offset, step) {
+            let request = match mode {
+                PersistMode::Periodic => None,
+                PersistMode::Close => Some(ConsumerRequest::CloseStep(id)),
+                PersistMode::Commit(op) => Some(ConsumerRequest::Commit(id, op)),
+            };
+            if self.persist_offset(now, &group, &mq, offset, request) {
                 sent += 1;
             }
         }
@@ -1068,7 +1271,7 @@ impl ClientCore {
         group: &str,
         mq: &MessageQueue,
         offset: i64,
-        close_step: Option<ConsumerId>,
+        request: Option<ConsumerRequest>,
     ) -> bool {
         let Some(addr) = self.broker_master_any(&mq.broker_name) else {
             return false;
@@ -1083,9 +1286,9 @@ impl ClientCore {
                 broker_name: Some(mq.broker_name.clone()),
             },
         );
-        match close_step {
-            Some(id) => {
-                self.consumer_request(now, &addr, command, ConsumerRequest::CloseStep(id));
+        match request {
+            Some(request) => {
+                self.consumer_request(now, &addr, command, request);
                 true
             }
             None => {
@@ -1169,7 +1372,9 @@ impl ClientCore {
         result: Result<RemotingCommand, InvokeError>,
     ) {
         match request {
-            ConsumerRequest::Pull(id, mq) => self.on_pull_result(now, id, &mq, result),
+            ConsumerRequest::Pull(id, mq, epoch) => {
+                self.on_pull_result(now, id, &mq, epoch, result)
+            }
             ConsumerRequest::SendBack(d, offset) => {
                 self.on_send_back_result(now, d, offset, result)
             }
@@ -1249,6 +1454,25 @@ impl ClientCore {
                     self.schedule_pull(now, id, &mq, Duration::ZERO);
                 }
                 self.deliver_ready(now);
+            }
+            ConsumerRequest::Commit(id, op) => {
+                let Some(c) = self.consumers.consumers.get_mut(&id) else {
+                    return;
+                };
+                if let Some(entry) = c.commits.iter_mut().find(|(o, _)| *o == op) {
+                    entry.1 = entry.1.saturating_sub(1);
+                }
+                let done: Vec<OpId> = c
+                    .commits
+                    .iter()
+                    .filter(|(_, left)| *left == 0)
+                    .map(|(o, _)| *o)
+                    .collect();
+                c.commits.retain(|(_, left)| *left > 0);
+                for op in done {
+                    self.events
+                        .push_back(Event::OffsetsCommitted { op, consumer: id });
+                }
             }
             ConsumerRequest::CloseStep(id) => {
                 if let Some(c) = self.consumers.consumers.get_mut(&id) {

@@ -226,6 +226,13 @@ pub enum Event {
         /// The file content (Java's `offsets.json` form).
         content: Vec<u8>,
     },
+    /// [`ClientCore::commit_offsets`] finished.
+    OffsetsCommitted {
+        /// The operation.
+        op: OpId,
+        /// The consumer.
+        consumer: ConsumerId,
+    },
     /// [`ClientCore::close_consumer`] finished.
     ConsumerClosed {
         /// The operation.

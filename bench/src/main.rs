@@ -1,0 +1,341 @@
+//! rocketwire benchmarks against a real cluster (`cargo xtask bench` starts one and runs this).
+//!
+//! * Producer throughput: 1 KiB messages with 1 and with 64 sends in flight, per adapter:
+//!   msgs/s, p50/p99 send latency, client CPU time per message.
+//! * Consumer drain: a topic filled with `--drain` messages, consumed by a push consumer per
+//!   adapter: msgs/s, client CPU time per message, peak RSS.
+//!
+//! Every case runs in its own process (this binary, re-executed with `--case`), so CPU time
+//! and peak RSS belong to that case alone. CPU time is the process's user + system time
+//! (`getrusage`), so it includes every client thread.
+
+mod adapter;
+mod drain;
+mod measure;
+mod produce;
+mod report;
+
+use std::io::Read as _;
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use clap::{Parser, ValueEnum};
+use rocketwire_core::SerializeType;
+
+use adapter::{Adapter, Target};
+use drain::DrainCase;
+use produce::ProduceCase;
+use report::{DrainResult, ProduceResult};
+
+/// Longest a case process may run before it is killed.
+const CASE_LIMIT: Duration = Duration::from_secs(600);
+
+/// Header encoding of requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Serialize {
+    /// JSON headers.
+    Json,
+    /// Binary ROCKETMQ headers.
+    Rocketmq,
+}
+
+/// What a re-executed process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum CaseKind {
+    /// One producer case.
+    Produce,
+    /// Fill the drain topic.
+    Fill,
+    /// One drain case.
+    Drain,
+}
+
+/// rocketwire benchmarks: producer throughput/latency and consumer drain, per adapter.
+#[derive(Debug, Parser)]
+#[command(name = "rocketwire-bench")]
+struct Args {
+    /// The cluster's namesrv.
+    #[arg(long, env = "ROCKETWIRE_NAMESRV", default_value = "127.0.0.1:9876")]
+    namesrv: String,
+    /// Request header encoding.
+    #[arg(long, env = "ROCKETWIRE_SERIALIZE", value_enum, default_value = "json")]
+    serialize: Serialize,
+    /// Messages per producer case with 1 in flight.
+    #[arg(long, default_value_t = 4_000)]
+    messages: u64,
+    /// Messages per producer case with more than 1 in flight (default: 5/2 × --messages).
+    #[arg(long)]
+    pipelined_messages: Option<u64>,
+    /// In-flight counts of the producer cases.
+    #[arg(long, value_delimiter = ',', default_value = "1,64")]
+    in_flight: Vec<usize>,
+    /// Messages filled into the drain topic and consumed per adapter (0 = no drain cases).
+    #[arg(long, default_value_t = 100_000)]
+    drain: u64,
+    /// Time limit of one drain, seconds.
+    #[arg(long, default_value_t = 180)]
+    drain_timeout: u64,
+    /// Adapters to run.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "tokio,async-std,smol,blocking"
+    )]
+    adapters: Vec<String>,
+    /// Skip the producer cases.
+    #[arg(long)]
+    no_produce: bool,
+
+    /// (internal) Run one case in this process and print its result line.
+    #[arg(long, value_enum, hide = true)]
+    case: Option<CaseKind>,
+    /// (internal) The case's adapter.
+    #[arg(long, hide = true, default_value = "tokio")]
+    adapter: String,
+    /// (internal) The case's topic.
+    #[arg(long, hide = true, default_value = "")]
+    topic: String,
+    /// (internal) The case's message count.
+    #[arg(long, hide = true, default_value_t = 0)]
+    count: u64,
+    /// (internal) The case's in-flight count.
+    #[arg(long, hide = true, default_value_t = 1)]
+    case_in_flight: usize,
+}
+
+impl Args {
+    fn target(&self) -> Target {
+        Target {
+            namesrv: self.namesrv.clone(),
+            serialize: match self.serialize {
+                Serialize::Json => SerializeType::Json,
+                Serialize::Rocketmq => SerializeType::RocketMq,
+            },
+        }
+    }
+
+    fn serialize_name(&self) -> &'static str {
+        match self.serialize {
+            Serialize::Json => "json",
+            Serialize::Rocketmq => "rocketmq",
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let result = match args.case {
+        Some(kind) => run_case(&args, kind),
+        None => run_all(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rocketwire-bench: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// In a case process: runs one case, prints its result line.
+fn run_case(args: &Args, kind: CaseKind) -> Result<(), String> {
+    let adapter: Adapter = args.adapter.parse()?;
+    let target = args.target();
+    match kind {
+        CaseKind::Produce => {
+            let case = ProduceCase {
+                target,
+                topic: args.topic.clone(),
+                messages: args.count,
+                in_flight: args.case_in_flight.max(1),
+            };
+            println!("{}", produce::run(adapter, &case)?.to_line());
+        }
+        CaseKind::Fill => {
+            let stored = drain::prepare(&target, &args.topic, args.count)?;
+            println!("{} kind=fill stored={stored}", report::RESULT_PREFIX);
+        }
+        CaseKind::Drain => {
+            let case = DrainCase {
+                target,
+                topic: args.topic.clone(),
+                messages: args.count,
+                timeout: Duration::from_secs(args.drain_timeout),
+            };
+            println!("{}", drain::run(adapter, &case)?.to_line());
+        }
+    }
+    Ok(())
+}
+
+/// Runs this binary with `case_args` as a case process; returns its result fields.
+fn spawn_case(
+    args: &Args,
+    case_args: &[String],
+) -> Result<std::collections::BTreeMap<String, String>, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
+    let mut child = Command::new(exe)
+        .args([
+            "--namesrv",
+            &args.namesrv,
+            "--serialize",
+            args.serialize_name(),
+        ])
+        .args(["--drain-timeout", &args.drain_timeout.to_string()])
+        .args(case_args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("cannot start a case process: {e}"))?;
+    let mut stdout = child.stdout.take().ok_or("no stdout of the case process")?;
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let give_up = Instant::now() + CASE_LIMIT;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() < give_up => std::thread::sleep(Duration::from_millis(50)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("case did not finish within {CASE_LIMIT:?}"));
+            }
+            Err(e) => return Err(format!("waiting for the case process: {e}")),
+        }
+    };
+    let out = reader.join().unwrap_or_default();
+    if !status.success() {
+        return Err(format!("case process failed ({status})"));
+    }
+    report::parse_fields(&out).ok_or_else(|| "case process printed no result".to_owned())
+}
+
+fn run_all(args: &Args) -> Result<(), String> {
+    let adapters = args
+        .adapters
+        .iter()
+        .map(|a| a.parse())
+        .collect::<Result<Vec<Adapter>, String>>()?;
+    let pipelined = args
+        .pipelined_messages
+        .unwrap_or(args.messages.saturating_mul(5) / 2);
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "rocketwire-bench: namesrv {} ({} headers), {cores} cores, load average {}",
+        args.namesrv,
+        args.serialize_name(),
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    println!(
+        "rocketwire-bench: client and cluster share this machine; every case runs in its own \
+         process; CPU = client process user+sys time"
+    );
+
+    let mut produce_rows = Vec::new();
+    if !args.no_produce {
+        for &adapter in &adapters {
+            for &in_flight in &args.in_flight {
+                let n = if in_flight <= 1 {
+                    args.messages
+                } else {
+                    pipelined
+                };
+                eprintln!(
+                    "rocketwire-bench: produce {} × 1 KiB, {} in flight, {}",
+                    n,
+                    in_flight,
+                    adapter.name()
+                );
+                let topic = adapter::unique("rw_bench_produce");
+                let case = [
+                    "--case",
+                    "produce",
+                    "--adapter",
+                    adapter.name(),
+                    "--topic",
+                    &topic,
+                    "--count",
+                    &n.to_string(),
+                    "--case-in-flight",
+                    &in_flight.to_string(),
+                ]
+                .map(str::to_owned);
+                let row = spawn_case(args, &case)
+                    .and_then(|f| ProduceResult::from_fields(&f))
+                    .map_err(|e| (adapter.name().to_owned(), in_flight as u64, e));
+                produce_rows.push(row);
+            }
+        }
+    }
+
+    let mut drain_rows = Vec::new();
+    let mut stored = 0;
+    if args.drain > 0 {
+        let topic = adapter::unique("rw_bench_drain");
+        eprintln!(
+            "rocketwire-bench: filling {topic} with {} × 1 KiB",
+            args.drain
+        );
+        let fill = [
+            "--case",
+            "fill",
+            "--topic",
+            &topic,
+            "--count",
+            &args.drain.to_string(),
+        ]
+        .map(str::to_owned);
+        let fields = spawn_case(args, &fill)?;
+        stored = fields
+            .get("stored")
+            .and_then(|s| s.parse::<u64>().ok())
+            .ok_or("the fill case reported no count")?;
+        for &adapter in &adapters {
+            eprintln!(
+                "rocketwire-bench: drain {stored} × 1 KiB, {}",
+                adapter.name()
+            );
+            let case = [
+                "--case",
+                "drain",
+                "--adapter",
+                adapter.name(),
+                "--topic",
+                &topic,
+                "--count",
+                &stored.to_string(),
+            ]
+            .map(str::to_owned);
+            let row = spawn_case(args, &case)
+                .and_then(|f| DrainResult::from_fields(&f))
+                .map_err(|e| (adapter.name().to_owned(), e));
+            drain_rows.push(row);
+        }
+    }
+
+    if !produce_rows.is_empty() {
+        println!("\nProducer throughput (1 KiB messages; latency = send to result)");
+        print!("{}", report::produce_table(&produce_rows));
+    }
+    if !drain_rows.is_empty() {
+        println!(
+            "\nConsumer drain ({stored} × 1 KiB from the first offset, fresh group, default \
+             push-consumer settings; times from consumer start)"
+        );
+        print!("{}", report::drain_table(&drain_rows));
+    }
+    let failed = produce_rows.iter().filter(|r| r.is_err()).count()
+        + drain_rows.iter().filter(|r| r.is_err()).count();
+    if failed > 0 {
+        return Err(format!("{failed} case(s) failed"));
+    }
+    Ok(())
+}

@@ -1,0 +1,332 @@
+//! Results of one case: the line a case process prints, its parsing, and the tables.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+/// Start of the one stdout line a case process reports its result on.
+pub(crate) const RESULT_PREFIX: &str = "rocketwire-bench-result";
+
+/// Figures of one producer case.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ProduceResult {
+    /// Adapter name.
+    pub(crate) adapter: String,
+    /// Sends in flight at once.
+    pub(crate) in_flight: u64,
+    /// Messages sent in the timed part.
+    pub(crate) messages: u64,
+    /// Sends that failed or were not `SEND_OK`.
+    pub(crate) errors: u64,
+    /// Wall time of the timed part.
+    pub(crate) wall: Duration,
+    /// Process CPU time (user + system) of the timed part.
+    pub(crate) cpu: Duration,
+    /// Median send latency, µs.
+    pub(crate) p50_us: u64,
+    /// 99th percentile send latency, µs.
+    pub(crate) p99_us: u64,
+    /// Peak RSS of the case process, KiB.
+    pub(crate) peak_rss_kib: u64,
+}
+
+/// Figures of one drain case.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct DrainResult {
+    /// Adapter name.
+    pub(crate) adapter: String,
+    /// How the messages were consumed (`push`).
+    pub(crate) method: String,
+    /// Messages consumed.
+    pub(crate) messages: u64,
+    /// Consumer start to the first message.
+    pub(crate) first: Duration,
+    /// Consumer start to the last message.
+    pub(crate) wall: Duration,
+    /// Process CPU time (user + system) from consumer start to the last message.
+    pub(crate) cpu: Duration,
+    /// Peak RSS of the case process, KiB.
+    pub(crate) peak_rss_kib: u64,
+}
+
+/// Rate of `n` events over `d`.
+fn per_sec(n: u64, d: Duration) -> f64 {
+    if d.is_zero() {
+        0.0
+    } else {
+        n as f64 / d.as_secs_f64()
+    }
+}
+
+/// CPU microseconds per event.
+fn cpu_per(cpu: Duration, n: u64) -> f64 {
+    if n == 0 {
+        0.0
+    } else {
+        cpu.as_secs_f64() * 1e6 / n as f64
+    }
+}
+
+fn line(kind: &str, fields: &[(&str, String)]) -> String {
+    let mut s = format!("{RESULT_PREFIX} kind={kind}");
+    for (k, v) in fields {
+        let _ = write!(s, " {k}={v}");
+    }
+    s
+}
+
+/// Finds the result line in a case's stdout and splits it into fields.
+pub(crate) fn parse_fields(stdout: &str) -> Option<BTreeMap<String, String>> {
+    let rest = stdout
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix(RESULT_PREFIX))?;
+    Some(
+        rest.split_whitespace()
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+    )
+}
+
+fn get<T: std::str::FromStr>(f: &BTreeMap<String, String>, key: &str) -> Result<T, String> {
+    f.get(key)
+        .ok_or_else(|| format!("result lacks `{key}`"))?
+        .parse()
+        .map_err(|_| format!("bad `{key}` in result"))
+}
+
+fn micros(f: &BTreeMap<String, String>, key: &str) -> Result<Duration, String> {
+    get(f, key).map(Duration::from_micros)
+}
+
+fn us(d: Duration) -> String {
+    d.as_micros().to_string()
+}
+
+impl ProduceResult {
+    /// The result line.
+    pub(crate) fn to_line(&self) -> String {
+        line(
+            "produce",
+            &[
+                ("adapter", self.adapter.clone()),
+                ("in_flight", self.in_flight.to_string()),
+                ("messages", self.messages.to_string()),
+                ("errors", self.errors.to_string()),
+                ("wall_us", us(self.wall)),
+                ("cpu_us", us(self.cpu)),
+                ("p50_us", self.p50_us.to_string()),
+                ("p99_us", self.p99_us.to_string()),
+                ("peak_rss_kib", self.peak_rss_kib.to_string()),
+            ],
+        )
+    }
+
+    /// Parses [`ProduceResult::to_line`]'s fields.
+    pub(crate) fn from_fields(f: &BTreeMap<String, String>) -> Result<Self, String> {
+        Ok(Self {
+            adapter: get(f, "adapter")?,
+            in_flight: get(f, "in_flight")?,
+            messages: get(f, "messages")?,
+            errors: get(f, "errors")?,
+            wall: micros(f, "wall_us")?,
+            cpu: micros(f, "cpu_us")?,
+            p50_us: get(f, "p50_us")?,
+            p99_us: get(f, "p99_us")?,
+            peak_rss_kib: get(f, "peak_rss_kib")?,
+        })
+    }
+}
+
+impl DrainResult {
+    /// The result line.
+    pub(crate) fn to_line(&self) -> String {
+        line(
+            "drain",
+            &[
+                ("adapter", self.adapter.clone()),
+                ("method", self.method.clone()),
+                ("messages", self.messages.to_string()),
+                ("first_us", us(self.first)),
+                ("wall_us", us(self.wall)),
+                ("cpu_us", us(self.cpu)),
+                ("peak_rss_kib", self.peak_rss_kib.to_string()),
+            ],
+        )
+    }
+
+    /// Parses [`DrainResult::to_line`]'s fields.
+    pub(crate) fn from_fields(f: &BTreeMap<String, String>) -> Result<Self, String> {
+        Ok(Self {
+            adapter: get(f, "adapter")?,
+            method: get(f, "method")?,
+            messages: get(f, "messages")?,
+            first: micros(f, "first_us")?,
+            wall: micros(f, "wall_us")?,
+            cpu: micros(f, "cpu_us")?,
+            peak_rss_kib: get(f, "peak_rss_kib")?,
+        })
+    }
+}
+
+/// The producer table.
+pub(crate) fn produce_table(rows: &[Result<ProduceResult, (String, u64, String)>]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{:<10} {:>9} {:>9} {:>10} {:>9} {:>9} {:>11} {:>9} {:>7}",
+        "adapter",
+        "in-flight",
+        "messages",
+        "msgs/s",
+        "p50 ms",
+        "p99 ms",
+        "CPU µs/msg",
+        "RSS MiB",
+        "errors"
+    );
+    for row in rows {
+        match row {
+            Ok(r) => {
+                let _ = writeln!(
+                    s,
+                    "{:<10} {:>9} {:>9} {:>10.0} {:>9.2} {:>9.2} {:>11.1} {:>9.1} {:>7}",
+                    r.adapter,
+                    r.in_flight,
+                    r.messages,
+                    per_sec(r.messages, r.wall),
+                    r.p50_us as f64 / 1000.0,
+                    r.p99_us as f64 / 1000.0,
+                    cpu_per(r.cpu, r.messages),
+                    r.peak_rss_kib as f64 / 1024.0,
+                    r.errors
+                );
+            }
+            Err((adapter, in_flight, e)) => {
+                let _ = writeln!(s, "{adapter:<10} {in_flight:>9} FAILED: {e}");
+            }
+        }
+    }
+    s
+}
+
+/// The drain table.
+pub(crate) fn drain_table(rows: &[Result<DrainResult, (String, String)>]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{:<10} {:<6} {:>9} {:>14} {:>9} {:>10} {:>11} {:>13}",
+        "adapter",
+        "method",
+        "messages",
+        "first msg ms",
+        "total s",
+        "msgs/s",
+        "CPU µs/msg",
+        "peak RSS MiB"
+    );
+    for row in rows {
+        match row {
+            Ok(r) => {
+                let _ = writeln!(
+                    s,
+                    "{:<10} {:<6} {:>9} {:>14.0} {:>9.2} {:>10.0} {:>11.1} {:>13.1}",
+                    r.adapter,
+                    r.method,
+                    r.messages,
+                    r.first.as_secs_f64() * 1000.0,
+                    r.wall.as_secs_f64(),
+                    per_sec(r.messages, r.wall),
+                    cpu_per(r.cpu, r.messages),
+                    r.peak_rss_kib as f64 / 1024.0
+                );
+            }
+            Err((adapter, e)) => {
+                let _ = writeln!(s, "{adapter:<10} FAILED: {e}");
+            }
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn produce() -> ProduceResult {
+        ProduceResult {
+            adapter: "tokio".into(),
+            in_flight: 64,
+            messages: 20_000,
+            errors: 1,
+            wall: Duration::from_secs(4),
+            cpu: Duration::from_secs(2),
+            p50_us: 4_500,
+            p99_us: 12_250,
+            peak_rss_kib: 10_240,
+        }
+    }
+
+    #[test]
+    fn produce_line_round_trips_among_other_output() {
+        let r = produce();
+        let stdout = format!("warming up\n{}\n", r.to_line());
+        let fields = parse_fields(&stdout).unwrap();
+        assert_eq!(fields.get("kind").map(String::as_str), Some("produce"));
+        assert_eq!(ProduceResult::from_fields(&fields), Ok(r));
+    }
+
+    #[test]
+    fn drain_line_round_trips() {
+        let r = DrainResult {
+            adapter: "blocking".into(),
+            method: "push".into(),
+            messages: 100_000,
+            first: Duration::from_millis(120),
+            wall: Duration::from_millis(8_500),
+            cpu: Duration::from_millis(4_321),
+            peak_rss_kib: 30_000,
+        };
+        let fields = parse_fields(&r.to_line()).unwrap();
+        assert_eq!(DrainResult::from_fields(&fields), Ok(r));
+    }
+
+    #[test]
+    fn missing_or_bad_fields_are_errors() {
+        assert!(parse_fields("no result here\n").is_none());
+        let mut fields = parse_fields(&produce().to_line()).unwrap();
+        fields.insert("messages".into(), "many".into());
+        assert!(ProduceResult::from_fields(&fields).is_err());
+        fields.remove("messages");
+        assert!(ProduceResult::from_fields(&fields).is_err());
+    }
+
+    #[test]
+    fn tables_show_rates_and_cpu_per_message() {
+        let table = produce_table(&[Ok(produce()), Err(("smol".into(), 1, "boom".into()))]);
+        // 20,000 in 4 s; 2 s CPU / 20,000 = 100 µs; p50 4.5 ms, p99 12.25 ms, 10 MiB.
+        let row = table.lines().nth(1).unwrap();
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(
+            cols,
+            ["tokio", "64", "20000", "5000", "4.50", "12.25", "100.0", "10.0", "1"]
+        );
+        assert!(table.contains("smol") && table.contains("FAILED: boom"));
+
+        let drain = drain_table(&[Ok(DrainResult {
+            adapter: "smol".into(),
+            method: "push".into(),
+            messages: 1_000,
+            first: Duration::from_millis(50),
+            wall: Duration::from_millis(500),
+            cpu: Duration::from_millis(100),
+            peak_rss_kib: 2_048,
+        })]);
+        let cols: Vec<&str> = drain.lines().nth(1).unwrap().split_whitespace().collect();
+        assert_eq!(
+            cols,
+            ["smol", "push", "1000", "50", "0.50", "2000", "100.0", "2.0"]
+        );
+    }
+}

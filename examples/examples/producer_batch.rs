@@ -1,0 +1,27 @@
+//! A batch send on async-std: messages of one topic stored together at consecutive offsets.
+//!
+//! `ROCKETWIRE_NAMESRV=127.0.0.1:9876 cargo run -p rocketwire-examples --example producer_batch`
+
+use rocketwire_async_std::Client;
+use rocketwire_core::producer::ProducerConfig;
+use rocketwire_core::ClientConfig;
+use rocketwire_examples::{demo_message, fresh_topic, namesrv};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    async_std::task::block_on(async {
+        let client = Client::start(ClientConfig::new(vec![namesrv()])).await?;
+        let producer = client
+            .create_producer(ProducerConfig::builder("example_batch").build()?)
+            .await?;
+        let topic = fresh_topic("example_batch");
+        let batch = (0..10).map(|i| demo_message(&topic, i)).collect();
+        let sent = producer.send_batch(batch).await?;
+        println!(
+            "batch stored on q{} from offset {}; ids {}",
+            sent.message_queue.queue_id, sent.queue_offset, sent.msg_id
+        );
+        producer.shutdown().await?;
+        client.shutdown().await?;
+        Ok(())
+    })
+}
