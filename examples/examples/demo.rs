@@ -1,14 +1,17 @@
-//! The demo `cargo xtask demo` runs: a producer and a consumer exchange messages through the
-//! local cluster, on tokio.
+//! The demo `cargo xtask demo` runs on the local cluster (tokio): a producer sends ten
+//! messages to a fresh topic and a push consumer in its own group receives them.
 
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rocketwire_core::header::{
-    CommandHeader, PullMessageResponseHeader, SendMessageResponseHeader,
-};
-use rocketwire_core::message::decode_messages;
-use rocketwire_core::{request, ClientConfig, ResponseCode};
-use rocketwire_examples::{demo_message, fresh_topic, master, namesrv, wall_millis};
+use rocketwire_core::body::ConsumeFromWhere;
+use rocketwire_core::consumer::{ConsumerConfig, Subscription};
+use rocketwire_core::message::MessageExt;
+use rocketwire_core::producer::ProducerConfig;
+use rocketwire_core::{ClientConfig, ConsumeOutcome};
+use rocketwire_examples::{demo_message, fresh_topic, namesrv};
+use rocketwire_tokio::Client;
 
 const COUNT: usize = 10;
 
@@ -16,55 +19,77 @@ const COUNT: usize = 10;
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let namesrv = namesrv();
     println!("namesrv {namesrv}");
-    let client = rocketwire_tokio::Client::start(ClientConfig::new(vec![namesrv])).await?;
-    let (broker_name, addr) =
-        master(&client.query_route("TBW102").await?).ok_or("no broker registered")?;
-    println!("broker {broker_name} at {addr}");
-
+    let client = Client::start(ClientConfig::new(vec![namesrv])).await?;
     let topic = fresh_topic("DemoTopic");
-    let timeout = Duration::from_secs(3);
+
+    let producer = client
+        .create_producer(ProducerConfig::builder("demo_producer").build()?)
+        .await?;
+    let mut sent_ids = BTreeSet::new();
     for i in 0..COUNT {
-        let message = demo_message(&topic, i);
-        let cmd = request::send_message(
-            "demo_producer",
-            &message,
-            0,
-            0,
-            wall_millis(),
-            Some(&broker_name),
-        );
-        let sent = SendMessageResponseHeader::read_fields(
-            &client.invoke_ok(&addr, cmd, timeout).await?.ext_fields,
-        )?;
+        let sent = producer.send(demo_message(&topic, i)).await?;
         println!(
-            "producer: sent #{i} to {topic} queue {} offset {} ({})",
-            sent.queue_id, sent.queue_offset, sent.msg_id
+            "producer: #{i} {:?} to {} queue {} offset {} (msg id {})",
+            sent.status,
+            sent.message_queue.broker_name,
+            sent.message_queue.queue_id,
+            sent.queue_offset,
+            sent.msg_id
         );
+        sent_ids.insert(sent.msg_id);
+    }
+    producer.shutdown().await?;
+    // The broker registers the topic it just created with the namesrv within moments.
+    let give_up = Instant::now() + Duration::from_secs(30);
+    while client.query_route(&topic).await.is_err() && Instant::now() < give_up {
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    let (mut offset, mut received) = (0, 0);
-    let give_up = Instant::now() + Duration::from_secs(20);
-    while received < COUNT && Instant::now() < give_up {
-        let cmd = request::pull_message("demo_consumer", &topic, 0, offset, 32, "demo", 1_000);
-        let response = client.invoke(&addr, cmd, Duration::from_secs(5)).await?;
-        let header = PullMessageResponseHeader::read_fields(&response.ext_fields)?;
-        if response.response_code() == ResponseCode::Success {
-            for m in decode_messages(&response.body)? {
-                received += 1;
-                println!(
-                    "consumer: got offset {} msg id {} body {:?}",
-                    m.queue_offset,
-                    m.msg_id(),
-                    String::from_utf8_lossy(m.body())
-                );
-            }
-        }
-        offset = header.next_begin_offset;
+    let received = Arc::new(Mutex::new(BTreeSet::new()));
+    let seen = received.clone();
+    let config = ConsumerConfig {
+        consume_from_where: ConsumeFromWhere::FirstOffset,
+        ..ConsumerConfig::builder("demo_consumer").build()?
+    };
+    let consumer = client
+        .create_push_consumer(
+            config,
+            vec![Subscription::tag(topic.clone(), "demo")?],
+            move |messages: Vec<MessageExt>| {
+                let seen = seen.clone();
+                async move {
+                    for m in &messages {
+                        println!(
+                            "consumer: queue {} offset {} msg id {} body {:?}",
+                            m.queue_id,
+                            m.queue_offset,
+                            m.msg_id(),
+                            String::from_utf8_lossy(m.body())
+                        );
+                        seen.lock()
+                            .expect("not poisoned")
+                            .insert(m.msg_id().to_string());
+                    }
+                    ConsumeOutcome::Success
+                }
+            },
+        )
+        .await?;
+    let give_up = Instant::now() + Duration::from_secs(30);
+    while received.lock().expect("not poisoned").len() < COUNT && Instant::now() < give_up {
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let report = consumer.shutdown(Duration::from_secs(5)).await?;
     client.shutdown().await?;
-    println!("producer sent {COUNT}, consumer received {received}");
-    if received != COUNT {
-        return Err(format!("expected {COUNT} messages, received {received}").into());
+    let received = received.lock().expect("not poisoned").clone();
+    println!(
+        "producer sent {}, consumer received {}; committed offsets {:?}",
+        sent_ids.len(),
+        received.len(),
+        report.persisted
+    );
+    if received != sent_ids {
+        return Err("the consumer did not receive exactly what the producer sent".into());
     }
     Ok(())
 }

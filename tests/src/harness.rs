@@ -11,7 +11,9 @@ use rocketwire_core::{
     ClientConfig, ClientError, ConsumeOutcome, ConsumerCloseReport, RemotingCommand,
     TransactionSendResult,
 };
-use rocketwire_tokio::{ConsumerStartError, PushConsumerOptions, TransactionListener};
+use rocketwire_tokio::{
+    ConsumerStartError, LitePullError, LitePullOptions, PushConsumerOptions, TransactionListener,
+};
 
 /// A consumer handler as the suite writes it; async adapters wrap it in an async closure.
 pub type Handler = Arc<dyn Fn(&[MessageExt]) -> ConsumeOutcome + Send + Sync>;
@@ -74,6 +76,12 @@ pub trait Harness {
         config: ProducerConfig,
         listener: Arc<dyn TransactionListener>,
     ) -> Result<Box<dyn HarnessTransactionProducer + '_>, ClientError>;
+    /// `Client::create_lite_pull_consumer`.
+    fn create_lite_pull_consumer(
+        &self,
+        config: ConsumerConfig,
+        options: LitePullOptions,
+    ) -> Box<dyn HarnessLiteConsumer + '_>;
     /// Starts another client of the same adapter.
     fn start_another(&self, config: ClientConfig) -> Box<dyn Harness> {
         start(self.kind(), config)
@@ -88,6 +96,28 @@ pub trait HarnessConsumer {
     fn assigned_queues(&self) -> Result<Vec<MessageQueue>, ClientError>;
     /// `PushConsumer::shutdown`.
     fn shutdown(self: Box<Self>, drain: Duration) -> Result<ConsumerCloseReport, ClientError>;
+}
+
+/// One adapter's `LitePullConsumer`, driven synchronously.
+pub trait HarnessLiteConsumer {
+    /// `LitePullConsumer::subscribe`.
+    fn subscribe(&mut self, topic: &str, expression: &str) -> Result<(), LitePullError>;
+    /// `LitePullConsumer::assign`.
+    fn assign(&mut self, queues: Vec<MessageQueue>) -> Result<(), LitePullError>;
+    /// `LitePullConsumer::poll`.
+    fn poll(&mut self, timeout: Duration) -> Result<Vec<MessageExt>, LitePullError>;
+    /// `LitePullConsumer::seek`.
+    fn seek(&mut self, queue: &MessageQueue, offset: i64) -> Result<(), LitePullError>;
+    /// `LitePullConsumer::commit`.
+    fn commit(&mut self) -> Result<(), LitePullError>;
+    /// `LitePullConsumer::pause`.
+    fn pause(&mut self, queues: &[MessageQueue]) -> Result<(), LitePullError>;
+    /// `LitePullConsumer::resume`.
+    fn resume(&mut self, queues: &[MessageQueue]) -> Result<(), LitePullError>;
+    /// `LitePullConsumer::assignment`.
+    fn assignment(&self) -> Result<Vec<MessageQueue>, LitePullError>;
+    /// `LitePullConsumer::shutdown`.
+    fn shutdown(self: Box<Self>) -> Result<ConsumerCloseReport, LitePullError>;
 }
 
 /// One adapter's `TransactionProducer`, driven synchronously.
@@ -137,9 +167,45 @@ pub fn all_harnesses() -> [AdapterKind; 4] {
 
 /// Implements [`Harness`] for an async adapter given how to block on a future.
 macro_rules! async_harness {
-    ($name:ident, $producer:ident, $consumer:ident, $tx:ident, $kind:expr, $client:ty,
-     $producer_ty:ty, $consumer_ty:ty, $tx_ty:ty, $runtime:ty, $make_runtime:expr,
-     $block_on:expr) => {
+    ($name:ident, $producer:ident, $consumer:ident, $tx:ident, $lite:ident, $kind:expr,
+     $client:ty, $producer_ty:ty, $consumer_ty:ty, $tx_ty:ty, $lite_ty:ty, $runtime:ty,
+     $make_runtime:expr, $block_on:expr) => {
+        struct $lite<'a> {
+            harness: &'a $name,
+            consumer: $lite_ty,
+        }
+
+        impl HarnessLiteConsumer for $lite<'_> {
+            fn subscribe(&mut self, topic: &str, expression: &str) -> Result<(), LitePullError> {
+                self.harness.run(self.consumer.subscribe(topic, expression))
+            }
+            fn assign(&mut self, queues: Vec<MessageQueue>) -> Result<(), LitePullError> {
+                self.harness.run(self.consumer.assign(queues))
+            }
+            fn poll(&mut self, timeout: Duration) -> Result<Vec<MessageExt>, LitePullError> {
+                self.harness.run(self.consumer.poll(timeout))
+            }
+            fn seek(&mut self, queue: &MessageQueue, offset: i64) -> Result<(), LitePullError> {
+                self.harness.run(self.consumer.seek(queue, offset))
+            }
+            fn commit(&mut self) -> Result<(), LitePullError> {
+                self.harness.run(self.consumer.commit())
+            }
+            fn pause(&mut self, queues: &[MessageQueue]) -> Result<(), LitePullError> {
+                self.harness.run(self.consumer.pause(queues))
+            }
+            fn resume(&mut self, queues: &[MessageQueue]) -> Result<(), LitePullError> {
+                self.harness.run(self.consumer.resume(queues))
+            }
+            fn assignment(&self) -> Result<Vec<MessageQueue>, LitePullError> {
+                self.harness.run(self.consumer.assignment())
+            }
+            fn shutdown(self: Box<Self>) -> Result<ConsumerCloseReport, LitePullError> {
+                let this = *self;
+                this.harness.run(this.consumer.shutdown())
+            }
+        }
+
         struct $consumer<'a> {
             harness: &'a $name,
             consumer: $consumer_ty,
@@ -307,6 +373,16 @@ macro_rules! async_harness {
                     producer,
                 }))
             }
+            fn create_lite_pull_consumer(
+                &self,
+                config: ConsumerConfig,
+                options: LitePullOptions,
+            ) -> Box<dyn HarnessLiteConsumer + '_> {
+                Box::new($lite {
+                    harness: self,
+                    consumer: self.client.create_lite_pull_consumer(config, options),
+                })
+            }
             fn shutdown(self: Box<Self>) -> Result<(), ClientError> {
                 let this = *self;
                 let block_on = $block_on;
@@ -321,11 +397,13 @@ async_harness!(
     TokioProducer,
     TokioConsumer,
     TokioTx,
+    TokioLite,
     AdapterKind::Tokio,
     rocketwire_tokio::Client,
     rocketwire_tokio::Producer,
     rocketwire_tokio::PushConsumer,
     rocketwire_tokio::TransactionProducer,
+    rocketwire_tokio::LitePullConsumer,
     tokio::runtime::Runtime,
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -340,11 +418,13 @@ async_harness!(
     SmolProducer,
     SmolConsumer,
     SmolTx,
+    SmolLite,
     AdapterKind::Smol,
     rocketwire_smol::Client,
     rocketwire_smol::Producer,
     rocketwire_smol::PushConsumer,
     rocketwire_smol::TransactionProducer,
+    rocketwire_smol::LitePullConsumer,
     (),
     (),
     |_: &(), fut| smol::block_on(fut)
@@ -355,11 +435,13 @@ async_harness!(
     AsyncStdProducer,
     AsyncStdConsumer,
     AsyncStdTx,
+    AsyncStdLite,
     AdapterKind::AsyncStd,
     rocketwire_async_std::Client,
     rocketwire_async_std::Producer,
     rocketwire_async_std::PushConsumer,
     rocketwire_async_std::TransactionProducer,
+    rocketwire_async_std::LitePullConsumer,
     (),
     (),
     |_: &(), fut| async_std::task::block_on(fut)
@@ -451,8 +533,49 @@ impl Harness for BlockingHarness {
         let producer = self.client.create_transaction_producer(config, listener)?;
         Ok(Box::new(BlockingTx(producer)))
     }
+    fn create_lite_pull_consumer(
+        &self,
+        config: ConsumerConfig,
+        options: LitePullOptions,
+    ) -> Box<dyn HarnessLiteConsumer + '_> {
+        Box::new(BlockingLite(
+            self.client.create_lite_pull_consumer(config, options),
+        ))
+    }
     fn shutdown(self: Box<Self>) -> Result<(), ClientError> {
         self.client.shutdown()
+    }
+}
+
+struct BlockingLite(rocketwire_blocking::LitePullConsumer);
+
+impl HarnessLiteConsumer for BlockingLite {
+    fn subscribe(&mut self, topic: &str, expression: &str) -> Result<(), LitePullError> {
+        self.0.subscribe(topic, expression)
+    }
+    fn assign(&mut self, queues: Vec<MessageQueue>) -> Result<(), LitePullError> {
+        self.0.assign(queues)
+    }
+    fn poll(&mut self, timeout: Duration) -> Result<Vec<MessageExt>, LitePullError> {
+        self.0.poll(timeout)
+    }
+    fn seek(&mut self, queue: &MessageQueue, offset: i64) -> Result<(), LitePullError> {
+        self.0.seek(queue, offset)
+    }
+    fn commit(&mut self) -> Result<(), LitePullError> {
+        self.0.commit()
+    }
+    fn pause(&mut self, queues: &[MessageQueue]) -> Result<(), LitePullError> {
+        self.0.pause(queues)
+    }
+    fn resume(&mut self, queues: &[MessageQueue]) -> Result<(), LitePullError> {
+        self.0.resume(queues)
+    }
+    fn assignment(&self) -> Result<Vec<MessageQueue>, LitePullError> {
+        self.0.assignment()
+    }
+    fn shutdown(self: Box<Self>) -> Result<ConsumerCloseReport, LitePullError> {
+        self.0.shutdown()
     }
 }
 

@@ -7,6 +7,7 @@
 
 mod consume;
 pub mod harness;
+mod lite;
 pub mod scenarios;
 pub mod wire;
 

@@ -16,6 +16,7 @@ use crate::wire::{self, default_broker, pull_at_least, send_batch, send_v2, TIME
 use crate::{unique, Harness};
 
 pub use crate::consume::*;
+pub use crate::lite::*;
 
 /// A topic that does not exist yet is reported as such; after a send through the template
 /// topic's broker the broker auto-creates it (4 queues) and the namesrv serves its route.

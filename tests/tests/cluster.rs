@@ -55,4 +55,5 @@ suite!(
     consume_broadcasting_corrupt_file_fails,
     consume_from_timestamp,
     transactional_producer,
+    lite_pull_with_seek_and_commit,
 );

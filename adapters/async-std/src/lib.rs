@@ -21,8 +21,8 @@
 use rocketwire_driver::{AsyncIoRuntime, BoxFuture, Spawn};
 
 pub use rocketwire_driver::{
-    ConsumerStartError, DriverOptions, ProducerOptions, PushConsumerOptions, SendHandle,
-    TransactionListener, TrySendError,
+    ConsumerStartError, DriverOptions, LitePullError, LitePullOptions, ProducerOptions,
+    PushConsumerOptions, SendHandle, TransactionListener, TrySendError,
 };
 
 /// The rocketwire client on async-std. Start it with `Client::start(config).await`.
@@ -33,6 +33,10 @@ pub type Producer = rocketwire_driver::Producer<AsyncStdRuntime>;
 
 /// A push consumer of a [`Client`], from `client.create_push_consumer(config, subs, handler)`.
 pub type PushConsumer = rocketwire_driver::PushConsumer<AsyncStdRuntime>;
+
+/// A lite pull consumer of a [`Client`], from
+/// `client.create_lite_pull_consumer(config, options)`: `subscribe` or `assign`, then `poll`.
+pub type LitePullConsumer = rocketwire_driver::LitePullConsumer<AsyncStdRuntime>;
 
 /// A transactional producer of a [`Client`], from
 /// `client.create_transaction_producer(config, listener)`.

@@ -19,9 +19,9 @@ use rocketwire_core::{
     TransactionSendResult,
 };
 use rocketwire_driver::{
-    block_on, open_store, persist, run_check, run_execute, start_error, Command, ConsumerEvent,
-    ConsumerStartError, PushConsumerOptions, TransactionCheck, TransactionListener,
-    DEFAULT_CHECK_CONCURRENCY, FAILED_OUTCOME,
+    block_on, consume_directly_response, open_store, persist, run_check, run_execute, start_error,
+    Command, ConsumerEvent, ConsumerStartError, PushConsumerOptions, TransactionCheck,
+    TransactionListener, DEFAULT_CHECK_CONCURRENCY, FAILED_OUTCOME,
 };
 
 use crate::driver::{wait, wait_until};
@@ -112,6 +112,18 @@ impl Client {
         let work = move |event: ConsumerEvent| match event {
             ConsumerEvent::PersistOffsets { seq, content } => {
                 persist(store.as_deref(), seq, &content)
+            }
+            ConsumerEvent::ConsumeDirectly {
+                token,
+                request,
+                messages,
+                orderly,
+            } => {
+                let started = Instant::now();
+                let outcome = catch_unwind(AssertUnwindSafe(|| handler(&messages))).ok();
+                let response =
+                    consume_directly_response(&request, outcome, started.elapsed(), orderly);
+                let _ = client.submit(Command::answer(token, response).0);
             }
             ConsumerEvent::Deliver {
                 delivery, messages, ..

@@ -39,6 +39,7 @@
 
 mod consumer;
 mod driver;
+mod lite;
 mod producer;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -55,10 +56,11 @@ use rocketwire_core::{ClientConfig, ClientError, IncomingRequest, RemotingComman
 use rocketwire_driver::{check_success, reply_result, Command, InFlight, Shell};
 
 pub use consumer::{PushConsumer, TransactionProducer};
+pub use lite::LitePullConsumer;
 pub use producer::Producer;
 pub use rocketwire_driver::{
-    ConsumerStartError, DriverOptions, ProducerOptions, PushConsumerOptions, SendHandle,
-    TransactionListener, TrySendError,
+    ConsumerStartError, DriverOptions, LitePullError, LitePullOptions, ProducerOptions,
+    PushConsumerOptions, SendHandle, TransactionListener, TrySendError,
 };
 
 use driver::{wait, Msg};

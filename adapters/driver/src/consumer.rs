@@ -20,11 +20,13 @@ use std::time::Duration;
 use futures::channel::{mpsc, oneshot};
 use futures::future::{self, Either};
 use futures::{FutureExt, StreamExt};
-use rocketwire_core::body::{MessageModel, MessageQueue};
+use rocketwire_core::body::{CMResult, ConsumeMessageDirectlyResult, MessageModel, MessageQueue};
+use rocketwire_core::client::AnswerToken;
 use rocketwire_core::consumer::{ConsumerConfig, Subscription};
 use rocketwire_core::message::MessageExt;
 use rocketwire_core::{
     ClientError, ConsumeOutcome, ConsumerCloseReport, ConsumerError, ConsumerId, DeliveryId,
+    RemotingCommand, ResponseCode,
 };
 
 use crate::client::Client;
@@ -54,6 +56,52 @@ pub enum ConsumerEvent {
         /// The file content.
         content: Vec<u8>,
     },
+    /// Lite pull: a seek moved `queue`. Deliveries of it received before this event are
+    /// stale (the shell settled them): drop them.
+    Seeked {
+        /// The queue.
+        queue: MessageQueue,
+    },
+    /// CONSUME_MESSAGE_DIRECTLY (309) for this push consumer's group: run the handler on
+    /// `messages` and answer `token` with [`consume_directly_response`].
+    ConsumeDirectly {
+        /// Answers the broker.
+        token: AnswerToken,
+        /// The broker's request.
+        request: RemotingCommand,
+        /// The decoded message(s) of its body.
+        messages: Vec<MessageExt>,
+        /// Whether the consumer is orderly.
+        orderly: bool,
+    },
+}
+
+/// The answer to CONSUME_MESSAGE_DIRECTLY: `SUCCESS` with a
+/// [`ConsumeMessageDirectlyResult`] body. `outcome` is `None` when the handler panicked
+/// (`CR_THROW_EXCEPTION`); success maps to `CR_SUCCESS`, anything else to `CR_LATER` (Java
+/// `ConsumeMessageConcurrentlyService` / `ConsumeMessageOrderlyService.consumeMessageDirectly`).
+pub fn consume_directly_response(
+    request: &RemotingCommand,
+    outcome: Option<ConsumeOutcome>,
+    spent: Duration,
+    orderly: bool,
+) -> RemotingCommand {
+    let (result, remark) = match outcome {
+        Some(ConsumeOutcome::Success) => (CMResult::Success, None),
+        Some(_) => (CMResult::Later, None),
+        None => (
+            CMResult::ThrowException,
+            Some("the handler panicked".to_string()),
+        ),
+    };
+    let body = ConsumeMessageDirectlyResult {
+        auto_commit: true,
+        consume_result: Some(result),
+        order: orderly,
+        remark,
+        spent_time_mills: i64::try_from(spent.as_millis()).unwrap_or(i64::MAX),
+    };
+    RemotingCommand::response_to(request, ResponseCode::Success).with_body(body.encode())
 }
 
 /// Settings of a push consumer's adapter side (the protocol settings are in
@@ -412,6 +460,29 @@ async fn dispatch<R, H, F>(
         match event {
             ConsumerEvent::PersistOffsets { seq, content } => {
                 persist(store.as_deref(), seq, &content)
+            }
+            ConsumerEvent::Seeked { .. } => {}
+            ConsumerEvent::ConsumeDirectly {
+                token,
+                request,
+                messages,
+                orderly,
+            } => {
+                // Not counted against the concurrency: an admin's one-off request.
+                let handler = handler.clone();
+                let task_client = client.clone();
+                client.runtime().spawn(Box::pin(async move {
+                    let client = task_client;
+                    let started = client.runtime().now();
+                    let outcome = AssertUnwindSafe(async { handler(messages).await })
+                        .catch_unwind()
+                        .await
+                        .ok();
+                    let spent = client.runtime().now().saturating_duration_since(started);
+                    let response = consume_directly_response(&request, outcome, spent, orderly);
+                    let (command, _rx) = Command::answer(token, response);
+                    let _ = client.send(command).await;
+                }));
             }
             ConsumerEvent::Deliver {
                 delivery, messages, ..

@@ -53,6 +53,7 @@ mod client;
 mod consumer;
 mod driver;
 mod inflight;
+mod lite;
 mod producer;
 mod runtime;
 mod shell;
@@ -63,13 +64,17 @@ mod transaction;
 #[cfg(feature = "async-io")]
 pub use async_io::{AsyncIoRuntime, Spawn};
 pub use client::Client;
+pub use consumer::{
+    consume_directly_response, ConsumerEvent, ConsumerStartError, OffsetStore, PushConsumer,
+    PushConsumerOptions, DEFAULT_CONSUME_CONCURRENCY, FAILED_OUTCOME,
+};
 #[doc(hidden)]
 pub use consumer::{open_store, persist, start_error, OpenedStore};
-pub use consumer::{
-    ConsumerEvent, ConsumerStartError, OffsetStore, PushConsumer, PushConsumerOptions,
-    DEFAULT_CONSUME_CONCURRENCY, FAILED_OUTCOME,
-};
 pub use inflight::{block_on, Acquire, InFlight, Permit, ProducerOptions};
+pub use lite::{
+    assign_subscriptions, user_queue, LiteBuffer, LiteMode, LitePullConsumer, LitePullError,
+    LitePullOptions, Taken,
+};
 pub use producer::{Producer, SendHandle, TrySendError};
 pub use runtime::{AsyncIo, BoxFuture, CurrentRuntime, Runtime};
 pub use shell::{

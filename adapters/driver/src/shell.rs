@@ -13,9 +13,10 @@ use bytes::Bytes;
 use futures::channel::{mpsc, oneshot};
 use rocketwire_core::body::{MessageQueue, TopicRouteData};
 use rocketwire_core::client::{AnswerToken, ProducerId, SendMode, SendTarget};
-use rocketwire_core::consumer::{ConsumerConfig, Subscription};
+use rocketwire_core::codec::RequestCode;
+use rocketwire_core::consumer::{ConsumeMode, ConsumerConfig, Subscription};
 use rocketwire_core::header::TransactionState;
-use rocketwire_core::message::Message;
+use rocketwire_core::message::{decode_messages, Message};
 use rocketwire_core::producer::{ProducerConfig, QueueSelector, SendError, SendResult};
 use rocketwire_core::{
     ClientConfig, ClientCore, ClientError, ConnId, ConsumeOutcome, ConsumerCloseReport,
@@ -212,8 +213,55 @@ pub enum Command {
         local_offsets: Option<Vec<u8>>,
         /// Gets the consumer's events until it is closed.
         events: mpsc::UnboundedSender<ConsumerEvent>,
+        /// A lite pull consumer (no handler: CONSUME_MESSAGE_DIRECTLY is not run for it, and
+        /// its deliveries are tracked for [`Command::Seek`]).
+        lite: bool,
         /// Gets the consumer's id.
         reply: oneshot::Sender<Result<ConsumerId, ConsumerError>>,
+    },
+    /// [`ClientCore::assign`].
+    Assign {
+        /// Which consumer.
+        consumer: ConsumerId,
+        /// The queues it holds from now on.
+        queues: Vec<MessageQueue>,
+    },
+    /// [`ClientCore::seek`]. Deliveries of the queue not yet acked are settled first (their
+    /// messages are before the new position), then [`ConsumerEvent::Seeked`] tells the
+    /// consumer to drop what it still holds of the queue.
+    Seek {
+        /// Which consumer.
+        consumer: ConsumerId,
+        /// Which queue.
+        queue: MessageQueue,
+        /// The new position.
+        offset: i64,
+        /// Whether the user paused the queue (it stays paused).
+        paused: bool,
+    },
+    /// [`ClientCore::pause`].
+    Pause {
+        /// Which consumer.
+        consumer: ConsumerId,
+        /// The queues.
+        queues: Vec<MessageQueue>,
+    },
+    /// [`ClientCore::resume`].
+    Resume {
+        /// Which consumer.
+        consumer: ConsumerId,
+        /// The queues.
+        queues: Vec<MessageQueue>,
+    },
+    /// Acks `settle` as [`ConsumeOutcome::Success`], then [`ClientCore::commit_offsets`]; the
+    /// reply comes with [`Event::OffsetsCommitted`].
+    CommitOffsets {
+        /// Which consumer.
+        consumer: ConsumerId,
+        /// Deliveries to settle first.
+        settle: Vec<DeliveryId>,
+        /// Gets `Ok` once the brokers answered.
+        reply: Reply<()>,
     },
     /// [`ClientCore::ack`].
     Ack {
@@ -430,6 +478,39 @@ impl Command {
             subscriptions,
             local_offsets,
             events,
+            lite: false,
+            reply,
+        };
+        (command, rx)
+    }
+
+    /// A [`Command::CreateConsumer`] of a lite pull consumer and the receiver of its result.
+    pub fn create_lite_consumer(
+        config: ConsumerConfig,
+        subscriptions: Vec<Subscription>,
+        events: mpsc::UnboundedSender<ConsumerEvent>,
+    ) -> (Self, oneshot::Receiver<Result<ConsumerId, ConsumerError>>) {
+        let (reply, rx) = oneshot::channel();
+        let command = Command::CreateConsumer {
+            config: Box::new(config),
+            subscriptions,
+            local_offsets: None,
+            events,
+            lite: true,
+            reply,
+        };
+        (command, rx)
+    }
+
+    /// A [`Command::CommitOffsets`] and the receiver of its result.
+    pub fn commit_offsets(
+        consumer: ConsumerId,
+        settle: Vec<DeliveryId>,
+    ) -> (Self, ReplyReceiver<()>) {
+        let (reply, rx) = oneshot::channel();
+        let command = Command::CommitOffsets {
+            consumer,
+            settle,
             reply,
         };
         (command, rx)
@@ -559,6 +640,7 @@ enum Pending {
     Send(SendReply, Option<Permit>),
     CloseProducer(Reply<()>),
     CloseConsumer(Reply<ConsumerCloseReport>),
+    CommitOffsets(Reply<()>),
     /// A transactional send: who runs the local transaction, who gets the result.
     Transaction {
         execute: Option<oneshot::Sender<LocalTransaction>>,
@@ -581,6 +663,10 @@ pub struct Shell {
     shutdown: Option<Vec<Reply<()>>>,
     /// Where each live consumer's events go.
     consumers: HashMap<ConsumerId, mpsc::UnboundedSender<ConsumerEvent>>,
+    /// Group, kind and mode of each live consumer.
+    consumer_info: HashMap<ConsumerId, ConsumerInfo>,
+    /// Deliveries of lite pull consumers not yet acked, for [`Command::Seek`].
+    lite_deliveries: HashMap<DeliveryId, (ConsumerId, MessageQueue)>,
     /// Order of offset-file contents.
     persist_seq: u64,
     /// Where broker checks of each transactional producer go.
@@ -609,6 +695,8 @@ impl Shell {
             takers: VecDeque::new(),
             shutdown: None,
             consumers: HashMap::new(),
+            consumer_info: HashMap::new(),
+            lite_deliveries: HashMap::new(),
             persist_seq: 0,
             checkers: HashMap::new(),
         }
@@ -648,6 +736,9 @@ impl Shell {
                     drop(reply.send(Ok(ConsumerCloseReport::default())))
                 }
                 Command::ConsumerState { reply, .. } => drop(reply.send(Default::default())),
+                Command::CommitOffsets { reply, .. } => {
+                    drop(reply.send(Err(ClientError::Shutdown)))
+                }
                 Command::CreateTransactionProducer { reply, .. } => {
                     drop(reply.send(Err(ClientError::Shutdown)))
                 }
@@ -655,6 +746,10 @@ impl Shell {
                     drop(reply.send(Err(SendError::Transport(InvokeError::Shutdown))))
                 }
                 Command::Ack { .. }
+                | Command::Assign { .. }
+                | Command::Seek { .. }
+                | Command::Pause { .. }
+                | Command::Resume { .. }
                 | Command::AbandonDeliveries { .. }
                 | Command::EndLocalTransaction { .. }
                 | Command::AnswerCheck { .. } => {}
@@ -729,25 +824,64 @@ impl Shell {
                 subscriptions,
                 local_offsets,
                 events,
+                lite,
                 reply,
             } => {
-                let created = self.core.create_consumer(
-                    now,
-                    *config,
-                    subscriptions,
-                    local_offsets.as_deref(),
-                );
+                let info = ConsumerInfo {
+                    group: config.group.clone(),
+                    lite,
+                    orderly: config.consume_mode == ConsumeMode::Orderly,
+                };
+                let created = if lite {
+                    self.core.create_lite_consumer(
+                        now,
+                        *config,
+                        subscriptions,
+                        local_offsets.as_deref(),
+                    )
+                } else {
+                    self.core
+                        .create_consumer(now, *config, subscriptions, local_offsets.as_deref())
+                };
                 if let Ok(id) = created {
                     self.consumers.insert(id, events);
+                    self.consumer_info.insert(id, info);
                 }
                 let _ = reply.send(created);
             }
-            Command::Ack { delivery, outcome } => self.core.ack(now, delivery, outcome),
+            Command::Ack { delivery, outcome } => {
+                self.lite_deliveries.remove(&delivery);
+                self.core.ack(now, delivery, outcome)
+            }
+            Command::Assign { consumer, queues } => self.core.assign(now, consumer, queues),
+            Command::Seek {
+                consumer,
+                queue,
+                offset,
+                paused,
+            } => self.seek(now, consumer, queue, offset, paused),
+            Command::Pause { consumer, queues } => self.core.pause(consumer, &queues),
+            Command::Resume { consumer, queues } => self.core.resume(now, consumer, &queues),
+            Command::CommitOffsets {
+                consumer,
+                settle,
+                reply,
+            } => {
+                for delivery in settle {
+                    self.lite_deliveries.remove(&delivery);
+                    self.core.ack(now, delivery, ConsumeOutcome::Success);
+                }
+                let op = self.core.commit_offsets(now, consumer);
+                self.pending.insert(op, Pending::CommitOffsets(reply));
+            }
             Command::CloseConsumer { consumer, reply } => {
                 let op = self.core.close_consumer(now, consumer);
                 self.pending.insert(op, Pending::CloseConsumer(reply));
             }
-            Command::AbandonDeliveries { consumer } => self.core.abandon_deliveries(now, consumer),
+            Command::AbandonDeliveries { consumer } => {
+                self.lite_deliveries.retain(|_, (c, _)| *c != consumer);
+                self.core.abandon_deliveries(now, consumer)
+            }
             Command::ConsumerState { consumer, reply } => {
                 let _ = reply.send((
                     self.core.assigned_queues(consumer),
@@ -934,6 +1068,10 @@ impl Shell {
                 queue,
                 messages,
             } => {
+                if self.consumer_info.get(&consumer).is_some_and(|i| i.lite) {
+                    self.lite_deliveries
+                        .insert(delivery, (consumer, queue.clone()));
+                }
                 let event = ConsumerEvent::Deliver {
                     delivery,
                     queue,
@@ -962,6 +1100,8 @@ impl Shell {
             } => {
                 // Dropping the sender ends the consumer's dispatcher.
                 self.consumers.remove(&consumer);
+                self.consumer_info.remove(&consumer);
+                self.lite_deliveries.retain(|_, (c, _)| *c != consumer);
                 match self.pending.remove(&op) {
                     Some(Pending::CloseConsumer(reply)) => {
                         let _ = reply.send(Ok(report));
@@ -1020,9 +1160,98 @@ impl Shell {
                     tracing::debug!(?producer, "transaction check with no listener");
                 }
             }
-            Event::Request(request) => self.handle_request(now, request),
+            Event::OffsetsCommitted { op, .. } => match self.pending.remove(&op) {
+                Some(Pending::CommitOffsets(reply)) => {
+                    let _ = reply.send(Ok(()));
+                }
+                other => tracing::debug!(?op, ?other, "offsets committed for no commit"),
+            },
+            Event::Request(request) => {
+                if let Some(request) = self.consume_directly(now, request) {
+                    self.handle_request(now, request)
+                }
+            }
             #[allow(unreachable_patterns)] // the core's event list will grow
             other => tracing::debug!(?other, "event not handled by the driver"),
+        }
+    }
+
+    /// Lite pull `seek`: the queue is paused in the core while its unacked deliveries are
+    /// settled (so none of its old messages is delivered in between), then moved, then the
+    /// consumer is told; it stays paused if the user paused it.
+    fn seek(
+        &mut self,
+        now: Instant,
+        consumer: ConsumerId,
+        queue: MessageQueue,
+        offset: i64,
+        paused: bool,
+    ) {
+        let queues = [queue.clone()];
+        self.core.pause(consumer, &queues);
+        let stale: Vec<DeliveryId> = self
+            .lite_deliveries
+            .iter()
+            .filter(|(_, (c, q))| *c == consumer && *q == queue)
+            .map(|(d, _)| *d)
+            .collect();
+        for delivery in stale {
+            self.lite_deliveries.remove(&delivery);
+            self.core.ack(now, delivery, ConsumeOutcome::Success);
+        }
+        self.core.seek(now, consumer, &queue, offset);
+        if let Some(tx) = self.consumers.get(&consumer) {
+            let _ = tx.unbounded_send(ConsumerEvent::Seeked { queue });
+        }
+        if !paused {
+            self.core.resume(now, consumer, &queues);
+        }
+    }
+
+    /// CONSUME_MESSAGE_DIRECTLY for a push consumer of this client: hands the message to its
+    /// dispatcher, which runs the handler and answers. Anything else is given back.
+    fn consume_directly(
+        &mut self,
+        now: Instant,
+        request: IncomingRequest,
+    ) -> Option<IncomingRequest> {
+        if RequestCode::from_code(request.command.code) != RequestCode::ConsumeMessageDirectly {
+            return Some(request);
+        }
+        let Some(token) = request.token.clone() else {
+            return Some(request);
+        };
+        let group = request.command.field("consumerGroup").unwrap_or_default();
+        let Some((id, orderly)) = self
+            .consumer_info
+            .iter()
+            .find(|(_, i)| !i.lite && i.group == group)
+            .map(|(id, i)| (*id, i.orderly))
+        else {
+            return Some(request);
+        };
+        let Some(tx) = self.consumers.get(&id) else {
+            return Some(request);
+        };
+        let messages = match decode_messages(&request.command.body) {
+            Ok(m) if !m.is_empty() => m,
+            Ok(_) | Err(_) => {
+                let response =
+                    RemotingCommand::response_to(&request.command, ResponseCode::SystemError)
+                        .with_remark("cannot decode the message to consume");
+                self.core.answer(now, token, response);
+                return None;
+            }
+        };
+        let event = ConsumerEvent::ConsumeDirectly {
+            token,
+            request: request.command.clone(),
+            messages,
+            orderly,
+        };
+        match tx.unbounded_send(event) {
+            Ok(()) => None,
+            Err(_) => Some(request),
         }
     }
 
@@ -1053,6 +1282,14 @@ impl Shell {
             self.core.answer(now, token, response);
         }
     }
+}
+
+/// What the shell knows of a live consumer.
+#[derive(Debug)]
+struct ConsumerInfo {
+    group: String,
+    lite: bool,
+    orderly: bool,
 }
 
 /// Who waits for a shutdown; returned by [`Shell::finish`].
@@ -1266,6 +1503,105 @@ mod tests {
         let (command, mut taken) = Command::next_request();
         shell.handle_command(now, command);
         assert!(matches!(taken.try_recv(), Ok(None)));
+    }
+
+    /// Polls until the shell waits, connecting whatever it asks for.
+    fn settle(shell: &mut Shell, now: Instant) {
+        loop {
+            match shell.poll(now) {
+                Io::Connect { conn, .. } => shell.handle_input(now, Input::Connected(conn)),
+                Io::Wait(_) => return,
+                Io::Finished => panic!("finished"),
+                _ => {}
+            }
+        }
+    }
+
+    fn consume_directly_request(opaque: i32, group: &str) -> Bytes {
+        let mut ext = crate::lite::tests::ext(2, 7);
+        ext.message = Message::new("TopicTest", "direct");
+        let body = rocketwire_core::message::encode_stored(&ext).expect("encodes");
+        let mut cmd = RemotingCommand::request(RequestCode::ConsumeMessageDirectly).with_body(body);
+        cmd.ext_fields.insert("consumerGroup".into(), group.into());
+        cmd.ext_fields.insert("clientId".into(), "c".into());
+        cmd.opaque = opaque;
+        Bytes::from(encode_to_vec(&cmd, SerializeType::Json).expect("encodes"))
+    }
+
+    #[test]
+    fn consume_message_directly_runs_on_the_push_consumer_of_its_group() {
+        use futures::StreamExt;
+        use rocketwire_core::body::{CMResult, ConsumeMessageDirectlyResult};
+
+        let (mut shell, conn, now, _rx) = connected(DriverOptions::default());
+        let (events, mut events_rx) = mpsc::unbounded();
+        let config = ConsumerConfig {
+            group: "g_direct".into(),
+            ..ConsumerConfig::default()
+        };
+        let subs = vec![Subscription::tag("TopicTest", "*").expect("sub")];
+        let (command, mut created) = Command::create_consumer(config, subs, None, events);
+        shell.handle_command(now, command);
+        assert!(matches!(created.try_recv(), Ok(Some(Ok(_)))));
+        settle(&mut shell, now);
+        // Another group's request is left to `next_request`.
+        shell.handle_input(
+            now,
+            Input::Received(conn, consume_directly_request(41, "other")),
+        );
+        settle(&mut shell, now);
+        let (command, mut taken) = Command::next_request();
+        shell.handle_command(now, command);
+        let other = taken
+            .try_recv()
+            .expect("not canceled")
+            .expect("taken")
+            .expect("some");
+        assert_eq!(other.command.opaque, 41);
+        // Our group's goes to the consumer's dispatcher with the decoded message.
+        shell.handle_input(
+            now,
+            Input::Received(conn, consume_directly_request(42, "g_direct")),
+        );
+        settle(&mut shell, now);
+        let event = futures::executor::block_on(events_rx.next()).expect("an event");
+        let ConsumerEvent::ConsumeDirectly {
+            token,
+            request,
+            messages,
+            orderly,
+        } = event
+        else {
+            panic!("expected ConsumeDirectly, got {event:?}")
+        };
+        assert!(!orderly);
+        assert_eq!(request.opaque, 42);
+        assert_eq!(messages.len(), 1);
+        assert_eq!(messages[0].message.body.as_ref(), b"direct");
+        assert_eq!((messages[0].queue_id, messages[0].queue_offset), (2, 7));
+        let response = crate::consumer::consume_directly_response(
+            &request,
+            Some(ConsumeOutcome::ReconsumeLater { delay_level: 0 }),
+            Duration::from_millis(12),
+            orderly,
+        );
+        let (command, _) = Command::answer(token, response);
+        shell.handle_command(now, command);
+        let answer = transmitted(&mut shell, now);
+        assert!(answer.is_response());
+        assert_eq!((answer.opaque, answer.code), (42, 0));
+        let result = ConsumeMessageDirectlyResult::decode(&answer.body).expect("json body");
+        assert_eq!(result.consume_result, Some(CMResult::Later));
+        assert_eq!(result.spent_time_mills, 12);
+        assert!(result.auto_commit && !result.order);
+        let text = String::from_utf8_lossy(&answer.body);
+        assert!(text.contains("\"consumeResult\":\"CR_LATER\""), "{text}");
+        // A handler that panicked.
+        let thrown =
+            crate::consumer::consume_directly_response(&request, None, Duration::ZERO, true);
+        let result = ConsumeMessageDirectlyResult::decode(&thrown.body).expect("json body");
+        assert_eq!(result.consume_result, Some(CMResult::ThrowException));
+        assert!(result.order);
     }
 
     #[test]

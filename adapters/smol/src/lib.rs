@@ -19,8 +19,8 @@
 use rocketwire_driver::{AsyncIoRuntime, BoxFuture, Spawn};
 
 pub use rocketwire_driver::{
-    ConsumerStartError, DriverOptions, ProducerOptions, PushConsumerOptions, SendHandle,
-    TransactionListener, TrySendError,
+    ConsumerStartError, DriverOptions, LitePullError, LitePullOptions, ProducerOptions,
+    PushConsumerOptions, SendHandle, TransactionListener, TrySendError,
 };
 
 /// The rocketwire client on smol. Start it with `Client::start(config).await`.
@@ -31,6 +31,10 @@ pub type Producer = rocketwire_driver::Producer<SmolRuntime>;
 
 /// A push consumer of a [`Client`], from `client.create_push_consumer(config, subs, handler)`.
 pub type PushConsumer = rocketwire_driver::PushConsumer<SmolRuntime>;
+
+/// A lite pull consumer of a [`Client`], from
+/// `client.create_lite_pull_consumer(config, options)`: `subscribe` or `assign`, then `poll`.
+pub type LitePullConsumer = rocketwire_driver::LitePullConsumer<SmolRuntime>;
 
 /// A transactional producer of a [`Client`], from
 /// `client.create_transaction_producer(config, listener)`.

@@ -31,8 +31,8 @@ use tokio::runtime::Handle;
 use tokio_util::compat::TokioAsyncReadCompatExt;
 
 pub use rocketwire_driver::{
-    ConsumerStartError, DriverOptions, ProducerOptions, PushConsumerOptions, SendHandle,
-    TransactionListener, TrySendError,
+    ConsumerStartError, DriverOptions, LitePullError, LitePullOptions, ProducerOptions,
+    PushConsumerOptions, SendHandle, TransactionListener, TrySendError,
 };
 
 /// The rocketwire client on tokio. Start it with `Client::start(config).await` from inside a
@@ -44,6 +44,10 @@ pub type Producer = rocketwire_driver::Producer<TokioRuntime>;
 
 /// A push consumer of a [`Client`], from `client.create_push_consumer(config, subs, handler)`.
 pub type PushConsumer = rocketwire_driver::PushConsumer<TokioRuntime>;
+
+/// A lite pull consumer of a [`Client`], from
+/// `client.create_lite_pull_consumer(config, options)`: `subscribe` or `assign`, then `poll`.
+pub type LitePullConsumer = rocketwire_driver::LitePullConsumer<TokioRuntime>;
 
 /// A transactional producer of a [`Client`], from
 /// `client.create_transaction_producer(config, listener)`.

@@ -124,6 +124,8 @@ struct Consumer {
     paused: BTreeSet<MessageQueue>,
     /// [`ClientCore::commit_offsets`] calls waiting for their requests.
     commits: Vec<(OpId, usize)>,
+    /// A lite pull consumer: `CONSUME_ACTIVELY`, no retry-topic subscription.
+    lite: bool,
 }
 
 #[derive(Debug)]
@@ -208,7 +210,11 @@ impl ConsumerState {
             .filter(|c| c.closing.is_none())
             .map(|c| ConsumerData {
                 consume_from_where: c.config.consume_from_where,
-                consume_type: ConsumeType::Passively,
+                consume_type: if c.lite {
+                    ConsumeType::Actively
+                } else {
+                    ConsumeType::Passively
+                },
                 group_name: c.config.group.clone(),
                 message_model: c.config.message_model,
                 subscription_data_set: c.subs.values().map(|s| s.to_data(c.sub_version)).collect(),
@@ -257,6 +263,31 @@ impl ClientCore {
         subscriptions: Vec<Subscription>,
         local_offsets: Option<&[u8]>,
     ) -> Result<ConsumerId, ConsumerError> {
+        self.create_consumer_of(now, config, subscriptions, local_offsets, false)
+    }
+
+    /// Registers a lite pull consumer (Java `DefaultLitePullConsumer`): like
+    /// [`ClientCore::create_consumer`], but heartbeated as `CONSUME_ACTIVELY` and without the
+    /// group's retry-topic subscription. Pair it with [`ClientCore::assign`],
+    /// [`ClientCore::seek`], [`ClientCore::pause`] and [`ClientCore::commit_offsets`].
+    pub fn create_lite_consumer(
+        &mut self,
+        now: Instant,
+        config: ConsumerConfig,
+        subscriptions: Vec<Subscription>,
+        local_offsets: Option<&[u8]>,
+    ) -> Result<ConsumerId, ConsumerError> {
+        self.create_consumer_of(now, config, subscriptions, local_offsets, true)
+    }
+
+    fn create_consumer_of(
+        &mut self,
+        now: Instant,
+        config: ConsumerConfig,
+        subscriptions: Vec<Subscription>,
+        local_offsets: Option<&[u8]>,
+        lite: bool,
+    ) -> Result<ConsumerId, ConsumerError> {
         if self.closing {
             return Err(ConsumerError::Shutdown);
         }
@@ -271,7 +302,7 @@ impl ClientCore {
             .into_iter()
             .map(|s| (s.topic().to_string(), s))
             .collect();
-        if config.message_model == MessageModel::Clustering {
+        if config.message_model == MessageModel::Clustering && !lite {
             let retry = Subscription::retry(&config.group);
             subs.entry(retry.topic().to_string()).or_insert(retry);
         }
@@ -296,6 +327,7 @@ impl ClientCore {
                 assigned: None,
                 paused: BTreeSet::new(),
                 commits: Vec::new(),
+                lite,
             },
         );
         self.send_heartbeats(now, None);
@@ -1394,6 +1426,10 @@ impl ClientCore {
                 let Some(c) = self.consumers.consumers.get(&id) else {
                     return;
                 };
+                if c.assigned.is_some() {
+                    // Assigned since this rebalance began: the user's choice stands.
+                    return;
+                }
                 let all = route.subscribe_queues(&topic);
                 match c
                     .config
@@ -1732,8 +1768,13 @@ impl ClientCore {
             "PROP_CONSUMEORDERLY".into(),
             (c.config.consume_mode == ConsumeMode::Orderly).to_string(),
         );
+        let consume_type = if c.lite {
+            "CONSUME_ACTIVELY"
+        } else {
+            "CONSUME_PASSIVELY"
+        };
         info.properties
-            .insert("PROP_CONSUME_TYPE".into(), "CONSUME_PASSIVELY".into());
+            .insert("PROP_CONSUME_TYPE".into(), consume_type.into());
         info.properties
             .insert("PROP_CLIENT_VERSION".into(), "rocketwire".into());
         for (mq, slot) in &c.queues {

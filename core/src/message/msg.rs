@@ -168,6 +168,26 @@ impl Message {
             .insert(keys::DELAY_TIME_LEVEL.to_owned(), level.to_string());
     }
 
+    /// 5.x timer delivery: deliver `delay_ms` milliseconds after the broker stores the message
+    /// (`TIMER_DELAY_MS`, Java `setDelayTimeMs`).
+    pub fn set_delay_time_ms(&mut self, delay_ms: i64) {
+        self.properties
+            .insert(keys::TIMER_DELAY_MS.to_owned(), delay_ms.to_string());
+    }
+
+    /// 5.x timer delivery: deliver at this wall-clock time, in ms since the epoch
+    /// (`TIMER_DELIVER_MS`, Java `setDeliverTimeMs`).
+    pub fn set_deliver_time_ms(&mut self, at_ms: i64) {
+        self.properties
+            .insert(keys::TIMER_DELIVER_MS.to_owned(), at_ms.to_string());
+    }
+
+    /// The timer delivery time or delay, if set: `(TIMER_DELIVER_MS, TIMER_DELAY_MS)`.
+    pub fn timer_delivery(&self) -> (Option<i64>, Option<i64>) {
+        let read = |k| self.property(k).and_then(|v| v.parse::<i64>().ok());
+        (read(keys::TIMER_DELIVER_MS), read(keys::TIMER_DELAY_MS))
+    }
+
     /// Whether the broker should wait for the store (`WAIT`): true when absent, else Java
     /// `Boolean.parseBoolean` (case-insensitive `"true"`).
     pub fn wait_store_msg_ok(&self) -> bool {
@@ -198,6 +218,16 @@ impl Message {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timer_delivery_properties() {
+        let mut m = Message::new("T", "b");
+        assert_eq!(m.timer_delivery(), (None, None));
+        m.set_delay_time_ms(1500);
+        m.set_deliver_time_ms(1_700_000_000_000);
+        assert_eq!(m.property("TIMER_DELAY_MS"), Some("1500"));
+        assert_eq!(m.timer_delivery(), (Some(1_700_000_000_000), Some(1500)));
+    }
 
     #[test]
     fn new_sets_wait_true() {

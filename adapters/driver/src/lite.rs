@@ -1,0 +1,707 @@
+//! Lite pull consumers (Java `DefaultLitePullConsumer`): the user polls instead of handing a
+//! handler over. Built on the core's push consumer with its lite-pull primitives
+//! (`assign`, `seek`, `pause`/`resume`, `commit_offsets`).
+//!
+//! ```text
+//! core ─ Event::Deliver ─► Shell ─ ConsumerEvent ─► LiteBuffer ─ poll() ─► user
+//!                                                      │ auto-commit: Ack at poll
+//!                                                      └ manual: Ack at commit(), then commit
+//! ```
+//!
+//! Offsets: a delivery is acked ([`ConsumeOutcome::Success`]) only once its messages were
+//! returned by `poll` — at once with auto-commit (the core then persists offsets every
+//! [`LitePullOptions::auto_commit_interval`]), at the next `commit()` without it. The committed
+//! offset of a queue is its smallest unacked message, so it never passes a message `poll` has
+//! not returned. Buffered and polled-but-uncommitted messages stay in the core's process
+//! queue, so its flow control (1000 messages per queue by default, 64 deliveries per
+//! consumer) holds pulls back while the user does not poll (or, without auto-commit, does not
+//! commit): the buffer is bounded by those limits.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::fmt;
+use std::time::Duration;
+
+use futures::channel::mpsc;
+use futures::future::{self, Either};
+use futures::StreamExt;
+use rocketwire_core::body::MessageQueue;
+use rocketwire_core::consumer::{ConsumerConfig, Subscription};
+use rocketwire_core::message::MessageExt;
+use rocketwire_core::{
+    ClientError, ConsumeOutcome, ConsumerCloseReport, ConsumerError, ConsumerId, DeliveryId,
+};
+
+use crate::client::Client;
+use crate::consumer::ConsumerEvent;
+use crate::shell::{reply_result, Command};
+
+/// Settings of a lite pull consumer (Java `DefaultLitePullConsumer` defaults, protocol
+/// §6.11); the protocol settings are in [`ConsumerConfig`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LitePullOptions {
+    /// Most messages one pull asks for and one `poll` returns (default 10). Replaces
+    /// [`ConsumerConfig::pull_batch_size`] and [`ConsumerConfig::consume_batch_max_size`].
+    pub pull_batch_size: u32,
+    /// How long `poll_default` waits (default 5 s).
+    pub poll_timeout: Duration,
+    /// Ack messages as `poll` returns them and commit periodically (default true); otherwise
+    /// only `commit()` settles and commits them.
+    pub auto_commit: bool,
+    /// Period of automatic commits (default 5 s); replaces
+    /// [`ConsumerConfig::persist_interval`].
+    pub auto_commit_interval: Duration,
+}
+
+impl Default for LitePullOptions {
+    fn default() -> Self {
+        Self {
+            pull_batch_size: 10,
+            poll_timeout: Duration::from_secs(5),
+            auto_commit: true,
+            auto_commit_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+impl LitePullOptions {
+    /// Sets [`LitePullOptions::pull_batch_size`] (0 is taken as 1).
+    pub fn with_pull_batch_size(mut self, n: u32) -> Self {
+        self.pull_batch_size = n.max(1);
+        self
+    }
+
+    /// Sets [`LitePullOptions::poll_timeout`].
+    pub fn with_poll_timeout(mut self, timeout: Duration) -> Self {
+        self.poll_timeout = timeout;
+        self
+    }
+
+    /// Sets [`LitePullOptions::auto_commit`].
+    pub fn with_auto_commit(mut self, on: bool) -> Self {
+        self.auto_commit = on;
+        self
+    }
+
+    /// Sets [`LitePullOptions::auto_commit_interval`].
+    pub fn with_auto_commit_interval(mut self, interval: Duration) -> Self {
+        self.auto_commit_interval = interval;
+        self
+    }
+
+    /// `config` with these options applied.
+    pub fn apply(&self, mut config: ConsumerConfig) -> ConsumerConfig {
+        config.pull_batch_size = self.pull_batch_size.max(1);
+        config.consume_batch_max_size = self.pull_batch_size.max(1);
+        if self.auto_commit {
+            config.persist_interval = self.auto_commit_interval;
+        }
+        config
+    }
+}
+
+/// Why a lite pull consumer call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LitePullError {
+    /// `subscribe` and `assign` were mixed (Java: "Subscribe and assign are mutually
+    /// exclusive").
+    #[error("subscribe and assign are mutually exclusive")]
+    MixedModes,
+    /// A second `subscribe`: the subscriptions are fixed once the consumer started.
+    #[error("already subscribed: subscriptions are fixed once the consumer started")]
+    AlreadySubscribed,
+    /// Neither `subscribe` nor `assign` was called yet.
+    #[error("call subscribe or assign first")]
+    NotStarted,
+    /// The subscription expression is invalid.
+    #[error("invalid subscription: {0}")]
+    Subscription(String),
+    /// The core refused the consumer.
+    #[error(transparent)]
+    Consumer(#[from] ConsumerError),
+    /// The client is gone.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+}
+
+/// How the consumer got its queues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiteMode {
+    /// `subscribe`: rebalanced within the group.
+    Subscribe,
+    /// `assign`: fixed queues.
+    Assign,
+}
+
+#[derive(Debug)]
+struct Buffered {
+    delivery: DeliveryId,
+    queue: MessageQueue,
+    messages: Vec<MessageExt>,
+}
+
+/// What a lite pull consumer holds, shared by the async and blocking consumers: deliveries
+/// not yet polled, polled ones not yet committed, paused queues.
+#[derive(Debug)]
+pub struct LiteBuffer {
+    batch: usize,
+    auto_commit: bool,
+    ready: VecDeque<Buffered>,
+    /// Without auto-commit: deliveries returned by `poll`, acked at the next commit.
+    polled: Vec<(DeliveryId, MessageQueue)>,
+    paused: BTreeSet<MessageQueue>,
+    /// The shell dropped the consumer's sender (closed or client shut down).
+    ended: bool,
+}
+
+/// What [`LiteBuffer::take`] returns: messages for the user and the deliveries to ack now.
+pub type Taken = (Vec<MessageExt>, Vec<DeliveryId>);
+
+impl LiteBuffer {
+    /// An empty buffer for these options.
+    pub fn new(options: &LitePullOptions) -> Self {
+        Self {
+            batch: usize::try_from(options.pull_batch_size.max(1)).unwrap_or(usize::MAX),
+            auto_commit: options.auto_commit,
+            ready: VecDeque::new(),
+            polled: Vec::new(),
+            paused: BTreeSet::new(),
+            ended: false,
+        }
+    }
+
+    /// Takes in one event of the consumer.
+    pub fn absorb(&mut self, event: ConsumerEvent) {
+        match event {
+            ConsumerEvent::Deliver {
+                delivery,
+                queue,
+                messages,
+            } => self.ready.push_back(Buffered {
+                delivery,
+                queue,
+                messages,
+            }),
+            ConsumerEvent::Seeked { queue } => {
+                // The shell already settled these deliveries.
+                self.ready.retain(|b| b.queue != queue);
+                self.polled.retain(|(_, q)| *q != queue);
+            }
+            _ => {}
+        }
+    }
+
+    /// Takes in every event already waiting on `events`, without blocking.
+    pub fn drain(&mut self, events: &mut mpsc::UnboundedReceiver<ConsumerEvent>) {
+        loop {
+            match events.try_recv() {
+                Ok(event) => self.absorb(event),
+                Err(e) => {
+                    if e.is_closed() {
+                        self.ended = true;
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Whether the consumer's event stream ended.
+    pub fn ended(&self) -> bool {
+        self.ended
+    }
+
+    /// Marks the event stream ended.
+    pub fn set_ended(&mut self) {
+        self.ended = true;
+    }
+
+    /// Up to `pull_batch_size` buffered messages of queues not paused, oldest deliveries
+    /// first, and the deliveries to ack now (auto-commit) — none without auto-commit (they
+    /// wait for [`LiteBuffer::take_uncommitted`]).
+    pub fn take(&mut self) -> Taken {
+        let mut messages = Vec::new();
+        let mut acks = Vec::new();
+        let mut i = 0;
+        while i < self.ready.len() {
+            let Some(b) = self.ready.get(i) else { break };
+            if self.paused.contains(&b.queue) {
+                i += 1;
+                continue;
+            }
+            if !messages.is_empty() && messages.len() + b.messages.len() > self.batch {
+                break;
+            }
+            let Some(b) = self.ready.remove(i) else { break };
+            messages.extend(b.messages);
+            if self.auto_commit {
+                acks.push(b.delivery);
+            } else {
+                self.polled.push((b.delivery, b.queue));
+            }
+        }
+        (messages, acks)
+    }
+
+    /// The deliveries polled and not yet committed (empty with auto-commit).
+    pub fn take_uncommitted(&mut self) -> Vec<DeliveryId> {
+        self.polled.drain(..).map(|(d, _)| d).collect()
+    }
+
+    /// Marks queues paused: `take` skips them.
+    pub fn pause(&mut self, queues: &[MessageQueue]) {
+        self.paused.extend(queues.iter().cloned());
+    }
+
+    /// Resumes paused queues.
+    pub fn resume(&mut self, queues: &[MessageQueue]) {
+        for q in queues {
+            self.paused.remove(q);
+        }
+    }
+
+    /// Whether a queue is paused.
+    pub fn is_paused(&self, queue: &MessageQueue) -> bool {
+        self.paused.contains(queue)
+    }
+
+    /// Forgets what was held of queues no longer assigned (their deliveries are dropped by
+    /// the core with the queue).
+    pub fn retain_queues(&mut self, queues: &BTreeSet<MessageQueue>) {
+        self.ready.retain(|b| queues.contains(&b.queue));
+        self.polled.retain(|(_, q)| queues.contains(q));
+    }
+
+    /// Messages buffered and not yet polled.
+    pub fn buffered(&self) -> usize {
+        self.ready.iter().map(|b| b.messages.len()).sum()
+    }
+}
+
+/// Whether a queue belongs to the user (not the group's retry topic the core subscribes).
+pub fn user_queue(queue: &MessageQueue) -> bool {
+    !queue.topic.starts_with("%RETRY%")
+}
+
+/// The subscriptions an `assign` of `queues` needs: every topic, all tags.
+pub fn assign_subscriptions(queues: &[MessageQueue]) -> Result<Vec<Subscription>, LitePullError> {
+    let topics: BTreeSet<&str> = queues.iter().map(|q| q.topic.as_str()).collect();
+    topics
+        .into_iter()
+        .map(|t| Subscription::tag(t, "*").map_err(|e| LitePullError::Subscription(e.to_string())))
+        .collect()
+}
+
+/// A lite pull consumer of an async client (Java `DefaultLitePullConsumer`): `subscribe` or
+/// `assign`, then `poll`. See the [module docs](self) for how offsets are committed.
+pub struct LitePullConsumer<R> {
+    client: Client<R>,
+    config: ConsumerConfig,
+    options: LitePullOptions,
+    mode: Option<LiteMode>,
+    id: Option<ConsumerId>,
+    events: Option<mpsc::UnboundedReceiver<ConsumerEvent>>,
+    buffer: LiteBuffer,
+}
+
+impl<R> fmt::Debug for LitePullConsumer<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LitePullConsumer")
+            .field("group", &self.config.group)
+            .field("mode", &self.mode)
+            .field("id", &self.id)
+            .finish()
+    }
+}
+
+impl<R: crate::Runtime> Client<R> {
+    /// A lite pull consumer; it starts with its first `subscribe` or `assign`.
+    pub fn create_lite_pull_consumer(
+        &self,
+        config: ConsumerConfig,
+        options: LitePullOptions,
+    ) -> LitePullConsumer<R> {
+        LitePullConsumer {
+            client: self.clone(),
+            config: options.apply(config),
+            buffer: LiteBuffer::new(&options),
+            options,
+            mode: None,
+            id: None,
+            events: None,
+        }
+    }
+}
+
+impl<R: crate::Runtime> LitePullConsumer<R> {
+    /// The consumer group.
+    pub fn group(&self) -> &str {
+        &self.config.group
+    }
+
+    /// The options.
+    pub fn options(&self) -> &LitePullOptions {
+        &self.options
+    }
+
+    /// The consumer's id inside the client, once started.
+    pub fn id(&self) -> Option<ConsumerId> {
+        self.id
+    }
+
+    async fn start(
+        &mut self,
+        subscriptions: Vec<Subscription>,
+    ) -> Result<ConsumerId, LitePullError> {
+        let (events, events_rx) = mpsc::unbounded();
+        let (command, rx) =
+            Command::create_lite_consumer(self.config.clone(), subscriptions, events);
+        self.client.send(command).await?;
+        let id = match rx.await {
+            Ok(Ok(id)) => id,
+            Ok(Err(e)) => return Err(e.into()),
+            Err(_) => return Err(ClientError::Shutdown.into()),
+        };
+        self.id = Some(id);
+        self.events = Some(events_rx);
+        Ok(id)
+    }
+
+    /// Subscribes `topic` with a tag `expression` (`"*"`, `"a || b"`); its queues are
+    /// rebalanced within the group. Only one `subscribe`: the core's subscriptions are fixed
+    /// at start.
+    pub async fn subscribe(&mut self, topic: &str, expression: &str) -> Result<(), LitePullError> {
+        match self.mode {
+            Some(LiteMode::Assign) => return Err(LitePullError::MixedModes),
+            Some(LiteMode::Subscribe) => return Err(LitePullError::AlreadySubscribed),
+            None => {}
+        }
+        let sub = Subscription::tag(topic, expression)
+            .map_err(|e| LitePullError::Subscription(e.to_string()))?;
+        self.start(vec![sub]).await?;
+        self.mode = Some(LiteMode::Subscribe);
+        Ok(())
+    }
+
+    /// Takes exactly `queues` (no rebalance); a later `assign` replaces them.
+    pub async fn assign(&mut self, queues: Vec<MessageQueue>) -> Result<(), LitePullError> {
+        if self.mode == Some(LiteMode::Subscribe) {
+            return Err(LitePullError::MixedModes);
+        }
+        let id = match self.id {
+            Some(id) => id,
+            None => self.start(assign_subscriptions(&queues)?).await?,
+        };
+        self.mode = Some(LiteMode::Assign);
+        let set: BTreeSet<MessageQueue> = queues.iter().cloned().collect();
+        self.buffer.retain_queues(&set);
+        self.client
+            .send(Command::Assign {
+                consumer: id,
+                queues,
+            })
+            .await?;
+        Ok(())
+    }
+
+    fn started(&self) -> Result<ConsumerId, LitePullError> {
+        self.id.ok_or(LitePullError::NotStarted)
+    }
+
+    /// Messages that arrived (at most [`LitePullOptions::pull_batch_size`]), waiting up to
+    /// `timeout` for some; empty when none came in time. Paused queues give nothing.
+    pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<MessageExt>, LitePullError> {
+        self.started()?;
+        let deadline = self.client.runtime().now() + timeout;
+        let Some(events) = self.events.as_mut() else {
+            return Err(LitePullError::NotStarted);
+        };
+        loop {
+            self.buffer.drain(events);
+            let (messages, acks) = self.buffer.take();
+            if !messages.is_empty() {
+                for delivery in acks {
+                    self.client
+                        .send(Command::Ack {
+                            delivery,
+                            outcome: ConsumeOutcome::Success,
+                        })
+                        .await?;
+                }
+                return Ok(messages);
+            }
+            if self.buffer.ended() {
+                return Err(ClientError::Shutdown.into());
+            }
+            if self.client.runtime().now() >= deadline {
+                return Ok(Vec::new());
+            }
+            let timer = self.client.runtime().timer(deadline);
+            match future::select(events.next(), timer).await {
+                Either::Left((Some(event), _)) => self.buffer.absorb(event),
+                Either::Left((None, _)) => self.buffer.set_ended(),
+                Either::Right(((), _)) => {}
+            }
+        }
+    }
+
+    /// [`LitePullConsumer::poll`] with [`LitePullOptions::poll_timeout`].
+    pub async fn poll_default(&mut self) -> Result<Vec<MessageExt>, LitePullError> {
+        let timeout = self.options.poll_timeout;
+        self.poll(timeout).await
+    }
+
+    /// Moves `queue`'s position to `offset`: what was buffered of it is dropped, the next
+    /// messages polled from it start there, and the committed offset follows (also
+    /// backwards).
+    pub async fn seek(&mut self, queue: &MessageQueue, offset: i64) -> Result<(), LitePullError> {
+        let id = self.started()?;
+        let paused = self.buffer.is_paused(queue);
+        self.client
+            .send(Command::Seek {
+                consumer: id,
+                queue: queue.clone(),
+                offset,
+                paused,
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Commits now and waits until the brokers answered: without auto-commit, first settles
+    /// every message `poll` returned.
+    pub async fn commit(&mut self) -> Result<(), LitePullError> {
+        let id = self.started()?;
+        if let Some(events) = self.events.as_mut() {
+            // Seeks already applied must drop their stale deliveries first.
+            self.buffer.drain(events);
+        }
+        let settle = self.buffer.take_uncommitted();
+        let (command, rx) = Command::commit_offsets(id, settle);
+        self.client.send(command).await?;
+        reply_result(rx.await)?;
+        Ok(())
+    }
+
+    /// Stops pulling and returning messages of `queues` until [`LitePullConsumer::resume`].
+    pub async fn pause(&mut self, queues: &[MessageQueue]) -> Result<(), LitePullError> {
+        let id = self.started()?;
+        self.buffer.pause(queues);
+        self.client
+            .send(Command::Pause {
+                consumer: id,
+                queues: queues.to_vec(),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Resumes paused queues.
+    pub async fn resume(&mut self, queues: &[MessageQueue]) -> Result<(), LitePullError> {
+        let id = self.started()?;
+        self.buffer.resume(queues);
+        self.client
+            .send(Command::Resume {
+                consumer: id,
+                queues: queues.to_vec(),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// The queues held now (assigned, or rebalanced to this consumer); empty before start.
+    pub async fn assignment(&self) -> Result<Vec<MessageQueue>, LitePullError> {
+        let Some(id) = self.id else {
+            return Ok(Vec::new());
+        };
+        let (command, rx) = Command::consumer_state(id);
+        self.client.send(command).await?;
+        let (queues, _) = rx.await.map_err(|_| ClientError::Shutdown)?;
+        Ok(queues.into_iter().filter(user_queue).collect())
+    }
+
+    /// The offsets that would be committed now, per queue.
+    pub async fn committable(
+        &self,
+    ) -> Result<std::collections::BTreeMap<MessageQueue, i64>, LitePullError> {
+        let Some(id) = self.id else {
+            return Ok(Default::default());
+        };
+        let (command, rx) = Command::consumer_state(id);
+        self.client.send(command).await?;
+        let (_, offsets) = rx.await.map_err(|_| ClientError::Shutdown)?;
+        Ok(offsets.into_iter().filter(|(q, _)| user_queue(q)).collect())
+    }
+
+    /// Closes the consumer: with auto-commit, what was polled is committed; without it, what
+    /// was polled and not committed is consumed again later. Buffered messages not polled
+    /// are consumed again.
+    pub async fn shutdown(mut self) -> Result<ConsumerCloseReport, LitePullError> {
+        let Some(id) = self.id else {
+            return Ok(ConsumerCloseReport::default());
+        };
+        // Unpolled and uncommitted deliveries are abandoned: their messages stay unsettled.
+        let (command, rx) = Command::close_consumer(id);
+        if self.client.send(command).await.is_err() {
+            return Ok(ConsumerCloseReport::default());
+        }
+        let _ = self
+            .client
+            .send(Command::AbandonDeliveries { consumer: id })
+            .await;
+        self.events = None;
+        match rx.await {
+            Ok(Ok(report)) => Ok(report),
+            Ok(Err(ClientError::Shutdown)) | Err(_) => Ok(ConsumerCloseReport::default()),
+            Ok(Err(e)) => Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use rocketwire_core::message::Message;
+
+    fn mq(id: i32) -> MessageQueue {
+        MessageQueue::new("T", "b", id)
+    }
+
+    /// A stored message of queue `q` at `offset`.
+    pub(crate) fn ext(q: i32, offset: i64) -> MessageExt {
+        let host: std::net::SocketAddr = ([127, 0, 0, 1], 10911).into();
+        MessageExt {
+            message: Message::new("T", "x"),
+            store_size: 0,
+            body_crc: 0,
+            queue_id: q,
+            queue_offset: offset,
+            commit_log_offset: 0,
+            sys_flag: 0,
+            born_timestamp: 0,
+            born_host: host,
+            store_timestamp: 0,
+            store_host: host,
+            reconsume_times: 0,
+            prepared_transaction_offset: 0,
+            offset_msg_id: String::new(),
+        }
+    }
+
+    fn delivery(d: u64, q: i32, offsets: &[i64]) -> ConsumerEvent {
+        let messages = offsets.iter().map(|o| ext(q, *o)).collect();
+        ConsumerEvent::Deliver {
+            delivery: DeliveryId(d),
+            queue: mq(q),
+            messages,
+        }
+    }
+
+    fn offsets(messages: &[MessageExt]) -> Vec<(i32, i64)> {
+        messages
+            .iter()
+            .map(|m| (m.queue_id, m.queue_offset))
+            .collect()
+    }
+
+    #[test]
+    fn auto_commit_acks_what_poll_returns_within_the_batch() {
+        let options = LitePullOptions::default().with_pull_batch_size(3);
+        let mut b = LiteBuffer::new(&options);
+        b.absorb(delivery(1, 0, &[0, 1]));
+        b.absorb(delivery(2, 1, &[0, 1]));
+        b.absorb(delivery(3, 0, &[2]));
+        let (m, acks) = b.take();
+        assert_eq!(
+            offsets(&m),
+            vec![(0, 0), (0, 1)],
+            "the next delivery would pass 3"
+        );
+        assert_eq!(acks, vec![DeliveryId(1)]);
+        let (m, acks) = b.take();
+        assert_eq!(offsets(&m), vec![(1, 0), (1, 1), (0, 2)]);
+        assert_eq!(acks, vec![DeliveryId(2), DeliveryId(3)]);
+        assert!(b.take().0.is_empty());
+        assert!(b.take_uncommitted().is_empty());
+    }
+
+    #[test]
+    fn manual_commit_settles_only_at_commit() {
+        let options = LitePullOptions::default().with_auto_commit(false);
+        let mut b = LiteBuffer::new(&options);
+        b.absorb(delivery(1, 0, &[0]));
+        b.absorb(delivery(2, 1, &[0]));
+        let (m, acks) = b.take();
+        assert_eq!(m.len(), 2);
+        assert!(acks.is_empty(), "nothing acked before commit");
+        assert_eq!(b.take_uncommitted(), vec![DeliveryId(1), DeliveryId(2)]);
+        assert!(b.take_uncommitted().is_empty());
+    }
+
+    #[test]
+    fn paused_queues_are_skipped_and_kept() {
+        let mut b = LiteBuffer::new(&LitePullOptions::default());
+        b.absorb(delivery(1, 0, &[0]));
+        b.absorb(delivery(2, 1, &[0]));
+        b.pause(&[mq(0)]);
+        let (m, _) = b.take();
+        assert_eq!(offsets(&m), vec![(1, 0)]);
+        assert!(b.take().0.is_empty());
+        assert_eq!(b.buffered(), 1);
+        b.resume(&[mq(0)]);
+        assert_eq!(offsets(&b.take().0), vec![(0, 0)]);
+    }
+
+    #[test]
+    fn seek_marker_drops_stale_deliveries_of_its_queue_only() {
+        let options = LitePullOptions::default().with_auto_commit(false);
+        let mut b = LiteBuffer::new(&options);
+        b.absorb(delivery(1, 0, &[5]));
+        let _ = b.take();
+        b.absorb(delivery(2, 0, &[6]));
+        b.absorb(delivery(3, 1, &[0]));
+        b.absorb(ConsumerEvent::Seeked { queue: mq(0) });
+        b.absorb(delivery(4, 0, &[0]));
+        let (m, _) = b.take();
+        assert_eq!(offsets(&m), vec![(1, 0), (0, 0)]);
+        assert_eq!(b.take_uncommitted(), vec![DeliveryId(3), DeliveryId(4)]);
+    }
+
+    #[test]
+    fn drain_notices_the_end_of_the_stream() {
+        let (tx, mut rx) = mpsc::unbounded();
+        let mut b = LiteBuffer::new(&LitePullOptions::default());
+        tx.unbounded_send(delivery(1, 0, &[0])).unwrap();
+        b.drain(&mut rx);
+        assert!(!b.ended());
+        drop(tx);
+        b.drain(&mut rx);
+        assert!(b.ended());
+        assert_eq!(
+            b.take().0.len(),
+            1,
+            "what came before the end is still polled"
+        );
+    }
+
+    #[test]
+    fn options_apply_java_defaults() {
+        let o = LitePullOptions::default();
+        assert_eq!(
+            (
+                o.pull_batch_size,
+                o.poll_timeout,
+                o.auto_commit,
+                o.auto_commit_interval
+            ),
+            (10, Duration::from_secs(5), true, Duration::from_secs(5))
+        );
+        let c = o.apply(ConsumerConfig::default());
+        assert_eq!((c.pull_batch_size, c.consume_batch_max_size), (10, 10));
+        assert_eq!(c.persist_interval, Duration::from_secs(5));
+        let subs = assign_subscriptions(&[mq(0), mq(1), MessageQueue::new("U", "b", 0)]).unwrap();
+        assert_eq!(subs.len(), 2);
+        assert!(!user_queue(&MessageQueue::new("%RETRY%g", "b", 0)));
+    }
+}
