@@ -444,6 +444,42 @@ pub fn producer_delay_level(h: &dyn Harness) {
     producer.shutdown().expect("producer shutdown");
 }
 
+/// A 5.x timer message (`TIMER_DELAY_MS` = 1500) is held by the broker and delivered to its
+/// queue no earlier than the delay.
+pub fn producer_timer_delivery(h: &dyn Harness) {
+    let topic = unique("rw_timer");
+    let producer = new_producer(h, QueueSelector::RoundRobin);
+    let warm = producer
+        .send(Message::new(topic.clone(), "warm"))
+        .expect("creates the topic");
+    let addr = broker_of(h, &warm);
+    let queue = warm.message_queue.clone();
+    let mut timed = Message::new(topic.clone(), "timed");
+    timed.set_delay_time_ms(1500);
+    let sent_at = Instant::now();
+    let sent = producer
+        .send_to_queue(timed, queue.clone())
+        .expect("timer send");
+    assert_eq!(sent.status, SendStatus::SendOk);
+    let group = unique("rw_group");
+    let (_, pulled) = pull_at_least(
+        h,
+        &addr,
+        &group,
+        &topic,
+        queue.queue_id,
+        warm.queue_offset + 1,
+        1,
+    );
+    let elapsed = sent_at.elapsed();
+    assert_eq!(&pulled[0].body()[..], b"timed");
+    assert!(
+        elapsed >= Duration::from_millis(1400),
+        "delivered after {elapsed:?}, before the 1.5 s timer"
+    );
+    producer.shutdown().expect("producer shutdown");
+}
+
 /// A 10 KiB body is sent compressed: the stored record has the COMPRESSED flag and a smaller
 /// body, and decompresses to the original.
 pub fn producer_compression_round_trip(h: &dyn Harness) {

@@ -45,6 +45,7 @@ suite!(
     producer_batch,
     producer_ordered_by_key,
     producer_delay_level,
+    producer_timer_delivery,
     producer_compression_round_trip,
     consume_concurrently,
     consumer_group_rebalance,
