@@ -294,7 +294,12 @@ pub fn assign_subscriptions(queues: &[MessageQueue]) -> Result<Vec<Subscription>
 }
 
 /// A lite pull consumer of an async client (Java `DefaultLitePullConsumer`): `subscribe` or
-/// `assign`, then `poll`. See the [module docs](self) for how offsets are committed.
+/// `assign`, then `poll`.
+///
+/// Offsets: a delivery is acked only once its messages were returned by `poll` (at once with
+/// auto-commit, at the next `commit()` without it), so a committed offset never passes a
+/// message `poll` has not returned. Unpolled messages stay in the core's process queues, whose
+/// flow control bounds the buffer.
 pub struct LitePullConsumer<R> {
     client: Client<R>,
     config: ConsumerConfig,
