@@ -1,0 +1,488 @@
+//! The commands user handles send to the [`Shell`](super::Shell), each with the reply channel
+//! its result goes back on.
+
+use super::*;
+
+/// What one send carries: a message or a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SendPayload {
+    /// One message ([`ClientCore::send`]).
+    One(Message),
+    /// A batch of one topic ([`ClientCore::send_batch`]).
+    Batch(Vec<Message>),
+}
+
+impl SendPayload {
+    /// Body bytes, as counted by the in-flight bound.
+    pub fn body_len(&self) -> usize {
+        match self {
+            SendPayload::One(m) => m.body.len(),
+            SendPayload::Batch(ms) => ms.iter().map(|m| m.body.len()).sum(),
+        }
+    }
+}
+
+/// Where the result of a send goes.
+#[derive(Debug)]
+pub enum SendReply {
+    /// A send whose broker answer is awaited ([`Event::Send`]).
+    Stored(oneshot::Sender<Result<SendResult, SendError>>),
+    /// A oneway send, done once written ([`Event::OnewaySent`]).
+    Written(oneshot::Sender<Result<(), SendError>>),
+}
+
+impl SendReply {
+    pub(super) fn fail(self, error: SendError) {
+        match self {
+            SendReply::Stored(tx) => drop(tx.send(Err(error))),
+            SendReply::Written(tx) => drop(tx.send(Err(error))),
+        }
+    }
+}
+
+/// A user request to the loop that owns the [`Shell`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Command {
+    /// [`ClientCore::query_route`].
+    QueryRoute {
+        /// Topic.
+        topic: String,
+        /// Gets the route.
+        reply: Reply<TopicRouteData>,
+    },
+    /// [`ClientCore::invoke`].
+    Invoke {
+        /// `host:port`.
+        addr: String,
+        /// The request.
+        command: RemotingCommand,
+        /// Its timeout.
+        timeout: Duration,
+        /// Gets the response, whatever its code.
+        reply: Reply<RemotingCommand>,
+    },
+    /// [`ClientCore::invoke_oneway`].
+    InvokeOneway {
+        /// `host:port`.
+        addr: String,
+        /// The request.
+        command: RemotingCommand,
+        /// Gets `Ok` once the request is handed to the core.
+        reply: Reply<()>,
+    },
+    /// [`ClientCore::answer`].
+    Answer {
+        /// Which request.
+        token: AnswerToken,
+        /// The answer.
+        response: RemotingCommand,
+        /// Gets `Ok` once the answer is handed to the core.
+        reply: Reply<()>,
+    },
+    /// Take the next broker→client request (waits for one); `None` after shutdown.
+    NextRequest {
+        /// Gets the request.
+        reply: oneshot::Sender<Option<IncomingRequest>>,
+    },
+    /// [`ClientCore::create_producer`].
+    CreateProducer {
+        /// Settings.
+        config: ProducerConfig,
+        /// Decides where [`SendTarget::Default`] sends go.
+        selector: QueueSelector,
+        /// Gets the producer's id.
+        reply: Reply<ProducerId>,
+    },
+    /// [`ClientCore::send`] or [`ClientCore::send_batch`].
+    Send {
+        /// Which producer.
+        producer: ProducerId,
+        /// The message(s).
+        payload: SendPayload,
+        /// Where to.
+        target: SendTarget,
+        /// Sync or async (only the attempt count differs); a [`SendReply::Written`] reply
+        /// makes it oneway.
+        mode: SendMode,
+        /// Gets the result.
+        reply: SendReply,
+        /// In-flight room, released when the result arrives.
+        permit: Option<Permit>,
+    },
+    /// [`ClientCore::close_producer`]; the reply comes with [`Event::ProducerClosed`].
+    CloseProducer {
+        /// Which producer.
+        producer: ProducerId,
+        /// Gets `Ok` once the producer is closed.
+        reply: Reply<()>,
+    },
+    /// [`ClientCore::create_consumer`]; deliveries and offset files go to `events`.
+    CreateConsumer {
+        /// Settings (boxed: the largest command otherwise).
+        config: Box<ConsumerConfig>,
+        /// What to consume.
+        subscriptions: Vec<Subscription>,
+        /// Broadcasting: the offset file content.
+        local_offsets: Option<Vec<u8>>,
+        /// Gets the consumer's events until it is closed.
+        events: mpsc::UnboundedSender<ConsumerEvent>,
+        /// A lite pull consumer (no handler: CONSUME_MESSAGE_DIRECTLY is not run for it, and
+        /// its deliveries are tracked for [`Command::Seek`]).
+        lite: bool,
+        /// Gets the consumer's id.
+        reply: oneshot::Sender<Result<ConsumerId, ConsumerError>>,
+    },
+    /// [`ClientCore::assign`].
+    Assign {
+        /// Which consumer.
+        consumer: ConsumerId,
+        /// The queues it holds from now on.
+        queues: Vec<MessageQueue>,
+    },
+    /// [`ClientCore::seek`]. Deliveries of the queue not yet acked are settled first (their
+    /// messages are before the new position), then [`ConsumerEvent::Seeked`] tells the
+    /// consumer to drop what it still holds of the queue.
+    Seek {
+        /// Which consumer.
+        consumer: ConsumerId,
+        /// Which queue.
+        queue: MessageQueue,
+        /// The new position.
+        offset: i64,
+        /// Whether the user paused the queue (it stays paused).
+        paused: bool,
+    },
+    /// [`ClientCore::pause`].
+    Pause {
+        /// Which consumer.
+        consumer: ConsumerId,
+        /// The queues.
+        queues: Vec<MessageQueue>,
+    },
+    /// [`ClientCore::resume`].
+    Resume {
+        /// Which consumer.
+        consumer: ConsumerId,
+        /// The queues.
+        queues: Vec<MessageQueue>,
+    },
+    /// Acks `settle` as [`ConsumeOutcome::Success`], then [`ClientCore::commit_offsets`]; the
+    /// reply comes with [`Event::OffsetsCommitted`].
+    CommitOffsets {
+        /// Which consumer.
+        consumer: ConsumerId,
+        /// Deliveries to settle first.
+        settle: Vec<DeliveryId>,
+        /// Gets `Ok` once the brokers answered.
+        reply: Reply<()>,
+    },
+    /// [`ClientCore::ack`].
+    Ack {
+        /// Which delivery.
+        delivery: DeliveryId,
+        /// The handler's outcome.
+        outcome: ConsumeOutcome,
+    },
+    /// [`ClientCore::close_consumer`]; the reply comes with [`Event::ConsumerClosed`].
+    CloseConsumer {
+        /// Which consumer.
+        consumer: ConsumerId,
+        /// Gets the report.
+        reply: Reply<ConsumerCloseReport>,
+    },
+    /// [`ClientCore::abandon_deliveries`] (the drain deadline of a close passed).
+    AbandonDeliveries {
+        /// Which consumer.
+        consumer: ConsumerId,
+    },
+    /// [`ClientCore::assigned_queues`] and [`ClientCore::consumer_offsets`].
+    ConsumerState {
+        /// Which consumer.
+        consumer: ConsumerId,
+        /// Gets them.
+        reply: oneshot::Sender<ConsumerState>,
+    },
+    /// [`ClientCore::create_producer`] for a transactional producer; broker checks of its
+    /// group go to `checks`.
+    CreateTransactionProducer {
+        /// Settings.
+        config: ProducerConfig,
+        /// Gets the checks.
+        checks: mpsc::UnboundedSender<TransactionCheck>,
+        /// Gets the producer's id.
+        reply: Reply<ProducerId>,
+    },
+    /// [`ClientCore::send_transactional`].
+    SendTransactional {
+        /// Which producer.
+        producer: ProducerId,
+        /// The message.
+        message: Message,
+        /// Gets the local transaction to run once the half message is stored.
+        execute: oneshot::Sender<LocalTransaction>,
+        /// Gets the result.
+        reply: TransactionReply,
+        /// In-flight room, released when the result arrives.
+        permit: Option<Permit>,
+    },
+    /// [`ClientCore::end_local_transaction`].
+    EndLocalTransaction {
+        /// Which transaction.
+        token: LocalTransactionToken,
+        /// Its state.
+        state: TransactionState,
+        /// Why it failed, if it did.
+        remark: Option<String>,
+    },
+    /// [`ClientCore::answer_transaction_check`].
+    AnswerCheck {
+        /// Which check.
+        token: TransactionCheckToken,
+        /// The state.
+        state: TransactionState,
+    },
+    /// Close every connection; the reply comes when every IO task has ended.
+    Shutdown {
+        /// Gets `Ok` at the end.
+        reply: Reply<()>,
+    },
+}
+
+impl Command {
+    /// A [`Command::QueryRoute`] and the receiver of its result.
+    pub fn query_route(topic: &str) -> (Self, ReplyReceiver<TopicRouteData>) {
+        let (reply, rx) = oneshot::channel();
+        (
+            Command::QueryRoute {
+                topic: topic.to_owned(),
+                reply,
+            },
+            rx,
+        )
+    }
+
+    /// A [`Command::Invoke`] and the receiver of its result.
+    pub fn invoke(
+        addr: &str,
+        command: RemotingCommand,
+        timeout: Duration,
+    ) -> (Self, ReplyReceiver<RemotingCommand>) {
+        let (reply, rx) = oneshot::channel();
+        (
+            Command::Invoke {
+                addr: addr.to_owned(),
+                command,
+                timeout,
+                reply,
+            },
+            rx,
+        )
+    }
+
+    /// A [`Command::InvokeOneway`] and the receiver of its result.
+    pub fn invoke_oneway(addr: &str, command: RemotingCommand) -> (Self, ReplyReceiver<()>) {
+        let (reply, rx) = oneshot::channel();
+        (
+            Command::InvokeOneway {
+                addr: addr.to_owned(),
+                command,
+                reply,
+            },
+            rx,
+        )
+    }
+
+    /// A [`Command::Answer`] and the receiver of its result.
+    pub fn answer(token: AnswerToken, response: RemotingCommand) -> (Self, ReplyReceiver<()>) {
+        let (reply, rx) = oneshot::channel();
+        (
+            Command::Answer {
+                token,
+                response,
+                reply,
+            },
+            rx,
+        )
+    }
+
+    /// A [`Command::NextRequest`] and the receiver of its result.
+    pub fn next_request() -> (Self, oneshot::Receiver<Option<IncomingRequest>>) {
+        let (reply, rx) = oneshot::channel();
+        (Command::NextRequest { reply }, rx)
+    }
+
+    /// A [`Command::CreateProducer`] and the receiver of its result.
+    pub fn create_producer(
+        config: ProducerConfig,
+        selector: QueueSelector,
+    ) -> (Self, ReplyReceiver<ProducerId>) {
+        let (reply, rx) = oneshot::channel();
+        (
+            Command::CreateProducer {
+                config,
+                selector,
+                reply,
+            },
+            rx,
+        )
+    }
+
+    /// A [`Command::Send`] waiting for the broker's answer, and the handle of its result.
+    /// [`SendMode::Oneway`] is taken as [`SendMode::Async`] here: oneway sends are made with
+    /// [`Command::send_oneway`].
+    pub fn send(
+        producer: ProducerId,
+        payload: SendPayload,
+        target: SendTarget,
+        mode: SendMode,
+        permit: Option<Permit>,
+    ) -> (Self, SendHandle) {
+        let (tx, rx) = oneshot::channel();
+        let mode = match mode {
+            SendMode::Oneway => SendMode::Async,
+            m => m,
+        };
+        let command = Command::Send {
+            producer,
+            payload,
+            target,
+            mode,
+            reply: SendReply::Stored(tx),
+            permit,
+        };
+        (command, SendHandle::new(rx))
+    }
+
+    /// A oneway [`Command::Send`] of one message, and the handle of its result.
+    pub fn send_oneway(
+        producer: ProducerId,
+        message: Message,
+        target: SendTarget,
+        permit: Option<Permit>,
+    ) -> (Self, SendHandle<()>) {
+        let (tx, rx) = oneshot::channel();
+        let command = Command::Send {
+            producer,
+            payload: SendPayload::One(message),
+            target,
+            mode: SendMode::Oneway,
+            reply: SendReply::Written(tx),
+            permit,
+        };
+        (command, SendHandle::new(rx))
+    }
+
+    /// A [`Command::CloseProducer`] and the receiver of its result.
+    pub fn close_producer(producer: ProducerId) -> (Self, ReplyReceiver<()>) {
+        let (reply, rx) = oneshot::channel();
+        (Command::CloseProducer { producer, reply }, rx)
+    }
+
+    /// A [`Command::CreateConsumer`] and the receiver of its result.
+    pub fn create_consumer(
+        config: ConsumerConfig,
+        subscriptions: Vec<Subscription>,
+        local_offsets: Option<Vec<u8>>,
+        events: mpsc::UnboundedSender<ConsumerEvent>,
+    ) -> (Self, oneshot::Receiver<Result<ConsumerId, ConsumerError>>) {
+        let (reply, rx) = oneshot::channel();
+        let command = Command::CreateConsumer {
+            config: Box::new(config),
+            subscriptions,
+            local_offsets,
+            events,
+            lite: false,
+            reply,
+        };
+        (command, rx)
+    }
+
+    /// A [`Command::CreateConsumer`] of a lite pull consumer and the receiver of its result.
+    pub fn create_lite_consumer(
+        config: ConsumerConfig,
+        subscriptions: Vec<Subscription>,
+        events: mpsc::UnboundedSender<ConsumerEvent>,
+    ) -> (Self, oneshot::Receiver<Result<ConsumerId, ConsumerError>>) {
+        let (reply, rx) = oneshot::channel();
+        let command = Command::CreateConsumer {
+            config: Box::new(config),
+            subscriptions,
+            local_offsets: None,
+            events,
+            lite: true,
+            reply,
+        };
+        (command, rx)
+    }
+
+    /// A [`Command::CommitOffsets`] and the receiver of its result.
+    pub fn commit_offsets(
+        consumer: ConsumerId,
+        settle: Vec<DeliveryId>,
+    ) -> (Self, ReplyReceiver<()>) {
+        let (reply, rx) = oneshot::channel();
+        let command = Command::CommitOffsets {
+            consumer,
+            settle,
+            reply,
+        };
+        (command, rx)
+    }
+
+    /// A [`Command::CloseConsumer`] and the receiver of its report.
+    pub fn close_consumer(consumer: ConsumerId) -> (Self, ReplyReceiver<ConsumerCloseReport>) {
+        let (reply, rx) = oneshot::channel();
+        (Command::CloseConsumer { consumer, reply }, rx)
+    }
+
+    /// A [`Command::ConsumerState`] and the receiver of its result.
+    pub fn consumer_state(consumer: ConsumerId) -> (Self, oneshot::Receiver<ConsumerState>) {
+        let (reply, rx) = oneshot::channel();
+        (Command::ConsumerState { consumer, reply }, rx)
+    }
+
+    /// A [`Command::CreateTransactionProducer`] and the receiver of its result.
+    pub fn create_transaction_producer(
+        config: ProducerConfig,
+        checks: mpsc::UnboundedSender<TransactionCheck>,
+    ) -> (Self, ReplyReceiver<ProducerId>) {
+        let (reply, rx) = oneshot::channel();
+        let command = Command::CreateTransactionProducer {
+            config,
+            checks,
+            reply,
+        };
+        (command, rx)
+    }
+
+    /// A [`Command::SendTransactional`], the receiver of its local transaction, and the
+    /// receiver of its result.
+    #[allow(clippy::type_complexity)]
+    pub fn send_transactional(
+        producer: ProducerId,
+        message: Message,
+        permit: Option<Permit>,
+    ) -> (
+        Self,
+        oneshot::Receiver<LocalTransaction>,
+        oneshot::Receiver<Result<TransactionSendResult, SendError>>,
+    ) {
+        let (execute, execute_rx) = oneshot::channel();
+        let (reply, rx) = oneshot::channel();
+        let command = Command::SendTransactional {
+            producer,
+            message,
+            execute,
+            reply,
+            permit,
+        };
+        (command, execute_rx, rx)
+    }
+
+    /// A [`Command::Shutdown`] and the receiver of its result.
+    pub fn shutdown() -> (Self, ReplyReceiver<()>) {
+        let (reply, rx) = oneshot::channel();
+        (Command::Shutdown { reply }, rx)
+    }
+}
