@@ -182,7 +182,20 @@ pub fn consumer_group_rebalance(h: &dyn Harness) {
     loop {
         let qa = topic_queues(&a.assigned_queues().expect("a queues"), &topic);
         let qb = topic_queues(&b.assigned_queues().expect("b queues"), &topic);
-        if qa.len() == 2 && qb.len() == 2 && qa.is_disjoint(&qb) {
+        // Split, and both have their start offsets (so b's close persists them).
+        let started = |c: &dyn crate::harness::HarnessConsumer| {
+            c.offsets()
+                .expect("offsets")
+                .keys()
+                .filter(|q| q.topic == topic)
+                .count()
+        };
+        if qa.len() == 2
+            && qb.len() == 2
+            && qa.is_disjoint(&qb)
+            && started(a.as_ref()) == 2
+            && started(b.as_ref()) == 2
+        {
             break;
         }
         assert!(
@@ -193,8 +206,20 @@ pub fn consumer_group_rebalance(h: &dyn Harness) {
     }
     b.shutdown(DRAIN).expect("b shutdown");
     other.shutdown().expect("other client shutdown");
-    let give_up = Instant::now() + WAIT;
-    while topic_queues(&a.assigned_queues().expect("a queues"), &topic).len() != 4 {
+    // The broker may still list b when it notifies a; then a takes b's queues at its next
+    // periodic rebalance (20 s), so allow for one full round.
+    let give_up = Instant::now() + WAIT + Duration::from_secs(20);
+    // Every queue assigned and started: messages sent from now on are after a's positions.
+    let a_started = || {
+        a.offsets()
+            .expect("a offsets")
+            .keys()
+            .filter(|q| q.topic == topic)
+            .count()
+    };
+    while topic_queues(&a.assigned_queues().expect("a queues"), &topic).len() != 4
+        || a_started() != 4
+    {
         assert!(Instant::now() < give_up, "a did not take every queue");
         std::thread::sleep(Duration::from_millis(200));
     }

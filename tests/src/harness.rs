@@ -94,6 +94,8 @@ pub trait Harness {
 pub trait HarnessConsumer {
     /// `PushConsumer::assigned_queues`.
     fn assigned_queues(&self) -> Result<Vec<MessageQueue>, ClientError>;
+    /// `PushConsumer::offsets`: the queues whose start offset is known, with their offsets.
+    fn offsets(&self) -> Result<std::collections::BTreeMap<MessageQueue, i64>, ClientError>;
     /// `PushConsumer::shutdown`.
     fn shutdown(self: Box<Self>, drain: Duration) -> Result<ConsumerCloseReport, ClientError>;
 }
@@ -214,6 +216,11 @@ macro_rules! async_harness {
         impl HarnessConsumer for $consumer<'_> {
             fn assigned_queues(&self) -> Result<Vec<MessageQueue>, ClientError> {
                 self.harness.run(self.consumer.assigned_queues())
+            }
+            fn offsets(
+                &self,
+            ) -> Result<std::collections::BTreeMap<MessageQueue, i64>, ClientError> {
+                self.harness.run(self.consumer.offsets())
             }
             fn shutdown(
                 self: Box<Self>,
@@ -584,6 +591,9 @@ struct BlockingConsumer(rocketwire_blocking::PushConsumer);
 impl HarnessConsumer for BlockingConsumer {
     fn assigned_queues(&self) -> Result<Vec<MessageQueue>, ClientError> {
         self.0.assigned_queues()
+    }
+    fn offsets(&self) -> Result<std::collections::BTreeMap<MessageQueue, i64>, ClientError> {
+        self.0.offsets()
     }
     fn shutdown(self: Box<Self>, drain: Duration) -> Result<ConsumerCloseReport, ClientError> {
         self.0.shutdown(drain)
