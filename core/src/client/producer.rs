@@ -89,8 +89,6 @@ struct Send {
     attempt: Option<(String, MessageQueue, Instant)>,
     /// Waiting for a route since this instant.
     waiting_route: bool,
-    /// The template-topic route was asked for because the topic has none.
-    tried_default_route: bool,
     /// A half message of a transactional send: its result goes to the local transaction.
     transactional: bool,
 }
@@ -407,7 +405,6 @@ impl ClientCore {
                 mode,
                 attempt: None,
                 waiting_route: false,
-                tried_default_route: false,
                 transactional,
             },
         );
@@ -549,8 +546,10 @@ impl ClientCore {
                 self.install_publish(&own_topic, info, true);
                 self.advance_send(now, id);
             }
-            Err(RouteError::TopicNotExist(_)) if !send.tried_default_route => {
-                send.tried_default_route = true;
+            // The topic has no route (yet, or again after a broker answered TOPIC_NOT_EXIST):
+            // send through the template topic's brokers, which create it. Each pass costs a
+            // send attempt, so this is bounded by the attempts and the send timeout.
+            Err(RouteError::TopicNotExist(ref missing)) if *missing == own_topic => {
                 match default_topic {
                     Some((default, _)) if default != own_topic => {
                         send.waiting_route = true;
