@@ -221,13 +221,23 @@ fn consumers_join_and_leave_under_faults_and_every_message_is_consumed() {
     );
 }
 
-/// Known limitation (Java has it too): while membership churns under faults, a queue's new
-/// owner can read the stored offset before the old owner's release persist lands (or after it
-/// was lost with a broken connection) and later commit a lower offset. A 1 s hand-over grace
-/// cut the regressions from 27 to 20 over 100 seeds; none happen once the group is stable
-/// (asserted in the test above). Closing this needs coordination the protocol does not have.
+/// Known limitation: while membership churns under faults, two clients can briefly hold the
+/// same queue and the stale one commits a lower offset. Three causes were found in
+/// transcripts and closed in the consumer: a client whose connection to a broker dropped was
+/// unregistered there and its queues taken by the rest of the group, which the broker told but
+/// not that client, so it kept pulling and committing them (a consumer request failing with a
+/// closed connection now makes the client heartbeat that broker at once, and the broker's
+/// notification reaches the whole group, it included); a joining consumer read a queue's
+/// offset before the previous owner's release persist landed (the hand-over grace now also
+/// applies when the group has other members); and a new owner's first pulls wrote back the
+/// offset it had just read over a later one (pulls carry a commit only once the offset moved
+/// past the start). Regressions went from 23 to 0 over these seeds and from 50 to 18 over
+/// seeds 100..300, so this stays ignored: what remains is a client that misses a membership
+/// change without a consumer request failing (its consumer-list request timing out on a
+/// stalled broker, or only a heartbeat lost with the connection), keeping a stale assignment
+/// until its next rebalance. None happen once the group is stable (asserted above).
 #[test]
-#[ignore = "known limitation: offsets can regress during hand-over under faults (see doc)"]
+#[ignore = "known limitation: offsets can still regress when a client misses a membership change (see doc)"]
 fn committed_offsets_never_go_backwards() {
     let t = run_seeds(0..100);
     let all: Vec<_> = t.regressions.iter().chain(&t.stable_regressions).collect();

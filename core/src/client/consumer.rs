@@ -102,6 +102,11 @@ struct Slot {
     release_pending: bool,
     /// Bumped by a seek: a pull answered for an older epoch is stale and ignored.
     epoch: u64,
+    /// The offset this queue started from. Until the committable offset moves past it, pulls
+    /// carry no commit: writing back the offset we merely read could overwrite a later one
+    /// that the queue's previous owner committed meanwhile (its release persist racing our
+    /// start-offset lookup). Cleared by a seek, whose offset is the user's to commit.
+    started_at: Option<i64>,
 }
 
 #[derive(Debug)]
@@ -164,6 +169,8 @@ pub(super) struct ConsumerState {
     route_retries: BTreeSet<(Instant, ConsumerId, String)>,
     /// Topics that got their quick retry this rebalance round.
     route_retried: BTreeSet<(ConsumerId, String)>,
+    /// When a lost connection last made us register again with a broker, per address.
+    reregistered: BTreeMap<String, Instant>,
 }
 
 /// How soon a subscribed topic without a route is looked up again.
@@ -474,7 +481,7 @@ impl ClientCore {
         c.assigned = Some(set.clone());
         for topic in topics {
             let mine = set.iter().filter(|q| q.topic == topic).cloned().collect();
-            self.apply_allocation(now, consumer, &topic, mine);
+            self.apply_allocation(now, consumer, &topic, mine, false);
             if self.routes.get(&topic).is_none() {
                 self.request_route(now, &topic, Waiter::Rebalance(consumer));
             }
@@ -501,6 +508,7 @@ impl ClientCore {
         }
         slot.epoch += 1;
         slot.pull_in_flight = false;
+        slot.started_at = None;
         c.offsets.update(queue, offset, false);
         self.consumers
             .pull_timers
@@ -568,7 +576,7 @@ impl ClientCore {
                     .filter(|q| q.topic == topic)
                     .cloned()
                     .collect();
-                self.apply_allocation(now, id, &topic, mine);
+                self.apply_allocation(now, id, &topic, mine, false);
             }
             return;
         }
@@ -634,7 +642,7 @@ impl ClientCore {
         };
         let all = route.subscribe_queues(topic);
         if c.config.message_model == MessageModel::Broadcasting {
-            return self.apply_allocation(now, id, topic, all);
+            return self.apply_allocation(now, id, topic, all, false);
         }
         let random = self.rng.next_u64();
         let Some(addr) = route.any_broker_addr(random).map(str::to_string) else {
@@ -658,6 +666,7 @@ impl ClientCore {
         id: ConsumerId,
         topic: &str,
         allocated: Vec<MessageQueue>,
+        others: bool,
     ) {
         let Some(c) = self.consumers.consumers.get_mut(&id) else {
             return;
@@ -694,7 +703,7 @@ impl ClientCore {
         // A queue taken over from another consumer: that consumer persists its offset when it
         // releases the queue, on the same rebalance trigger. Reading the stored offset a moment
         // later makes it far likelier to see that final offset than a stale one.
-        let handover = !c.queues.is_empty();
+        let handover = others || !c.queues.is_empty();
         let mut added = Vec::new();
         for mq in wanted {
             if let Some(slot) = c.queues.get_mut(&mq) {
@@ -718,6 +727,7 @@ impl ClientCore {
                     batch_out: false,
                     release_pending: false,
                     epoch: 0,
+                    started_at: None,
                 },
             );
             if c.config.consume_mode == ConsumeMode::Orderly {
@@ -830,6 +840,7 @@ impl ClientCore {
                 let slot = c.queues.get_mut(mq).expect("checked");
                 slot.start = None;
                 if slot.pq.start(offset).is_ok() {
+                    slot.started_at = Some(offset);
                     c.offsets.update(mq, offset, false);
                     c.persisted.insert(mq.clone(), offset);
                     self.schedule_pull(now, id, mq, Duration::ZERO);
@@ -973,7 +984,10 @@ impl ClientCore {
                 None => return self.schedule_pull(now, id, mq, c.config.delay_after_error),
             };
         let clustering = c.config.message_model == MessageModel::Clustering;
-        let commit = c.offsets.get(mq).filter(|o| clustering && *o > 0);
+        let commit = c
+            .offsets
+            .get(mq)
+            .filter(|o| clustering && *o > 0 && slot.started_at.is_none_or(|s| *o > s));
         let spec = PullSpec {
             group: &c.config.group,
             queue: mq,
@@ -1403,6 +1417,9 @@ impl ClientCore {
         request: ConsumerRequest,
         result: Result<RemotingCommand, InvokeError>,
     ) {
+        if let Err(InvokeError::ConnectionClosed { addr }) = &result {
+            self.reregister(now, addr);
+        }
         match request {
             ConsumerRequest::Pull(id, mq, epoch) => {
                 self.on_pull_result(now, id, &mq, epoch, result)
@@ -1436,7 +1453,10 @@ impl ClientCore {
                     .allocate
                     .allocate(&self.client_id, &all, &list.consumer_id_list)
                 {
-                    Ok(mine) => self.apply_allocation(now, id, &topic, mine),
+                    Ok(mine) => {
+                        let others = list.consumer_id_list.iter().any(|c| *c != self.client_id);
+                        self.apply_allocation(now, id, &topic, mine, others)
+                    }
                     Err(e) => tracing::warn!(%topic, error = %e, "allocation failed"),
                 }
             }
@@ -1519,6 +1539,24 @@ impl ClientCore {
                 }
             }
         }
+    }
+
+    /// A consumer request died with its connection: the broker unregistered this client with
+    /// that connection and told the rest of the group, which may now take our queues while we,
+    /// not told, keep pulling and committing them. Heartbeat that broker again at once (once
+    /// per instant): registering anew makes it notify the whole group, us included, so every
+    /// member rebalances on the same membership.
+    fn reregister(&mut self, now: Instant, addr: &str) {
+        let live = self
+            .consumers
+            .consumers
+            .values()
+            .any(|c| c.closing.is_none());
+        if !live || self.consumers.reregistered.get(addr) == Some(&now) {
+            return;
+        }
+        self.consumers.reregistered.insert(addr.to_string(), now);
+        self.send_heartbeats(now, Some(&[addr.to_string()]));
     }
 
     fn start_step(
