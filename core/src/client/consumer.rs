@@ -13,6 +13,18 @@
 //!      retried locally) │ orderly: one batch per queue at a time, only while locked
 //! offsets: committable = smallest unsettled; persisted every 5 s and on release and close
 //! ```
+//!
+//! Committed offsets never go backwards, even while members come and go under faults:
+//! - the group's list is asked of every broker of the route and the union allocated, so
+//!   members that asked different brokers still divide the queues alike;
+//! - a lost broker connection or failed heartbeat registers us again at once (the broker's
+//!   notification then reaches the whole group, us included);
+//! - from a membership change (a notification, a lost connection) until a list fetched after
+//!   it, with us in it, is applied, the topic is "in doubt": no pull commit, no periodic
+//!   persist, and a queue released more than a moment after the change is not written (its
+//!   new owner may already be ahead);
+//! - a queue taken over starts after a hand-over grace, and commits nothing until it moved
+//!   past the offset it read.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
@@ -131,6 +143,23 @@ struct Consumer {
     commits: Vec<(OpId, usize)>,
     /// A lite pull consumer: `CONSUME_ACTIVELY`, no retry-topic subscription.
     lite: bool,
+    /// Topics whose group membership changed (NOTIFY_CONSUMER_IDS_CHANGED) since when, until
+    /// a consumer list asked for after that instant is applied. Meanwhile another member
+    /// may already own some of our queues, so none of the topic's offsets is committed.
+    doubt: BTreeMap<String, Instant>,
+}
+
+/// One rebalance of a topic: the group's consumer list is asked of every broker of the route
+/// and the union allocated. Brokers learn of members separately (a heartbeat can be lost
+/// at one of them), and members that each asked a different broker would otherwise divide
+/// the queues by different lists, two of them owning one queue.
+#[derive(Debug)]
+struct ListRound {
+    round: u64,
+    asked: Instant,
+    waiting: usize,
+    ids: BTreeSet<String>,
+    answered: bool,
 }
 
 #[derive(Debug)]
@@ -143,7 +172,9 @@ struct Delivery {
 /// Requests of consumers in flight.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum ConsumerRequest {
-    ConsumerList(ConsumerId, String),
+    /// The instant is when the list was asked for.
+    /// The number is the rebalance round ([`ListRound`]) the list belongs to.
+    ConsumerList(ConsumerId, String, u64),
     QueryOffset(ConsumerId, MessageQueue),
     MaxOffset(ConsumerId, MessageQueue),
     SearchOffset(ConsumerId, MessageQueue),
@@ -171,10 +202,30 @@ pub(super) struct ConsumerState {
     route_retried: BTreeSet<(ConsumerId, String)>,
     /// When a lost connection last made us register again with a broker, per address.
     reregistered: BTreeMap<String, Instant>,
+    /// Re-registrations held back by [`REREGISTER_INTERVAL`], due at the given instants.
+    reregister_due: BTreeMap<String, Instant>,
+    /// Heartbeats in a row that failed, per broker address (for the retry back-off).
+    heartbeat_failures: BTreeMap<String, u32>,
+    /// Brokers whose heartbeat in flight registers us again after a loss.
+    reregistering: BTreeSet<String>,
+    /// Consumer lists being gathered, per consumer and topic.
+    list_rounds: BTreeMap<(ConsumerId, String), ListRound>,
+    /// The last rebalance round number handed out.
+    last_round: u64,
 }
 
 /// How soon a subscribed topic without a route is looked up again.
 const ROUTE_RETRY: Duration = Duration::from_secs(3);
+
+/// How soon a consumer list that failed while membership is in doubt is asked for again.
+const LIST_RETRY: Duration = Duration::from_millis(500);
+
+/// A queue released within this long of the membership change that took it is persisted on
+/// release: its new owner waits [`HANDOVER_GRACE`] before reading the offset, so the write
+/// lands first. Released later, the new owner may already be consuming it and our offset
+/// could overwrite a later one: it is not written (the new owner may consume a few messages
+/// again; none is lost).
+const RELEASE_PERSIST_WINDOW: Duration = Duration::from_millis(500);
 
 /// Why offsets are persisted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,6 +241,14 @@ enum PersistMode {
 /// How long a consumer waits before reading the stored offset of a queue it takes over.
 const HANDOVER_GRACE: Duration = Duration::from_millis(1000);
 
+/// Least time between two re-registrations with one broker after lost connections, so a
+/// broker that accepts and drops connections at once cannot make us spin.
+const REREGISTER_INTERVAL: Duration = Duration::from_millis(1000);
+
+/// Longest wait before a failed heartbeat is sent again (the wait doubles from
+/// [`REREGISTER_INTERVAL`] with each failure in a row).
+const HEARTBEAT_RETRY_MAX: Duration = Duration::from_secs(30);
+
 /// Most batches out with the user per consumer at once (Java's consume thread pool is 20).
 const MAX_OUTSTANDING: usize = 64;
 
@@ -201,13 +260,17 @@ impl ConsumerState {
     pub(super) fn next_deadline(&self) -> Option<Instant> {
         let pulls = self.pull_timers.first().map(|(at, _, _)| *at);
         let routes = self.route_retries.first().map(|(at, _, _)| *at);
+        let reregister = self.reregister_due.values().min().copied();
         let retries = self
             .consumers
             .values()
             .flat_map(|c| c.queues.values())
             .filter_map(|s| s.pq.next_retry_at())
             .min();
-        [pulls, retries, routes].into_iter().flatten().min()
+        [pulls, retries, routes, reregister]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Heartbeat data of every live consumer.
@@ -335,6 +398,7 @@ impl ClientCore {
                 paused: BTreeSet::new(),
                 commits: Vec::new(),
                 lite,
+                doubt: BTreeMap::new(),
             },
         );
         self.send_heartbeats(now, None);
@@ -645,19 +709,125 @@ impl ClientCore {
             return self.apply_allocation(now, id, topic, all, false);
         }
         let random = self.rng.next_u64();
-        let Some(addr) = route.any_broker_addr(random).map(str::to_string) else {
+        let addrs: BTreeSet<String> = route
+            .broker_datas
+            .iter()
+            .filter_map(|b| b.select_addr(random).map(str::to_string))
+            .collect();
+        if addrs.is_empty() {
             return;
-        };
+        }
+        let key = (id, topic.to_string());
+        if self
+            .consumers
+            .list_rounds
+            .get(&key)
+            .is_some_and(|r| r.asked == now)
+        {
+            // Asked this very instant (several notifications at once): that round is as fresh.
+            return;
+        }
         let header = GetConsumerListByGroupRequestHeader {
             consumer_group: c.config.group.clone(),
         };
-        let command = header::request(RequestCode::GetConsumerListByGroup, &header);
-        self.consumer_request(
-            now,
-            &addr,
-            command,
-            ConsumerRequest::ConsumerList(id, topic.to_string()),
+        self.consumers.last_round += 1;
+        let round = self.consumers.last_round;
+        // A newer round replaces an unfinished one: answers to the old one are ignored.
+        self.consumers.list_rounds.insert(
+            key,
+            ListRound {
+                round,
+                asked: now,
+                waiting: addrs.len(),
+                ids: BTreeSet::new(),
+                answered: false,
+            },
         );
+        for addr in addrs {
+            let command = header::request(RequestCode::GetConsumerListByGroup, &header);
+            let request = ConsumerRequest::ConsumerList(id, topic.to_string(), round);
+            self.consumer_request(now, &addr, command, request);
+        }
+    }
+
+    /// One broker's consumer list (or its failure) for a rebalance round of `topic`; once
+    /// every broker answered, the union of the lists is allocated.
+    fn on_consumer_list(
+        &mut self,
+        now: Instant,
+        id: ConsumerId,
+        topic: String,
+        round: u64,
+        list: Option<Vec<String>>,
+    ) {
+        let key = (id, topic);
+        let Some(r) = self.consumers.list_rounds.get_mut(&key) else {
+            return;
+        };
+        if r.round != round {
+            return;
+        }
+        r.waiting = r.waiting.saturating_sub(1);
+        if let Some(list) = list {
+            r.ids.extend(list);
+            r.answered = true;
+        }
+        if r.waiting > 0 {
+            return;
+        }
+        let Some(r) = self.consumers.list_rounds.remove(&key) else {
+            return;
+        };
+        let (id, topic) = key;
+        if !r.answered {
+            tracing::debug!(%topic, "consumer list unavailable; keeping the assignment");
+            let doubted = self
+                .consumers
+                .consumers
+                .get(&id)
+                .is_some_and(|c| c.doubt.contains_key(&topic));
+            // Membership changed and we do not know how: ask again soon rather than at the
+            // next periodic rebalance.
+            if doubted {
+                self.consumers
+                    .route_retries
+                    .insert((now + LIST_RETRY, id, topic));
+            }
+            return;
+        }
+        let Some(route) = self.routes.get(&topic).cloned() else {
+            return;
+        };
+        let Some(c) = self.consumers.consumers.get(&id) else {
+            return;
+        };
+        if c.assigned.is_some() {
+            // Assigned since this rebalance began: the user's choice stands.
+            return;
+        }
+        let all = route.subscribe_queues(&topic);
+        let ids: Vec<String> = r.ids.into_iter().collect();
+        match c.config.allocate.allocate(&self.client_id, &all, &ids) {
+            Ok(mine) => {
+                let others = ids.iter().any(|c| *c != self.client_id);
+                let known = ids.contains(&self.client_id);
+                self.apply_allocation(now, id, &topic, mine, others);
+                let Some(c) = self.consumers.consumers.get_mut(&id) else {
+                    return;
+                };
+                let doubted = c.doubt.get(&topic).is_some_and(|since| *since <= r.asked);
+                if doubted && known {
+                    c.doubt.remove(&topic);
+                } else if doubted {
+                    // No broker knows us (yet): the rest of the group divides the queues
+                    // without us. Stay in doubt and look again once we are registered.
+                    self.consumers
+                        .route_retries
+                        .insert((now + LIST_RETRY, id, topic));
+                }
+            }
+            Err(e) => tracing::warn!(%topic, error = %e, "allocation failed"),
+        }
     }
 
     fn apply_allocation(
@@ -791,7 +961,17 @@ impl ClientCore {
         // us for its whole lock lifetime (Java `removeUnnecessaryMessageQueue` unlocks too).
         let was_locked = c.locks.untrack(mq, now)
             || c.config.consume_mode == ConsumeMode::Orderly && clustering_of(c);
-        let clustering = c.config.message_model == MessageModel::Clustering;
+        let late = c
+            .doubt
+            .get(&mq.topic)
+            .is_some_and(|since| now.saturating_duration_since(*since) > RELEASE_PERSIST_WINDOW);
+        let clustering = c.config.message_model == MessageModel::Clustering && !late;
+        if late {
+            tracing::debug!(
+                ?mq,
+                "released long after the membership change; offset not written"
+            );
+        }
         let group = c.config.group.clone();
         c.offsets.remove(mq);
         c.persisted.remove(mq);
@@ -946,6 +1126,17 @@ impl ClientCore {
                 self.request_route(now, &topic, Waiter::Rebalance(id));
             }
         }
+        let due: Vec<String> = self
+            .consumers
+            .reregister_due
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(addr, _)| addr.clone())
+            .collect();
+        for addr in due {
+            self.consumers.reregister_due.remove(&addr);
+            self.reregister(now, &addr);
+        }
         // Local retries whose time came make messages ready again.
         self.deliver_ready(now);
     }
@@ -987,7 +1178,8 @@ impl ClientCore {
         let commit = c
             .offsets
             .get(mq)
-            .filter(|o| clustering && *o > 0 && slot.started_at.is_none_or(|s| *o > s));
+            .filter(|o| clustering && *o > 0 && slot.started_at.is_none_or(|s| *o > s))
+            .filter(|_| !c.doubt.contains_key(&mq.topic));
         let spec = PullSpec {
             group: &c.config.group,
             queue: mq,
@@ -1270,11 +1462,22 @@ impl ClientCore {
         for mq in &queues {
             update_committable(c, mq);
         }
+        // A topic whose membership is in doubt commits nothing (a close still writes what it
+        // owned since the doubt began, if that was only a moment ago).
+        // A user's explicit commit is written regardless.
+        let explicit = matches!(mode, PersistMode::Commit(_));
+        let doubted = |mq: &MessageQueue| {
+            !explicit
+                && c.doubt.get(&mq.topic).is_some_and(|since| {
+                    !closing || now.saturating_duration_since(*since) > RELEASE_PERSIST_WINDOW
+                })
+        };
         let changed: Vec<(MessageQueue, i64)> = c
             .offsets
             .entries()
             .iter()
             .filter(|(mq, o)| all || c.persisted.get(*mq) != Some(*o))
+            .filter(|(mq, _)| !doubted(mq))
             .map(|(mq, o)| (mq.clone(), *o))
             .collect();
         if changed.is_empty() {
@@ -1427,38 +1630,13 @@ impl ClientCore {
             ConsumerRequest::SendBack(d, offset) => {
                 self.on_send_back_result(now, d, offset, result)
             }
-            ConsumerRequest::ConsumerList(id, topic) => {
-                let ids = result.ok().and_then(|r| {
+            ConsumerRequest::ConsumerList(id, topic, round) => {
+                let list = result.ok().and_then(|r| {
                     (r.response_code() == ResponseCode::Success)
                         .then(|| GetConsumerListByGroupResponseBody::decode(&r.body).ok())
                         .flatten()
                 });
-                let Some(list) = ids else {
-                    tracing::debug!(%topic, "consumer list unavailable; keeping the assignment");
-                    return;
-                };
-                let Some(route) = self.routes.get(&topic).cloned() else {
-                    return;
-                };
-                let Some(c) = self.consumers.consumers.get(&id) else {
-                    return;
-                };
-                if c.assigned.is_some() {
-                    // Assigned since this rebalance began: the user's choice stands.
-                    return;
-                }
-                let all = route.subscribe_queues(&topic);
-                match c
-                    .config
-                    .allocate
-                    .allocate(&self.client_id, &all, &list.consumer_id_list)
-                {
-                    Ok(mine) => {
-                        let others = list.consumer_id_list.iter().any(|c| *c != self.client_id);
-                        self.apply_allocation(now, id, &topic, mine, others)
-                    }
-                    Err(e) => tracing::warn!(%topic, error = %e, "allocation failed"),
-                }
+                self.on_consumer_list(now, id, topic, round, list.map(|l| l.consumer_id_list));
             }
             ConsumerRequest::QueryOffset(id, mq) => {
                 let stored = match &result {
@@ -1541,21 +1719,107 @@ impl ClientCore {
         }
     }
 
-    /// A consumer request died with its connection: the broker unregistered this client with
-    /// that connection and told the rest of the group, which may now take our queues while we,
-    /// not told, keep pulling and committing them. Heartbeat that broker again at once (once
-    /// per instant): registering anew makes it notify the whole group, us included, so every
-    /// member rebalances on the same membership.
-    fn reregister(&mut self, now: Instant, addr: &str) {
-        let live = self
-            .consumers
-            .consumers
-            .values()
-            .any(|c| c.closing.is_none());
-        if !live || self.consumers.reregistered.get(addr) == Some(&now) {
+    /// The group's membership changed: until a fresh consumer list is applied, another member
+    /// may own some of our queues, so their offsets are not committed (see
+    /// [`Consumer::doubt`]). Only rebalancing consumers; an earlier doubt keeps its start.
+    fn doubt_membership(&mut self, now: Instant, id: ConsumerId) {
+        let Some(c) = self.consumers.consumers.get_mut(&id) else {
+            return;
+        };
+        if c.assigned.is_some() || c.config.message_model != MessageModel::Clustering {
             return;
         }
+        for topic in c.subs.keys() {
+            c.doubt.entry(topic.clone()).or_insert(now);
+        }
+    }
+
+    /// Whether a consumer is registered (not closing) in a client that is not shutting down.
+    fn has_live_consumer(&self) -> bool {
+        !self.closing
+            && self
+                .consumers
+                .consumers
+                .values()
+                .any(|c| c.closing.is_none())
+    }
+
+    /// A heartbeat to `addr` was answered (`ok`) or failed. A failed one leaves the broker not
+    /// knowing our consumers (a stalled broker drops it, say): it would give their queues to
+    /// the rest of the group while we keep them. Send it again soon, backing off while it
+    /// keeps failing, as long as consumers are registered.
+    pub(super) fn heartbeat_answered(&mut self, now: Instant, addr: &str, ok: bool) {
+        let again = self.consumers.reregistering.remove(addr);
+        if ok {
+            self.consumers.heartbeat_failures.remove(addr);
+            if !again {
+                return;
+            }
+            // Registered again: a consumer in doubt lists the group now rather than wait for a
+            // notification (the broker sends none when it still had us).
+            let doubted: Vec<ConsumerId> = self
+                .consumers
+                .consumers
+                .iter()
+                .filter(|(_, c)| c.closing.is_none() && !c.doubt.is_empty())
+                .map(|(id, _)| *id)
+                .collect();
+            for id in doubted {
+                self.rebalance(now, id);
+            }
+            return;
+        }
+        if !self.has_live_consumer() {
+            return;
+        }
+        let failures = self
+            .consumers
+            .heartbeat_failures
+            .entry(addr.to_string())
+            .or_insert(0);
+        let wait = REREGISTER_INTERVAL
+            .saturating_mul(1 << (*failures).min(5))
+            .min(HEARTBEAT_RETRY_MAX);
+        *failures = failures.saturating_add(1);
+        let at = now + wait;
+        let due = self
+            .consumers
+            .reregister_due
+            .entry(addr.to_string())
+            .or_insert(at);
+        *due = (*due).min(at);
+    }
+
+    /// A connection to broker `addr` was lost: the broker unregistered this client with it and
+    /// told the rest of the group, which may now take our queues while we, not told, keep
+    /// pulling and committing them. Heartbeat that broker again at once: registering anew
+    /// makes it notify the whole group, us included, so every member rebalances on the same
+    /// membership. At most once per [`REREGISTER_INTERVAL`] per broker; a later loss within
+    /// it is handled when the interval ends.
+    pub(super) fn reregister(&mut self, now: Instant, addr: &str) {
+        if !self.has_live_consumer() {
+            return;
+        }
+        // Until the group is listed again with us in it, another member may take our queues.
+        let ids: Vec<ConsumerId> = self.consumers.consumers.keys().copied().collect();
+        for id in ids {
+            self.doubt_membership(now, id);
+        }
+        if let Some(last) = self.consumers.reregistered.get(addr) {
+            if *last == now {
+                return;
+            }
+            let next = *last + REREGISTER_INTERVAL;
+            if next > now {
+                self.consumers
+                    .reregister_due
+                    .entry(addr.to_string())
+                    .or_insert(next);
+                return;
+            }
+        }
         self.consumers.reregistered.insert(addr.to_string(), now);
+        self.consumers.reregistering.insert(addr.to_string());
         self.send_heartbeats(now, Some(&[addr.to_string()]));
     }
 
@@ -1702,6 +1966,7 @@ impl ClientCore {
                     return Some(request);
                 }
                 for id in ids {
+                    self.doubt_membership(now, id);
                     self.rebalance(now, id);
                 }
                 None

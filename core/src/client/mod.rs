@@ -339,8 +339,10 @@ enum Pending {
     Route(String),
     /// One attempt of a send.
     SendAttempt(producer::SendId),
-    /// A heartbeat or unregistration; the answer is only logged.
-    Housekeeping(&'static str),
+    /// A heartbeat to the broker at this address; a failed one is sent again soon while
+    /// consumers are registered (the broker would otherwise not know them until the next
+    /// round, and give their queues to others).
+    Heartbeat(String),
     /// An UNREGISTER_CLIENT of a closing producer.
     Unregister(ProducerId),
     /// A request of a consumer.
@@ -430,7 +432,13 @@ impl ClientCore {
                 self.remoting.handle_connect_failed(conn, &reason)
             }
             Input::Received(conn, bytes) => self.remoting.handle_received(conn, &bytes),
-            Input::Closed(conn) => self.remoting.handle_closed(conn),
+            Input::Closed(conn) => {
+                let addr = self.remoting.addr_of(conn).map(str::to_string);
+                self.remoting.handle_closed(conn);
+                if let Some(addr) = addr.filter(|a| self.producers.brokers.contains(a)) {
+                    self.reregister(now, &addr);
+                }
+            }
             Input::Timeout => self.handle_timeout(now),
         }
         self.process(now);
@@ -581,7 +589,12 @@ impl ClientCore {
                     }
                     Some(Pending::SendAttempt(id)) => self.finish_send_attempt(now, id, result),
                     Some(Pending::Unregister(id)) => self.finish_unregister(id),
-                    Some(Pending::Housekeeping(what)) => log_housekeeping(what, &result),
+                    Some(Pending::Heartbeat(addr)) => {
+                        log_housekeeping("heartbeat", &result);
+                        let ok =
+                            matches!(&result, Ok(r) if r.response_code() == ResponseCode::Success);
+                        self.heartbeat_answered(now, &addr, ok);
+                    }
                     Some(Pending::Consumer(request)) => {
                         self.finish_consumer_request(now, request, result)
                     }

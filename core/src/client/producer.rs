@@ -106,7 +106,7 @@ pub(super) struct ProducerState {
     publish: HashMap<String, TopicPublishInfo>,
     from_default: HashSet<String>,
     /// Broker master addresses that get heartbeats.
-    brokers: BTreeSet<String>,
+    pub(super) brokers: BTreeSet<String>,
     ids: UniqIdGenerator,
 }
 
@@ -835,7 +835,7 @@ impl ClientCore {
         for addr in targets {
             let command = RemotingCommand::request(RequestCode::HeartBeat).with_body(body.clone());
             let op = self.alloc_op();
-            self.pending.insert(op, Pending::Housekeeping("heartbeat"));
+            self.pending.insert(op, Pending::Heartbeat(addr.clone()));
             let timeout = self.config.request_timeout;
             self.remoting.send_request(now, op, &addr, command, timeout);
         }
