@@ -2,20 +2,17 @@
 //! blocking methods, on the same shared buffer ([`LiteBuffer`]) and shell commands.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use futures::channel::mpsc;
-use futures::Stream;
+use futures::StreamExt;
 use rocketwire_core::body::MessageQueue;
 use rocketwire_core::consumer::{ConsumerConfig, Subscription};
 use rocketwire_core::message::MessageExt;
 use rocketwire_core::{ClientError, ConsumeOutcome, ConsumerCloseReport, ConsumerId};
 use rocketwire_driver::{
-    assign_subscriptions, reply_result, user_queue, Command, ConsumerEvent, LiteBuffer, LiteMode,
-    LitePullError, LitePullOptions,
+    assign_subscriptions, park_until, reply_result, user_queue, Command, ConsumerEvent, LiteBuffer,
+    LiteMode, LitePullError, LitePullOptions,
 };
 
 use crate::driver::wait;
@@ -51,28 +48,6 @@ impl Client {
             id: None,
             events: None,
         }
-    }
-}
-
-/// The next item of `rx`, parking the thread until it comes or `deadline` passes (`None`).
-fn next_until<T>(rx: &mut mpsc::UnboundedReceiver<T>, deadline: Instant) -> Option<Option<T>> {
-    struct Unpark(thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(Arc::new(Unpark(thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    loop {
-        if let Poll::Ready(item) = std::pin::Pin::new(&mut *rx).poll_next(&mut cx) {
-            return Some(item);
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return None;
-        }
-        thread::park_timeout(left);
     }
 }
 
@@ -168,7 +143,7 @@ impl LitePullConsumer {
             if self.buffer.ended() {
                 return Err(ClientError::Shutdown.into());
             }
-            match next_until(events, deadline) {
+            match park_until(|cx| events.poll_next_unpin(cx), Some(deadline)) {
                 Some(Some(event)) => self.buffer.absorb(event),
                 Some(None) => self.buffer.set_ended(),
                 None => return Ok(Vec::new()),

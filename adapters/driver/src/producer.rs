@@ -14,7 +14,7 @@ use rocketwire_core::producer::{SendError, SendResult};
 use rocketwire_core::{ClientError, InvokeError};
 
 use crate::client::Client;
-use crate::inflight::block_on;
+use crate::park::block_on;
 use crate::shell::{Command, SendPayload};
 
 /// The error of a send whose client is gone.
