@@ -76,7 +76,11 @@ pub use lite::{
     assign_subscriptions, user_queue, LiteBuffer, LiteMode, LitePullConsumer, LitePullError,
     LitePullOptions, Taken,
 };
+#[doc(hidden)]
+pub use lite::{assignment_of, close_report_of, committable_of, LiteState, Ready};
 pub use park::{block_on, park_until};
+#[doc(hidden)]
+pub use producer::{shutdown_error, try_send_command};
 pub use producer::{Producer, SendHandle, TrySendError};
 pub use runtime::{AsyncIo, BoxFuture, CurrentRuntime, Runtime};
 pub use shell::{
