@@ -1,6 +1,6 @@
 //! Consumer drain: a topic filled with `M` messages of 1 KiB ([`prepare`]), then consumed from
-//! the first offset by a push consumer of a fresh group ([`run`]), timed from the consumer's
-//! start to its `M`th message.
+//! the first offset by a push consumer of a fresh group ([`crate::adapter::run_case`]), timed
+//! from the consumer's start to its `M`th message.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
