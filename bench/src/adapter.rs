@@ -7,6 +7,9 @@ use bytes::Bytes;
 use rocketwire_core::message::Message;
 use rocketwire_core::producer::ProducerConfig;
 use rocketwire_core::{ClientConfig, SerializeType};
+use rocketwire_driver::{Client, CurrentRuntime, DriverOptions};
+
+use crate::measure;
 
 /// Body size of every message: 1 KiB.
 pub(crate) const BODY_LEN: usize = 1024;
@@ -124,6 +127,67 @@ pub(crate) fn block_on<F: Future>(adapter: Adapter, future: F) -> Result<F::Outp
         Adapter::Smol => Ok(smol::block_on(future)),
         Adapter::Blocking => Err("the blocking adapter has no executor".into()),
     }
+}
+
+/// A case a case process runs on any adapter: its body on an async adapter's runtime `R`
+/// and on the blocking adapter.
+pub(crate) trait Case {
+    /// The case's figures.
+    type Output: CaseOutput;
+
+    /// The case on async runtime `R` (of `adapter`).
+    fn run_async<R: CurrentRuntime>(
+        &self,
+        adapter: Adapter,
+    ) -> impl Future<Output = Result<Self::Output, String>>;
+
+    /// The case on the blocking adapter.
+    fn run_blocking(&self) -> Result<Self::Output, String>;
+}
+
+/// The figures of a case, which take the case process's peak RSS last.
+pub(crate) trait CaseOutput {
+    /// Records the peak RSS of the case process.
+    fn set_peak_rss_kib(&mut self, kib: u64);
+}
+
+/// Runs `case` on `adapter` in this process, then records the peak RSS.
+pub(crate) fn run_case<C: Case>(adapter: Adapter, case: &C) -> Result<C::Output, String> {
+    let mut result = match adapter {
+        Adapter::Tokio => block_on(
+            adapter,
+            case.run_async::<rocketwire_tokio::TokioRuntime>(adapter),
+        )?,
+        Adapter::AsyncStd => block_on(
+            adapter,
+            case.run_async::<rocketwire_async_std::AsyncStdRuntime>(adapter),
+        )?,
+        Adapter::Smol => block_on(
+            adapter,
+            case.run_async::<rocketwire_smol::SmolRuntime>(adapter),
+        )?,
+        Adapter::Blocking => case.run_blocking(),
+    }?;
+    result.set_peak_rss_kib(measure::peak_rss_kib().unwrap_or(0));
+    Ok(result)
+}
+
+/// An async client of runtime `R` for `target`.
+pub(crate) async fn start_client<R: CurrentRuntime>(target: &Target) -> Result<Client<R>, String> {
+    Client::<R>::start_with_options(target.client_config(), DriverOptions::default())
+        .await
+        .map_err(|e| format!("client start: {e}"))
+}
+
+/// A blocking client for `target`.
+pub(crate) fn start_blocking_client(
+    target: &Target,
+) -> Result<rocketwire_blocking::Client, String> {
+    rocketwire_blocking::Client::start_with_options(
+        target.client_config(),
+        DriverOptions::default(),
+    )
+    .map_err(|e| format!("client start: {e}"))
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! Consumer drain: a topic filled with `M` messages of 1 KiB ([`prepare`]), then consumed from
-//! the first offset by a push consumer of a fresh group ([`run`]), timed from the consumer's
-//! start to its `M`th message.
+//! the first offset by a push consumer of a fresh group ([`crate::adapter::run_case`]), timed
+//! from the consumer's start to its `M`th message.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -12,9 +13,9 @@ use rocketwire_core::consumer::{ConsumerConfig, Subscription};
 use rocketwire_core::message::MessageExt;
 use rocketwire_core::producer::SendStatus;
 use rocketwire_core::ConsumeOutcome;
-use rocketwire_driver::{Client, CurrentRuntime, DriverOptions, PushConsumerOptions};
+use rocketwire_driver::{CurrentRuntime, PushConsumerOptions};
 
-use crate::adapter::{self, Adapter, Target};
+use crate::adapter::{self, Adapter, Case, CaseOutput, Target};
 use crate::measure;
 use crate::report::DrainResult;
 
@@ -31,12 +32,7 @@ const CLOSE_DRAIN: Duration = Duration::from_secs(5);
 /// and waits until the namesrv serves its route. Returns how many messages were stored.
 pub(crate) fn prepare(target: &Target, topic: &str, count: u64) -> Result<u64, String> {
     adapter::block_on(Adapter::Tokio, async {
-        let client = Client::<rocketwire_tokio::TokioRuntime>::start_with_options(
-            target.client_config(),
-            DriverOptions::default(),
-        )
-        .await
-        .map_err(|e| format!("client start: {e}"))?;
+        let client = adapter::start_client::<rocketwire_tokio::TokioRuntime>(target).await?;
         let producer = client
             .create_producer(adapter::producer_config("fill")?)
             .await
@@ -202,35 +198,32 @@ fn subscriptions(topic: &str) -> Result<Vec<Subscription>, String> {
         .map_err(|e| format!("subscription: {e}"))
 }
 
-/// Runs `case` on `adapter` in this process.
-pub(crate) fn run(adapter: Adapter, case: &DrainCase) -> Result<DrainResult, String> {
-    let mut result = match adapter {
-        Adapter::Tokio => adapter::block_on(
-            adapter,
-            run_async::<rocketwire_tokio::TokioRuntime>(adapter, case),
-        )?,
-        Adapter::AsyncStd => adapter::block_on(
-            adapter,
-            run_async::<rocketwire_async_std::AsyncStdRuntime>(adapter, case),
-        )?,
-        Adapter::Smol => adapter::block_on(
-            adapter,
-            run_async::<rocketwire_smol::SmolRuntime>(adapter, case),
-        )?,
-        Adapter::Blocking => run_blocking(case),
-    }?;
-    result.peak_rss_kib = measure::peak_rss_kib().unwrap_or(0);
-    Ok(result)
+impl Case for DrainCase {
+    type Output = DrainResult;
+
+    fn run_async<R: CurrentRuntime>(
+        &self,
+        adapter: Adapter,
+    ) -> impl Future<Output = Result<DrainResult, String>> {
+        run_async::<R>(adapter, self)
+    }
+
+    fn run_blocking(&self) -> Result<DrainResult, String> {
+        run_blocking(self)
+    }
+}
+
+impl CaseOutput for DrainResult {
+    fn set_peak_rss_kib(&mut self, kib: u64) {
+        self.peak_rss_kib = kib;
+    }
 }
 
 async fn run_async<R: CurrentRuntime>(
     adapter: Adapter,
     case: &DrainCase,
 ) -> Result<DrainResult, String> {
-    let client =
-        Client::<R>::start_with_options(case.target.client_config(), DriverOptions::default())
-            .await
-            .map_err(|e| format!("client start: {e}"))?;
+    let client = adapter::start_client::<R>(&case.target).await?;
     let progress = Progress::new(case.messages);
     let seen = progress.clone();
     let clocks = Clocks::start();
@@ -263,11 +256,7 @@ async fn run_async<R: CurrentRuntime>(
 }
 
 fn run_blocking(case: &DrainCase) -> Result<DrainResult, String> {
-    let client = rocketwire_blocking::Client::start_with_options(
-        case.target.client_config(),
-        DriverOptions::default(),
-    )
-    .map_err(|e| format!("client start: {e}"))?;
+    let client = adapter::start_blocking_client(&case.target)?;
     let progress = Progress::new(case.messages);
     let seen = progress.clone();
     let clocks = Clocks::start();

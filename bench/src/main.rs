@@ -149,7 +149,7 @@ fn run_case(args: &Args, kind: CaseKind) -> Result<(), String> {
                 messages: args.count,
                 in_flight: args.case_in_flight.max(1),
             };
-            println!("{}", produce::run(adapter, &case)?.to_line());
+            println!("{}", adapter::run_case(adapter, &case)?.to_line());
         }
         CaseKind::Fill => {
             let stored = drain::prepare(&target, &args.topic, args.count)?;
@@ -162,7 +162,7 @@ fn run_case(args: &Args, kind: CaseKind) -> Result<(), String> {
                 messages: args.count,
                 timeout: Duration::from_secs(args.drain_timeout),
             };
-            println!("{}", drain::run(adapter, &case)?.to_line());
+            println!("{}", adapter::run_case(adapter, &case)?.to_line());
         }
     }
     Ok(())

@@ -5,13 +5,14 @@
 //! blocking adapter keeps a FIFO window of `send_async` handles and waits for the oldest.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use futures::stream::{FuturesUnordered, StreamExt};
 use rocketwire_core::producer::{SendError, SendResult, SendStatus};
-use rocketwire_driver::{Client, CurrentRuntime, DriverOptions};
+use rocketwire_driver::CurrentRuntime;
 
-use crate::adapter::{self, Adapter, Target};
+use crate::adapter::{self, Adapter, Case, CaseOutput, Target};
 use crate::measure::{self, Latencies};
 use crate::report::ProduceResult;
 
@@ -87,35 +88,32 @@ impl Tally {
     }
 }
 
-/// Runs `case` on `adapter` in this process.
-pub(crate) fn run(adapter: Adapter, case: &ProduceCase) -> Result<ProduceResult, String> {
-    let mut result = match adapter {
-        Adapter::Tokio => adapter::block_on(
-            adapter,
-            run_async::<rocketwire_tokio::TokioRuntime>(adapter, case),
-        )?,
-        Adapter::AsyncStd => adapter::block_on(
-            adapter,
-            run_async::<rocketwire_async_std::AsyncStdRuntime>(adapter, case),
-        )?,
-        Adapter::Smol => adapter::block_on(
-            adapter,
-            run_async::<rocketwire_smol::SmolRuntime>(adapter, case),
-        )?,
-        Adapter::Blocking => run_blocking(case),
-    }?;
-    result.peak_rss_kib = measure::peak_rss_kib().unwrap_or(0);
-    Ok(result)
+impl Case for ProduceCase {
+    type Output = ProduceResult;
+
+    fn run_async<R: CurrentRuntime>(
+        &self,
+        adapter: Adapter,
+    ) -> impl Future<Output = Result<ProduceResult, String>> {
+        run_async::<R>(adapter, self)
+    }
+
+    fn run_blocking(&self) -> Result<ProduceResult, String> {
+        run_blocking(self)
+    }
+}
+
+impl CaseOutput for ProduceResult {
+    fn set_peak_rss_kib(&mut self, kib: u64) {
+        self.peak_rss_kib = kib;
+    }
 }
 
 async fn run_async<R: CurrentRuntime>(
     adapter: Adapter,
     case: &ProduceCase,
 ) -> Result<ProduceResult, String> {
-    let client =
-        Client::<R>::start_with_options(case.target.client_config(), DriverOptions::default())
-            .await
-            .map_err(|e| format!("client start: {e}"))?;
+    let client = adapter::start_client::<R>(&case.target).await?;
     let producer = client
         .create_producer(adapter::producer_config("produce")?)
         .await
@@ -168,11 +166,7 @@ async fn run_async<R: CurrentRuntime>(
 }
 
 fn run_blocking(case: &ProduceCase) -> Result<ProduceResult, String> {
-    let client = rocketwire_blocking::Client::start_with_options(
-        case.target.client_config(),
-        DriverOptions::default(),
-    )
-    .map_err(|e| format!("client start: {e}"))?;
+    let client = adapter::start_blocking_client(&case.target)?;
     let producer = client
         .create_producer(adapter::producer_config("produce")?)
         .map_err(|e| format!("create producer: {e}"))?;

@@ -13,6 +13,27 @@ fn rocketwire(args: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
+/// Runs the binary on `runtime` against `namesrv` with `args`.
+fn rocketwire_on(runtime: &str, namesrv: &str, args: &[&str]) -> Output {
+    let mut all = vec!["--runtime", runtime, "--namesrv", namesrv];
+    all.extend_from_slice(args);
+    rocketwire(&all)
+}
+
+/// Runs the binary with `args` until it succeeds (the broker registers an auto-created topic
+/// with the namesrv shortly after its first message); fails with `what` after 30 s.
+fn retry_until_success(args: &[&str], what: &str) -> Output {
+    let give_up = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = rocketwire(args);
+        if out.status.success() {
+            return out;
+        }
+        assert!(Instant::now() < give_up, "{what}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
 /// A port nothing listens on.
 fn closed_port() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -24,15 +45,7 @@ fn bad_namesrv_is_one_line_and_a_failure() {
     let namesrv = closed_port();
     for runtime in ["tokio", "async-std", "smol", "blocking"] {
         let started = Instant::now();
-        let out = rocketwire(&[
-            "--runtime",
-            runtime,
-            "--namesrv",
-            &namesrv,
-            "route",
-            "-t",
-            "T",
-        ]);
+        let out = rocketwire_on(runtime, &namesrv, &["route", "-t", "T"]);
         assert!(started.elapsed() < Duration::from_secs(20));
         assert!(
             !out.status.success(),
@@ -69,22 +82,13 @@ fn produce_then_route_on_every_runtime() {
     let namesrv = cluster_namesrv();
     for runtime in ["tokio", "async-std", "smol", "blocking"] {
         let topic = unique(&format!("rw_cli_{}", runtime.replace('-', "_")));
-        let out = rocketwire(&[
-            "--runtime",
+        let out = rocketwire_on(
             runtime,
-            "--namesrv",
             &namesrv,
-            "produce",
-            "-t",
-            &topic,
-            "--count",
-            "5",
-            "--size",
-            "100",
-            "--tag",
-            "cli",
-            "--json",
-        ]);
+            &[
+                "produce", "-t", &topic, "--count", "5", "--size", "100", "--tag", "cli", "--json",
+            ],
+        );
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{runtime}: {stderr}");
         let summary: serde_json::Value =
@@ -94,10 +98,8 @@ fn produce_then_route_on_every_runtime() {
         assert!(summary["p50_ms"].as_f64().expect("p50") > 0.0);
         assert!(summary["p99_ms"].as_f64() >= summary["p50_ms"].as_f64());
 
-        // The broker registers the auto-created topic with the namesrv shortly after.
-        let give_up = Instant::now() + Duration::from_secs(30);
-        let route = loop {
-            let out = rocketwire(&[
+        let route = retry_until_success(
+            &[
                 "--runtime",
                 runtime,
                 "--namesrv",
@@ -106,13 +108,9 @@ fn produce_then_route_on_every_runtime() {
                 "-t",
                 &topic,
                 "--json",
-            ]);
-            if out.status.success() {
-                break out;
-            }
-            assert!(Instant::now() < give_up, "{runtime}: no route for {topic}");
-            std::thread::sleep(Duration::from_millis(300));
-        };
+            ],
+            &format!("{runtime}: no route for {topic}"),
+        );
         let route: serde_json::Value = serde_json::from_slice(&route.stdout).expect("route JSON");
         assert_eq!(route["queueDatas"][0]["writeQueueNums"], 4, "{route}");
         assert!(
@@ -120,15 +118,7 @@ fn produce_then_route_on_every_runtime() {
             "{route}"
         );
 
-        let text = rocketwire(&[
-            "--runtime",
-            runtime,
-            "--namesrv",
-            &namesrv,
-            "route",
-            "-t",
-            &topic,
-        ]);
+        let text = rocketwire_on(runtime, &namesrv, &["route", "-t", &topic]);
         assert!(text.status.success());
         let text = String::from_utf8_lossy(&text.stdout);
         assert!(text.starts_with(&format!("topic {topic}\n")), "{text}");
@@ -143,52 +133,31 @@ fn produce_then_consume_json_on_every_runtime() {
     for runtime in ["tokio", "async-std", "smol", "blocking"] {
         let topic = unique(&format!("rw_cli_consume_{}", runtime.replace('-', "_")));
         let group = unique("rw_cli_group");
-        let out = rocketwire(&[
-            "--runtime",
+        let out = rocketwire_on(
             runtime,
-            "--namesrv",
             &namesrv,
-            "produce",
-            "-t",
-            &topic,
-            "--count",
-            "5",
-            "--size",
-            "16",
-            "--tag",
-            "cli",
-        ]);
+            &[
+                "produce", "-t", &topic, "--count", "5", "--size", "16", "--tag", "cli",
+            ],
+        );
         assert!(
             out.status.success(),
             "{runtime}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         // Wait for the auto-created topic's route, so the consumer finds it at once.
-        let give_up = Instant::now() + Duration::from_secs(30);
-        while !rocketwire(&["--namesrv", &namesrv, "route", "-t", &topic])
-            .status
-            .success()
-        {
-            assert!(Instant::now() < give_up, "{runtime}: no route for {topic}");
-            std::thread::sleep(Duration::from_millis(300));
-        }
+        retry_until_success(
+            &["--namesrv", &namesrv, "route", "-t", &topic],
+            &format!("{runtime}: no route for {topic}"),
+        );
         let started = Instant::now();
-        let out = rocketwire(&[
-            "--runtime",
+        let out = rocketwire_on(
             runtime,
-            "--namesrv",
             &namesrv,
-            "consume",
-            "-t",
-            &topic,
-            "-g",
-            &group,
-            "--count",
-            "5",
-            "--from",
-            "first",
-            "--json",
-        ]);
+            &[
+                "consume", "-t", &topic, "-g", &group, "--count", "5", "--from", "first", "--json",
+            ],
+        );
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{runtime}: {stderr}");
         assert!(started.elapsed() < Duration::from_secs(40), "{runtime}");

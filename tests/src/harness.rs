@@ -167,11 +167,13 @@ pub fn all_harnesses() -> [AdapterKind; 4] {
     ]
 }
 
-/// Implements [`Harness`] for an async adapter given how to block on a future.
-macro_rules! async_harness {
-    ($name:ident, $producer:ident, $consumer:ident, $tx:ident, $lite:ident, $kind:expr,
-     $client:ty, $producer_ty:ty, $consumer_ty:ty, $tx_ty:ty, $lite_ty:ty, $runtime:ty,
-     $make_runtime:expr, $block_on:expr) => {
+/// The [`HarnessLiteConsumer`], [`HarnessConsumer`], [`HarnessTransactionProducer`] and
+/// [`HarnessProducer`] wrappers of one adapter: each call goes through the harness's `run`
+/// (blocking on a future, or taking a blocking call's result as is) and `send_async` through
+/// its `run_send`.
+macro_rules! handle_impls {
+    ($name:ident, $producer:ident, $consumer:ident, $tx:ident, $lite:ident,
+     $producer_ty:ty, $consumer_ty:ty, $tx_ty:ty, $lite_ty:ty) => {
         struct $lite<'a> {
             harness: &'a $name,
             consumer: $lite_ty,
@@ -259,7 +261,7 @@ macro_rules! async_harness {
                 self.harness.run(self.producer.send(message))
             }
             fn send_async(&self, message: Message) -> Result<SendResult, SendError> {
-                self.harness.run(self.producer.send_async(message))
+                self.harness.run_send(self.producer.send_async(message))
             }
             fn send_oneway(&self, message: Message) -> Result<(), SendError> {
                 self.harness.run(self.producer.send_oneway(message))
@@ -280,6 +282,25 @@ macro_rules! async_harness {
                 this.harness.run(this.producer.shutdown())
             }
         }
+    };
+}
+
+/// Implements [`Harness`] for an async adapter given how to block on a future.
+macro_rules! async_harness {
+    ($name:ident, $producer:ident, $consumer:ident, $tx:ident, $lite:ident, $kind:expr,
+     $client:ty, $producer_ty:ty, $consumer_ty:ty, $tx_ty:ty, $lite_ty:ty, $runtime:ty,
+     $make_runtime:expr, $block_on:expr) => {
+        handle_impls!(
+            $name,
+            $producer,
+            $consumer,
+            $tx,
+            $lite,
+            $producer_ty,
+            $consumer_ty,
+            $tx_ty,
+            $lite_ty
+        );
 
         struct $name {
             #[allow(dead_code)]
@@ -299,6 +320,10 @@ macro_rules! async_harness {
             fn run<T>(&self, fut: impl std::future::Future<Output = T>) -> T {
                 let block_on = $block_on;
                 block_on(&self.runtime, Box::pin(fut))
+            }
+
+            fn run_send<T>(&self, fut: impl std::future::Future<Output = T>) -> T {
+                self.run(fut)
             }
         }
 
@@ -464,6 +489,15 @@ impl BlockingHarness {
             client: rocketwire_blocking::Client::start(config).expect("client starts"),
         }
     }
+
+    /// A blocking call's result, as is (the async harnesses block on a future here).
+    fn run<T>(&self, result: T) -> T {
+        result
+    }
+
+    fn run_send(&self, handle: rocketwire_blocking::SendHandle) -> Result<SendResult, SendError> {
+        handle.wait()
+    }
 }
 
 impl Harness for BlockingHarness {
@@ -515,7 +549,10 @@ impl Harness for BlockingHarness {
         let producer = self
             .client
             .create_producer_with_selector(config, selector)?;
-        Ok(Box::new(BlockingProducer(producer)))
+        Ok(Box::new(BlockingProducer {
+            harness: self,
+            producer,
+        }))
     }
     fn create_push_consumer(
         &self,
@@ -530,7 +567,10 @@ impl Harness for BlockingHarness {
             options,
             move |messages: &[MessageExt]| handler(messages),
         )?;
-        Ok(Box::new(BlockingConsumer(consumer)))
+        Ok(Box::new(BlockingConsumer {
+            harness: self,
+            consumer,
+        }))
     }
     fn create_transaction_producer(
         &self,
@@ -538,102 +578,34 @@ impl Harness for BlockingHarness {
         listener: Arc<dyn TransactionListener>,
     ) -> Result<Box<dyn HarnessTransactionProducer + '_>, ClientError> {
         let producer = self.client.create_transaction_producer(config, listener)?;
-        Ok(Box::new(BlockingTx(producer)))
+        Ok(Box::new(BlockingTx {
+            harness: self,
+            producer,
+        }))
     }
     fn create_lite_pull_consumer(
         &self,
         config: ConsumerConfig,
         options: LitePullOptions,
     ) -> Box<dyn HarnessLiteConsumer + '_> {
-        Box::new(BlockingLite(
-            self.client.create_lite_pull_consumer(config, options),
-        ))
+        Box::new(BlockingLite {
+            harness: self,
+            consumer: self.client.create_lite_pull_consumer(config, options),
+        })
     }
     fn shutdown(self: Box<Self>) -> Result<(), ClientError> {
         self.client.shutdown()
     }
 }
 
-struct BlockingLite(rocketwire_blocking::LitePullConsumer);
-
-impl HarnessLiteConsumer for BlockingLite {
-    fn subscribe(&mut self, topic: &str, expression: &str) -> Result<(), LitePullError> {
-        self.0.subscribe(topic, expression)
-    }
-    fn assign(&mut self, queues: Vec<MessageQueue>) -> Result<(), LitePullError> {
-        self.0.assign(queues)
-    }
-    fn poll(&mut self, timeout: Duration) -> Result<Vec<MessageExt>, LitePullError> {
-        self.0.poll(timeout)
-    }
-    fn seek(&mut self, queue: &MessageQueue, offset: i64) -> Result<(), LitePullError> {
-        self.0.seek(queue, offset)
-    }
-    fn commit(&mut self) -> Result<(), LitePullError> {
-        self.0.commit()
-    }
-    fn pause(&mut self, queues: &[MessageQueue]) -> Result<(), LitePullError> {
-        self.0.pause(queues)
-    }
-    fn resume(&mut self, queues: &[MessageQueue]) -> Result<(), LitePullError> {
-        self.0.resume(queues)
-    }
-    fn assignment(&self) -> Result<Vec<MessageQueue>, LitePullError> {
-        self.0.assignment()
-    }
-    fn shutdown(self: Box<Self>) -> Result<ConsumerCloseReport, LitePullError> {
-        self.0.shutdown()
-    }
-}
-
-struct BlockingConsumer(rocketwire_blocking::PushConsumer);
-
-impl HarnessConsumer for BlockingConsumer {
-    fn assigned_queues(&self) -> Result<Vec<MessageQueue>, ClientError> {
-        self.0.assigned_queues()
-    }
-    fn offsets(&self) -> Result<std::collections::BTreeMap<MessageQueue, i64>, ClientError> {
-        self.0.offsets()
-    }
-    fn shutdown(self: Box<Self>, drain: Duration) -> Result<ConsumerCloseReport, ClientError> {
-        self.0.shutdown(drain)
-    }
-}
-
-struct BlockingTx(rocketwire_blocking::TransactionProducer);
-
-impl HarnessTransactionProducer for BlockingTx {
-    fn send_in_transaction(&self, message: Message) -> Result<TransactionSendResult, SendError> {
-        self.0.send_in_transaction(message)
-    }
-    fn shutdown(self: Box<Self>) -> Result<(), ClientError> {
-        self.0.shutdown()
-    }
-}
-
-struct BlockingProducer(rocketwire_blocking::Producer);
-
-impl HarnessProducer for BlockingProducer {
-    fn send(&self, message: Message) -> Result<SendResult, SendError> {
-        self.0.send(message)
-    }
-    fn send_async(&self, message: Message) -> Result<SendResult, SendError> {
-        self.0.send_async(message).wait()
-    }
-    fn send_oneway(&self, message: Message) -> Result<(), SendError> {
-        self.0.send_oneway(message)
-    }
-    fn send_batch(&self, messages: Vec<Message>) -> Result<SendResult, SendError> {
-        self.0.send_batch(messages)
-    }
-    fn send_to_queue(
-        &self,
-        message: Message,
-        queue: MessageQueue,
-    ) -> Result<SendResult, SendError> {
-        self.0.send_to_queue(message, queue)
-    }
-    fn shutdown(self: Box<Self>) -> Result<(), ClientError> {
-        self.0.shutdown()
-    }
-}
+handle_impls!(
+    BlockingHarness,
+    BlockingProducer,
+    BlockingConsumer,
+    BlockingTx,
+    BlockingLite,
+    rocketwire_blocking::Producer,
+    rocketwire_blocking::PushConsumer,
+    rocketwire_blocking::TransactionProducer,
+    rocketwire_blocking::LitePullConsumer
+);

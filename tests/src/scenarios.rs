@@ -393,26 +393,42 @@ pub fn producer_ordered_by_key(h: &dyn Harness) {
     producer.shutdown().expect("producer shutdown");
 }
 
-/// A message sent with delay level 1 (`DELAY` = 1, i.e. 1 s) is delivered to its queue no
-/// earlier than ~1 s after the send, by way of the schedule topic.
-pub fn producer_delay_level(h: &dyn Harness) {
-    let topic = unique("rw_delay");
+/// A message held by the broker before delivery, as pulled from its queue.
+struct Held {
+    topic: String,
+    queue_id: i32,
+    /// Wall-clock time of the send (ms).
+    sent_wall: i64,
+    /// From the send to the pull that found it.
+    elapsed: Duration,
+    message: MessageExt,
+}
+
+/// Sends a message with `body` to a fresh topic (prefix `prefix`) after `hold` set its delay,
+/// on the queue a warm-up send created, and pulls it from that queue once delivered.
+fn send_held_and_pull(
+    h: &dyn Harness,
+    prefix: &str,
+    body: &'static str,
+    hold: impl FnOnce(&mut Message),
+) -> Held {
+    let topic = unique(prefix);
     let producer = new_producer(h, QueueSelector::RoundRobin);
     let warm = producer
         .send(Message::new(topic.clone(), "warm"))
         .expect("creates the topic");
     let addr = broker_of(h, &warm);
     let queue = warm.message_queue.clone();
-    let mut delayed = Message::new(topic.clone(), "delayed");
-    delayed.set_delay_level(1);
+    let mut held = Message::new(topic.clone(), body);
+    hold(&mut held);
     let sent_at = Instant::now();
     let sent_wall = wire::wall_millis();
     let sent = producer
-        .send_to_queue(delayed, queue.clone())
-        .expect("delayed send");
+        .send_to_queue(held, queue.clone())
+        .unwrap_or_else(|e| panic!("send of {body}: {e}"));
     assert_eq!(sent.status, SendStatus::SendOk);
     let group = unique("rw_group");
-    let (_, pulled) = pull_at_least(
+    let (_, mut pulled) = pull_at_least(
         h,
         &addr,
         &group,
@@ -422,14 +438,31 @@ pub fn producer_delay_level(h: &dyn Harness) {
         1,
     );
     let elapsed = sent_at.elapsed();
-    let m = &pulled[0];
+    producer.shutdown().expect("producer shutdown");
+    Held {
+        topic,
+        queue_id: queue.queue_id,
+        sent_wall,
+        elapsed,
+        message: pulled.swap_remove(0),
+    }
+}
+
+/// A message sent with delay level 1 (`DELAY` = 1, i.e. 1 s) is delivered to its queue no
+/// earlier than ~1 s after the send, by way of the schedule topic.
+pub fn producer_delay_level(h: &dyn Harness) {
+    let held = send_held_and_pull(h, "rw_delay", "delayed", |m| m.set_delay_level(1));
+    let (m, elapsed, sent_wall) = (&held.message, held.elapsed, held.sent_wall);
     assert_eq!(&m.body()[..], b"delayed");
     // It went through the schedule topic: the broker moved it back by REAL_TOPIC/REAL_QID
     // and cleared DELAY on delivery (Java `ScheduleMessageService` does the same).
-    assert_eq!(m.message.property(keys::REAL_TOPIC), Some(topic.as_str()));
+    assert_eq!(
+        m.message.property(keys::REAL_TOPIC),
+        Some(held.topic.as_str())
+    );
     assert_eq!(
         m.message.property(keys::REAL_QUEUE_ID),
-        Some(queue.queue_id.to_string().as_str())
+        Some(held.queue_id.to_string().as_str())
     );
     assert_eq!(m.message.property(keys::DELAY_TIME_LEVEL), None);
     assert!(
@@ -441,43 +474,18 @@ pub fn producer_delay_level(h: &dyn Harness) {
         "stored in its queue {} ms after the send",
         m.store_timestamp - sent_wall
     );
-    producer.shutdown().expect("producer shutdown");
 }
 
 /// A 5.x timer message (`TIMER_DELAY_MS` = 1500) is held by the broker and delivered to its
 /// queue no earlier than the delay.
 pub fn producer_timer_delivery(h: &dyn Harness) {
-    let topic = unique("rw_timer");
-    let producer = new_producer(h, QueueSelector::RoundRobin);
-    let warm = producer
-        .send(Message::new(topic.clone(), "warm"))
-        .expect("creates the topic");
-    let addr = broker_of(h, &warm);
-    let queue = warm.message_queue.clone();
-    let mut timed = Message::new(topic.clone(), "timed");
-    timed.set_delay_time_ms(1500);
-    let sent_at = Instant::now();
-    let sent = producer
-        .send_to_queue(timed, queue.clone())
-        .expect("timer send");
-    assert_eq!(sent.status, SendStatus::SendOk);
-    let group = unique("rw_group");
-    let (_, pulled) = pull_at_least(
-        h,
-        &addr,
-        &group,
-        &topic,
-        queue.queue_id,
-        warm.queue_offset + 1,
-        1,
-    );
-    let elapsed = sent_at.elapsed();
-    assert_eq!(&pulled[0].body()[..], b"timed");
+    let held = send_held_and_pull(h, "rw_timer", "timed", |m| m.set_delay_time_ms(1500));
+    let elapsed = held.elapsed;
+    assert_eq!(&held.message.body()[..], b"timed");
     assert!(
         elapsed >= Duration::from_millis(1400),
         "delivered after {elapsed:?}, before the 1.5 s timer"
     );
-    producer.shutdown().expect("producer shutdown");
 }
 
 /// A 10 KiB body is sent compressed: the stored record has the COMPRESSED flag and a smaller

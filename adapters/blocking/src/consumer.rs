@@ -15,13 +15,12 @@ use rocketwire_core::consumer::{ConsumerConfig, Subscription};
 use rocketwire_core::message::{Message, MessageExt};
 use rocketwire_core::producer::{ProducerConfig, SendError};
 use rocketwire_core::{
-    ClientError, ConsumeOutcome, ConsumerCloseReport, ConsumerId, InvokeError, ProducerId,
-    TransactionSendResult,
+    ClientError, ConsumeOutcome, ConsumerCloseReport, ConsumerId, ProducerId, TransactionSendResult,
 };
 use rocketwire_driver::{
-    block_on, consume_directly_response, open_store, persist, run_check, run_execute, start_error,
-    Command, ConsumerEvent, ConsumerStartError, PushConsumerOptions, TransactionCheck,
-    TransactionListener, DEFAULT_CHECK_CONCURRENCY, FAILED_OUTCOME,
+    block_on, consume_directly_response, open_store, persist, run_check, run_execute,
+    shutdown_error, start_error, Command, ConsumerEvent, ConsumerStartError, PushConsumerOptions,
+    TransactionCheck, TransactionListener, DEFAULT_CHECK_CONCURRENCY, FAILED_OUTCOME,
 };
 
 use crate::driver::{wait, wait_until};
@@ -256,10 +255,6 @@ impl std::fmt::Debug for TransactionProducer {
             .field("id", &self.id)
             .finish()
     }
-}
-
-fn shutdown_error() -> SendError {
-    SendError::Transport(InvokeError::Shutdown)
 }
 
 impl TransactionProducer {

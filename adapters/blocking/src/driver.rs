@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use futures::channel::oneshot;
+use futures::FutureExt;
 use rocketwire_core::{ConnId, Input};
-use rocketwire_driver::{Command, Io, Shell};
+use rocketwire_driver::{block_on, park_until, Command, Io, Shell};
 
 /// Capacity of the channel into the driver (bounds buffered input).
 pub(crate) const CAPACITY: usize = 64;
@@ -204,23 +205,8 @@ fn write_loop(mut stream: TcpStream, frames: &Receiver<(Bytes, Bytes)>) -> io::R
 
 /// Blocks the calling thread until `rx` resolves, parking between wake-ups. No executor is
 /// entered, so this works inside any async runtime (at the price of blocking its thread).
-pub(crate) fn wait<T>(mut rx: oneshot::Receiver<T>) -> Result<T, oneshot::Canceled> {
-    use std::future::Future;
-    use std::task::{Context, Poll, Wake, Waker};
-    struct Unpark(thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(Arc::new(Unpark(thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    loop {
-        if let Poll::Ready(result) = std::pin::Pin::new(&mut rx).poll(&mut cx) {
-            return result;
-        }
-        thread::park();
-    }
+pub(crate) fn wait<T>(rx: oneshot::Receiver<T>) -> Result<T, oneshot::Canceled> {
+    block_on(rx)
 }
 
 /// [`wait`] with a deadline: `None` when it passed first (`rx` is still usable).
@@ -228,24 +214,5 @@ pub(crate) fn wait_until<T>(
     rx: &mut oneshot::Receiver<T>,
     deadline: Instant,
 ) -> Option<Result<T, oneshot::Canceled>> {
-    use std::future::Future;
-    use std::task::{Context, Poll, Wake, Waker};
-    struct Unpark(thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(Arc::new(Unpark(thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    loop {
-        if let Poll::Ready(result) = std::pin::Pin::new(&mut *rx).poll(&mut cx) {
-            return Some(result);
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return None;
-        }
-        thread::park_timeout(left);
-    }
+    park_until(|cx| rx.poll_unpin(cx), Some(deadline))
 }

@@ -1,21 +1,17 @@
 //! [`LitePullConsumer`] of the blocking client: the async adapters' lite pull consumer with
 //! blocking methods, on the same shared buffer ([`LiteBuffer`]) and shell commands.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
-use std::thread;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use futures::channel::mpsc;
-use futures::Stream;
+use futures::StreamExt;
 use rocketwire_core::body::MessageQueue;
 use rocketwire_core::consumer::{ConsumerConfig, Subscription};
 use rocketwire_core::message::MessageExt;
-use rocketwire_core::{ClientError, ConsumeOutcome, ConsumerCloseReport, ConsumerId};
+use rocketwire_core::{ConsumerCloseReport, ConsumerId};
 use rocketwire_driver::{
-    assign_subscriptions, reply_result, user_queue, Command, ConsumerEvent, LiteBuffer, LiteMode,
-    LitePullError, LitePullOptions,
+    assign_subscriptions, assignment_of, close_report_of, committable_of, park_until, reply_result,
+    LiteMode, LitePullError, LitePullOptions, LiteState,
 };
 
 use crate::driver::wait;
@@ -27,12 +23,7 @@ use crate::Client;
 #[derive(Debug)]
 pub struct LitePullConsumer {
     client: Client,
-    config: ConsumerConfig,
-    options: LitePullOptions,
-    mode: Option<LiteMode>,
-    id: Option<ConsumerId>,
-    events: Option<mpsc::UnboundedReceiver<ConsumerEvent>>,
-    buffer: LiteBuffer,
+    state: LiteState,
 }
 
 impl Client {
@@ -44,133 +35,70 @@ impl Client {
     ) -> LitePullConsumer {
         LitePullConsumer {
             client: self.clone(),
-            config: options.apply(config),
-            buffer: LiteBuffer::new(&options),
-            options,
-            mode: None,
-            id: None,
-            events: None,
+            state: LiteState::new(config, options),
         }
-    }
-}
-
-/// The next item of `rx`, parking the thread until it comes or `deadline` passes (`None`).
-fn next_until<T>(rx: &mut mpsc::UnboundedReceiver<T>, deadline: Instant) -> Option<Option<T>> {
-    struct Unpark(thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(Arc::new(Unpark(thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    loop {
-        if let Poll::Ready(item) = std::pin::Pin::new(&mut *rx).poll_next(&mut cx) {
-            return Some(item);
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return None;
-        }
-        thread::park_timeout(left);
     }
 }
 
 impl LitePullConsumer {
     /// The consumer group.
     pub fn group(&self) -> &str {
-        &self.config.group
+        self.state.group()
     }
 
     /// The options.
     pub fn options(&self) -> &LitePullOptions {
-        &self.options
+        self.state.options()
     }
 
     /// The consumer's id inside the client, once started.
     pub fn id(&self) -> Option<ConsumerId> {
-        self.id
+        self.state.id()
     }
 
     fn start(&mut self, subscriptions: Vec<Subscription>) -> Result<ConsumerId, LitePullError> {
-        let (events, events_rx) = mpsc::unbounded();
-        let (command, rx) =
-            Command::create_lite_consumer(self.config.clone(), subscriptions, events);
+        let (command, rx, events) = self.state.start_command(subscriptions);
         self.client.submit(command)?;
-        let id = match wait(rx) {
-            Ok(Ok(id)) => id,
-            Ok(Err(e)) => return Err(e.into()),
-            Err(_) => return Err(ClientError::Shutdown.into()),
-        };
-        self.id = Some(id);
-        self.events = Some(events_rx);
-        Ok(id)
-    }
-
-    fn started(&self) -> Result<ConsumerId, LitePullError> {
-        self.id.ok_or(LitePullError::NotStarted)
+        self.state.started_with(wait(rx), events)
     }
 
     /// Subscribes `topic` with a tag `expression`; its queues are rebalanced within the
     /// group. Only one `subscribe`.
     pub fn subscribe(&mut self, topic: &str, expression: &str) -> Result<(), LitePullError> {
-        match self.mode {
-            Some(LiteMode::Assign) => return Err(LitePullError::MixedModes),
-            Some(LiteMode::Subscribe) => return Err(LitePullError::AlreadySubscribed),
-            None => {}
-        }
-        let sub = Subscription::tag(topic, expression)
-            .map_err(|e| LitePullError::Subscription(e.to_string()))?;
+        let sub = self.state.subscription(topic, expression)?;
         self.start(vec![sub])?;
-        self.mode = Some(LiteMode::Subscribe);
+        self.state.set_mode(LiteMode::Subscribe);
         Ok(())
     }
 
     /// Takes exactly `queues` (no rebalance); a later `assign` replaces them.
     pub fn assign(&mut self, queues: Vec<MessageQueue>) -> Result<(), LitePullError> {
-        if self.mode == Some(LiteMode::Subscribe) {
-            return Err(LitePullError::MixedModes);
-        }
-        let id = match self.id {
+        let id = match self.state.assign_target()? {
             Some(id) => id,
             None => self.start(assign_subscriptions(&queues)?)?,
         };
-        self.mode = Some(LiteMode::Assign);
-        let set: BTreeSet<MessageQueue> = queues.iter().cloned().collect();
-        self.buffer.retain_queues(&set);
-        self.client.submit(Command::Assign {
-            consumer: id,
-            queues,
-        })?;
+        let command = self.state.assign_command(id, queues);
+        self.client.submit(command)?;
         Ok(())
     }
 
     /// Messages that arrived (at most [`LitePullOptions::pull_batch_size`]), waiting up to
     /// `timeout` for some; empty when none came in time. Paused queues give nothing.
     pub fn poll(&mut self, timeout: Duration) -> Result<Vec<MessageExt>, LitePullError> {
-        self.started()?;
+        self.state.started()?;
         let deadline = Instant::now() + timeout;
-        let Some(events) = self.events.as_mut() else {
-            return Err(LitePullError::NotStarted);
-        };
         loop {
-            self.buffer.drain(events);
-            let (messages, acks) = self.buffer.take();
-            if !messages.is_empty() {
-                for delivery in acks {
-                    self.client.submit(Command::Ack {
-                        delivery,
-                        outcome: ConsumeOutcome::Success,
-                    })?;
+            if let Some((messages, acks)) = self.state.ready()? {
+                for ack in acks {
+                    self.client.submit(ack)?;
                 }
                 return Ok(messages);
             }
-            if self.buffer.ended() {
-                return Err(ClientError::Shutdown.into());
-            }
-            match next_until(events, deadline) {
-                Some(Some(event)) => self.buffer.absorb(event),
-                Some(None) => self.buffer.set_ended(),
+            let Some(events) = self.state.events() else {
+                return Err(LitePullError::NotStarted);
+            };
+            match park_until(|cx| events.poll_next_unpin(cx), Some(deadline)) {
+                Some(event) => self.state.absorb_next(event),
                 None => return Ok(Vec::new()),
             }
         }
@@ -178,33 +106,22 @@ impl LitePullConsumer {
 
     /// [`LitePullConsumer::poll`] with [`LitePullOptions::poll_timeout`].
     pub fn poll_default(&mut self) -> Result<Vec<MessageExt>, LitePullError> {
-        let timeout = self.options.poll_timeout;
+        let timeout = self.state.options().poll_timeout;
         self.poll(timeout)
     }
 
     /// Moves `queue`'s position to `offset`: what was buffered of it is dropped, the next
     /// messages polled from it start there, and the committed offset follows.
     pub fn seek(&mut self, queue: &MessageQueue, offset: i64) -> Result<(), LitePullError> {
-        let id = self.started()?;
-        let paused = self.buffer.is_paused(queue);
-        self.client.submit(Command::Seek {
-            consumer: id,
-            queue: queue.clone(),
-            offset,
-            paused,
-        })?;
+        let command = self.state.seek_command(queue, offset)?;
+        self.client.submit(command)?;
         Ok(())
     }
 
     /// Commits now and waits until the brokers answered: without auto-commit, first settles
     /// every message `poll` returned.
     pub fn commit(&mut self) -> Result<(), LitePullError> {
-        let id = self.started()?;
-        if let Some(events) = self.events.as_mut() {
-            self.buffer.drain(events);
-        }
-        let settle = self.buffer.take_uncommitted();
-        let (command, rx) = Command::commit_offsets(id, settle);
+        let (command, rx) = self.state.commit_command()?;
         self.client.submit(command)?;
         reply_result(wait(rx))?;
         Ok(())
@@ -212,66 +129,47 @@ impl LitePullConsumer {
 
     /// Stops pulling and returning messages of `queues` until [`LitePullConsumer::resume`].
     pub fn pause(&mut self, queues: &[MessageQueue]) -> Result<(), LitePullError> {
-        let id = self.started()?;
-        self.buffer.pause(queues);
-        self.client.submit(Command::Pause {
-            consumer: id,
-            queues: queues.to_vec(),
-        })?;
+        let command = self.state.pause_command(queues)?;
+        self.client.submit(command)?;
         Ok(())
     }
 
     /// Resumes paused queues.
     pub fn resume(&mut self, queues: &[MessageQueue]) -> Result<(), LitePullError> {
-        let id = self.started()?;
-        self.buffer.resume(queues);
-        self.client.submit(Command::Resume {
-            consumer: id,
-            queues: queues.to_vec(),
-        })?;
+        let command = self.state.resume_command(queues)?;
+        self.client.submit(command)?;
         Ok(())
     }
 
     /// The queues held now (assigned, or rebalanced to this consumer); empty before start.
     pub fn assignment(&self) -> Result<Vec<MessageQueue>, LitePullError> {
-        let Some(id) = self.id else {
+        let Some((command, rx)) = self.state.state_command() else {
             return Ok(Vec::new());
         };
-        let (command, rx) = Command::consumer_state(id);
         self.client.submit(command)?;
-        let (queues, _) = wait(rx).map_err(|_| ClientError::Shutdown)?;
-        Ok(queues.into_iter().filter(user_queue).collect())
+        assignment_of(wait(rx))
     }
 
     /// The offsets that would be committed now, per queue.
     pub fn committable(&self) -> Result<BTreeMap<MessageQueue, i64>, LitePullError> {
-        let Some(id) = self.id else {
+        let Some((command, rx)) = self.state.state_command() else {
             return Ok(BTreeMap::new());
         };
-        let (command, rx) = Command::consumer_state(id);
         self.client.submit(command)?;
-        let (_, offsets) = wait(rx).map_err(|_| ClientError::Shutdown)?;
-        Ok(offsets.into_iter().filter(|(q, _)| user_queue(q)).collect())
+        committable_of(wait(rx))
     }
 
     /// Closes the consumer: what was acked is committed; messages buffered and not polled
     /// (and, without auto-commit, polled and not committed) are consumed again later.
     pub fn shutdown(mut self) -> Result<ConsumerCloseReport, LitePullError> {
-        let Some(id) = self.id else {
+        let Some((close, abandon, rx)) = self.state.close_commands() else {
             return Ok(ConsumerCloseReport::default());
         };
-        let (command, rx) = Command::close_consumer(id);
-        if self.client.submit(command).is_err() {
+        if self.client.submit(close).is_err() {
             return Ok(ConsumerCloseReport::default());
         }
-        let _ = self
-            .client
-            .submit(Command::AbandonDeliveries { consumer: id });
-        self.events = None;
-        match wait(rx) {
-            Ok(Ok(report)) => Ok(report),
-            Ok(Err(ClientError::Shutdown)) | Err(_) => Ok(ConsumerCloseReport::default()),
-            Ok(Err(e)) => Err(e.into()),
-        }
+        let _ = self.client.submit(abandon);
+        self.state.end_events();
+        close_report_of(wait(rx))
     }
 }

@@ -4,8 +4,10 @@ use rocketwire_core::body::MessageQueue;
 use rocketwire_core::client::{ProducerId, SendMode, SendTarget};
 use rocketwire_core::message::Message;
 use rocketwire_core::producer::{SendError, SendResult};
-use rocketwire_core::{ClientError, InvokeError};
-use rocketwire_driver::{block_on, Command, SendHandle, SendPayload, TrySendError};
+use rocketwire_core::ClientError;
+use rocketwire_driver::{
+    block_on, shutdown_error, try_send_command, Command, SendHandle, SendPayload, TrySendError,
+};
 
 use crate::driver::wait;
 use crate::Client;
@@ -118,23 +120,8 @@ impl Producer {
     }
 
     fn try_submit(&self, payload: SendPayload) -> Result<SendHandle, TrySendError> {
-        let permit = self
-            .client
-            .in_flight()
-            .try_acquire(payload.body_len())
-            .ok_or(TrySendError::Full)?;
-        let (command, handle) = Command::send(
-            self.id,
-            payload,
-            SendTarget::Default,
-            SendMode::Async,
-            Some(permit),
-        );
+        let (command, handle) = try_send_command(self.client.in_flight(), self.id, payload)?;
         self.client.try_submit(command)?;
         Ok(handle)
     }
-}
-
-fn shutdown_error() -> SendError {
-    SendError::Transport(InvokeError::Shutdown)
 }

@@ -195,31 +195,10 @@ impl Drop for Acquire {
     }
 }
 
-/// Runs `future` to completion on the calling thread, parking between wake-ups. No executor is
-/// entered, so this works inside any async runtime (at the price of blocking its thread).
-pub fn block_on<F: Future>(future: F) -> F::Output {
-    use std::task::Wake;
-    use std::thread;
-    struct Unpark(thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(Arc::new(Unpark(thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let mut future = std::pin::pin!(future);
-    loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-            return output;
-        }
-        thread::park();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::park::block_on;
 
     #[test]
     fn counts_and_bytes_bound_permits() {

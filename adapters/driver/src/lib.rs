@@ -54,6 +54,7 @@ mod consumer;
 mod driver;
 mod inflight;
 mod lite;
+mod park;
 mod producer;
 mod runtime;
 mod shell;
@@ -70,11 +71,16 @@ pub use consumer::{
 };
 #[doc(hidden)]
 pub use consumer::{open_store, persist, start_error, OpenedStore};
-pub use inflight::{block_on, Acquire, InFlight, Permit, ProducerOptions};
+pub use inflight::{Acquire, InFlight, Permit, ProducerOptions};
 pub use lite::{
     assign_subscriptions, user_queue, LiteBuffer, LiteMode, LitePullConsumer, LitePullError,
     LitePullOptions, Taken,
 };
+#[doc(hidden)]
+pub use lite::{assignment_of, close_report_of, committable_of, LiteState, Ready};
+pub use park::{block_on, park_until};
+#[doc(hidden)]
+pub use producer::{shutdown_error, try_send_command};
 pub use producer::{Producer, SendHandle, TrySendError};
 pub use runtime::{AsyncIo, BoxFuture, CurrentRuntime, Runtime};
 pub use shell::{

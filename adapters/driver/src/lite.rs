@@ -17,11 +17,11 @@
 //! consumer) holds pulls back while the user does not poll (or, without auto-commit, does not
 //! commit): the buffer is bounded by those limits.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::time::Duration;
 
-use futures::channel::mpsc;
+use futures::channel::{mpsc, oneshot};
 use futures::future::{self, Either};
 use futures::StreamExt;
 use rocketwire_core::body::MessageQueue;
@@ -33,7 +33,7 @@ use rocketwire_core::{
 
 use crate::client::Client;
 use crate::consumer::ConsumerEvent;
-use crate::shell::{reply_result, Command};
+use crate::shell::{reply_result, Command, ConsumerState, ReplyReceiver};
 
 /// Settings of a lite pull consumer (Java `DefaultLitePullConsumer` defaults, protocol
 /// §6.11); the protocol settings are in [`ConsumerConfig`].
@@ -293,6 +293,273 @@ pub fn assign_subscriptions(queues: &[MessageQueue]) -> Result<Vec<Subscription>
         .collect()
 }
 
+/// What a lite pull consumer handle holds besides its client, shared by the async and the
+/// blocking handles: settings, mode, id, event stream and buffer. Its methods are the
+/// consumer's logic short of talking to the driver: they check the state and build the
+/// commands that the handle sends (and waits on) its own way.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct LiteState {
+    config: ConsumerConfig,
+    options: LitePullOptions,
+    mode: Option<LiteMode>,
+    id: Option<ConsumerId>,
+    events: Option<mpsc::UnboundedReceiver<ConsumerEvent>>,
+    buffer: LiteBuffer,
+}
+
+/// What [`LiteState::ready`] returns: messages for the user and the ack commands to send first.
+#[doc(hidden)]
+pub type Ready = (Vec<MessageExt>, Vec<Command>);
+
+impl LiteState {
+    /// A consumer not started yet.
+    pub fn new(config: ConsumerConfig, options: LitePullOptions) -> Self {
+        Self {
+            config: options.apply(config),
+            buffer: LiteBuffer::new(&options),
+            options,
+            mode: None,
+            id: None,
+            events: None,
+        }
+    }
+
+    /// The consumer group.
+    pub fn group(&self) -> &str {
+        &self.config.group
+    }
+
+    /// The options.
+    pub fn options(&self) -> &LitePullOptions {
+        &self.options
+    }
+
+    /// How the consumer got its queues, once it did.
+    pub fn mode(&self) -> Option<LiteMode> {
+        self.mode
+    }
+
+    /// The consumer's id inside the client, once started.
+    pub fn id(&self) -> Option<ConsumerId> {
+        self.id
+    }
+
+    /// The id, or [`LitePullError::NotStarted`].
+    pub fn started(&self) -> Result<ConsumerId, LitePullError> {
+        self.id.ok_or(LitePullError::NotStarted)
+    }
+
+    /// The command creating the consumer with `subscriptions`, its reply and the receiver of
+    /// its events: hand both to [`LiteState::started_with`].
+    #[allow(clippy::type_complexity)]
+    pub fn start_command(
+        &self,
+        subscriptions: Vec<Subscription>,
+    ) -> (
+        Command,
+        oneshot::Receiver<Result<ConsumerId, ConsumerError>>,
+        mpsc::UnboundedReceiver<ConsumerEvent>,
+    ) {
+        let (events, events_rx) = mpsc::unbounded();
+        let (command, rx) =
+            Command::create_lite_consumer(self.config.clone(), subscriptions, events);
+        (command, rx, events_rx)
+    }
+
+    /// Takes in the reply to [`LiteState::start_command`].
+    pub fn started_with(
+        &mut self,
+        reply: Result<Result<ConsumerId, ConsumerError>, oneshot::Canceled>,
+        events: mpsc::UnboundedReceiver<ConsumerEvent>,
+    ) -> Result<ConsumerId, LitePullError> {
+        let id = match reply {
+            Ok(Ok(id)) => id,
+            Ok(Err(e)) => return Err(e.into()),
+            Err(_) => return Err(ClientError::Shutdown.into()),
+        };
+        self.id = Some(id);
+        self.events = Some(events);
+        Ok(id)
+    }
+
+    /// The subscription a `subscribe` of `topic` with `expression` starts the consumer with,
+    /// unless the mode forbids it; [`LiteState::set_mode`] once started.
+    pub fn subscription(
+        &self,
+        topic: &str,
+        expression: &str,
+    ) -> Result<Subscription, LitePullError> {
+        match self.mode {
+            Some(LiteMode::Assign) => return Err(LitePullError::MixedModes),
+            Some(LiteMode::Subscribe) => return Err(LitePullError::AlreadySubscribed),
+            None => {}
+        }
+        Subscription::tag(topic, expression).map_err(|e| LitePullError::Subscription(e.to_string()))
+    }
+
+    /// Records how the consumer got its queues.
+    pub fn set_mode(&mut self, mode: LiteMode) {
+        self.mode = Some(mode);
+    }
+
+    /// Whether an `assign` may go on: the id when already started, `None` when it must start
+    /// the consumer (with [`assign_subscriptions`]) first.
+    pub fn assign_target(&self) -> Result<Option<ConsumerId>, LitePullError> {
+        if self.mode == Some(LiteMode::Subscribe) {
+            return Err(LitePullError::MixedModes);
+        }
+        Ok(self.id)
+    }
+
+    /// Switches consumer `id` to exactly `queues`: forgets what was buffered of other queues
+    /// and returns the command to send.
+    pub fn assign_command(&mut self, id: ConsumerId, queues: Vec<MessageQueue>) -> Command {
+        self.mode = Some(LiteMode::Assign);
+        let set: BTreeSet<MessageQueue> = queues.iter().cloned().collect();
+        self.buffer.retain_queues(&set);
+        Command::Assign {
+            consumer: id,
+            queues,
+        }
+    }
+
+    /// What `poll` can return without waiting: the messages ready (after the events already
+    /// waiting) with the acks to send first; `None` when it must wait for the next event
+    /// ([`LiteState::events`], then [`LiteState::absorb_next`]). Fails once the event stream
+    /// ended.
+    pub fn ready(&mut self) -> Result<Option<Ready>, LitePullError> {
+        self.started()?;
+        let Some(events) = self.events.as_mut() else {
+            return Err(LitePullError::NotStarted);
+        };
+        self.buffer.drain(events);
+        let (messages, acks) = self.buffer.take();
+        if !messages.is_empty() {
+            let acks = acks
+                .into_iter()
+                .map(|delivery| Command::Ack {
+                    delivery,
+                    outcome: ConsumeOutcome::Success,
+                })
+                .collect();
+            return Ok(Some((messages, acks)));
+        }
+        if self.buffer.ended() {
+            return Err(ClientError::Shutdown.into());
+        }
+        Ok(None)
+    }
+
+    /// The consumer's event stream, once started.
+    pub fn events(&mut self) -> Option<&mut mpsc::UnboundedReceiver<ConsumerEvent>> {
+        self.events.as_mut()
+    }
+
+    /// Takes in what the event stream yielded: an event, or `None` at its end.
+    pub fn absorb_next(&mut self, event: Option<ConsumerEvent>) {
+        match event {
+            Some(event) => self.buffer.absorb(event),
+            None => self.buffer.set_ended(),
+        }
+    }
+
+    /// The command moving `queue` to `offset`.
+    pub fn seek_command(
+        &self,
+        queue: &MessageQueue,
+        offset: i64,
+    ) -> Result<Command, LitePullError> {
+        let id = self.started()?;
+        Ok(Command::Seek {
+            consumer: id,
+            queue: queue.clone(),
+            offset,
+            paused: self.buffer.is_paused(queue),
+        })
+    }
+
+    /// The command committing now, settling first (without auto-commit) what `poll` returned.
+    pub fn commit_command(&mut self) -> Result<(Command, ReplyReceiver<()>), LitePullError> {
+        let id = self.started()?;
+        if let Some(events) = self.events.as_mut() {
+            // Seeks already applied must drop their stale deliveries first.
+            self.buffer.drain(events);
+        }
+        let settle = self.buffer.take_uncommitted();
+        Ok(Command::commit_offsets(id, settle))
+    }
+
+    /// Pauses `queues` in the buffer and returns the command pausing their pulls.
+    pub fn pause_command(&mut self, queues: &[MessageQueue]) -> Result<Command, LitePullError> {
+        let id = self.started()?;
+        self.buffer.pause(queues);
+        Ok(Command::Pause {
+            consumer: id,
+            queues: queues.to_vec(),
+        })
+    }
+
+    /// Resumes `queues` in the buffer and returns the command resuming their pulls.
+    pub fn resume_command(&mut self, queues: &[MessageQueue]) -> Result<Command, LitePullError> {
+        let id = self.started()?;
+        self.buffer.resume(queues);
+        Ok(Command::Resume {
+            consumer: id,
+            queues: queues.to_vec(),
+        })
+    }
+
+    /// The command asking for the consumer's queues and offsets; `None` before start.
+    pub fn state_command(&self) -> Option<(Command, oneshot::Receiver<ConsumerState>)> {
+        self.id.map(Command::consumer_state)
+    }
+
+    /// The commands closing the consumer (close, then abandon its deliveries) and the close
+    /// reply; `None` before start. Send the close first: if that fails, the client is gone.
+    pub fn close_commands(&self) -> Option<(Command, Command, ReplyReceiver<ConsumerCloseReport>)> {
+        let id = self.id?;
+        let (close, rx) = Command::close_consumer(id);
+        Some((close, Command::AbandonDeliveries { consumer: id }, rx))
+    }
+
+    /// Drops the event stream (once the close is under way).
+    pub fn end_events(&mut self) {
+        self.events = None;
+    }
+}
+
+/// The user queues of a [`Command::consumer_state`] reply.
+#[doc(hidden)]
+pub fn assignment_of(
+    reply: Result<ConsumerState, oneshot::Canceled>,
+) -> Result<Vec<MessageQueue>, LitePullError> {
+    let (queues, _) = reply.map_err(|_| ClientError::Shutdown)?;
+    Ok(queues.into_iter().filter(user_queue).collect())
+}
+
+/// The committable offsets of user queues in a [`Command::consumer_state`] reply.
+#[doc(hidden)]
+pub fn committable_of(
+    reply: Result<ConsumerState, oneshot::Canceled>,
+) -> Result<BTreeMap<MessageQueue, i64>, LitePullError> {
+    let (_, offsets) = reply.map_err(|_| ClientError::Shutdown)?;
+    Ok(offsets.into_iter().filter(|(q, _)| user_queue(q)).collect())
+}
+
+/// The close report from a [`LiteState::close_commands`] reply: a client already gone closed
+/// the consumer too.
+#[doc(hidden)]
+pub fn close_report_of(
+    reply: Result<Result<ConsumerCloseReport, ClientError>, oneshot::Canceled>,
+) -> Result<ConsumerCloseReport, LitePullError> {
+    match reply {
+        Ok(Ok(report)) => Ok(report),
+        Ok(Err(ClientError::Shutdown)) | Err(_) => Ok(ConsumerCloseReport::default()),
+        Ok(Err(e)) => Err(e.into()),
+    }
+}
+
 /// A lite pull consumer of an async client (Java `DefaultLitePullConsumer`): `subscribe` or
 /// `assign`, then `poll`.
 ///
@@ -302,20 +569,15 @@ pub fn assign_subscriptions(queues: &[MessageQueue]) -> Result<Vec<Subscription>
 /// flow control bounds the buffer.
 pub struct LitePullConsumer<R> {
     client: Client<R>,
-    config: ConsumerConfig,
-    options: LitePullOptions,
-    mode: Option<LiteMode>,
-    id: Option<ConsumerId>,
-    events: Option<mpsc::UnboundedReceiver<ConsumerEvent>>,
-    buffer: LiteBuffer,
+    state: LiteState,
 }
 
 impl<R> fmt::Debug for LitePullConsumer<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LitePullConsumer")
-            .field("group", &self.config.group)
-            .field("mode", &self.mode)
-            .field("id", &self.id)
+            .field("group", &self.state.group())
+            .field("mode", &self.state.mode())
+            .field("id", &self.state.id())
             .finish()
     }
 }
@@ -329,12 +591,7 @@ impl<R: crate::Runtime> Client<R> {
     ) -> LitePullConsumer<R> {
         LitePullConsumer {
             client: self.clone(),
-            config: options.apply(config),
-            buffer: LiteBuffer::new(&options),
-            options,
-            mode: None,
-            id: None,
-            events: None,
+            state: LiteState::new(config, options),
         }
     }
 }
@@ -342,118 +599,81 @@ impl<R: crate::Runtime> Client<R> {
 impl<R: crate::Runtime> LitePullConsumer<R> {
     /// The consumer group.
     pub fn group(&self) -> &str {
-        &self.config.group
+        self.state.group()
     }
 
     /// The options.
     pub fn options(&self) -> &LitePullOptions {
-        &self.options
+        self.state.options()
     }
 
     /// The consumer's id inside the client, once started.
     pub fn id(&self) -> Option<ConsumerId> {
-        self.id
+        self.state.id()
     }
 
     async fn start(
         &mut self,
         subscriptions: Vec<Subscription>,
     ) -> Result<ConsumerId, LitePullError> {
-        let (events, events_rx) = mpsc::unbounded();
-        let (command, rx) =
-            Command::create_lite_consumer(self.config.clone(), subscriptions, events);
+        let (command, rx, events) = self.state.start_command(subscriptions);
         self.client.send(command).await?;
-        let id = match rx.await {
-            Ok(Ok(id)) => id,
-            Ok(Err(e)) => return Err(e.into()),
-            Err(_) => return Err(ClientError::Shutdown.into()),
-        };
-        self.id = Some(id);
-        self.events = Some(events_rx);
-        Ok(id)
+        self.state.started_with(rx.await, events)
     }
 
     /// Subscribes `topic` with a tag `expression` (`"*"`, `"a || b"`); its queues are
     /// rebalanced within the group. Only one `subscribe`: the core's subscriptions are fixed
     /// at start.
     pub async fn subscribe(&mut self, topic: &str, expression: &str) -> Result<(), LitePullError> {
-        match self.mode {
-            Some(LiteMode::Assign) => return Err(LitePullError::MixedModes),
-            Some(LiteMode::Subscribe) => return Err(LitePullError::AlreadySubscribed),
-            None => {}
-        }
-        let sub = Subscription::tag(topic, expression)
-            .map_err(|e| LitePullError::Subscription(e.to_string()))?;
+        let sub = self.state.subscription(topic, expression)?;
         self.start(vec![sub]).await?;
-        self.mode = Some(LiteMode::Subscribe);
+        self.state.set_mode(LiteMode::Subscribe);
         Ok(())
     }
 
     /// Takes exactly `queues` (no rebalance); a later `assign` replaces them.
     pub async fn assign(&mut self, queues: Vec<MessageQueue>) -> Result<(), LitePullError> {
-        if self.mode == Some(LiteMode::Subscribe) {
-            return Err(LitePullError::MixedModes);
-        }
-        let id = match self.id {
+        let id = match self.state.assign_target()? {
             Some(id) => id,
             None => self.start(assign_subscriptions(&queues)?).await?,
         };
-        self.mode = Some(LiteMode::Assign);
-        let set: BTreeSet<MessageQueue> = queues.iter().cloned().collect();
-        self.buffer.retain_queues(&set);
-        self.client
-            .send(Command::Assign {
-                consumer: id,
-                queues,
-            })
-            .await?;
+        let command = self.state.assign_command(id, queues);
+        self.client.send(command).await?;
         Ok(())
-    }
-
-    fn started(&self) -> Result<ConsumerId, LitePullError> {
-        self.id.ok_or(LitePullError::NotStarted)
     }
 
     /// Messages that arrived (at most [`LitePullOptions::pull_batch_size`]), waiting up to
     /// `timeout` for some; empty when none came in time. Paused queues give nothing.
     pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<MessageExt>, LitePullError> {
-        self.started()?;
+        self.state.started()?;
         let deadline = self.client.runtime().now() + timeout;
-        let Some(events) = self.events.as_mut() else {
-            return Err(LitePullError::NotStarted);
-        };
         loop {
-            self.buffer.drain(events);
-            let (messages, acks) = self.buffer.take();
-            if !messages.is_empty() {
-                for delivery in acks {
-                    self.client
-                        .send(Command::Ack {
-                            delivery,
-                            outcome: ConsumeOutcome::Success,
-                        })
-                        .await?;
+            if let Some((messages, acks)) = self.state.ready()? {
+                for ack in acks {
+                    self.client.send(ack).await?;
                 }
                 return Ok(messages);
-            }
-            if self.buffer.ended() {
-                return Err(ClientError::Shutdown.into());
             }
             if self.client.runtime().now() >= deadline {
                 return Ok(Vec::new());
             }
             let timer = self.client.runtime().timer(deadline);
-            match future::select(events.next(), timer).await {
-                Either::Left((Some(event), _)) => self.buffer.absorb(event),
-                Either::Left((None, _)) => self.buffer.set_ended(),
-                Either::Right(((), _)) => {}
+            let Some(events) = self.state.events() else {
+                return Err(LitePullError::NotStarted);
+            };
+            let next = match future::select(events.next(), timer).await {
+                Either::Left((event, _)) => Some(event),
+                Either::Right(((), _)) => None,
+            };
+            if let Some(event) = next {
+                self.state.absorb_next(event);
             }
         }
     }
 
     /// [`LitePullConsumer::poll`] with [`LitePullOptions::poll_timeout`].
     pub async fn poll_default(&mut self) -> Result<Vec<MessageExt>, LitePullError> {
-        let timeout = self.options.poll_timeout;
+        let timeout = self.state.options().poll_timeout;
         self.poll(timeout).await
     }
 
@@ -461,29 +681,15 @@ impl<R: crate::Runtime> LitePullConsumer<R> {
     /// messages polled from it start there, and the committed offset follows (also
     /// backwards).
     pub async fn seek(&mut self, queue: &MessageQueue, offset: i64) -> Result<(), LitePullError> {
-        let id = self.started()?;
-        let paused = self.buffer.is_paused(queue);
-        self.client
-            .send(Command::Seek {
-                consumer: id,
-                queue: queue.clone(),
-                offset,
-                paused,
-            })
-            .await?;
+        let command = self.state.seek_command(queue, offset)?;
+        self.client.send(command).await?;
         Ok(())
     }
 
     /// Commits now and waits until the brokers answered: without auto-commit, first settles
     /// every message `poll` returned.
     pub async fn commit(&mut self) -> Result<(), LitePullError> {
-        let id = self.started()?;
-        if let Some(events) = self.events.as_mut() {
-            // Seeks already applied must drop their stale deliveries first.
-            self.buffer.drain(events);
-        }
-        let settle = self.buffer.take_uncommitted();
-        let (command, rx) = Command::commit_offsets(id, settle);
+        let (command, rx) = self.state.commit_command()?;
         self.client.send(command).await?;
         reply_result(rx.await)?;
         Ok(())
@@ -491,76 +697,50 @@ impl<R: crate::Runtime> LitePullConsumer<R> {
 
     /// Stops pulling and returning messages of `queues` until [`LitePullConsumer::resume`].
     pub async fn pause(&mut self, queues: &[MessageQueue]) -> Result<(), LitePullError> {
-        let id = self.started()?;
-        self.buffer.pause(queues);
-        self.client
-            .send(Command::Pause {
-                consumer: id,
-                queues: queues.to_vec(),
-            })
-            .await?;
+        let command = self.state.pause_command(queues)?;
+        self.client.send(command).await?;
         Ok(())
     }
 
     /// Resumes paused queues.
     pub async fn resume(&mut self, queues: &[MessageQueue]) -> Result<(), LitePullError> {
-        let id = self.started()?;
-        self.buffer.resume(queues);
-        self.client
-            .send(Command::Resume {
-                consumer: id,
-                queues: queues.to_vec(),
-            })
-            .await?;
+        let command = self.state.resume_command(queues)?;
+        self.client.send(command).await?;
         Ok(())
     }
 
     /// The queues held now (assigned, or rebalanced to this consumer); empty before start.
     pub async fn assignment(&self) -> Result<Vec<MessageQueue>, LitePullError> {
-        let Some(id) = self.id else {
+        let Some((command, rx)) = self.state.state_command() else {
             return Ok(Vec::new());
         };
-        let (command, rx) = Command::consumer_state(id);
         self.client.send(command).await?;
-        let (queues, _) = rx.await.map_err(|_| ClientError::Shutdown)?;
-        Ok(queues.into_iter().filter(user_queue).collect())
+        assignment_of(rx.await)
     }
 
     /// The offsets that would be committed now, per queue.
-    pub async fn committable(
-        &self,
-    ) -> Result<std::collections::BTreeMap<MessageQueue, i64>, LitePullError> {
-        let Some(id) = self.id else {
-            return Ok(Default::default());
+    pub async fn committable(&self) -> Result<BTreeMap<MessageQueue, i64>, LitePullError> {
+        let Some((command, rx)) = self.state.state_command() else {
+            return Ok(BTreeMap::new());
         };
-        let (command, rx) = Command::consumer_state(id);
         self.client.send(command).await?;
-        let (_, offsets) = rx.await.map_err(|_| ClientError::Shutdown)?;
-        Ok(offsets.into_iter().filter(|(q, _)| user_queue(q)).collect())
+        committable_of(rx.await)
     }
 
     /// Closes the consumer: with auto-commit, what was polled is committed; without it, what
     /// was polled and not committed is consumed again later. Buffered messages not polled
     /// are consumed again.
     pub async fn shutdown(mut self) -> Result<ConsumerCloseReport, LitePullError> {
-        let Some(id) = self.id else {
+        // Unpolled and uncommitted deliveries are abandoned: their messages stay unsettled.
+        let Some((close, abandon, rx)) = self.state.close_commands() else {
             return Ok(ConsumerCloseReport::default());
         };
-        // Unpolled and uncommitted deliveries are abandoned: their messages stay unsettled.
-        let (command, rx) = Command::close_consumer(id);
-        if self.client.send(command).await.is_err() {
+        if self.client.send(close).await.is_err() {
             return Ok(ConsumerCloseReport::default());
         }
-        let _ = self
-            .client
-            .send(Command::AbandonDeliveries { consumer: id })
-            .await;
-        self.events = None;
-        match rx.await {
-            Ok(Ok(report)) => Ok(report),
-            Ok(Err(ClientError::Shutdown)) | Err(_) => Ok(ConsumerCloseReport::default()),
-            Ok(Err(e)) => Err(e.into()),
-        }
+        let _ = self.client.send(abandon).await;
+        self.state.end_events();
+        close_report_of(rx.await)
     }
 }
 

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures::channel::oneshot;
@@ -14,12 +15,35 @@ use rocketwire_core::producer::{SendError, SendResult};
 use rocketwire_core::{ClientError, InvokeError};
 
 use crate::client::Client;
-use crate::inflight::block_on;
+use crate::inflight::InFlight;
+use crate::park::block_on;
 use crate::shell::{Command, SendPayload};
 
 /// The error of a send whose client is gone.
-fn shutdown_error() -> SendError {
+#[doc(hidden)]
+pub fn shutdown_error() -> SendError {
     SendError::Transport(InvokeError::Shutdown)
+}
+
+/// The async send of `payload` by producer `id` if `in_flight` has room now, without waiting:
+/// the command to hand to the driver and the handle of its result (what `try_send` does in
+/// every adapter).
+#[doc(hidden)]
+pub fn try_send_command(
+    in_flight: &Arc<InFlight>,
+    id: ProducerId,
+    payload: SendPayload,
+) -> Result<(Command, SendHandle), TrySendError> {
+    let permit = in_flight
+        .try_acquire(payload.body_len())
+        .ok_or(TrySendError::Full)?;
+    Ok(Command::send(
+        id,
+        payload,
+        SendTarget::Default,
+        SendMode::Async,
+        Some(permit),
+    ))
 }
 
 /// The result of a send handed to the driver: `.await` it (async) or [`SendHandle::wait`]
@@ -226,18 +250,7 @@ impl<R> Producer<R> {
     }
 
     fn try_submit(&self, payload: SendPayload) -> Result<SendHandle, TrySendError> {
-        let permit = self
-            .client
-            .in_flight()
-            .try_acquire(payload.body_len())
-            .ok_or(TrySendError::Full)?;
-        let (command, handle) = Command::send(
-            self.id,
-            payload,
-            SendTarget::Default,
-            SendMode::Async,
-            Some(permit),
-        );
+        let (command, handle) = try_send_command(self.client.in_flight(), self.id, payload)?;
         self.client.try_send_command(command)?;
         Ok(handle)
     }

@@ -19,11 +19,11 @@ use rocketwire_core::header::TransactionState;
 use rocketwire_core::message::{Message, MessageExt};
 use rocketwire_core::producer::{ProducerConfig, SendError, SendResult};
 use rocketwire_core::{
-    ClientError, InvokeError, LocalTransactionToken, ProducerId, TransactionCheckToken,
-    TransactionSendResult,
+    ClientError, LocalTransactionToken, ProducerId, TransactionCheckToken, TransactionSendResult,
 };
 
 use crate::client::Client;
+use crate::producer::shutdown_error;
 use crate::shell::Command;
 
 /// Most transaction checks run at once per producer by default.
@@ -81,10 +81,6 @@ pub fn run_check(listener: &dyn TransactionListener, message: &MessageExt) -> Tr
         tracing::warn!("transaction listener panicked in check");
         TransactionState::Unknown
     })
-}
-
-fn shutdown_error() -> SendError {
-    SendError::Transport(InvokeError::Shutdown)
 }
 
 /// A transactional producer of an async client.

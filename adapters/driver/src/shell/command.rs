@@ -252,14 +252,10 @@ pub enum Command {
 impl Command {
     /// A [`Command::QueryRoute`] and the receiver of its result.
     pub fn query_route(topic: &str) -> (Self, ReplyReceiver<TopicRouteData>) {
-        let (reply, rx) = oneshot::channel();
-        (
-            Command::QueryRoute {
-                topic: topic.to_owned(),
-                reply,
-            },
-            rx,
-        )
+        with_reply(|reply| Command::QueryRoute {
+            topic: topic.to_owned(),
+            reply,
+        })
     }
 
     /// A [`Command::Invoke`] and the receiver of its result.
@@ -268,48 +264,35 @@ impl Command {
         command: RemotingCommand,
         timeout: Duration,
     ) -> (Self, ReplyReceiver<RemotingCommand>) {
-        let (reply, rx) = oneshot::channel();
-        (
-            Command::Invoke {
-                addr: addr.to_owned(),
-                command,
-                timeout,
-                reply,
-            },
-            rx,
-        )
+        with_reply(|reply| Command::Invoke {
+            addr: addr.to_owned(),
+            command,
+            timeout,
+            reply,
+        })
     }
 
     /// A [`Command::InvokeOneway`] and the receiver of its result.
     pub fn invoke_oneway(addr: &str, command: RemotingCommand) -> (Self, ReplyReceiver<()>) {
-        let (reply, rx) = oneshot::channel();
-        (
-            Command::InvokeOneway {
-                addr: addr.to_owned(),
-                command,
-                reply,
-            },
-            rx,
-        )
+        with_reply(|reply| Command::InvokeOneway {
+            addr: addr.to_owned(),
+            command,
+            reply,
+        })
     }
 
     /// A [`Command::Answer`] and the receiver of its result.
     pub fn answer(token: AnswerToken, response: RemotingCommand) -> (Self, ReplyReceiver<()>) {
-        let (reply, rx) = oneshot::channel();
-        (
-            Command::Answer {
-                token,
-                response,
-                reply,
-            },
-            rx,
-        )
+        with_reply(|reply| Command::Answer {
+            token,
+            response,
+            reply,
+        })
     }
 
     /// A [`Command::NextRequest`] and the receiver of its result.
     pub fn next_request() -> (Self, oneshot::Receiver<Option<IncomingRequest>>) {
-        let (reply, rx) = oneshot::channel();
-        (Command::NextRequest { reply }, rx)
+        with_reply(|reply| Command::NextRequest { reply })
     }
 
     /// A [`Command::CreateProducer`] and the receiver of its result.
@@ -317,15 +300,11 @@ impl Command {
         config: ProducerConfig,
         selector: QueueSelector,
     ) -> (Self, ReplyReceiver<ProducerId>) {
-        let (reply, rx) = oneshot::channel();
-        (
-            Command::CreateProducer {
-                config,
-                selector,
-                reply,
-            },
-            rx,
-        )
+        with_reply(|reply| Command::CreateProducer {
+            config,
+            selector,
+            reply,
+        })
     }
 
     /// A [`Command::Send`] waiting for the broker's answer, and the handle of its result.
@@ -375,8 +354,7 @@ impl Command {
 
     /// A [`Command::CloseProducer`] and the receiver of its result.
     pub fn close_producer(producer: ProducerId) -> (Self, ReplyReceiver<()>) {
-        let (reply, rx) = oneshot::channel();
-        (Command::CloseProducer { producer, reply }, rx)
+        with_reply(|reply| Command::CloseProducer { producer, reply })
     }
 
     /// A [`Command::CreateConsumer`] and the receiver of its result.
@@ -386,16 +364,14 @@ impl Command {
         local_offsets: Option<Vec<u8>>,
         events: mpsc::UnboundedSender<ConsumerEvent>,
     ) -> (Self, oneshot::Receiver<Result<ConsumerId, ConsumerError>>) {
-        let (reply, rx) = oneshot::channel();
-        let command = Command::CreateConsumer {
+        with_reply(|reply| Command::CreateConsumer {
             config: Box::new(config),
             subscriptions,
             local_offsets,
             events,
             lite: false,
             reply,
-        };
-        (command, rx)
+        })
     }
 
     /// A [`Command::CreateConsumer`] of a lite pull consumer and the receiver of its result.
@@ -404,16 +380,14 @@ impl Command {
         subscriptions: Vec<Subscription>,
         events: mpsc::UnboundedSender<ConsumerEvent>,
     ) -> (Self, oneshot::Receiver<Result<ConsumerId, ConsumerError>>) {
-        let (reply, rx) = oneshot::channel();
-        let command = Command::CreateConsumer {
+        with_reply(|reply| Command::CreateConsumer {
             config: Box::new(config),
             subscriptions,
             local_offsets: None,
             events,
             lite: true,
             reply,
-        };
-        (command, rx)
+        })
     }
 
     /// A [`Command::CommitOffsets`] and the receiver of its result.
@@ -421,25 +395,21 @@ impl Command {
         consumer: ConsumerId,
         settle: Vec<DeliveryId>,
     ) -> (Self, ReplyReceiver<()>) {
-        let (reply, rx) = oneshot::channel();
-        let command = Command::CommitOffsets {
+        with_reply(|reply| Command::CommitOffsets {
             consumer,
             settle,
             reply,
-        };
-        (command, rx)
+        })
     }
 
     /// A [`Command::CloseConsumer`] and the receiver of its report.
     pub fn close_consumer(consumer: ConsumerId) -> (Self, ReplyReceiver<ConsumerCloseReport>) {
-        let (reply, rx) = oneshot::channel();
-        (Command::CloseConsumer { consumer, reply }, rx)
+        with_reply(|reply| Command::CloseConsumer { consumer, reply })
     }
 
     /// A [`Command::ConsumerState`] and the receiver of its result.
     pub fn consumer_state(consumer: ConsumerId) -> (Self, oneshot::Receiver<ConsumerState>) {
-        let (reply, rx) = oneshot::channel();
-        (Command::ConsumerState { consumer, reply }, rx)
+        with_reply(|reply| Command::ConsumerState { consumer, reply })
     }
 
     /// A [`Command::CreateTransactionProducer`] and the receiver of its result.
@@ -447,13 +417,11 @@ impl Command {
         config: ProducerConfig,
         checks: mpsc::UnboundedSender<TransactionCheck>,
     ) -> (Self, ReplyReceiver<ProducerId>) {
-        let (reply, rx) = oneshot::channel();
-        let command = Command::CreateTransactionProducer {
+        with_reply(|reply| Command::CreateTransactionProducer {
             config,
             checks,
             reply,
-        };
-        (command, rx)
+        })
     }
 
     /// A [`Command::SendTransactional`], the receiver of its local transaction, and the
@@ -482,7 +450,14 @@ impl Command {
 
     /// A [`Command::Shutdown`] and the receiver of its result.
     pub fn shutdown() -> (Self, ReplyReceiver<()>) {
-        let (reply, rx) = oneshot::channel();
-        (Command::Shutdown { reply }, rx)
+        with_reply(|reply| Command::Shutdown { reply })
     }
+}
+
+/// A command made with a fresh reply channel, and the receiver of that channel.
+fn with_reply<T>(
+    make: impl FnOnce(oneshot::Sender<T>) -> Command,
+) -> (Command, oneshot::Receiver<T>) {
+    let (reply, rx) = oneshot::channel();
+    (make(reply), rx)
 }

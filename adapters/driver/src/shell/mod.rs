@@ -27,7 +27,7 @@ use rocketwire_core::{
 
 use crate::consumer::ConsumerEvent;
 use crate::inflight::{Permit, ProducerOptions};
-use crate::producer::SendHandle;
+use crate::producer::{shutdown_error, SendHandle};
 use crate::transaction::{LocalTransaction, TransactionCheck};
 
 /// Where a transactional send's result goes.
@@ -98,6 +98,11 @@ pub fn reply_result<T>(
     received: Result<Result<T, ClientError>, oneshot::Canceled>,
 ) -> Result<T, ClientError> {
     received.unwrap_or(Err(ClientError::Shutdown))
+}
+
+/// Answers a command that came after shutdown began: [`ClientError::Shutdown`].
+fn refuse_shut_down<T>(reply: Reply<T>) {
+    let _ = reply.send(Err(ClientError::Shutdown));
 }
 
 /// Maps a response whose code is not `SUCCESS` to [`ClientError::Rejected`].
@@ -237,17 +242,13 @@ impl Shell {
         if let Some(waiters) = &mut self.shutdown {
             // After shutdown began every new operation fails at once.
             match command {
-                Command::QueryRoute { reply, .. } => drop(reply.send(Err(ClientError::Shutdown))),
-                Command::Invoke { reply, .. } => drop(reply.send(Err(ClientError::Shutdown))),
+                Command::QueryRoute { reply, .. } => refuse_shut_down(reply),
+                Command::Invoke { reply, .. } => refuse_shut_down(reply),
                 Command::InvokeOneway { reply, .. } | Command::Answer { reply, .. } => {
-                    drop(reply.send(Err(ClientError::Shutdown)))
+                    refuse_shut_down(reply)
                 }
-                Command::CreateProducer { reply, .. } => {
-                    drop(reply.send(Err(ClientError::Shutdown)))
-                }
-                Command::Send { reply, .. } => {
-                    reply.fail(SendError::Transport(InvokeError::Shutdown))
-                }
+                Command::CreateProducer { reply, .. } => refuse_shut_down(reply),
+                Command::Send { reply, .. } => reply.fail(shutdown_error()),
                 Command::CloseProducer { reply, .. } => drop(reply.send(Ok(()))),
                 Command::CreateConsumer { reply, .. } => {
                     drop(reply.send(Err(ConsumerError::Shutdown)))
@@ -256,15 +257,9 @@ impl Shell {
                     drop(reply.send(Ok(ConsumerCloseReport::default())))
                 }
                 Command::ConsumerState { reply, .. } => drop(reply.send(Default::default())),
-                Command::CommitOffsets { reply, .. } => {
-                    drop(reply.send(Err(ClientError::Shutdown)))
-                }
-                Command::CreateTransactionProducer { reply, .. } => {
-                    drop(reply.send(Err(ClientError::Shutdown)))
-                }
-                Command::SendTransactional { reply, .. } => {
-                    drop(reply.send(Err(SendError::Transport(InvokeError::Shutdown))))
-                }
+                Command::CommitOffsets { reply, .. } => refuse_shut_down(reply),
+                Command::CreateTransactionProducer { reply, .. } => refuse_shut_down(reply),
+                Command::SendTransactional { reply, .. } => drop(reply.send(Err(shutdown_error()))),
                 Command::Ack { .. }
                 | Command::Assign { .. }
                 | Command::Seek { .. }
