@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use consumer_support::*;
 use rocketwire_core::body::{MessageModel, MessageQueue};
-use rocketwire_core::consumer::{decode_offset_file, ConsumeMode};
+use rocketwire_core::consumer::{decode_offset_file, dlq_topic, ConsumeMode};
 use rocketwire_core::{ConsumeOutcome, Event, RequestCode};
 use rocketwire_sim::World;
 
@@ -286,4 +286,55 @@ fn orderly_queue_with_a_batch_out_is_not_handed_over() {
         stolen.is_empty(),
         "client 1 consumed queues client 0 is consuming: {stolen:?}"
     );
+}
+
+/// An orderly message that keeps failing is retried in place (reconsume count + 1 each time)
+/// and, after its last allowed try, goes to the DLQ; the queue then moves on. A DLQ send-back
+/// the broker refuses leaves the message where it was: suspended, the offset not past it.
+#[test]
+fn orderly_message_out_of_tries_goes_to_the_dlq_and_the_queue_moves_on() {
+    let mut world = world(8, 1, 1);
+    put(&mut world, "broker-a", 0, 2);
+    let config = builder()
+        .consume_mode(ConsumeMode::Orderly)
+        .max_reconsume_times(2)
+        .build()
+        .unwrap();
+    consumer(&mut world, 0, config);
+    world.broker("broker-a").fail_next_send_backs(1);
+    let q = mq("broker-a", 0);
+    let mut h = Harness::new(1);
+    h.policy = Box::new(move |s| {
+        let poison = s.queue == q && s.messages[0].queue_offset == 0;
+        Some(if poison {
+            ConsumeOutcome::SuspendCurrentQueue(Some(Duration::from_millis(100)))
+        } else {
+            ConsumeOutcome::Success
+        })
+    });
+    h.run(&mut world, secs(10)).unwrap();
+    let q = mq("broker-a", 0);
+    let on_q: Vec<(i64, i32)> = h
+        .seen
+        .iter()
+        .filter(|s| s.queue == q)
+        .map(|s| (s.messages[0].queue_offset, s.messages[0].reconsume_times))
+        .collect();
+    // Tries 0, 1, 2; the DLQ send-back after try 2 is refused, so try 3 comes (count 3 ≥ 2,
+    // straight to the DLQ again, accepted this time); then offset 1.
+    assert_eq!(
+        on_q,
+        vec![(0, 0), (0, 1), (0, 2), (0, 3), (1, 0)],
+        "{on_q:?}"
+    );
+    // Each suspension lasts its 100 ms, not until some unrelated timer.
+    let last = h.seen.last().map(|s| s.at).unwrap();
+    assert!(last < secs(1), "last delivery at {last:?}");
+    let dlq = dlq_topic(GROUP);
+    let store = world.broker("broker-a").store();
+    assert_eq!(store.max_offset(&dlq, 0), 1, "exactly one copy in the DLQ");
+    let dead = store.at(&dlq, 0, 0).unwrap();
+    assert_eq!(dead.message.body.as_ref(), b"broker-a/0/0");
+    h.run(&mut world, secs(6)).unwrap();
+    assert_eq!(committed(&world, &q), Some(2));
 }

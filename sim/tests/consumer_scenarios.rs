@@ -371,3 +371,49 @@ fn committed_any(world: &mut World, q: &rocketwire_core::body::MessageQueue) -> 
         .store()
         .consumer_offset(GROUP, &q.topic, q.queue_id)
 }
+
+/// Java `cleanExpireMsg`: a delivery out with the handler past the consume timeout is sent
+/// back (delay level 3, 10 s) and comes again from the retry topic; the late ack of the first
+/// one changes nothing.
+#[test]
+fn delivery_past_the_consume_timeout_is_sent_back_and_comes_again() {
+    let mut world = world(9, 1, 1);
+    put(&mut world, "broker-a", 0, 1);
+    let mut config = builder().build().unwrap();
+    config.consume_timeout = secs(2);
+    let c = consumer(&mut world, 0, config);
+    let mut h = Harness::new(1);
+    // The first delivery hangs in the handler; the retry is consumed.
+    h.policy = Box::new(|s| (s.messages[0].reconsume_times > 0).then_some(ConsumeOutcome::Success));
+    // Swept every 2 s: at 4 s the delivery is older than 2 s.
+    h.run(&mut world, secs(5)).unwrap();
+    assert_eq!(h.held.len(), 1, "{:#?}", h.seen);
+    assert_eq!(world.client(0).deliveries_in_flight(), 0, "given up on");
+    let ok = h
+        .run_until(&mut world, |h, _| h.seen.len() >= 2, secs(20))
+        .unwrap();
+    assert!(ok, "the message never came again: {:#?}", h.seen);
+    let again = &h.seen[1];
+    assert_eq!(again.queue.topic, retry_topic(GROUP));
+    assert_eq!(again.messages[0].message.body.as_ref(), b"broker-a/0/0");
+    assert_eq!(again.messages[0].reconsume_times, 1);
+    assert!(
+        again.at >= secs(10),
+        "delay level 3 is 10 s: {:?}",
+        again.at
+    );
+    // The hung handler finally returns: nothing happens to it any more.
+    h.ack_held(
+        &mut world,
+        ConsumeOutcome::ReconsumeLater { delay_level: 1 },
+    );
+    h.run(&mut world, secs(20)).unwrap();
+    assert_eq!(h.seen.len(), 2, "{:#?}", h.seen);
+    assert_eq!(committed(&world, &mq("broker-a", 0)), Some(1));
+    let retry_q = rocketwire_core::body::MessageQueue {
+        topic: retry_topic(GROUP),
+        broker_name: "broker-a".into(),
+        queue_id: 0,
+    };
+    assert_eq!(world.client(0).consumer_offsets(c).get(&retry_q), Some(&1));
+}

@@ -162,11 +162,22 @@ struct ListRound {
     answered: bool,
 }
 
+/// An orderly batch waiting for its DLQ send-backs.
+#[derive(Debug, Clone, Copy)]
+struct OrderlyDlq {
+    /// The suspension if the batch cannot be settled.
+    pause: Duration,
+    /// Messages in the batch.
+    total: usize,
+}
+
 #[derive(Debug)]
 struct Delivery {
     consumer: ConsumerId,
     mq: MessageQueue,
     messages: Vec<MessageExt>,
+    /// When it was handed to the user (for the consume timeout).
+    started: Instant,
 }
 
 /// Requests of consumers in flight.
@@ -194,6 +205,8 @@ pub(super) struct ConsumerState {
     next_delivery: u64,
     /// Pending send-backs per delivery: offsets still waiting, and those that failed.
     send_backs: HashMap<DeliveryId, (usize, Vec<i64>, Vec<i64>)>,
+    /// Orderly batches whose exhausted messages are on their way to the DLQ.
+    orderly_dlq: HashMap<DeliveryId, OrderlyDlq>,
     /// Scheduled pulls.
     pull_timers: BTreeSet<(Instant, ConsumerId, MessageQueue)>,
     /// Subscribed topics whose route was missing, to look up again.
@@ -265,7 +278,8 @@ impl ConsumerState {
             .consumers
             .values()
             .flat_map(|c| c.queues.values())
-            .filter_map(|s| s.pq.next_retry_at())
+            .flat_map(|s| [s.pq.next_retry_at(), s.pq.suspended_until()])
+            .flatten()
             .min();
         [pulls, retries, routes, reregister]
             .into_iter()
@@ -295,7 +309,7 @@ impl ConsumerState {
 
     /// The rebalance, offset-persist and lock-renewal intervals: the shortest any consumer
     /// asks for (Java's defaults 20 s / 5 s / 20 s).
-    pub(super) fn intervals(&self) -> (Duration, Duration, Duration) {
+    pub(super) fn intervals(&self) -> (Duration, Duration, Duration, Duration) {
         let min = |f: fn(&ConsumerConfig) -> Duration, default: u64| {
             self.consumers
                 .values()
@@ -308,6 +322,7 @@ impl ConsumerState {
             min(|c| c.rebalance_interval, 20),
             min(|c| c.persist_interval, 5),
             min(|c| c.lock_interval, 20),
+            min(|c| c.consume_timeout, 15 * 60),
         )
     }
 
@@ -421,27 +436,48 @@ impl ClientCore {
         let clustering = c.config.message_model == MessageModel::Clustering;
         let suspend = c.config.suspend_current_queue_time;
         let mut release_now = false;
+        let max_reconsume = c.config.effective_max_reconsume_times();
         if let Some(slot) = c.queues.get_mut(&d.mq) {
             if orderly {
+                let pause = match outcome {
+                    ConsumeOutcome::Success => None,
+                    ConsumeOutcome::ReconsumeLater { .. } => Some(suspend),
+                    ConsumeOutcome::SuspendCurrentQueue(d) => Some(
+                        d.unwrap_or(suspend)
+                            .clamp(Duration::from_millis(10), Duration::from_secs(30)),
+                    ),
+                };
+                // Java `checkReconsumeTimes`: a message that failed its last allowed time goes
+                // to the DLQ; the batch stays out until the broker took it.
+                let exhausted: Vec<MessageExt> = d
+                    .messages
+                    .iter()
+                    .filter(|m| m.reconsume_times >= max_reconsume)
+                    .cloned()
+                    .collect();
+                if let (Some(pause), true) = (pause, clustering && !exhausted.is_empty()) {
+                    let total = d.messages.len();
+                    let to_dlq = Delivery {
+                        consumer: d.consumer,
+                        mq: d.mq.clone(),
+                        messages: exhausted,
+                        started: d.started,
+                    };
+                    self.consumers
+                        .orderly_dlq
+                        .insert(delivery, OrderlyDlq { pause, total });
+                    self.send_back(now, delivery, to_dlq, -1);
+                    return self.after_progress(now);
+                }
                 slot.batch_out = false;
                 release_now = slot.release_pending;
-                match outcome {
-                    ConsumeOutcome::Success => {
+                match pause {
+                    None => {
                         if let Ok(change) = slot.pq.commit_batch() {
                             c.flow.on_freed(change);
                         }
                     }
-                    ConsumeOutcome::ReconsumeLater { .. } => {
-                        slot.pq.rollback_batch();
-                        slot.pq.suspend_batch(now + suspend);
-                    }
-                    ConsumeOutcome::SuspendCurrentQueue(d) => {
-                        slot.pq.rollback_batch();
-                        let pause = d
-                            .unwrap_or(suspend)
-                            .clamp(Duration::from_millis(10), Duration::from_secs(30));
-                        slot.pq.suspend_batch(now + pause);
-                    }
+                    Some(pause) => slot.pq.suspend_batch(now + pause),
                 }
             } else {
                 match outcome {
@@ -1137,6 +1173,15 @@ impl ClientCore {
             self.consumers.reregister_due.remove(&addr);
             self.reregister(now, &addr);
         }
+        // Orderly queues whose suspension ended hand out their batch again.
+        for slot in self
+            .consumers
+            .consumers
+            .values_mut()
+            .flat_map(|c| c.queues.values_mut())
+        {
+            slot.pq.end_suspension(now);
+        }
         // Local retries whose time came make messages ready again.
         self.deliver_ready(now);
     }
@@ -1334,6 +1379,7 @@ impl ClientCore {
                         consumer: id,
                         mq: mq.clone(),
                         messages: messages.clone(),
+                        started: now,
                     },
                 );
                 self.events.push_back(Event::Deliver {
@@ -1418,6 +1464,9 @@ impl ClientCore {
         let Some(c) = self.consumers.consumers.get_mut(&d.consumer) else {
             return;
         };
+        if let Some(o) = self.consumers.orderly_dlq.remove(&delivery) {
+            return self.finish_orderly_dlq(now, d, o, failed.is_empty() && done.len() == o.total);
+        }
         let retry_delay = c.config.delay_after_send_back_failure;
         if let Some(slot) = c.queues.get_mut(&d.mq) {
             if let Ok(change) = slot.pq.settle(&done) {
@@ -1431,6 +1480,60 @@ impl ClientCore {
         }
         update_committable(c, &d.mq);
         self.after_progress(now);
+    }
+
+    /// An orderly batch whose exhausted messages were sent to the DLQ: consumed if every
+    /// message of it went (`all_gone`), otherwise suspended with reconsume counts + 1 (the
+    /// broker did not take one, or others in the batch still have tries left).
+    fn finish_orderly_dlq(&mut self, now: Instant, d: Delivery, o: OrderlyDlq, all_gone: bool) {
+        let Some(c) = self.consumers.consumers.get_mut(&d.consumer) else {
+            return;
+        };
+        let mut release_now = false;
+        if let Some(slot) = c.queues.get_mut(&d.mq) {
+            slot.batch_out = false;
+            release_now = slot.release_pending;
+            if all_gone {
+                if let Ok(change) = slot.pq.commit_batch() {
+                    c.flow.on_freed(change);
+                }
+            } else {
+                slot.pq.suspend_batch(now + o.pause);
+            }
+        }
+        update_committable(c, &d.mq);
+        if release_now {
+            self.release_queue(now, d.consumer, &d.mq);
+        }
+        self.after_progress(now);
+    }
+
+    /// Java `cleanExpireMsg`: a concurrent delivery out with the user for longer than the
+    /// consumer's `consume_timeout` is given up on and sent back with delay level 3, as if the
+    /// handler had asked to reconsume it later; its ack, if it ever comes, is ignored.
+    pub(super) fn expire_deliveries(&mut self, now: Instant) {
+        let expired: Vec<DeliveryId> = self
+            .consumers
+            .deliveries
+            .iter()
+            .filter(|(id, d)| {
+                !self.consumers.send_backs.contains_key(*id)
+                    && self.consumers.consumers.get(&d.consumer).is_some_and(|c| {
+                        c.config.consume_mode == ConsumeMode::Concurrently
+                            && !c.lite
+                            && now.saturating_duration_since(d.started) >= c.config.consume_timeout
+                    })
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for delivery in expired {
+            tracing::warn!(?delivery, "consume timeout: sending the delivery back");
+            self.ack(
+                now,
+                delivery,
+                ConsumeOutcome::ReconsumeLater { delay_level: 3 },
+            );
+        }
     }
 
     /// Sends UPDATE_CONSUMER_OFFSET for every queue whose committable offset moved (clustering),
@@ -1875,6 +1978,7 @@ impl ClientCore {
         for d in &abandoned {
             self.consumers.deliveries.remove(d);
             self.consumers.send_backs.remove(d);
+            self.consumers.orderly_dlq.remove(d);
         }
         if let Some(c) = self.consumers.consumers.get_mut(&consumer) {
             c.report.abandoned_deliveries += abandoned.len();

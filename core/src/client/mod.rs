@@ -532,10 +532,11 @@ impl ClientCore {
             jobs.push((Timer::Heartbeat, self.config.heartbeat_interval));
         }
         if self.consumers.any() {
-            let (rebalance, persist, lock) = self.consumers.intervals();
+            let (rebalance, persist, lock, consume) = self.consumers.intervals();
             jobs.push((Timer::Rebalance, rebalance));
             jobs.push((Timer::PersistOffsets, persist));
             jobs.push((Timer::LockRenew, lock));
+            jobs.push((Timer::ConsumeTimeout, consume));
         }
         for (timer, every) in jobs {
             if !self.timers.is_set(timer) {
@@ -571,6 +572,7 @@ impl ClientCore {
                 Timer::Rebalance => self.rebalance_all(now),
                 Timer::PersistOffsets => self.persist_offsets(now),
                 Timer::LockRenew => self.lock_all_consumers(now),
+                Timer::ConsumeTimeout => self.expire_deliveries(now),
             }
             self.arm_periodic(now);
         }

@@ -15,14 +15,17 @@ pub(super) enum Timer {
     PersistOffsets = 3,
     /// Renew orderly consumers' queue locks.
     LockRenew = 4,
+    /// Give up on deliveries out with the user past the consume timeout.
+    ConsumeTimeout = 5,
 }
 
-const ALL: [Timer; 5] = [
+const ALL: [Timer; 6] = [
     Timer::RouteRefresh,
     Timer::Heartbeat,
     Timer::Rebalance,
     Timer::PersistOffsets,
     Timer::LockRenew,
+    Timer::ConsumeTimeout,
 ];
 
 /// When each job is due; `None` when not armed.

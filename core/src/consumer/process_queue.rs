@@ -334,6 +334,20 @@ impl ProcessQueue {
         self.suspended_until.is_some_and(|t| now < t)
     }
 
+    /// Orderly: when the current suspension ends (the driver wakes then to deliver again).
+    pub fn suspended_until(&self) -> Option<Instant> {
+        self.suspended_until
+    }
+
+    /// Orderly: forgets a suspension that ended by `now`; true if one did.
+    pub fn end_suspension(&mut self, now: Instant) -> bool {
+        let ended = self.suspended_until.is_some_and(|t| t <= now);
+        if ended {
+            self.suspended_until = None;
+        }
+        ended
+    }
+
     /// Moves the next pull to `offset` (lite pull `seek`, or a broker-side offset reset):
     /// messages not handed out are dropped (they will be pulled again) and the pulled-through
     /// mark becomes `offset`. Returns what left the cache. Only while pulling.
