@@ -83,3 +83,56 @@ fn assign_seek_pause_resume_and_commit() {
     assert_eq!(committed(&world, &a0), Some(7));
     assert_eq!(committed(&world, &b1), Some(5));
 }
+
+/// A running consumer takes a second topic with `subscribe` and lets the first go with
+/// `unsubscribe`: the new topic's queues are rebalanced to it and consumed; the dropped
+/// topic's queues are released with their offsets committed, and nothing more of it comes.
+#[test]
+fn subscribe_and_unsubscribe_while_running() {
+    let mut world = world(22, 1, 1);
+    let other = "T2";
+    for b in BROKERS {
+        world.broker(b).create_topic(other, 1);
+    }
+    put_all(&mut world, 1, 2);
+    let id = consumer(&mut world, 0, builder().build().unwrap());
+    let mut h = Harness::new(1);
+    h.run_until(&mut world, |h, _| h.seen.len() >= 4, secs(10))
+        .unwrap();
+    let now = world.now();
+    let sub = rocketwire_core::consumer::Subscription::tag(other, "*").unwrap();
+    world.client(0).subscribe(now, id, sub);
+    let now = world.now();
+    for b in BROKERS {
+        let m = rocketwire_core::message::Message::new(other, bytes::Bytes::from_static(b"x"));
+        world.broker(b).put_message(now, m, 0);
+    }
+    let ok = h
+        .run_until(
+            &mut world,
+            |h, _| h.seen.iter().filter(|s| s.queue.topic == other).count() >= 2,
+            secs(10),
+        )
+        .unwrap();
+    assert!(ok, "the added topic was never consumed: {:#?}", h.seen);
+    let held: Vec<_> = world.core(0).assigned_queues(id);
+    assert!(held.iter().any(|q| q.topic == other), "{held:?}");
+    assert!(held.iter().any(|q| q.topic == TOPIC), "{held:?}");
+
+    let now = world.now();
+    world.client(0).unsubscribe(now, id, TOPIC);
+    h.run(&mut world, secs(1)).unwrap();
+    let held = world.core(0).assigned_queues(id);
+    assert!(held.iter().all(|q| q.topic == other), "{held:?}");
+    for q in all_queues(1) {
+        assert_eq!(committed(&world, &q), Some(2), "{q:?} committed on release");
+    }
+    let before = h.seen.len();
+    put_all(&mut world, 1, 1);
+    h.run(&mut world, secs(5)).unwrap();
+    assert!(
+        h.seen[before..].iter().all(|s| s.queue.topic != TOPIC),
+        "{:#?}",
+        &h.seen[before..]
+    );
+}

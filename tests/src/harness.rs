@@ -104,6 +104,8 @@ pub trait HarnessConsumer {
 pub trait HarnessLiteConsumer {
     /// `LitePullConsumer::subscribe`.
     fn subscribe(&mut self, topic: &str, expression: &str) -> Result<(), LitePullError>;
+    /// `LitePullConsumer::unsubscribe`.
+    fn unsubscribe(&mut self, topic: &str) -> Result<(), LitePullError>;
     /// `LitePullConsumer::assign`.
     fn assign(&mut self, queues: Vec<MessageQueue>) -> Result<(), LitePullError>;
     /// `LitePullConsumer::poll`.
@@ -182,6 +184,9 @@ macro_rules! handle_impls {
         impl HarnessLiteConsumer for $lite<'_> {
             fn subscribe(&mut self, topic: &str, expression: &str) -> Result<(), LitePullError> {
                 self.harness.run(self.consumer.subscribe(topic, expression))
+            }
+            fn unsubscribe(&mut self, topic: &str) -> Result<(), LitePullError> {
+                self.harness.run(self.consumer.unsubscribe(topic))
             }
             fn assign(&mut self, queues: Vec<MessageQueue>) -> Result<(), LitePullError> {
                 self.harness.run(self.consumer.assign(queues))

@@ -12,7 +12,7 @@ use rocketwire_core::producer::{ProducerConfig, QueueSelector, SendStatus};
 use rocketwire_core::ResponseCode;
 use rocketwire_tokio::LitePullOptions;
 
-use crate::harness::HarnessLiteConsumer;
+use crate::harness::{HarnessLiteConsumer, HarnessProducer};
 use crate::{unique, wire, Harness};
 
 /// How long a scenario waits for messages before failing.
@@ -64,6 +64,17 @@ fn route_with_queues(h: &dyn Harness, topic: &str) -> TopicRouteData {
     }
 }
 
+/// A producer of a fresh group that spreads messages over the queues.
+fn round_robin_producer(h: &dyn Harness) -> Box<dyn HarnessProducer + '_> {
+    h.create_producer(
+        ProducerConfig::builder(unique("rw_pgroup"))
+            .build()
+            .expect("producer config"),
+        QueueSelector::RoundRobin,
+    )
+    .expect("producer")
+}
+
 /// The offset the broker stores for `group` on `queue` (QUERY_CONSUMER_OFFSET).
 fn broker_offset(
     h: &dyn Harness,
@@ -110,14 +121,7 @@ fn broker_offset(
 pub fn lite_pull_with_seek_and_commit(h: &dyn Harness) {
     let topic = unique("rw_lite");
     let group = unique("rw_lgroup");
-    let producer = h
-        .create_producer(
-            ProducerConfig::builder(unique("rw_pgroup"))
-                .build()
-                .expect("producer config"),
-            QueueSelector::RoundRobin,
-        )
-        .expect("producer");
+    let producer = round_robin_producer(h);
     let sent: Vec<String> = (0..10).map(|i| format!("lite-{i}")).collect();
     for b in &sent {
         let stored = producer
@@ -252,6 +256,77 @@ pub fn lite_pull_with_seek_and_commit(h: &dyn Harness) {
     );
     consumer.commit().expect("second commit");
     assert_eq!(broker_offset(h, &route, &group, &paused), n as i64 + 3);
+    consumer.shutdown().expect("consumer shutdown");
+    producer.shutdown().expect("producer shutdown");
+}
+
+/// A lite pull consumer subscribed to one topic takes a second with another `subscribe` while
+/// running, then drops the first with `unsubscribe`: it polls both topics' messages, and after
+/// the unsubscribe only the second topic's.
+pub fn lite_pull_subscribe_more_and_unsubscribe(h: &dyn Harness) {
+    let first = unique("rw_lsub1");
+    let second = unique("rw_lsub2");
+    let producer = round_robin_producer(h);
+    let send = |topic: &str, tag: &str, n: usize| {
+        for i in 0..n {
+            let stored = producer
+                .send(Message::new(topic.to_owned(), format!("{tag}-{i}")))
+                .expect("send");
+            assert_eq!(stored.status, SendStatus::SendOk);
+        }
+    };
+    send(&first, "one", 4);
+    send(&second, "two", 4);
+    route_with_queues(h, &first);
+    route_with_queues(h, &second);
+    let config = ConsumerConfig {
+        group: unique("rw_lsgroup"),
+        consume_from_where: ConsumeFromWhere::FirstOffset,
+        ..ConsumerConfig::default()
+    };
+    let mut consumer = h.create_lite_pull_consumer(config, LitePullOptions::default());
+    assert!(
+        consumer.unsubscribe(&first).is_err(),
+        "unsubscribe before subscribe fails"
+    );
+    consumer.subscribe(&first, "*").expect("subscribe");
+    let got = poll_until(consumer.as_mut(), "the first topic", |m| m.len() >= 4);
+    assert!(got.iter().all(|m| m.topic() == first), "{got:?}");
+
+    consumer
+        .subscribe(&second, "*")
+        .expect("subscribe while running");
+    let got = poll_until(consumer.as_mut(), "the added topic", |m| {
+        m.iter().filter(|m| m.topic() == second).count() >= 4
+    });
+    let bodies: BTreeSet<String> = got.iter().map(body).collect();
+    assert_eq!(
+        bodies,
+        (0..4).map(|i| format!("two-{i}")).collect::<BTreeSet<_>>()
+    );
+
+    consumer.unsubscribe(&first).expect("unsubscribe");
+    let held = consumer.assignment().expect("assignment");
+    assert!(held.iter().all(|q| q.topic == second), "{held:?}");
+    send(&first, "one-late", 2);
+    send(&second, "two-late", 2);
+    let late = poll_until(consumer.as_mut(), "the kept topic", |m| m.len() >= 2);
+    let quiet_until = Instant::now() + Duration::from_secs(3);
+    let mut all = late;
+    while Instant::now() < quiet_until {
+        all.extend(consumer.poll(POLL).expect("poll"));
+    }
+    assert!(
+        all.iter().all(|m| m.topic() == second),
+        "polled a dropped topic: {:?}",
+        all.iter().map(body).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        all.len(),
+        2,
+        "{:?}",
+        all.iter().map(body).collect::<Vec<_>>()
+    );
     consumer.shutdown().expect("consumer shutdown");
     producer.shutdown().expect("producer shutdown");
 }

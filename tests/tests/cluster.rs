@@ -57,4 +57,5 @@ suite!(
     consume_from_timestamp,
     transactional_producer,
     lite_pull_with_seek_and_commit,
+    lite_pull_subscribe_more_and_unsubscribe,
 );

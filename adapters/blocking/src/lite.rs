@@ -11,7 +11,7 @@ use rocketwire_core::message::MessageExt;
 use rocketwire_core::{ConsumerCloseReport, ConsumerId};
 use rocketwire_driver::{
     assign_subscriptions, assignment_of, close_report_of, committable_of, park_until, reply_result,
-    LiteMode, LitePullError, LitePullOptions, LiteState,
+    LiteMode, LitePullError, LitePullOptions, LiteState, Subscribe,
 };
 
 use crate::driver::wait;
@@ -63,11 +63,24 @@ impl LitePullConsumer {
     }
 
     /// Subscribes `topic` with a tag `expression`; its queues are rebalanced within the
-    /// group. Only one `subscribe`.
+    /// group. Called again, it adds a topic (or changes the expression of one) on the running
+    /// consumer.
     pub fn subscribe(&mut self, topic: &str, expression: &str) -> Result<(), LitePullError> {
-        let sub = self.state.subscription(topic, expression)?;
-        self.start(vec![sub])?;
-        self.state.set_mode(LiteMode::Subscribe);
+        match self.state.subscription(topic, expression)? {
+            Subscribe::Start(sub) => {
+                self.start(vec![sub])?;
+                self.state.set_mode(LiteMode::Subscribe);
+            }
+            Subscribe::Add(command) => self.client.submit(command)?,
+        }
+        Ok(())
+    }
+
+    /// Drops `topic`: its queues are released (their offsets committed) and nothing more of
+    /// it is polled.
+    pub fn unsubscribe(&mut self, topic: &str) -> Result<(), LitePullError> {
+        let command = self.state.unsubscribe_command(topic)?;
+        self.client.submit(command)?;
         Ok(())
     }
 

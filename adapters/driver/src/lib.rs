@@ -77,7 +77,7 @@ pub use lite::{
     LitePullOptions, Taken,
 };
 #[doc(hidden)]
-pub use lite::{assignment_of, close_report_of, committable_of, LiteState, Ready};
+pub use lite::{assignment_of, close_report_of, committable_of, LiteState, Ready, Subscribe};
 pub use park::{block_on, park_until};
 #[doc(hidden)]
 pub use producer::{shutdown_error, try_send_command};

@@ -100,6 +100,15 @@ impl LitePullOptions {
     }
 }
 
+/// What a lite pull `subscribe` has to do ([`LiteState::subscription`]).
+#[derive(Debug)]
+pub enum Subscribe {
+    /// Start the consumer with this subscription.
+    Start(Subscription),
+    /// Send this command to the running consumer.
+    Add(Command),
+}
+
 /// Why a lite pull consumer call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -108,9 +117,6 @@ pub enum LitePullError {
     /// exclusive").
     #[error("subscribe and assign are mutually exclusive")]
     MixedModes,
-    /// A second `subscribe`: the subscriptions are fixed once the consumer started.
-    #[error("already subscribed: subscriptions are fixed once the consumer started")]
-    AlreadySubscribed,
     /// Neither `subscribe` nor `assign` was called yet.
     #[error("call subscribe or assign first")]
     NotStarted,
@@ -383,19 +389,34 @@ impl LiteState {
         Ok(id)
     }
 
-    /// The subscription a `subscribe` of `topic` with `expression` starts the consumer with,
-    /// unless the mode forbids it; [`LiteState::set_mode`] once started.
-    pub fn subscription(
-        &self,
-        topic: &str,
-        expression: &str,
-    ) -> Result<Subscription, LitePullError> {
-        match self.mode {
-            Some(LiteMode::Assign) => return Err(LitePullError::MixedModes),
-            Some(LiteMode::Subscribe) => return Err(LitePullError::AlreadySubscribed),
-            None => {}
+    /// What a `subscribe` of `topic` with `expression` does: start the consumer with the
+    /// subscription ([`LiteState::set_mode`] once started), or, once subscribed, the command
+    /// adding it to the running consumer. Fails after `assign`.
+    pub fn subscription(&self, topic: &str, expression: &str) -> Result<Subscribe, LitePullError> {
+        if self.mode == Some(LiteMode::Assign) {
+            return Err(LitePullError::MixedModes);
         }
-        Subscription::tag(topic, expression).map_err(|e| LitePullError::Subscription(e.to_string()))
+        let subscription = Subscription::tag(topic, expression)
+            .map_err(|e| LitePullError::Subscription(e.to_string()))?;
+        Ok(match self.id {
+            Some(consumer) => Subscribe::Add(Command::Subscribe {
+                consumer,
+                subscription,
+            }),
+            None => Subscribe::Start(subscription),
+        })
+    }
+
+    /// The command dropping `topic` from a subscribed consumer. Fails after `assign` or
+    /// before `subscribe`.
+    pub fn unsubscribe_command(&self, topic: &str) -> Result<Command, LitePullError> {
+        match self.mode {
+            Some(LiteMode::Assign) => Err(LitePullError::MixedModes),
+            _ => Ok(Command::Unsubscribe {
+                consumer: self.started()?,
+                topic: topic.to_string(),
+            }),
+        }
     }
 
     /// Records how the consumer got its queues.
@@ -622,12 +643,24 @@ impl<R: crate::Runtime> LitePullConsumer<R> {
     }
 
     /// Subscribes `topic` with a tag `expression` (`"*"`, `"a || b"`); its queues are
-    /// rebalanced within the group. Only one `subscribe`: the core's subscriptions are fixed
-    /// at start.
+    /// rebalanced within the group. Called again, it adds a topic (or changes the expression
+    /// of one) on the running consumer.
     pub async fn subscribe(&mut self, topic: &str, expression: &str) -> Result<(), LitePullError> {
-        let sub = self.state.subscription(topic, expression)?;
-        self.start(vec![sub]).await?;
-        self.state.set_mode(LiteMode::Subscribe);
+        match self.state.subscription(topic, expression)? {
+            Subscribe::Start(sub) => {
+                self.start(vec![sub]).await?;
+                self.state.set_mode(LiteMode::Subscribe);
+            }
+            Subscribe::Add(command) => self.client.send(command).await?,
+        }
+        Ok(())
+    }
+
+    /// Drops `topic`: its queues are released (their offsets committed) and nothing more of
+    /// it is polled.
+    pub async fn unsubscribe(&mut self, topic: &str) -> Result<(), LitePullError> {
+        let command = self.state.unsubscribe_command(topic)?;
+        self.client.send(command).await?;
         Ok(())
     }
 

@@ -562,6 +562,44 @@ impl ClientCore {
             .unwrap_or_default()
     }
 
+    /// Adds `subscription` to a running consumer, or replaces the expression of a topic it
+    /// already subscribes (Java `subscribe` after `start`): the brokers learn it with the next
+    /// heartbeat, sent now, and the consumer rebalances at once. Pulls in flight carry the old
+    /// expression; what they bring is re-checked client-side against the new one's tags. Does
+    /// nothing to a consumer that assigned its queues or is closing.
+    pub fn subscribe(&mut self, now: Instant, consumer: ConsumerId, subscription: Subscription) {
+        let Some(c) = self.consumers.consumers.get_mut(&consumer) else {
+            return;
+        };
+        if c.closing.is_some() || c.assigned.is_some() {
+            return;
+        }
+        c.subs
+            .insert(subscription.topic().to_string(), subscription);
+        c.sub_version = self.wall.now_millis();
+        self.send_heartbeats(now, None);
+        self.rebalance(now, consumer);
+    }
+
+    /// Drops the subscription of `topic` from a running consumer (Java `unsubscribe`): its
+    /// queues are released (their offsets persisted) and the brokers learn it with the
+    /// heartbeat sent now.
+    pub fn unsubscribe(&mut self, now: Instant, consumer: ConsumerId, topic: &str) {
+        let Some(c) = self.consumers.consumers.get_mut(&consumer) else {
+            return;
+        };
+        if c.closing.is_some() || c.assigned.is_some() || c.subs.remove(topic).is_none() {
+            return;
+        }
+        c.sub_version = self.wall.now_millis();
+        c.doubt.remove(topic);
+        self.consumers
+            .list_rounds
+            .remove(&(consumer, topic.to_string()));
+        self.apply_allocation(now, consumer, topic, Vec::new(), false);
+        self.send_heartbeats(now, None);
+    }
+
     /// Takes `queues` instead of rebalancing (lite pull's `assign`): the consumer holds
     /// exactly these from now on, and is no longer part of the group's rebalance.
     pub fn assign(&mut self, now: Instant, consumer: ConsumerId, queues: Vec<MessageQueue>) {

@@ -133,6 +133,20 @@ pub enum Command {
         /// Gets the consumer's id.
         reply: oneshot::Sender<Result<ConsumerId, ConsumerError>>,
     },
+    /// [`ClientCore::subscribe`].
+    Subscribe {
+        /// Which consumer.
+        consumer: ConsumerId,
+        /// The subscription to add (or the new expression of its topic).
+        subscription: Subscription,
+    },
+    /// [`ClientCore::unsubscribe`].
+    Unsubscribe {
+        /// Which consumer.
+        consumer: ConsumerId,
+        /// The topic to drop.
+        topic: String,
+    },
     /// [`ClientCore::assign`].
     Assign {
         /// Which consumer.

@@ -261,6 +261,8 @@ impl Shell {
                 Command::CreateTransactionProducer { reply, .. } => refuse_shut_down(reply),
                 Command::SendTransactional { reply, .. } => drop(reply.send(Err(shutdown_error()))),
                 Command::Ack { .. }
+                | Command::Subscribe { .. }
+                | Command::Unsubscribe { .. }
                 | Command::Assign { .. }
                 | Command::Seek { .. }
                 | Command::Pause { .. }
@@ -367,6 +369,13 @@ impl Shell {
             Command::Ack { delivery, outcome } => {
                 self.lite_deliveries.remove(&delivery);
                 self.core.ack(now, delivery, outcome)
+            }
+            Command::Subscribe {
+                consumer,
+                subscription,
+            } => self.core.subscribe(now, consumer, subscription),
+            Command::Unsubscribe { consumer, topic } => {
+                self.core.unsubscribe(now, consumer, &topic)
             }
             Command::Assign { consumer, queues } => self.core.assign(now, consumer, queues),
             Command::Seek {
