@@ -417,3 +417,24 @@ fn delivery_past_the_consume_timeout_is_sent_back_and_comes_again() {
     };
     assert_eq!(world.client(0).consumer_offsets(c).get(&retry_q), Some(&1));
 }
+
+/// A broker that goes away for good (still in the route) puts the consumer in doubt about its
+/// membership only briefly: the other brokers' lists settle it, and the queues of the
+/// reachable broker keep committing on the usual 5 s rhythm.
+#[test]
+fn lost_broker_does_not_stall_commits_of_the_others() {
+    let mut world = world(10, 1, 1);
+    put_all(&mut world, 1, 2);
+    consumer(&mut world, 0, builder().build().unwrap());
+    let mut h = Harness::new(1);
+    h.run_until(&mut world, |h, _| h.seen.len() >= 4, secs(10))
+        .unwrap();
+    world.partition("127.0.0.1:10921");
+    let a = mq("broker-a", 0);
+    for round in 1..=4 {
+        put(&mut world, "broker-a", 0, 1);
+        h.run(&mut world, secs(6)).unwrap();
+        let want = 2 + round;
+        assert_eq!(committed(&world, &a), Some(want), "round {round}");
+    }
+}

@@ -160,6 +160,8 @@ struct ListRound {
     waiting: usize,
     ids: BTreeSet<String>,
     answered: bool,
+    /// Asked for again while unfinished: a new round follows this one.
+    rerun: bool,
 }
 
 /// An orderly batch waiting for its DLQ send-backs.
@@ -783,22 +785,25 @@ impl ClientCore {
             return self.apply_allocation(now, id, topic, all, false);
         }
         let random = self.rng.next_u64();
-        let addrs: BTreeSet<String> = route
+        let mut addrs: BTreeSet<String> = route
             .broker_datas
             .iter()
             .filter_map(|b| b.select_addr(random).map(str::to_string))
             .collect();
+        // Brokers our heartbeats do not reach (yet) would only hold the round up until the
+        // request times out; the others tell the membership.
+        let failing = &self.consumers.heartbeat_failures;
+        if addrs.iter().any(|a| !failing.contains_key(a)) {
+            addrs.retain(|a| !failing.contains_key(a));
+        }
         if addrs.is_empty() {
             return;
         }
         let key = (id, topic.to_string());
-        if self
-            .consumers
-            .list_rounds
-            .get(&key)
-            .is_some_and(|r| r.asked == now)
-        {
-            // Asked this very instant (several notifications at once): that round is as fresh.
+        if let Some(r) = self.consumers.list_rounds.get_mut(&key) {
+            // A round is under way: a new one follows it (unless this one was asked this very
+            // instant, which makes it as fresh).
+            r.rerun |= r.asked != now;
             return;
         }
         let header = GetConsumerListByGroupRequestHeader {
@@ -806,7 +811,6 @@ impl ClientCore {
         };
         self.consumers.last_round += 1;
         let round = self.consumers.last_round;
-        // A newer round replaces an unfinished one: answers to the old one are ignored.
         self.consumers.list_rounds.insert(
             key,
             ListRound {
@@ -815,6 +819,7 @@ impl ClientCore {
                 waiting: addrs.len(),
                 ids: BTreeSet::new(),
                 answered: false,
+                rerun: false,
             },
         );
         for addr in addrs {
@@ -853,6 +858,11 @@ impl ClientCore {
             return;
         };
         let (id, topic) = key;
+        if r.rerun {
+            if let Some(route) = self.routes.get(&topic).cloned() {
+                self.rebalance_topic(now, id, &topic, &route);
+            }
+        }
         if !r.answered {
             tracing::debug!(%topic, "consumer list unavailable; keeping the assignment");
             let doubted = self
@@ -1762,7 +1772,7 @@ impl ClientCore {
         result: Result<RemotingCommand, InvokeError>,
     ) {
         if let Err(InvokeError::ConnectionClosed { addr }) = &result {
-            self.reregister(now, addr);
+            self.connection_lost(now, addr);
         }
         match request {
             ConsumerRequest::Pull(id, mq, epoch) => {
@@ -1898,16 +1908,7 @@ impl ClientCore {
             }
             // Registered again: a consumer in doubt lists the group now rather than wait for a
             // notification (the broker sends none when it still had us).
-            let doubted: Vec<ConsumerId> = self
-                .consumers
-                .consumers
-                .iter()
-                .filter(|(_, c)| c.closing.is_none() && !c.doubt.is_empty())
-                .map(|(id, _)| *id)
-                .collect();
-            for id in doubted {
-                self.rebalance(now, id);
-            }
+            self.rebalance_doubted(now);
             return;
         }
         if !self.has_live_consumer() {
@@ -1929,15 +1930,33 @@ impl ClientCore {
             .entry(addr.to_string())
             .or_insert(at);
         *due = (*due).min(at);
+        if again {
+            // The broker we lost is not back: the rest of the brokers tell the membership.
+            self.rebalance_doubted(now);
+        }
+    }
+
+    /// Rebalances now every live consumer in doubt about its membership.
+    fn rebalance_doubted(&mut self, now: Instant) {
+        let doubted: Vec<ConsumerId> = self
+            .consumers
+            .consumers
+            .iter()
+            .filter(|(_, c)| c.closing.is_none() && !c.doubt.is_empty())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in doubted {
+            self.rebalance(now, id);
+        }
     }
 
     /// A connection to broker `addr` was lost: the broker unregistered this client with it and
     /// told the rest of the group, which may now take our queues while we, not told, keep
     /// pulling and committing them. Heartbeat that broker again at once: registering anew
     /// makes it notify the whole group, us included, so every member rebalances on the same
-    /// membership. At most once per [`REREGISTER_INTERVAL`] per broker; a later loss within
-    /// it is handled when the interval ends.
-    pub(super) fn reregister(&mut self, now: Instant, addr: &str) {
+    /// membership. Until then, or until a list of the group that still names us arrives, the
+    /// consumers are in doubt about their queues.
+    pub(super) fn connection_lost(&mut self, now: Instant, addr: &str) {
         if !self.has_live_consumer() {
             return;
         }
@@ -1945,6 +1964,17 @@ impl ClientCore {
         let ids: Vec<ConsumerId> = self.consumers.consumers.keys().copied().collect();
         for id in ids {
             self.doubt_membership(now, id);
+        }
+        self.reregister(now, addr);
+        // The other brokers may still list us: then nobody took our queues.
+        self.rebalance_doubted(now);
+    }
+
+    /// Heartbeats broker `addr` again, at most once per [`REREGISTER_INTERVAL`]: a call within
+    /// it is carried out when the interval ends.
+    fn reregister(&mut self, now: Instant, addr: &str) {
+        if !self.has_live_consumer() {
+            return;
         }
         if let Some(last) = self.consumers.reregistered.get(addr) {
             if *last == now {

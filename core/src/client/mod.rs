@@ -436,7 +436,7 @@ impl ClientCore {
                 let addr = self.remoting.addr_of(conn).map(str::to_string);
                 self.remoting.handle_closed(conn);
                 if let Some(addr) = addr.filter(|a| self.producers.brokers.contains(a)) {
-                    self.reregister(now, &addr);
+                    self.connection_lost(now, &addr);
                 }
             }
             Input::Timeout => self.handle_timeout(now),
