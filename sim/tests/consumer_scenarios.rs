@@ -438,3 +438,34 @@ fn lost_broker_does_not_stall_commits_of_the_others() {
         assert_eq!(committed(&world, &a), Some(want), "round {round}");
     }
 }
+
+/// Java `cleanOfflineBroker`: once no route names a broker address any more (here the
+/// namesrvs moved `broker-b` to another address), the client stops heartbeating it.
+#[test]
+fn broker_address_no_route_names_gets_no_more_heartbeats() {
+    let mut world = world(11, 1, 1);
+    consumer(&mut world, 0, builder().build().unwrap());
+    let mut h = Harness::new(1);
+    h.run(&mut world, secs(40)).unwrap();
+    let beats = |w: &mut World| w.broker("broker-b").requests_seen(RequestCode::HeartBeat);
+    let before = beats(&mut world);
+    assert!(before >= 2, "heartbeated at start and after 30 s: {before}");
+    let cluster = world.broker("broker-b").config().cluster.clone();
+    for i in 0..2 {
+        world
+            .namesrv(i)
+            .register_broker(&cluster, "broker-b", "127.0.0.1:10931");
+    }
+    // One route refresh learns the move, the next forgets the old address.
+    h.run(&mut world, secs(65)).unwrap();
+    let settled = beats(&mut world);
+    h.run(&mut world, secs(120)).unwrap();
+    assert_eq!(beats(&mut world), settled, "still heartbeated");
+    assert!(
+        world
+            .broker("broker-a")
+            .requests_seen(RequestCode::HeartBeat)
+            > settled,
+        "the other broker still gets heartbeats"
+    );
+}

@@ -328,6 +328,14 @@ impl ConsumerState {
         )
     }
 
+    /// Drops what is kept per broker address, for a broker no route names any more.
+    pub(super) fn forget_broker(&mut self, addr: &str) {
+        self.reregistered.remove(addr);
+        self.reregister_due.remove(addr);
+        self.reregistering.remove(addr);
+        self.heartbeat_failures.remove(addr);
+    }
+
     pub(super) fn topics(&self) -> BTreeSet<String> {
         self.consumers
             .values()

@@ -800,6 +800,20 @@ impl ClientCore {
         }
     }
 
+    /// Broker masters named by the producers' publish views.
+    pub(super) fn publish_master_addrs(&self) -> Vec<String> {
+        self.producers
+            .publish
+            .values()
+            .flat_map(|info| {
+                info.queues()
+                    .iter()
+                    .filter_map(|q| info.master_addr(&q.broker_name).map(str::to_string))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
     /// Every broker master the client knows (heartbeats, unregistration).
     pub(super) fn known_brokers(&self) -> Vec<String> {
         self.producers.brokers.iter().cloned().collect()

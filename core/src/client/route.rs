@@ -1,7 +1,7 @@
 //! Route queries: namesrv choice and failover, one query in flight per topic shared by every
 //! waiter, the route cache, and the periodic refresh of topics in use.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
 use super::{ClientConfig, ClientCore, Event, OpId, Pending, RouteError};
@@ -67,6 +67,15 @@ impl RouteState {
     /// The cached route of `topic`.
     pub(super) fn get(&self, topic: &str) -> Option<&TopicRouteData> {
         self.cache.get(topic)
+    }
+
+    /// Every broker master address some cached route names.
+    pub(super) fn master_addrs(&self) -> BTreeSet<String> {
+        self.cache
+            .values()
+            .flat_map(|r| r.broker_datas.iter())
+            .filter_map(|b| b.master_addr().map(str::to_string))
+            .collect()
     }
 }
 
@@ -185,12 +194,35 @@ impl ClientCore {
 
     /// Fetches again the route of every topic a producer uses (Java's 30 s namesrv poll).
     pub(super) fn refresh_routes(&mut self, now: Instant) {
+        self.prune_brokers();
         let mut topics: Vec<String> = self.producers.topics_in_use().cloned().collect();
         topics.extend(self.consumers.topics());
         topics.sort();
         topics.dedup();
         for topic in topics {
             self.request_route(now, &topic, Waiter::Refresh);
+        }
+    }
+}
+
+impl ClientCore {
+    /// Java `cleanOfflineBroker`: a broker master that no cached route (nor a producer's
+    /// publish view) names any more is forgotten: no more heartbeats to it, no re-registration
+    /// retries, no unregistration at shutdown.
+    fn prune_brokers(&mut self) {
+        let mut live = self.routes.master_addrs();
+        live.extend(self.publish_master_addrs());
+        let gone: Vec<String> = self
+            .producers
+            .brokers
+            .iter()
+            .filter(|a| !live.contains(*a))
+            .cloned()
+            .collect();
+        for addr in gone {
+            tracing::debug!(%addr, "broker left every route; forgotten");
+            self.producers.brokers.remove(&addr);
+            self.consumers.forget_broker(&addr);
         }
     }
 }
