@@ -560,3 +560,44 @@ pub fn transactional_producer(h: &dyn Harness) {
         "the broker checked back"
     );
 }
+
+/// A running push consumer subscribes a second topic and consumes what is sent to it, then
+/// unsubscribes the first and gets nothing more of it.
+pub fn consume_subscribe_and_unsubscribe_while_running(h: &dyn Harness) {
+    let (first, second) = (unique("rw_psub1"), unique("rw_psub2"));
+    produce(h, &first, &bodies("one", 4));
+    produce(h, &second, &bodies("two", 4));
+    let seen = Seen::default();
+    let consumer = h
+        .create_push_consumer(
+            config(&unique("rw_cgroup"), ConsumeFromWhere::FirstOffset),
+            sub(&first),
+            PushConsumerOptions::default(),
+            seen.recorder(),
+        )
+        .expect("consumer starts");
+    seen.wait_for("the first topic", |m| m.len() >= 4);
+    let added = Subscription::tag(second.as_str(), "*").expect("subscription");
+    consumer.subscribe(added).expect("subscribe while running");
+    seen.wait_for("the added topic", |m| {
+        m.iter().filter(|m| m.topic() == second).count() >= 4
+    });
+    consumer.unsubscribe(&first).expect("unsubscribe");
+    let held = consumer.assigned_queues().expect("assigned queues");
+    assert!(
+        held.iter().all(|q| q.topic != first),
+        "still holds the dropped topic: {held:?}"
+    );
+    let before = seen.snapshot().len();
+    produce(h, &first, &bodies("one-late", 2));
+    produce(h, &second, &bodies("two-late", 2));
+    seen.wait_for("the kept topic", |m| m.len() >= before + 2);
+    std::thread::sleep(Duration::from_secs(3));
+    let late: Vec<String> = seen.bodies().split_off(before);
+    assert_eq!(
+        late.iter().cloned().collect::<BTreeSet<_>>(),
+        bodies("two-late", 2).into_iter().collect::<BTreeSet<_>>(),
+        "{late:?}"
+    );
+    consumer.shutdown(DRAIN).expect("consumer shutdown");
+}

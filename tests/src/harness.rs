@@ -96,6 +96,10 @@ pub trait HarnessConsumer {
     fn assigned_queues(&self) -> Result<Vec<MessageQueue>, ClientError>;
     /// `PushConsumer::offsets`: the queues whose start offset is known, with their offsets.
     fn offsets(&self) -> Result<std::collections::BTreeMap<MessageQueue, i64>, ClientError>;
+    /// `PushConsumer::subscribe`.
+    fn subscribe(&self, subscription: Subscription) -> Result<(), ClientError>;
+    /// `PushConsumer::unsubscribe`.
+    fn unsubscribe(&self, topic: &str) -> Result<(), ClientError>;
     /// `PushConsumer::shutdown`.
     fn shutdown(self: Box<Self>, drain: Duration) -> Result<ConsumerCloseReport, ClientError>;
 }
@@ -228,6 +232,12 @@ macro_rules! handle_impls {
                 &self,
             ) -> Result<std::collections::BTreeMap<MessageQueue, i64>, ClientError> {
                 self.harness.run(self.consumer.offsets())
+            }
+            fn subscribe(&self, subscription: Subscription) -> Result<(), ClientError> {
+                self.harness.run(self.consumer.subscribe(subscription))
+            }
+            fn unsubscribe(&self, topic: &str) -> Result<(), ClientError> {
+                self.harness.run(self.consumer.unsubscribe(topic))
             }
             fn shutdown(
                 self: Box<Self>,

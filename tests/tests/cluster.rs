@@ -55,6 +55,7 @@ suite!(
     consume_broadcasting_offsets_survive_restart,
     consume_broadcasting_corrupt_file_fails,
     consume_from_timestamp,
+    consume_subscribe_and_unsubscribe_while_running,
     transactional_producer,
     lite_pull_with_seek_and_commit,
     lite_pull_subscribe_more_and_unsubscribe,

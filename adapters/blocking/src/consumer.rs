@@ -209,6 +209,25 @@ impl PushConsumer {
         wait(rx).map(|(_, o)| o).map_err(|_| ClientError::Shutdown)
     }
 
+    /// Subscribes another topic while running, or changes the expression of one (Java
+    /// `subscribe` after `start`): the brokers learn it from a heartbeat sent now and the
+    /// consumer rebalances at once.
+    pub fn subscribe(&self, subscription: Subscription) -> Result<(), ClientError> {
+        let consumer = self.id;
+        let command = Command::Subscribe {
+            consumer,
+            subscription,
+        };
+        self.client.submit(command)
+    }
+
+    /// Drops `topic` while running: its queues are released with their offsets committed.
+    pub fn unsubscribe(&self, topic: &str) -> Result<(), ClientError> {
+        let consumer = self.id;
+        let topic = topic.to_string();
+        self.client.submit(Command::Unsubscribe { consumer, topic })
+    }
+
     /// Closes the consumer: stops pulling, lets handlers finish until `drain_timeout` (then
     /// abandons their deliveries: they will be consumed again), persists offsets, unlocks and
     /// unregisters, then joins the worker threads. Do not call it from the handler.

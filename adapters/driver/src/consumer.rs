@@ -336,6 +336,27 @@ impl<R> PushConsumer<R> {
             .map_err(|_| ClientError::Shutdown)
     }
 
+    /// Subscribes another topic while running, or changes the expression of one (Java
+    /// `subscribe` after `start`): the brokers learn it from a heartbeat sent now and the
+    /// consumer rebalances at once.
+    pub async fn subscribe(&self, subscription: Subscription) -> Result<(), ClientError> {
+        let consumer = self.id;
+        let command = Command::Subscribe {
+            consumer,
+            subscription,
+        };
+        self.client.send(command).await
+    }
+
+    /// Drops `topic` while running: its queues are released with their offsets committed.
+    pub async fn unsubscribe(&self, topic: &str) -> Result<(), ClientError> {
+        let consumer = self.id;
+        let topic = topic.to_string();
+        self.client
+            .send(Command::Unsubscribe { consumer, topic })
+            .await
+    }
+
     /// Closes the consumer: stops pulling, lets deliveries out with the handler finish until
     /// `drain_timeout` (then abandons them: they will be consumed again), persists offsets,
     /// unlocks and unregisters. A client already shut down gives an empty report.
