@@ -213,19 +213,13 @@ impl PushConsumer {
     /// `subscribe` after `start`): the brokers learn it from a heartbeat sent now and the
     /// consumer rebalances at once.
     pub fn subscribe(&self, subscription: Subscription) -> Result<(), ClientError> {
-        let consumer = self.id;
-        let command = Command::Subscribe {
-            consumer,
-            subscription,
-        };
-        self.client.submit(command)
+        self.client
+            .submit(Command::subscribe(self.id, subscription))
     }
 
     /// Drops `topic` while running: its queues are released with their offsets committed.
     pub fn unsubscribe(&self, topic: &str) -> Result<(), ClientError> {
-        let consumer = self.id;
-        let topic = topic.to_string();
-        self.client.submit(Command::Unsubscribe { consumer, topic })
+        self.client.submit(Command::unsubscribe(self.id, topic))
     }
 
     /// Closes the consumer: stops pulling, lets handlers finish until `drain_timeout` (then

@@ -340,21 +340,14 @@ impl<R> PushConsumer<R> {
     /// `subscribe` after `start`): the brokers learn it from a heartbeat sent now and the
     /// consumer rebalances at once.
     pub async fn subscribe(&self, subscription: Subscription) -> Result<(), ClientError> {
-        let consumer = self.id;
-        let command = Command::Subscribe {
-            consumer,
-            subscription,
-        };
+        let command = Command::subscribe(self.id, subscription);
         self.client.send(command).await
     }
 
     /// Drops `topic` while running: its queues are released with their offsets committed.
     pub async fn unsubscribe(&self, topic: &str) -> Result<(), ClientError> {
-        let consumer = self.id;
-        let topic = topic.to_string();
-        self.client
-            .send(Command::Unsubscribe { consumer, topic })
-            .await
+        let command = Command::unsubscribe(self.id, topic);
+        self.client.send(command).await
     }
 
     /// Closes the consumer: stops pulling, lets deliveries out with the handler finish until

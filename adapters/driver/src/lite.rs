@@ -399,10 +399,7 @@ impl LiteState {
         let subscription = Subscription::tag(topic, expression)
             .map_err(|e| LitePullError::Subscription(e.to_string()))?;
         Ok(match self.id {
-            Some(consumer) => Subscribe::Add(Command::Subscribe {
-                consumer,
-                subscription,
-            }),
+            Some(consumer) => Subscribe::Add(Command::subscribe(consumer, subscription)),
             None => Subscribe::Start(subscription),
         })
     }
@@ -412,10 +409,7 @@ impl LiteState {
     pub fn unsubscribe_command(&self, topic: &str) -> Result<Command, LitePullError> {
         match self.mode {
             Some(LiteMode::Assign) => Err(LitePullError::MixedModes),
-            _ => Ok(Command::Unsubscribe {
-                consumer: self.started()?,
-                topic: topic.to_string(),
-            }),
+            _ => Ok(Command::unsubscribe(self.started()?, topic)),
         }
     }
 

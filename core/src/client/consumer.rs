@@ -164,6 +164,20 @@ struct ListRound {
     rerun: bool,
 }
 
+/// What a client keeps about registering again with one broker.
+#[derive(Debug, Default)]
+struct Registration {
+    /// When we last heartbeated it again after a loss.
+    last: Option<Instant>,
+    /// A re-registration held back (by [`REREGISTER_INTERVAL`] or the retry back-off) until
+    /// then.
+    due: Option<Instant>,
+    /// The heartbeat in flight is such a re-registration.
+    in_flight: bool,
+    /// Heartbeats in a row that failed (for the retry back-off).
+    failures: u32,
+}
+
 /// An orderly batch waiting for its DLQ send-backs.
 #[derive(Debug, Clone, Copy)]
 struct OrderlyDlq {
@@ -215,14 +229,9 @@ pub(super) struct ConsumerState {
     route_retries: BTreeSet<(Instant, ConsumerId, String)>,
     /// Topics that got their quick retry this rebalance round.
     route_retried: BTreeSet<(ConsumerId, String)>,
-    /// When a lost connection last made us register again with a broker, per address.
-    reregistered: BTreeMap<String, Instant>,
-    /// Re-registrations held back by [`REREGISTER_INTERVAL`], due at the given instants.
-    reregister_due: BTreeMap<String, Instant>,
-    /// Heartbeats in a row that failed, per broker address (for the retry back-off).
-    heartbeat_failures: BTreeMap<String, u32>,
-    /// Brokers whose heartbeat in flight registers us again after a loss.
-    reregistering: BTreeSet<String>,
+    /// Registering again with brokers after lost connections and failed heartbeats, per
+    /// broker address.
+    registrations: BTreeMap<String, Registration>,
     /// Consumer lists being gathered, per consumer and topic.
     list_rounds: BTreeMap<(ConsumerId, String), ListRound>,
     /// The last rebalance round number handed out.
@@ -275,7 +284,7 @@ impl ConsumerState {
     pub(super) fn next_deadline(&self) -> Option<Instant> {
         let pulls = self.pull_timers.first().map(|(at, _, _)| *at);
         let routes = self.route_retries.first().map(|(at, _, _)| *at);
-        let reregister = self.reregister_due.values().min().copied();
+        let reregister = self.registrations.values().filter_map(|r| r.due).min();
         let retries = self
             .consumers
             .values()
@@ -330,10 +339,7 @@ impl ConsumerState {
 
     /// Drops what is kept per broker address, for a broker no route names any more.
     pub(super) fn forget_broker(&mut self, addr: &str) {
-        self.reregistered.remove(addr);
-        self.reregister_due.remove(addr);
-        self.reregistering.remove(addr);
-        self.heartbeat_failures.remove(addr);
+        self.registrations.remove(addr);
     }
 
     pub(super) fn topics(&self) -> BTreeSet<String> {
@@ -800,9 +806,10 @@ impl ClientCore {
             .collect();
         // Brokers our heartbeats do not reach (yet) would only hold the round up until the
         // request times out; the others tell the membership.
-        let failing = &self.consumers.heartbeat_failures;
-        if addrs.iter().any(|a| !failing.contains_key(a)) {
-            addrs.retain(|a| !failing.contains_key(a));
+        let registrations = &self.consumers.registrations;
+        let failing = |a: &String| registrations.get(a).is_some_and(|r| r.failures > 0);
+        if addrs.iter().any(|a| !failing(a)) {
+            addrs.retain(|a| !failing(a));
         }
         if addrs.is_empty() {
             return;
@@ -881,9 +888,7 @@ impl ClientCore {
             // Membership changed and we do not know how: ask again soon rather than at the
             // next periodic rebalance.
             if doubted {
-                self.consumers
-                    .route_retries
-                    .insert((now + LIST_RETRY, id, topic));
+                self.list_again_soon(now, id, topic);
             }
             return;
         }
@@ -913,13 +918,19 @@ impl ClientCore {
                 } else if doubted {
                     // No broker knows us (yet): the rest of the group divides the queues
                     // without us. Stay in doubt and look again once we are registered.
-                    self.consumers
-                        .route_retries
-                        .insert((now + LIST_RETRY, id, topic));
+                    self.list_again_soon(now, id, topic);
                 }
             }
             Err(e) => tracing::warn!(%topic, error = %e, "allocation failed"),
         }
+    }
+
+    /// Asks for the group's consumer list of `topic` again after [`LIST_RETRY`] (through the
+    /// route lookup a rebalance starts with).
+    fn list_again_soon(&mut self, now: Instant, id: ConsumerId, topic: String) {
+        self.consumers
+            .route_retries
+            .insert((now + LIST_RETRY, id, topic));
     }
 
     fn apply_allocation(
@@ -1218,15 +1229,14 @@ impl ClientCore {
                 self.request_route(now, &topic, Waiter::Rebalance(id));
             }
         }
-        let due: Vec<String> = self
-            .consumers
-            .reregister_due
-            .iter()
-            .filter(|(_, at)| **at <= now)
-            .map(|(addr, _)| addr.clone())
-            .collect();
+        let mut due = Vec::new();
+        for (addr, r) in &mut self.consumers.registrations {
+            if r.due.is_some_and(|at| at <= now) {
+                r.due = None;
+                due.push(addr.clone());
+            }
+        }
         for addr in due {
-            self.consumers.reregister_due.remove(&addr);
             self.reregister(now, &addr);
         }
         // Orderly queues whose suspension ended hand out their batch again.
@@ -1908,9 +1918,12 @@ impl ClientCore {
     /// the rest of the group while we keep them. Send it again soon, backing off while it
     /// keeps failing, as long as consumers are registered.
     pub(super) fn heartbeat_answered(&mut self, now: Instant, addr: &str, ok: bool) {
-        let again = self.consumers.reregistering.remove(addr);
+        let registration = self.consumers.registrations.get_mut(addr);
+        let again = registration.is_some_and(|r| std::mem::take(&mut r.in_flight));
         if ok {
-            self.consumers.heartbeat_failures.remove(addr);
+            if let Some(r) = self.consumers.registrations.get_mut(addr) {
+                r.failures = 0;
+            }
             if !again {
                 return;
             }
@@ -1922,22 +1935,17 @@ impl ClientCore {
         if !self.has_live_consumer() {
             return;
         }
-        let failures = self
+        let r = self
             .consumers
-            .heartbeat_failures
+            .registrations
             .entry(addr.to_string())
-            .or_insert(0);
+            .or_default();
         let wait = REREGISTER_INTERVAL
-            .saturating_mul(1 << (*failures).min(5))
+            .saturating_mul(1 << r.failures.min(5))
             .min(HEARTBEAT_RETRY_MAX);
-        *failures = failures.saturating_add(1);
+        r.failures = r.failures.saturating_add(1);
         let at = now + wait;
-        let due = self
-            .consumers
-            .reregister_due
-            .entry(addr.to_string())
-            .or_insert(at);
-        *due = (*due).min(at);
+        r.due = Some(r.due.map_or(at, |due| due.min(at)));
         if again {
             // The broker we lost is not back: the rest of the brokers tell the membership.
             self.rebalance_doubted(now);
@@ -1984,21 +1992,23 @@ impl ClientCore {
         if !self.has_live_consumer() {
             return;
         }
-        if let Some(last) = self.consumers.reregistered.get(addr) {
-            if *last == now {
+        let r = self
+            .consumers
+            .registrations
+            .entry(addr.to_string())
+            .or_default();
+        if let Some(last) = r.last {
+            if last == now {
                 return;
             }
-            let next = *last + REREGISTER_INTERVAL;
+            let next = last + REREGISTER_INTERVAL;
             if next > now {
-                self.consumers
-                    .reregister_due
-                    .entry(addr.to_string())
-                    .or_insert(next);
+                r.due.get_or_insert(next);
                 return;
             }
         }
-        self.consumers.reregistered.insert(addr.to_string(), now);
-        self.consumers.reregistering.insert(addr.to_string());
+        r.last = Some(now);
+        r.in_flight = true;
         self.send_heartbeats(now, Some(&[addr.to_string()]));
     }
 

@@ -421,6 +421,20 @@ impl Command {
         with_reply(|reply| Command::CloseConsumer { consumer, reply })
     }
 
+    /// A [`Command::Subscribe`].
+    pub fn subscribe(consumer: ConsumerId, subscription: Subscription) -> Self {
+        Command::Subscribe {
+            consumer,
+            subscription,
+        }
+    }
+
+    /// A [`Command::Unsubscribe`].
+    pub fn unsubscribe(consumer: ConsumerId, topic: &str) -> Self {
+        let topic = topic.to_string();
+        Command::Unsubscribe { consumer, topic }
+    }
+
     /// A [`Command::ConsumerState`] and the receiver of its result.
     pub fn consumer_state(consumer: ConsumerId) -> (Self, oneshot::Receiver<ConsumerState>) {
         with_reply(|reply| Command::ConsumerState { consumer, reply })

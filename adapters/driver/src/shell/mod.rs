@@ -895,6 +895,17 @@ mod tests {
             .expect("whole")
     }
 
+    /// The request a [`Command::next_request`] taker got (panics if none came yet).
+    fn delivered(
+        taken: &mut oneshot::Receiver<Option<rocketwire_core::IncomingRequest>>,
+    ) -> rocketwire_core::IncomingRequest {
+        taken
+            .try_recv()
+            .expect("not canceled")
+            .expect("delivered")
+            .expect("some")
+    }
+
     #[test]
     fn request_waits_for_a_taker_then_is_delivered() {
         let (mut shell, conn, now, _rx) = connected(DriverOptions::default());
@@ -902,11 +913,7 @@ mod tests {
         assert!(matches!(shell.poll(now), Io::Wait(Some(_))));
         let (command, mut taken) = Command::next_request();
         shell.handle_command(now, command);
-        let request = taken
-            .try_recv()
-            .expect("not canceled")
-            .expect("delivered")
-            .expect("some");
+        let request = delivered(&mut taken);
         assert_eq!(request.command.opaque, 7);
         assert!(request.token.is_some());
     }
@@ -919,11 +926,7 @@ mod tests {
         assert!(matches!(taken.try_recv(), Ok(None)));
         shell.handle_input(now, Input::Received(conn, broker_request(8, true)));
         assert!(matches!(shell.poll(now), Io::Wait(_)));
-        let request = taken
-            .try_recv()
-            .expect("not canceled")
-            .expect("delivered")
-            .expect("some");
+        let request = delivered(&mut taken);
         assert_eq!(request.command.opaque, 8);
         assert_eq!(request.token, None, "oneway");
     }
@@ -978,11 +981,7 @@ mod tests {
         assert!(matches!(shell.poll(now), Io::Wait(_)));
         let (command, mut taken) = Command::next_request();
         shell.handle_command(now, command);
-        let request = taken
-            .try_recv()
-            .expect("not canceled")
-            .expect("delivered")
-            .expect("some");
+        let request = delivered(&mut taken);
         assert_eq!(request.command.opaque, 4);
     }
 
@@ -1076,11 +1075,7 @@ mod tests {
         settle(&mut shell, now);
         let (command, mut taken) = Command::next_request();
         shell.handle_command(now, command);
-        let other = taken
-            .try_recv()
-            .expect("not canceled")
-            .expect("taken")
-            .expect("some");
+        let other = delivered(&mut taken);
         assert_eq!(other.command.opaque, 41);
         // Our group's goes to the consumer's dispatcher with the decoded message.
         shell.handle_input(
