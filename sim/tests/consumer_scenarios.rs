@@ -469,3 +469,67 @@ fn broker_address_no_route_names_gets_no_more_heartbeats() {
         "the other broker still gets heartbeats"
     );
 }
+
+/// An abandoned delivery is neither committed nor sent back: the close reports it, the
+/// persisted offset stays before it, and the next owner of the queue gets it.
+#[test]
+fn abandoned_delivery_stays_unconsumed_for_the_next_owner() {
+    let mut world = world(10, 2, 2);
+    put_all(&mut world, 2, 4);
+    let c = consumer(&mut world, 0, builder().build().unwrap());
+    let mut h = Harness::new(2);
+    h.policy = Box::new(|_| None);
+    let ok = h
+        .run_until(&mut world, |h, _| h.held.len() >= 16, secs(5))
+        .unwrap();
+    assert!(ok, "{}", h.held.len());
+    // Everything consumed but offsets >= 2 of broker-a queue 0, which are abandoned.
+    let now = world.now();
+    let q = mq("broker-a", 0);
+    for s in std::mem::take(&mut h.held) {
+        let outcome = if s.queue == q && s.messages[0].queue_offset >= 2 {
+            ConsumeOutcome::Abandon
+        } else {
+            ConsumeOutcome::Success
+        };
+        world.client(0).ack(now, s.delivery, outcome);
+    }
+    assert_eq!(world.client(0).deliveries_in_flight(), 0);
+    assert_eq!(world.client(0).consumer_offsets(c).get(&q), Some(&2));
+    // Not delivered again while this consumer holds the queue.
+    h.policy = Box::new(|_| Some(ConsumeOutcome::Success));
+    h.run(&mut world, secs(2)).unwrap();
+    assert!(h.seen.iter().filter(|s| s.queue == q).count() == 4);
+    let now = world.now();
+    let op = world.client(0).close_consumer(now, c);
+    // Nothing is out with the handler: the close does not wait for a drain.
+    let ok = h
+        .run_until(&mut world, |h, _| !h.events_of(0).is_empty(), secs(1))
+        .unwrap();
+    assert!(ok, "closed without a drain");
+    let report = match &h.events_of(0)[0].1 {
+        Event::ConsumerClosed { op: o, report, .. } if *o == op => report.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(report.abandoned_deliveries, 2);
+    assert_eq!(report.persisted.get(&q), Some(&2));
+    assert_eq!(committed_any(&mut world, &q), Some(2));
+    for broker in ["broker-a", "broker-b"] {
+        assert_eq!(
+            world
+                .broker(broker)
+                .requests_seen(RequestCode::ConsumerSendMsgBack),
+            0,
+            "nothing sent back"
+        );
+    }
+    // The next owner gets exactly the abandoned messages of that queue.
+    consumer(&mut world, 1, builder().build().unwrap());
+    let before = h.seen.len();
+    h.run(&mut world, secs(3)).unwrap();
+    let resumed: Vec<_> = h.seen[before..]
+        .iter()
+        .map(|s| (s.client, s.queue.clone(), s.messages[0].queue_offset))
+        .collect();
+    assert_eq!(resumed, vec![(1, q.clone(), 2), (1, q, 3)]);
+}

@@ -75,6 +75,14 @@ pub enum ConsumeOutcome {
     },
     /// Orderly: put the batch back and retry the queue after this pause (default 1 s).
     SuspendCurrentQueue(Option<Duration>),
+    /// Not consumed, and not to be retried by this consumer: the messages are neither
+    /// acknowledged nor sent back. The queue's committed offset stays before them, so whoever
+    /// holds the queue next (another member after a rebalance, or this group after a
+    /// restart) gets them again. This consumer does not deliver them again and, being unsettled,
+    /// they hold the queue's offset (orderly: the queue) until it is released or closed: meant
+    /// for a consumer about to stop, such as one that could not hand the messages on. Counted
+    /// in [`ConsumerCloseReport::abandoned_deliveries`].
+    Abandon,
 }
 
 /// What a closed consumer left behind.
@@ -447,6 +455,11 @@ impl ClientCore {
             return;
         };
         c.outstanding = c.outstanding.saturating_sub(1);
+        if outcome == ConsumeOutcome::Abandon {
+            // Unsettled on purpose: the offset stays before these messages.
+            c.report.abandoned_deliveries += 1;
+            return self.after_progress(now);
+        }
         let offsets: Vec<i64> = d.messages.iter().map(|m| m.queue_offset).collect();
         let orderly = c.config.consume_mode == ConsumeMode::Orderly;
         let clustering = c.config.message_model == MessageModel::Clustering;
@@ -456,6 +469,8 @@ impl ClientCore {
         if let Some(slot) = c.queues.get_mut(&d.mq) {
             if orderly {
                 let pause = match outcome {
+                    // Left unsettled above.
+                    ConsumeOutcome::Abandon => return,
                     ConsumeOutcome::Success => None,
                     ConsumeOutcome::ReconsumeLater { .. } => Some(suspend),
                     ConsumeOutcome::SuspendCurrentQueue(d) => Some(
@@ -497,6 +512,8 @@ impl ClientCore {
                 }
             } else {
                 match outcome {
+                    // Left unsettled above.
+                    ConsumeOutcome::Abandon => return,
                     ConsumeOutcome::Success | ConsumeOutcome::SuspendCurrentQueue(_) => {
                         if let Ok(change) = slot.pq.settle(&offsets) {
                             c.flow.on_freed(change);
