@@ -4,18 +4,20 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use rocketwire_core::body::TopicRouteData;
 use rocketwire_core::consumer::{ConsumerConfig, Subscription};
 use rocketwire_core::message::{Message, MessageExt};
 use rocketwire_core::producer::{ProducerConfig, QueueSelector};
 use rocketwire_core::{ClientConfig, ClientError, ConsumeOutcome, ConsumerCloseReport};
 use rocketwire_driver::{
-    Client, ConsumerStartError, CurrentRuntime, DriverOptions, Producer, PushConsumer,
+    block_on, Client, ConsumerStartError, CurrentRuntime, DriverOptions, Producer, PushConsumer,
     PushConsumerOptions, SendHandle, TrySendError,
 };
 
-/// A message handler as the commands write it.
-pub type Handler = Arc<dyn Fn(&[MessageExt]) -> ConsumeOutcome + Send + Sync>;
+/// A message handler as the commands write it: the outcome comes once the messages were
+/// handed on (printed), so it is a future; it must not block the thread that calls it.
+pub type Handler = Arc<dyn Fn(Vec<MessageExt>) -> BoxFuture<'static, ConsumeOutcome> + Send + Sync>;
 
 /// What the commands need from a client, whatever runs it. Calls block the calling thread.
 pub trait Backend: Sized {
@@ -97,10 +99,7 @@ impl<R: CurrentRuntime, E: Exec> Backend for AsyncBackend<R, E> {
         subscriptions: Vec<Subscription>,
         handler: Handler,
     ) -> Result<(), ConsumerStartError> {
-        let handler = move |messages: Vec<MessageExt>| {
-            let handler = handler.clone();
-            async move { handler(&messages) }
-        };
+        let handler = move |messages: Vec<MessageExt>| handler(messages);
         let consumer = self.exec.block_on(self.client.create_push_consumer_with(
             config,
             subscriptions,
@@ -220,7 +219,8 @@ impl Backend for BlockingBackend {
             config,
             subscriptions,
             PushConsumerOptions::default(),
-            move |messages: &[MessageExt]| handler(messages),
+            // A worker thread of the consumer's own pool waits for the outcome.
+            move |messages: &[MessageExt]| block_on(handler(messages.to_vec())),
         )?;
         self.consumer = Some(consumer);
         Ok(())

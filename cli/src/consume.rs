@@ -1,8 +1,10 @@
 //! `rocketwire consume`: a push consumer printing what it gets, until `--count` messages or
-//! Ctrl-C, then a graceful shutdown and a summary.
+//! Ctrl-C, then a graceful shutdown and a summary. A message is acknowledged only once its
+//! line is out of the process for good, so killing the command, or closing its stdout, never
+//! loses a message for the group.
 
-use std::io::{IsTerminal, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::VecDeque;
+use std::io::IsTerminal;
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,13 +15,20 @@ use rocketwire_core::message::MessageExt;
 use rocketwire_core::{ConsumeOutcome, ConsumerCloseReport};
 
 use crate::args::{ConsumeArgs, StartFrom};
+use futures::channel::oneshot;
+
 use crate::backend::{Backend, Handler};
+use crate::sink::Sink;
 use crate::CliError;
 
 /// How long handlers may finish at shutdown.
 const DRAIN: Duration = Duration::from_secs(5);
 /// How often the progress line is redrawn.
 const PROGRESS_EVERY: Duration = Duration::from_millis(200);
+/// Bytes of messages buffered per queue before pulls wait (Java's default is 100 MiB).
+const PULL_THRESHOLD_BYTES: u64 = 2 * 1024 * 1024;
+/// How often a pipe is looked at while printed lines wait for its reader.
+const READER_POLL: Duration = Duration::from_millis(1);
 
 /// What a `consume` run did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,73 +85,130 @@ pub fn consumer_config(args: &ConsumeArgs) -> ConsumerConfig {
         } else {
             MessageModel::Clustering
         },
+        // One message a delivery: `--count` stops exactly, and a line printed is a message
+        // acked.
+        consume_batch_max_size: 1,
+        // A printer needs no deep buffer: a slow stdout holds pulls back early.
+        pull_threshold_size_for_queue: PULL_THRESHOLD_BYTES,
         ..ConsumerConfig::default()
     }
 }
 
+/// A delivered batch on its way to stdout, with where its outcome goes.
+struct Batch {
+    messages: Vec<MessageExt>,
+    outcome: oneshot::Sender<ConsumeOutcome>,
+}
+
 enum Wake {
-    Messages(Vec<MessageExt>),
+    Batch(Batch),
     Interrupt,
 }
 
+/// Batches written, waiting for their lines to count as printed before they are acked.
+struct Printed {
+    /// Sink position just past the batch's last line.
+    end: u64,
+    count: u64,
+    outcome: oneshot::Sender<ConsumeOutcome>,
+}
+
 /// Runs `consume` on `client`.
+///
+/// The handler only hands each batch to this thread, which prints it; a batch is acked
+/// (Success) once its lines are out of the process for good (flushed, and when stdout is a
+/// pipe, dealt with by the reader: see [`crate::sink`]). A batch it will not print (past `--count`, after Ctrl-C,
+/// or once the reader is gone) is [`ConsumeOutcome::Abandon`]ed: neither committed nor sent
+/// back, so the group gets it again. The handler waits for its batch's outcome, so a slow
+/// stdout slows consumption down instead of growing a queue.
 pub fn run<B: Backend>(client: &mut B, args: &ConsumeArgs) -> Result<Summary, CliError> {
     let subscription = Subscription::tag(args.topic.clone(), &args.expression)
         .map_err(|e| CliError(format!("bad expression: {e}")))?;
     let (tx, rx) = mpsc::channel::<Wake>();
     watch_ctrl_c(tx.clone());
     let limit = args.count.unwrap_or(u64::MAX);
-    let taken = Arc::new(AtomicU64::new(0));
-    let handler: Handler = {
-        let (taken, tx) = (taken.clone(), std::sync::Mutex::new(tx));
-        Arc::new(move |messages: &[MessageExt]| {
-            let n = messages.len() as u64;
-            // Past --count: not ours to take; the group gets it again.
-            let before = taken.fetch_add(n, Ordering::SeqCst);
-            if before.saturating_add(n) > limit {
-                taken.fetch_sub(n, Ordering::SeqCst);
-                return ConsumeOutcome::ReconsumeLater { delay_level: 1 };
-            }
-            let sent = tx
-                .lock()
-                .map(|tx| tx.send(Wake::Messages(messages.to_vec())).is_ok())
-                .unwrap_or(false);
-            if sent {
-                ConsumeOutcome::Success
-            } else {
-                ConsumeOutcome::ReconsumeLater { delay_level: 1 }
+    let handler: Handler = Arc::new(move |messages: Vec<MessageExt>| {
+        let (outcome, settled) = oneshot::channel();
+        let handed = tx.send(Wake::Batch(Batch { messages, outcome })).is_ok();
+        Box::pin(async move {
+            match (handed, settled.await) {
+                (true, Ok(outcome)) => outcome,
+                _ => ConsumeOutcome::Abandon,
             }
         })
-    };
+    });
     let started = Instant::now();
     client
         .start_consumer(consumer_config(args), vec![subscription], handler)
         .map_err(|e| CliError(e.to_string()))?;
     let tty = std::io::stderr().is_terminal() && !args.json;
-    let mut stdout = std::io::stdout().lock();
-    let mut consumed = 0u64;
+    let mut sink = Sink::stdout();
+    let mut printed: VecDeque<Printed> = VecDeque::new();
+    // Lines written (taken by the reader or not) and lines acked.
+    let (mut written, mut consumed) = (0u64, 0u64);
     let mut interrupted = false;
+    let mut stdout_error = None;
     let mut drawn = Instant::now();
-    while consumed < limit {
-        match rx.recv_timeout(PROGRESS_EVERY) {
-            Ok(Wake::Messages(messages)) => {
-                for m in &messages {
-                    consumed += 1;
-                    if args.quiet {
-                        continue;
+    loop {
+        // Ack what was printed for good; the rest waits, or is given up when nobody will
+        // read it.
+        let upto = sink.printed(Instant::now());
+        while printed.front().is_some_and(|p| p.end <= upto) {
+            if let Some(p) = printed.pop_front() {
+                consumed += p.count;
+                let _ = p.outcome.send(ConsumeOutcome::Success);
+            }
+        }
+        if !printed.is_empty() && sink.reader_gone() {
+            stdout_error = Some("stdout closed".to_owned());
+        }
+        if interrupted || stdout_error.is_some() || (written >= limit && printed.is_empty()) {
+            break;
+        }
+        let wait = if printed.is_empty() {
+            PROGRESS_EVERY
+        } else {
+            READER_POLL
+        };
+        match rx.recv_timeout(wait) {
+            Ok(Wake::Batch(batch)) if written >= limit => {
+                let _ = batch.outcome.send(ConsumeOutcome::Abandon);
+            }
+            Ok(Wake::Batch(batch)) => {
+                let count = batch.messages.len() as u64;
+                if args.quiet {
+                    written += count;
+                    consumed += count;
+                    let _ = batch.outcome.send(ConsumeOutcome::Success);
+                    continue;
+                }
+                let lines: Vec<String> = batch
+                    .messages
+                    .iter()
+                    .map(|m| {
+                        if args.json {
+                            message_json(m).to_string()
+                        } else {
+                            message_line(m)
+                        }
+                    })
+                    .collect();
+                match sink.write_lines(&lines) {
+                    Ok(end) => {
+                        written += count;
+                        printed.push_back(Printed {
+                            end,
+                            count,
+                            outcome: batch.outcome,
+                        });
                     }
-                    let line = if args.json {
-                        message_json(m).to_string()
-                    } else {
-                        message_line(m)
-                    };
-                    writeln!(stdout, "{line}").map_err(|e| CliError(e.to_string()))?;
+                    Err(e) => {
+                        let _ = batch.outcome.send(ConsumeOutcome::Abandon);
+                        stdout_error = Some(e.to_string());
+                    }
                 }
             }
-            Ok(Wake::Interrupt) => {
-                interrupted = true;
-                break;
-            }
+            Ok(Wake::Interrupt) => interrupted = true,
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
@@ -154,19 +220,41 @@ pub fn run<B: Backend>(client: &mut B, args: &ConsumeArgs) -> Result<Summary, Cl
             );
         }
     }
-    let _ = stdout.flush();
     if tty {
         eprint!("\r\x1b[K");
     }
+    // Whatever was not taken is not consumed; batches still coming are refused likewise
+    // until the consumer is closed.
+    for p in printed {
+        let _ = p.outcome.send(ConsumeOutcome::Abandon);
+    }
+    refuse_the_rest(rx);
     let report = client
         .stop_consumer(DRAIN)
         .map_err(|e| CliError(e.to_string()))?;
+    if let Some(e) = stdout_error {
+        eprintln!("rocketwire: stdout: {e}; messages not printed stay unconsumed");
+    }
     Ok(Summary {
         consumed,
         elapsed: started.elapsed(),
         interrupted,
         report,
     })
+}
+
+/// Answers every batch still handed over with [`ConsumeOutcome::Abandon`], on a thread of
+/// its own, until the handler is gone.
+fn refuse_the_rest(rx: mpsc::Receiver<Wake>) {
+    let _ = std::thread::Builder::new()
+        .name("rocketwire-refuse".into())
+        .spawn(move || {
+            while let Ok(wake) = rx.recv() {
+                if let Wake::Batch(batch) = wake {
+                    let _ = batch.outcome.send(ConsumeOutcome::Abandon);
+                }
+            }
+        });
 }
 
 /// Sends [`Wake::Interrupt`] on Ctrl-C (a small thread with tokio's signal handling).

@@ -8,6 +8,7 @@ pub mod backend;
 pub mod consume;
 pub mod produce;
 pub mod route;
+pub mod sink;
 
 use std::fmt;
 use std::process::ExitCode;

@@ -181,3 +181,204 @@ fn produce_then_consume_json_on_every_runtime() {
         assert!(stderr.contains("consumed 5 messages"), "{stderr}");
     }
 }
+
+/// The message ids of `count` generated messages sent to `topic` in batches; waits for the
+/// topic's route so a consumer finds it at once.
+fn produce_ids(runtime: &str, namesrv: &str, topic: &str, count: u64, size: u32) {
+    let (count, size) = (count.to_string(), size.to_string());
+    let out = rocketwire_on(
+        runtime,
+        namesrv,
+        &[
+            "produce", "-t", topic, "--count", &count, "--size", &size, "--batch", "32", "--json",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{runtime}: produce: {stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("summary");
+    assert_eq!(summary["failed"], 0, "{summary}");
+    retry_until_success(
+        &["--namesrv", namesrv, "route", "-t", topic],
+        &format!("no route for {topic}"),
+    );
+}
+
+/// A `consume` of `group` from the first message, its stdout piped to the test.
+fn spawn_consume(runtime: &str, namesrv: &str, topic: &str, group: &str) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_rocketwire"))
+        .args(["--runtime", runtime, "--namesrv", namesrv])
+        .args(["consume", "-t", topic, "-g", group, "--from", "first"])
+        .env_remove("NAMESRV_ADDR")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("the binary runs")
+}
+
+/// The message id of a printed line (`topic qN @offset msgId body`).
+fn line_id(line: &str) -> String {
+    line.split(' ').nth(3).expect("a message line").to_owned()
+}
+
+/// Lines of `stdout`, read on a thread of their own, as a channel.
+fn lines_of(stdout: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Consumes `group` until every id of `expected` was printed (in this run or before, as
+/// `seen`), then stops the command; fails after 60 s naming how many are missing.
+fn consume_the_rest(
+    runtime: &str,
+    namesrv: &str,
+    topic: &str,
+    group: &str,
+    seen: &mut std::collections::BTreeSet<String>,
+    expected: usize,
+) {
+    let mut child = spawn_consume(runtime, namesrv, topic, group);
+    let lines = lines_of(child.stdout.take().expect("stdout"));
+    let give_up = Instant::now() + Duration::from_secs(60);
+    while seen.len() < expected && Instant::now() < give_up {
+        if let Ok(line) = lines.recv_timeout(Duration::from_millis(200)) {
+            seen.insert(line_id(&line));
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    eprintln!("second run: {} seen at {:?}", seen.len(), Instant::now());
+    assert_eq!(
+        seen.len(),
+        expected,
+        "{runtime}: {} messages lost for the group",
+        expected - seen.len()
+    );
+}
+
+/// Resident memory of a process in KiB (Linux; `None` elsewhere).
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// A slow reader, then `kill -9` of the command with lines still in the pipe (the reader
+/// stops too): only lines the reader took were acknowledged, so a second run of the group
+/// prints every message the first did not; and while the reader is slow, the command's
+/// memory stays bounded instead of growing with the topic.
+#[test]
+#[ignore = "needs a cluster: cargo xtask test"]
+fn consume_killed_mid_stream_with_a_slow_reader_loses_nothing() {
+    const MESSAGES: usize = 16_000;
+    const BODY: u32 = 4_096;
+    let namesrv = cluster_namesrv();
+    let runtime = "tokio";
+    let topic = unique("rw_cli_kill");
+    let group = unique("rw_cli_kill_group");
+    produce_ids(runtime, &namesrv, &topic, MESSAGES as u64, BODY);
+
+    let mut child = spawn_consume(runtime, &namesrv, &topic, &group);
+    let pid = child.id();
+    // The reader reads the pipe itself (no read-ahead thread): what it has not read is not
+    // taken. A watchdog ends the command should it stall, so a read cannot block for ever.
+    let stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let child = std::sync::Arc::new(std::sync::Mutex::new(child));
+    let watchdog = {
+        let child = child.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(60));
+            let _ = child.lock().expect("not poisoned").kill();
+        })
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    let mut peak_rss = 0;
+    let slow_until = Instant::now() + Duration::from_secs(4);
+    // ~500 lines a second; the topic is far larger than what is read.
+    for line in std::io::BufRead::lines(stdout) {
+        let line = line.expect("a line");
+        seen.insert(line_id(&line));
+        std::thread::sleep(Duration::from_millis(2));
+        peak_rss = peak_rss.max(rss_kib(pid).unwrap_or(0));
+        if Instant::now() >= slow_until {
+            break;
+        }
+    }
+    assert!(!seen.is_empty(), "{runtime}: nothing consumed");
+    eprintln!(
+        "slow reader: {} lines read, peak RSS {peak_rss} KiB",
+        seen.len()
+    );
+    {
+        let mut child = child.lock().expect("not poisoned");
+        child.kill().expect("kill -9");
+        let _ = child.wait();
+    }
+    drop(watchdog);
+    assert!(
+        seen.len() < MESSAGES / 2,
+        "the reader was slow: {}",
+        seen.len()
+    );
+    // The topic is 64 MiB; the command buffers 2 MiB per queue at most.
+    assert!(
+        peak_rss < 48 * 1024,
+        "{runtime}: RSS reached {peak_rss} KiB with a slow reader"
+    );
+    consume_the_rest(runtime, &namesrv, &topic, &group, &mut seen, MESSAGES);
+}
+
+/// `consume | head -n 100`: the command ends by itself once `head` is gone, and the lines
+/// it wrote that `head` never read are not acknowledged: the next run prints them.
+#[test]
+#[ignore = "needs a cluster: cargo xtask test"]
+fn consume_into_head_loses_nothing() {
+    const MESSAGES: usize = 2_000;
+    let namesrv = cluster_namesrv();
+    let runtime = "smol";
+    let topic = unique("rw_cli_head");
+    let group = unique("rw_cli_head_group");
+    produce_ids(runtime, &namesrv, &topic, MESSAGES as u64, 64);
+
+    let bin = env!("CARGO_BIN_EXE_rocketwire");
+    let pipeline = format!(
+        "'{bin}' --runtime {runtime} --namesrv '{namesrv}' consume -t '{topic}' -g '{group}' \
+         --from first 2>/dev/null | head -n 100"
+    );
+    let mut sh = Command::new("sh")
+        .args(["-c", &pipeline])
+        .env_remove("NAMESRV_ADDR")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("sh runs");
+    let lines = lines_of(sh.stdout.take().expect("stdout"));
+    let mut seen = std::collections::BTreeSet::new();
+    let give_up = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        while let Ok(line) = lines.try_recv() {
+            seen.insert(line_id(&line));
+        }
+        if let Some(status) = sh.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > give_up {
+            let _ = sh.kill();
+            panic!("{runtime}: the command did not end after head left");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    while let Ok(line) = lines.recv_timeout(Duration::from_secs(1)) {
+        seen.insert(line_id(&line));
+    }
+    assert!(status.success(), "{status:?}");
+    assert_eq!(seen.len(), 100, "head printed 100 lines");
+    consume_the_rest(runtime, &namesrv, &topic, &group, &mut seen, MESSAGES);
+}
