@@ -192,8 +192,12 @@ pub fn closed_connection_fails_pending_requests(h: &dyn Harness) {
     let (broker_name, addr) = default_broker(h);
     let message = Message::new(topic.clone(), Bytes::from_static(b"x"));
     send_v2(h, &addr, &broker_name, "rw_producer", &message, 0).expect("send");
+    // The send is answered before the message reaches the queue's index: until it does, a
+    // pull at offset 1 is answered at once (offset overflow) instead of being held.
+    let (indexed, _) = wire::pull_at_least(h, &addr, &group, &topic, 0, 0, 1);
+    assert_eq!(indexed.max_offset, 1);
 
-    // Offset 1 is past the only message: the broker holds the pull for up to 15 s.
+    // Offset 1 is the queue's end: the broker holds the pull for up to 15 s.
     let long_poll = wire::pull_request(&group, &topic, 0, 1, 15_000);
     let oversized = RemotingCommand::request(rocketwire_core::RequestCode::SendMessageV2)
         .with_body(Bytes::from(vec![0u8; 17 * 1024 * 1024]));
