@@ -29,8 +29,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for i in 0..COUNT {
         let sent = producer.send(demo_message(&topic, i)).await?;
         println!(
-            "producer: #{i} {:?} to {} queue {} offset {} (msg id {})",
-            sent.status,
+            "producer: message {} stored on {} queue {} at offset {} (msg id {})",
+            i + 1,
             sent.message_queue.broker_name,
             sent.message_queue.queue_id,
             sent.queue_offset,
@@ -60,11 +60,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 async move {
                     for m in &messages {
                         println!(
-                            "consumer: queue {} offset {} msg id {} body {:?}",
+                            "consumer: got \"{}\" from queue {} offset {} (msg id {})",
+                            String::from_utf8_lossy(m.body()),
                             m.queue_id,
                             m.queue_offset,
                             m.msg_id(),
-                            String::from_utf8_lossy(m.body())
                         );
                         seen.lock()
                             .expect("not poisoned")
@@ -83,13 +83,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     client.shutdown().await?;
     let received = received.lock().expect("not poisoned").clone();
     println!(
-        "producer sent {}, consumer received {}; committed offsets {:?}",
+        "\nproducer sent {} messages, consumer received {}",
         sent_ids.len(),
-        received.len(),
-        report.persisted
+        received.len()
     );
-    if received != sent_ids {
-        return Err("the consumer did not receive exactly what the producer sent".into());
+    println!("committed offsets of {topic} (queue: next offset):");
+    for (queue, offset) in report.persisted.iter().filter(|(q, _)| q.topic == topic) {
+        println!("  {} queue {}: {offset}", queue.broker_name, queue.queue_id);
     }
+    if received != sent_ids {
+        let missing = sent_ids.difference(&received).count();
+        let unexpected = received.difference(&sent_ids).count();
+        return Err(format!(
+            "{missing} messages sent were not received, {unexpected} received were not sent"
+        )
+        .into());
+    }
+    println!("ok: every message sent was received");
     Ok(())
 }
