@@ -19,7 +19,7 @@
 //!             Output::Connect { conn, addr } => { /* open a TCP connection to `addr` */ }
 //!             Output::Transmit { conn, head, body } => { /* write head then body */ }
 //!             Output::Close { conn } => { /* close the socket */ }
-//!             Output::Event(event) => { /* hand the event to the user */ }
+//!             Output::Event(event) => { /* hand the event to the user; may call commands */ }
 //!             Output::Timeout(at) => break Some(at),
 //!             Output::Idle => break None,
 //!         }
@@ -29,6 +29,56 @@
 //!     # let _ = (deadline, op); break;
 //! }
 //! ```
+//!
+//! A complete program that drives the core this way, with nothing but std sockets (no adapter,
+//! no async runtime, no threads), sending and receiving a message against a real cluster, is
+//! the `embed` example: [`examples/examples/embed.rs`][embed].
+//!
+//! # The driving contract
+//!
+//! - **One owner.** [`ClientCore`] is a plain value; all calls take `&mut self`, so exactly one
+//!   loop (task or thread) owns it. Nothing happens between calls: the core advances only
+//!   when called.
+//! - **Time is an argument.** Inputs and commands take `now: Instant`, read by the caller from
+//!   a monotonic clock. Wall-clock time (born timestamps, message ids) comes from
+//!   the [`WallClock`] given to [`ClientCore::new`], randomness from its seed.
+//! - **Inputs** ([`ClientCore::handle_input`]) report IO: [`Input::Connected`] or
+//!   [`Input::ConnectFailed`] answer an [`Output::Connect`]; [`Input::Received`] takes any
+//!   split of a connection's byte stream (frames are reassembled inside); [`Input::Closed`]
+//!   reports a connection that ended, for any reason. Inputs for a connection the core has
+//!   already dropped (after [`Output::Close`], a connect timeout or a malformed frame) are
+//!   ignored, so late reports from IO tasks are harmless.
+//! - **Commands** are the other `&mut self` methods (`create_producer`, `send`,
+//!   `query_route`, `invoke`, `create_consumer`, `ack`, `close_consumer`, `close_producer`,
+//!   `answer`, `close`, ...). They may be called at any time between other calls, including
+//!   while handling an [`Output::Event`] in the middle of a drain. Most return an [`OpId`]
+//!   (or a producer / consumer id) at once; the result comes later as an [`Event`] carrying it.
+//!   A command never fails by returning an error for an IO reason: a failure is an event too.
+//! - **Draining** means calling [`ClientCore::poll_output`] until it returns
+//!   [`Output::Timeout`] or [`Output::Idle`], carrying out each [`Output::Connect`],
+//!   [`Output::Transmit`] (in order, per connection) and [`Output::Close`], and handling each
+//!   [`Output::Event`]. Drain after every input and every command before waiting: any call can
+//!   queue outputs or move the next deadline earlier. `poll_output` is the only `poll_*` call
+//!   an embedder makes: the sub-machines' queues ([`remoting::Remoting::poll_io`],
+//!   `poll_completion`, `poll_request`, `poll_peer_error`) are emptied by the core itself.
+//!   [`Output::Transmit`] is only emitted for a connection after [`Input::Connected`]; frames
+//!   asked for earlier wait inside the core.
+//! - **Timers.** [`Output::Timeout`]`(at)` is the earliest deadline of everything armed:
+//!   request and connect deadlines, the periodic jobs (route refresh, heartbeats, rebalance,
+//!   offset persistence, lock renewal, consume timeout), sends waiting for a route, and the
+//!   consumers' delayed pulls, retries and re-registrations. Once `at` has passed, call
+//!   `handle_input(now, Input::Timeout)`: it runs everything due at or before `now`, and does
+//!   nothing when called early. `poll_output(now)` also runs what is already due at `now`
+//!   before it returns, so the deadline it returns is always later than `now` (no busy loop).
+//!   [`Output::Idle`] means no timer is armed (e.g. before the first producer or consumer, or
+//!   after [`ClientCore::close`]): wait for an input or a command only.
+//! - **Shutdown.** Close consumers and producers first ([`ClientCore::close_consumer`],
+//!   [`ClientCore::close_producer`]; each ends with an event) so the brokers forget them, then
+//!   call [`ClientCore::close`] and drain: pending operations fail with a shutdown error, every
+//!   connection gets an [`Output::Close`], [`ClientCore::is_closed`] turns true, and later
+//!   commands fail at once.
+//!
+//! [embed]: https://github.com/rocketwire/rocketwire/blob/main/examples/examples/embed.rs
 //!
 //! Layers, bottom up: [`codec`] (frames, the remoting command and its JSON and binary headers,
 //! request/response codes), [`header`] (typed custom headers), [`body`] (JSON bodies),

@@ -188,6 +188,10 @@ fn prepare_cluster_suite() -> Result<(), String> {
             "--no-run",
         ]),
     )?;
+    run(
+        "cluster-prepare",
+        cargo(&["build", "-p", "rocketwire-examples", "--example", "embed"]),
+    )?;
     let cache = install::cache_dir(&|k| std::env::var(k).ok())?;
     install::ensure_installed(&cache)?;
     Ok(())
@@ -226,6 +230,12 @@ fn cluster_suite(label: &str, serialize: Serialize) -> Result<(), String> {
         cli.env("ROCKETWIRE_NAMESRV", cluster.namesrv_addr())
             .env("ROCKETWIRE_SERIALIZE", serialize.name());
         result = run(&format!("{label}-cli"), cli);
+    }
+    if result.is_ok() {
+        // The embedding example drives the core with its own std loop, no adapter.
+        let mut embed = cargo(&["run", "-p", "rocketwire-examples", "--example", "embed"]);
+        embed.env("ROCKETWIRE_NAMESRV", cluster.namesrv_addr());
+        result = run(&format!("{label}-embed"), embed);
     }
     cluster.stop();
     result
