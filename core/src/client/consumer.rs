@@ -15,16 +15,18 @@
 //! ```
 //!
 //! Committed offsets never go backwards, even while members come and go under faults:
-//! - the group's list is asked of every broker of the route and the union allocated, so
-//!   members that asked different brokers still divide the queues alike;
+//! - the group's list is asked of every broker of the route (also one our last heartbeat
+//!   missed) and the union allocated, so members that asked different brokers still divide
+//!   the queues alike;
 //! - a lost broker connection or failed heartbeat registers us again at once (the broker's
 //!   notification then reaches the whole group, us included);
 //! - from a membership change (a notification, a lost connection) until a list fetched after
-//!   it, with us in it, is applied, the topic is "in doubt": no pull commit, no periodic
-//!   persist, and a queue released more than a moment after the change is not written (its
-//!   new owner may already be ahead);
+//!   the latest such change, with us in it, is applied, the topic is "in doubt": no pull
+//!   commit, no periodic persist, and a queue released more than a moment after the first
+//!   change is not written (its new owner may already be ahead);
 //! - a queue taken over starts after a hand-over grace, and commits nothing until it moved
-//!   past the offset it read.
+//!   past the offset it read (nor writes that offset back when it releases the queue or
+//!   closes).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
@@ -123,7 +125,8 @@ struct Slot {
     /// Bumped by a seek: a pull answered for an older epoch is stale and ignored.
     epoch: u64,
     /// The offset this queue started from. Until the committable offset moves past it, pulls
-    /// carry no commit: writing back the offset we merely read could overwrite a later one
+    /// carry no commit (and a release or close writes nothing for the queue): writing back the
+    /// offset we merely read could overwrite a later one
     /// that the queue's previous owner committed meanwhile (its release persist racing our
     /// start-offset lookup). Cleared by a seek, whose offset is the user's to commit.
     started_at: Option<i64>,
@@ -151,10 +154,20 @@ struct Consumer {
     commits: Vec<(OpId, usize)>,
     /// A lite pull consumer: `CONSUME_ACTIVELY`, no retry-topic subscription.
     lite: bool,
-    /// Topics whose group membership changed (NOTIFY_CONSUMER_IDS_CHANGED) since when, until
-    /// a consumer list asked for after that instant is applied. Meanwhile another member
-    /// may already own some of our queues, so none of the topic's offsets is committed.
-    doubt: BTreeMap<String, Instant>,
+    /// Topics whose group membership changed (NOTIFY_CONSUMER_IDS_CHANGED, a lost
+    /// connection), until a consumer list asked for after the latest change is applied.
+    /// Meanwhile another member may already own some of our queues, so none of the topic's
+    /// offsets is committed.
+    doubt: BTreeMap<String, Doubt>,
+}
+
+/// A topic's membership in doubt: since the first change, and the latest change seen since.
+#[derive(Debug, Clone, Copy)]
+struct Doubt {
+    /// The first change (a release long after it is not written).
+    since: Instant,
+    /// The latest change: only a consumer list asked for after it settles the doubt.
+    last: Instant,
 }
 
 /// One rebalance of a topic: the group's consumer list is asked of every broker of the route
@@ -816,18 +829,15 @@ impl ClientCore {
             return self.apply_allocation(now, id, topic, all, false);
         }
         let random = self.rng.next_u64();
-        let mut addrs: BTreeSet<String> = route
+        // Every broker, also one our last heartbeat did not reach: back from a stall or a
+        // restart, it may be the only one still listing a member the others lost, and a
+        // round without it would give us that member's queues. One that does not answer
+        // only holds the round up until the request times out.
+        let addrs: BTreeSet<String> = route
             .broker_datas
             .iter()
             .filter_map(|b| b.select_addr(random).map(str::to_string))
             .collect();
-        // Brokers our heartbeats do not reach (yet) would only hold the round up until the
-        // request times out; the others tell the membership.
-        let registrations = &self.consumers.registrations;
-        let failing = |a: &String| registrations.get(a).is_some_and(|r| r.failures > 0);
-        if addrs.iter().any(|a| !failing(a)) {
-            addrs.retain(|a| !failing(a));
-        }
         if addrs.is_empty() {
             return;
         }
@@ -929,7 +939,9 @@ impl ClientCore {
                 let Some(c) = self.consumers.consumers.get_mut(&id) else {
                     return;
                 };
-                let doubted = c.doubt.get(&topic).is_some_and(|since| *since <= r.asked);
+                // A change after this round was asked (a member joined while a broker did not
+                // answer, say) is not in its lists: the round that follows settles it.
+                let doubted = c.doubt.get(&topic).is_some_and(|d| d.last <= r.asked);
                 if doubted && known {
                     c.doubt.remove(&topic);
                 } else if doubted {
@@ -1066,10 +1078,15 @@ impl ClientCore {
         if !c.queues.contains_key(mq) {
             return;
         }
-        // Persist what was consumed, then release: a released queue never commits again.
+        // Persist what was consumed, then release: a released queue never commits again. An
+        // offset not past the one the queue started from is not written back (see
+        // `Slot::started_at`).
         update_committable(c, mq);
-        let offset = c.offsets.get(mq);
         let slot = c.queues.get_mut(mq).expect("present");
+        let offset = c
+            .offsets
+            .get(mq)
+            .filter(|o| slot.started_at.is_none_or(|s| *o > s));
         if slot.pq.state() == QueueState::Pulling {
             let _ = slot.pq.drain();
         }
@@ -1084,7 +1101,7 @@ impl ClientCore {
         let late = c
             .doubt
             .get(&mq.topic)
-            .is_some_and(|since| now.saturating_duration_since(*since) > RELEASE_PERSIST_WINDOW);
+            .is_some_and(|d| now.saturating_duration_since(d.since) > RELEASE_PERSIST_WINDOW);
         let clustering = c.config.message_model == MessageModel::Clustering && !late;
         if late {
             tracing::debug!(
@@ -1138,11 +1155,18 @@ impl ClientCore {
             StartOffsetStep::Done(offset) => {
                 let c = self.consumers.consumers.get_mut(&id).expect("checked");
                 let slot = c.queues.get_mut(mq).expect("checked");
+                // An offset the store holds is not written back (see `Slot::started_at`); nor
+                // is 0, which a restart computes again. One computed otherwise (LAST, a
+                // timestamp) is persisted as Java does: a restart would compute a later one
+                // and skip the messages sent meanwhile.
+                let read = offset == 0 || slot.start.as_ref().is_some_and(StartOffset::from_store);
                 slot.start = None;
                 if slot.pq.start(offset).is_ok() {
-                    slot.started_at = Some(offset);
+                    slot.started_at = read.then_some(offset);
                     c.offsets.update(mq, offset, false);
-                    c.persisted.insert(mq.clone(), offset);
+                    if read {
+                        c.persisted.insert(mq.clone(), offset);
+                    }
                     self.schedule_pull(now, id, mq, Duration::ZERO);
                 }
                 return;
@@ -1654,8 +1678,8 @@ impl ClientCore {
         let explicit = matches!(mode, PersistMode::Commit(_));
         let doubted = |mq: &MessageQueue| {
             !explicit
-                && c.doubt.get(&mq.topic).is_some_and(|since| {
-                    !closing || now.saturating_duration_since(*since) > RELEASE_PERSIST_WINDOW
+                && c.doubt.get(&mq.topic).is_some_and(|d| {
+                    !closing || now.saturating_duration_since(d.since) > RELEASE_PERSIST_WINDOW
                 })
         };
         let changed: Vec<(MessageQueue, i64)> = c
@@ -1907,7 +1931,8 @@ impl ClientCore {
 
     /// The group's membership changed: until a fresh consumer list is applied, another member
     /// may own some of our queues, so their offsets are not committed (see
-    /// [`Consumer::doubt`]). Only rebalancing consumers; an earlier doubt keeps its start.
+    /// [`Consumer::doubt`]). Only rebalancing consumers; an earlier doubt keeps its start
+    /// and moves its latest change to `now`.
     fn doubt_membership(&mut self, now: Instant, id: ConsumerId) {
         let Some(c) = self.consumers.consumers.get_mut(&id) else {
             return;
@@ -1916,7 +1941,13 @@ impl ClientCore {
             return;
         }
         for topic in c.subs.keys() {
-            c.doubt.entry(topic.clone()).or_insert(now);
+            c.doubt
+                .entry(topic.clone())
+                .and_modify(|d| d.last = now)
+                .or_insert(Doubt {
+                    since: now,
+                    last: now,
+                });
         }
     }
 

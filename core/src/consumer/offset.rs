@@ -67,6 +67,7 @@ pub struct StartOffset {
     from: ConsumeFromWhere,
     timestamp_ms: i64,
     step: StartOffsetStep,
+    from_store: bool,
 }
 
 impl StartOffset {
@@ -77,7 +78,16 @@ impl StartOffset {
             from,
             timestamp_ms,
             step: StartOffsetStep::ReadStored,
+            from_store: false,
         }
+    }
+
+    /// Whether the offset is the one the store holds (`Found`), not one computed from
+    /// `consumeFromWhere` because the store had none. A stored offset need not be written
+    /// back; a computed one must be, or a restart computes it anew (LAST: past the messages
+    /// sent meanwhile).
+    pub fn from_store(&self) -> bool {
+        self.from_store
     }
 
     /// What to do next.
@@ -95,6 +105,7 @@ impl StartOffset {
         if self.step != StartOffsetStep::ReadStored {
             return self.step;
         }
+        self.from_store = matches!(stored, StoredOffset::Found(_));
         let next = match stored {
             StoredOffset::Found(o) => StartOffsetStep::Done(o),
             StoredOffset::Error => StartOffsetStep::Failed,
@@ -276,6 +287,13 @@ mod tests {
         assert_eq!(run("T", LastOffset, StoredOffset::Error), Failed);
         assert_eq!(run("T", FirstOffset, StoredOffset::NotFound), Done(0));
         assert_eq!(run("T", FirstOffset, StoredOffset::Found(9)), Done(9));
+        let stored = |found| {
+            let mut s = StartOffset::new(&MessageQueue::new("T", "b", 0), LastOffset, 0);
+            s.on_stored(found);
+            s.from_store()
+        };
+        assert!(stored(StoredOffset::Found(3)));
+        assert!(!stored(StoredOffset::NotFound));
         assert_eq!(run("T", FirstOffset, StoredOffset::Error), Failed);
         assert_eq!(
             run("T", Timestamp, StoredOffset::NotFound),
