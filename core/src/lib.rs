@@ -102,7 +102,7 @@ pub mod time;
 pub use client::{
     AnswerToken, ClientConfig, ClientCore, ClientError, ConnId, ConsumeOutcome,
     ConsumerCloseReport, ConsumerError, ConsumerId, DeliveryId, Event, IncomingRequest, Input,
-    LocalTransactionToken, OpId, Output, ProducerId, RouteError, SendMode, SendTarget,
+    LocalTransactionToken, Misuse, OpId, Output, ProducerId, RouteError, SendMode, SendTarget,
     TransactionCheckToken, TransactionSendResult,
 };
 pub use codec::{

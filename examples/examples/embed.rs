@@ -286,8 +286,11 @@ impl App {
         let producer = core.create_producer(now, config, QueueSelector::RoundRobin);
         let mut message = Message::new(topic.clone(), "hello from an embedded core");
         message.set_tags("embed").map_err(|e| e.to_string())?;
-        // The result comes back as `Event::Send` carrying this op id.
-        let op = core.send(now, producer, message, SendTarget::Default, SendMode::Sync);
+        // The result comes back as `Event::Send` carrying this op id. An error here is a
+        // misuse (an unknown or closed producer), never an IO failure.
+        let op = core
+            .send(now, producer, message, SendTarget::Default, SendMode::Sync)
+            .map_err(|e| e.to_string())?;
         Ok(Self {
             topic,
             producer,
@@ -367,10 +370,14 @@ impl App {
                 }
                 // Every delivery must be acked, whatever the step: a consumer closes only once
                 // none is out. Here at once; a real handler may take its time.
-                core.ack(now, delivery, ConsumeOutcome::Success);
+                core.ack(now, delivery, ConsumeOutcome::Success)
+                    .map_err(|e| e.to_string())?;
                 if self.received.is_some() && self.step == Step::Receiving(consumer) {
                     // Commits the offsets, then unregisters: `Event::ConsumerClosed`.
-                    self.step = Step::ClosingConsumer(core.close_consumer(now, consumer));
+                    let op = core
+                        .close_consumer(now, consumer)
+                        .map_err(|e| e.to_string())?;
+                    self.step = Step::ClosingConsumer(op);
                 }
             }
             Event::ConsumerClosed { op, report, .. } if self.step == Step::ClosingConsumer(op) => {
@@ -384,7 +391,10 @@ impl App {
                         queue.queue_id
                     );
                 }
-                self.step = Step::ClosingProducer(core.close_producer(now, self.producer));
+                let op = core
+                    .close_producer(now, self.producer)
+                    .map_err(|e| e.to_string())?;
+                self.step = Step::ClosingProducer(op);
             }
             Event::ProducerClosed { op, .. } if self.step == Step::ClosingProducer(op) => {
                 println!("embed: producer closed");

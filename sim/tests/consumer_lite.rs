@@ -16,7 +16,8 @@ fn assign_seek_pause_resume_and_commit() {
     let now = world.now();
     world
         .client(0)
-        .assign(now, id, vec![a0.clone(), b1.clone()]);
+        .assign(now, id, vec![a0.clone(), b1.clone()])
+        .expect("a live consumer");
     let mut h = Harness::new(1);
     h.run_until(
         &mut world,
@@ -35,7 +36,7 @@ fn assign_seek_pause_resume_and_commit() {
 
     // Seek back: messages 2.. of a0 come again.
     let now = world.now();
-    world.client(0).seek(now, id, &a0, 2);
+    world.client(0).seek(now, id, &a0, 2).expect("a live id");
     let before = h.seen.len();
     h.run_until(
         &mut world,
@@ -56,20 +57,26 @@ fn assign_seek_pause_resume_and_commit() {
     assert_eq!(again, vec![2, 3, 4]);
 
     // Paused queues get nothing; resumed ones do.
-    world.client(0).pause(id, std::slice::from_ref(&a0));
+    world
+        .client(0)
+        .pause(id, std::slice::from_ref(&a0))
+        .expect("a live id");
     put(&mut world, "broker-a", 0, 2);
     let before = h.seen.len();
     h.run(&mut world, secs(3)).unwrap();
     assert_eq!(h.seen.len(), before, "paused: nothing delivered");
     let now = world.now();
-    world.client(0).resume(now, id, std::slice::from_ref(&a0));
+    world
+        .client(0)
+        .resume(now, id, std::slice::from_ref(&a0))
+        .expect("a live id");
     h.run_until(&mut world, |h, _| h.seen.len() > before, secs(10))
         .unwrap();
 
     // A synchronous commit reaches the broker before its event.
     h.run(&mut world, ms(200)).unwrap();
     let now = world.now();
-    let op = world.client(0).commit_offsets(now, id);
+    let op = world.client(0).commit_offsets(now, id).expect("a live id");
     h.run_until(
         &mut world,
         |h, _| {
@@ -101,7 +108,7 @@ fn subscribe_and_unsubscribe_while_running() {
         .unwrap();
     let now = world.now();
     let sub = rocketwire_core::consumer::Subscription::tag(other, "*").unwrap();
-    world.client(0).subscribe(now, id, sub);
+    world.client(0).subscribe(now, id, sub).expect("a live id");
     let now = world.now();
     for b in BROKERS {
         let m = rocketwire_core::message::Message::new(other, bytes::Bytes::from_static(b"x"));
@@ -120,7 +127,10 @@ fn subscribe_and_unsubscribe_while_running() {
     assert!(held.iter().any(|q| q.topic == TOPIC), "{held:?}");
 
     let now = world.now();
-    world.client(0).unsubscribe(now, id, TOPIC);
+    world
+        .client(0)
+        .unsubscribe(now, id, TOPIC)
+        .expect("a live id");
     h.run(&mut world, secs(1)).unwrap();
     let held = world.core(0).assigned_queues(id);
     assert!(held.iter().all(|q| q.topic == other), "{held:?}");

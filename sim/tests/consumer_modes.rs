@@ -64,7 +64,7 @@ fn broadcasting_consumers_both_get_everything_and_resume_from_their_file() {
     }
     // Client 0 closes; more messages arrive; a new consumer there starts from its file.
     let now = world.now();
-    world.client(0).close_consumer(now, a);
+    world.client(0).close_consumer(now, a).expect("a live id");
     h.run(&mut world, secs(1)).unwrap();
     let file = last_offset_file(&h, 0).unwrap();
     put_all(&mut world, 2, 2);

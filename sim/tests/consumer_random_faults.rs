@@ -113,7 +113,7 @@ fn run_seed(seed: u64, t: &mut Totals) {
                 }
                 Member::Live(c) if dice.chance(30) => {
                     let now = world.now();
-                    let op = world.client(i).close_consumer(now, c);
+                    let op = world.client(i).close_consumer(now, c).expect("a live id");
                     members[i] = Member::Closing(c, op);
                     t.leaves += 1;
                 }

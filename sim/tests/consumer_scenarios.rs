@@ -88,7 +88,7 @@ fn small_consume_transcript() {
         "nothing consumed there"
     );
     let now = world.now();
-    let op = world.client(0).close_consumer(now, c);
+    let op = world.client(0).close_consumer(now, c).expect("a live id");
     h.run_until(&mut world, |h, _| !h.events_of(0).is_empty(), secs(5))
         .unwrap();
     assert!(matches!(&h.events_of(0)[0].1, Event::ConsumerClosed { op: o, .. } if *o == op));
@@ -145,7 +145,7 @@ fn two_consumers_split_the_queues_and_one_takes_all_after_the_other_closes() {
     }
     assert_eq!(h.seen.len(), 24);
     let now = world.now();
-    world.client(0).close_consumer(now, a);
+    world.client(0).close_consumer(now, a).expect("a live id");
     // The broker notifies b (NOTIFY_CONSUMER_IDS_CHANGED): it takes everything well before the
     // 20 s periodic rebalance.
     let start = world.elapsed();
@@ -287,7 +287,7 @@ fn close_persists_the_drained_offsets_and_a_new_consumer_resumes_there() {
         .unwrap();
     assert!(ok, "{}", h.held.len());
     let now = world.now();
-    let op = world.client(0).close_consumer(now, c);
+    let op = world.client(0).close_consumer(now, c).expect("a live id");
     // The close waits for the deliveries out.
     h.run(&mut world, secs(2)).unwrap();
     assert!(
@@ -305,12 +305,16 @@ fn close_persists_the_drained_offsets_and_a_new_consumer_resumes_there() {
         } else {
             world
                 .client(0)
-                .ack(now, s.delivery, ConsumeOutcome::Success);
+                .ack(now, s.delivery, ConsumeOutcome::Success)
+                .expect("out");
         }
     }
     h.run(&mut world, secs(1)).unwrap();
     assert!(h.events_of(0).is_empty());
-    world.client(0).abandon_deliveries(now, c);
+    world
+        .client(0)
+        .abandon_deliveries(now, c)
+        .expect("a live id");
     let ok = h
         .run_until(&mut world, |h, _| !h.events_of(0).is_empty(), secs(5))
         .unwrap();
@@ -492,7 +496,10 @@ fn abandoned_delivery_stays_unconsumed_for_the_next_owner() {
         } else {
             ConsumeOutcome::Success
         };
-        world.client(0).ack(now, s.delivery, outcome);
+        world
+            .client(0)
+            .ack(now, s.delivery, outcome)
+            .expect("a live id");
     }
     assert_eq!(world.client(0).deliveries_in_flight(), 0);
     assert_eq!(world.client(0).consumer_offsets(c).get(&q), Some(&2));
@@ -501,7 +508,7 @@ fn abandoned_delivery_stays_unconsumed_for_the_next_owner() {
     h.run(&mut world, secs(2)).unwrap();
     assert!(h.seen.iter().filter(|s| s.queue == q).count() == 4);
     let now = world.now();
-    let op = world.client(0).close_consumer(now, c);
+    let op = world.client(0).close_consumer(now, c).expect("a live id");
     // Nothing is out with the handler: the close does not wait for a drain.
     let ok = h
         .run_until(&mut world, |h, _| !h.events_of(0).is_empty(), secs(1))

@@ -190,11 +190,13 @@ fn run(seed: u64, transcript: bool, stats: &mut Stats) -> String {
                 .collect();
             let op = world
                 .client(client)
-                .send_batch(now, p, messages, target, mode);
+                .send_batch(now, p, messages, target, mode)
+                .expect("a live producer");
             (op, n)
         } else {
             let message = Message::new(topic.as_str(), Bytes::from_static(b"payload"));
-            (world.client(client).send(now, p, message, target, mode), 1)
+            let op = world.client(client).send(now, p, message, target, mode);
+            (op.expect("a live producer"), 1)
         };
         let previous = issued.insert(
             (client, op),

@@ -27,7 +27,10 @@ fn send(world: &mut World, producer: ProducerId, body: &'static [u8]) -> OpId {
     let now = world.now();
     let mut m = Message::new(TOPIC, Bytes::from_static(body));
     m.set_delay_level(3); // dropped for transactional messages, as in Java
-    world.client(0).send_transactional(now, producer, m)
+    world
+        .client(0)
+        .send_transactional(now, producer, m)
+        .expect("a live producer")
 }
 
 /// Drives until the local transaction is asked for, and returns its token and message.

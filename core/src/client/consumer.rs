@@ -31,6 +31,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
+use super::misuse::Misuse;
 use super::route::Waiter;
 use super::{ClientCore, Event, OpId, Pending};
 use crate::body::{
@@ -54,14 +55,7 @@ use crate::header::{
 use crate::message::MessageExt;
 use crate::remoting::{IncomingRequest, InvokeError};
 
-/// Identifies a consumer registered with [`ClientCore::create_consumer`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ConsumerId(pub u32);
-
-/// Identifies one batch handed to the user with [`Event::Deliver`]; settle it with
-/// [`ClientCore::ack`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DeliveryId(pub u64);
+pub use super::ids::{ConsumerId, DeliveryId};
 
 /// What the user's handler made of a delivered batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -459,8 +453,31 @@ impl ClientCore {
         Ok(id)
     }
 
-    /// Settles a delivery with the handler's outcome.
-    pub fn ack(&mut self, now: Instant, delivery: DeliveryId, outcome: ConsumeOutcome) {
+    /// Settles a delivery with the handler's outcome. [`Misuse::UnknownDelivery`] when it is
+    /// not out (already acked, given up by the consume timeout, abandoned at close).
+    pub fn ack(
+        &mut self,
+        now: Instant,
+        delivery: DeliveryId,
+        outcome: ConsumeOutcome,
+    ) -> Result<(), Misuse> {
+        if !self.consumers.deliveries.contains_key(&delivery) {
+            return Err(Misuse::UnknownDelivery(delivery));
+        }
+        self.settle(now, delivery, outcome);
+        Ok(())
+    }
+
+    /// A consumer that takes commands: known and not closing.
+    fn live_consumer(&mut self, consumer: ConsumerId) -> Result<&mut Consumer, Misuse> {
+        match self.consumers.consumers.get_mut(&consumer) {
+            None => Err(Misuse::UnknownConsumer(consumer)),
+            Some(c) if c.closing.is_some() => Err(Misuse::ConsumerClosing(consumer)),
+            Some(c) => Ok(c),
+        }
+    }
+
+    fn settle(&mut self, now: Instant, delivery: DeliveryId, outcome: ConsumeOutcome) {
         let Some(d) = self.consumers.deliveries.remove(&delivery) else {
             return;
         };
@@ -554,20 +571,14 @@ impl ClientCore {
 
     /// Closes a consumer gracefully: stops pulling, gives in-flight deliveries until
     /// `drain_timeout` to be acked, persists offsets, unlocks (orderly), unregisters, then
-    /// [`Event::ConsumerClosed`] reports what was left.
-    pub fn close_consumer(&mut self, now: Instant, consumer: ConsumerId) -> OpId {
+    /// [`Event::ConsumerClosed`] reports what was left. [`Misuse::UnknownConsumer`] or
+    /// [`Misuse::ConsumerClosing`] when there is nothing to close.
+    pub fn close_consumer(&mut self, now: Instant, consumer: ConsumerId) -> Result<OpId, Misuse> {
+        self.live_consumer(consumer)?;
         let op = self.alloc_op();
         let Some(c) = self.consumers.consumers.get_mut(&consumer) else {
-            self.events.push_back(Event::ConsumerClosed {
-                op,
-                consumer,
-                report: ConsumerCloseReport::default(),
-            });
-            return op;
+            return Err(Misuse::UnknownConsumer(consumer));
         };
-        if c.closing.is_some() {
-            return op;
-        }
         c.closing = Some(op);
         for slot in c.queues.values_mut() {
             let _ = slot.pq.drain();
@@ -576,7 +587,7 @@ impl ClientCore {
             .pull_timers
             .retain(|(_, id, _)| *id != consumer);
         self.maybe_finish_close(now, consumer);
-        op
+        Ok(op)
     }
 
     /// Deliveries not yet acked, across consumers.
@@ -611,47 +622,67 @@ impl ClientCore {
     /// Adds `subscription` to a running consumer, or replaces the expression of a topic it
     /// already subscribes (Java `subscribe` after `start`): the brokers learn it with the next
     /// heartbeat, sent now, and the consumer rebalances at once. Pulls in flight carry the old
-    /// expression; what they bring is re-checked client-side against the new one's tags. Does
-    /// nothing to a consumer that assigned its queues or is closing.
-    pub fn subscribe(&mut self, now: Instant, consumer: ConsumerId, subscription: Subscription) {
-        let Some(c) = self.consumers.consumers.get_mut(&consumer) else {
-            return;
-        };
-        if c.closing.is_some() || c.assigned.is_some() {
-            return;
+    /// expression; what they bring is re-checked client-side against the new one's tags.
+    /// [`Misuse::Assigned`] for a consumer that assigned its queues.
+    pub fn subscribe(
+        &mut self,
+        now: Instant,
+        consumer: ConsumerId,
+        subscription: Subscription,
+    ) -> Result<(), Misuse> {
+        let version = self.wall.now_millis();
+        let c = self.live_consumer(consumer)?;
+        if c.assigned.is_some() {
+            return Err(Misuse::Assigned(consumer));
         }
         c.subs
             .insert(subscription.topic().to_string(), subscription);
-        c.sub_version = self.wall.now_millis();
+        c.sub_version = version;
         self.send_heartbeats(now, None);
         self.rebalance(now, consumer);
+        Ok(())
     }
 
     /// Drops the subscription of `topic` from a running consumer (Java `unsubscribe`): its
     /// queues are released (their offsets persisted) and the brokers learn it with the
-    /// heartbeat sent now.
-    pub fn unsubscribe(&mut self, now: Instant, consumer: ConsumerId, topic: &str) {
-        let Some(c) = self.consumers.consumers.get_mut(&consumer) else {
-            return;
-        };
-        if c.closing.is_some() || c.assigned.is_some() || c.subs.remove(topic).is_none() {
-            return;
+    /// heartbeat sent now. [`Misuse::Assigned`] for a consumer that assigned its queues,
+    /// [`Misuse::NotSubscribed`] for a topic it does not subscribe.
+    pub fn unsubscribe(
+        &mut self,
+        now: Instant,
+        consumer: ConsumerId,
+        topic: &str,
+    ) -> Result<(), Misuse> {
+        let version = self.wall.now_millis();
+        let c = self.live_consumer(consumer)?;
+        if c.assigned.is_some() {
+            return Err(Misuse::Assigned(consumer));
         }
-        c.sub_version = self.wall.now_millis();
+        if c.subs.remove(topic).is_none() {
+            return Err(Misuse::NotSubscribed {
+                consumer,
+                topic: topic.to_string(),
+            });
+        }
+        c.sub_version = version;
         c.doubt.remove(topic);
         self.consumers
             .list_rounds
             .remove(&(consumer, topic.to_string()));
         self.apply_allocation(now, consumer, topic, Vec::new(), false);
         self.send_heartbeats(now, None);
+        Ok(())
     }
 
     /// Takes `queues` instead of rebalancing (lite pull's `assign`): the consumer holds
     /// exactly these from now on, and is no longer part of the group's rebalance.
-    pub fn assign(&mut self, now: Instant, consumer: ConsumerId, queues: Vec<MessageQueue>) {
-        let Some(c) = self.consumers.consumers.get_mut(&consumer) else {
-            return;
-        };
+    pub fn assign(
+        &mut self,
+        now: Instant,
+        consumer: ConsumerId,
+        queues: Vec<MessageQueue>,
+    ) -> Result<(), Misuse> {
+        let c = self.live_consumer(consumer)?;
         let set: BTreeSet<MessageQueue> = queues.into_iter().collect();
         let mut topics: BTreeSet<String> = c.queues.keys().map(|q| q.topic.clone()).collect();
         topics.extend(set.iter().map(|q| q.topic.clone()));
@@ -670,22 +701,32 @@ impl ClientCore {
                 self.request_route(now, &topic, Waiter::Rebalance(consumer));
             }
         }
+        Ok(())
     }
 
     /// Moves a queue's consume position to `offset` (lite pull's `seek`): cached messages are
     /// dropped and the next pull starts there; the committed offset follows, even backwards.
-    pub fn seek(&mut self, now: Instant, consumer: ConsumerId, queue: &MessageQueue, offset: i64) {
-        let Some(c) = self.consumers.consumers.get_mut(&consumer) else {
-            return;
+    /// [`Misuse::QueueNotHeld`] for a queue the consumer does not hold.
+    pub fn seek(
+        &mut self,
+        now: Instant,
+        consumer: ConsumerId,
+        queue: &MessageQueue,
+        offset: i64,
+    ) -> Result<(), Misuse> {
+        let c = self.live_consumer(consumer)?;
+        let not_held = || Misuse::QueueNotHeld {
+            consumer,
+            queue: queue.clone(),
         };
         let Some(slot) = c.queues.get_mut(queue) else {
-            return;
+            return Err(not_held());
         };
         if slot.start.is_some() {
             // Still looking up the start offset: start right here instead.
             slot.start = None;
             if slot.pq.start(offset).is_err() {
-                return;
+                return Err(not_held());
             }
         } else if let Ok(change) = slot.pq.seek(offset) {
             c.flow.on_freed(change);
@@ -698,20 +739,24 @@ impl ClientCore {
             .pull_timers
             .retain(|(_, id, q)| !(*id == consumer && q == queue));
         self.schedule_pull(now, consumer, queue, Duration::ZERO);
+        Ok(())
     }
 
     /// Stops pulling and delivering `queues` until [`ClientCore::resume`].
-    pub fn pause(&mut self, consumer: ConsumerId, queues: &[MessageQueue]) {
-        if let Some(c) = self.consumers.consumers.get_mut(&consumer) {
-            c.paused.extend(queues.iter().cloned());
-        }
+    pub fn pause(&mut self, consumer: ConsumerId, queues: &[MessageQueue]) -> Result<(), Misuse> {
+        let c = self.live_consumer(consumer)?;
+        c.paused.extend(queues.iter().cloned());
+        Ok(())
     }
 
     /// Resumes paused queues.
-    pub fn resume(&mut self, now: Instant, consumer: ConsumerId, queues: &[MessageQueue]) {
-        let Some(c) = self.consumers.consumers.get_mut(&consumer) else {
-            return;
-        };
+    pub fn resume(
+        &mut self,
+        now: Instant,
+        consumer: ConsumerId,
+        queues: &[MessageQueue],
+    ) -> Result<(), Misuse> {
+        let c = self.live_consumer(consumer)?;
         for q in queues {
             c.paused.remove(q);
         }
@@ -719,12 +764,14 @@ impl ClientCore {
             self.schedule_pull(now, consumer, q, Duration::ZERO);
         }
         self.deliver_ready(now);
+        Ok(())
     }
 
     /// Persists the consumer's offsets now (lite pull's synchronous `commit`):
     /// [`Event::OffsetsCommitted`] follows once every broker answered (at once for
     /// broadcasting, whose file content comes as [`Event::PersistLocalOffsets`]).
-    pub fn commit_offsets(&mut self, now: Instant, consumer: ConsumerId) -> OpId {
+    pub fn commit_offsets(&mut self, now: Instant, consumer: ConsumerId) -> Result<OpId, Misuse> {
+        self.live_consumer(consumer)?;
         let op = self.alloc_op();
         let sent = self.persist_with(now, consumer, PersistMode::Commit(op));
         match self.consumers.consumers.get_mut(&consumer) {
@@ -733,7 +780,7 @@ impl ClientCore {
                 .events
                 .push_back(Event::OffsetsCommitted { op, consumer }),
         }
-        op
+        Ok(op)
     }
 
     /// Rebalances every consumer now (also on NOTIFY_CONSUMER_IDS_CHANGED and the timer).
@@ -1635,7 +1682,7 @@ impl ClientCore {
             .collect();
         for delivery in expired {
             tracing::warn!(?delivery, "consume timeout: sending the delivery back");
-            self.ack(
+            self.settle(
                 now,
                 delivery,
                 ConsumeOutcome::ReconsumeLater { delay_level: 3 },
@@ -2100,8 +2147,13 @@ impl ClientCore {
         self.begin_close_steps(now, id);
     }
 
-    /// Ends a close whose drain deadline passed with deliveries still out.
-    pub fn abandon_deliveries(&mut self, now: Instant, consumer: ConsumerId) {
+    /// Ends a close whose drain deadline passed with deliveries still out (any consumer:
+    /// its deliveries out are given up, their messages left unconsumed).
+    /// [`Misuse::UnknownConsumer`] for a consumer that does not exist (any more).
+    pub fn abandon_deliveries(&mut self, now: Instant, consumer: ConsumerId) -> Result<(), Misuse> {
+        if !self.consumers.consumers.contains_key(&consumer) {
+            return Err(Misuse::UnknownConsumer(consumer));
+        }
         let abandoned: Vec<DeliveryId> = self
             .consumers
             .deliveries
@@ -2119,6 +2171,7 @@ impl ClientCore {
             c.outstanding = 0;
         }
         self.maybe_finish_close(now, consumer);
+        Ok(())
     }
 
     fn begin_close_steps(&mut self, now: Instant, id: ConsumerId) {

@@ -21,6 +21,8 @@ use crate::remoting::{InvokeError, Io, PeerError, Remoting, RemotingConfig};
 use crate::time::{Rng, WallClock};
 
 mod consumer;
+pub(crate) mod ids;
+pub(crate) mod misuse;
 mod producer;
 mod route;
 mod timer;
@@ -28,6 +30,7 @@ mod transaction;
 
 pub use consumer::{ConsumeOutcome, ConsumerCloseReport, ConsumerError, ConsumerId, DeliveryId};
 use consumer::{ConsumerRequest, ConsumerState};
+pub use misuse::Misuse;
 use producer::ProducerState;
 pub use producer::{ProducerId, SendMode, SendTarget};
 use route::RouteState;
@@ -37,13 +40,7 @@ pub use transaction::{LocalTransactionToken, TransactionCheckToken, TransactionS
 
 pub use crate::remoting::{AnswerToken, IncomingRequest};
 
-/// Identifies one connection the core asked the adapter to open.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ConnId(pub u64);
-
-/// Identifies one user operation; its result comes back as an [`Event`] carrying it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct OpId(pub u64);
+pub use ids::{ConnId, OpId};
 
 /// Client settings. Defaults follow the Java client.
 #[derive(Debug, Clone)]
@@ -306,6 +303,9 @@ pub enum ClientError {
     /// The client has been shut down.
     #[error("client is shut down")]
     Shutdown,
+    /// The call itself was wrong (an unknown or closed id).
+    #[error(transparent)]
+    Misuse(#[from] Misuse),
     /// Invalid use of the API.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

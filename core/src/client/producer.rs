@@ -10,6 +10,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Instant;
 
+use super::misuse::Misuse;
 use super::route::Waiter;
 use super::{ClientConfig, ClientCore, Event, OpId, Pending, RouteError};
 use crate::body::{HeartbeatData, MessageQueue, ProducerData, TopicRouteData};
@@ -24,9 +25,7 @@ use crate::producer::{
 use crate::remoting::InvokeError;
 use crate::time::Rng;
 
-/// Identifies a producer registered with [`ClientCore::create_producer`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ProducerId(pub u32);
+pub use super::ids::ProducerId;
 
 /// Identifies one send inside the core.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -194,7 +193,8 @@ impl ClientCore {
         mut message: Message,
         target: SendTarget,
         mode: SendMode,
-    ) -> OpId {
+    ) -> Result<OpId, Misuse> {
+        self.live_producer(producer)?;
         let op = self.alloc_op();
         let prepared = self.with_id_clock(producer, |config, clock| {
             prepare_message(config, &mut message, clock)
@@ -210,7 +210,7 @@ impl ClientCore {
             mode,
             false,
         );
-        op
+        Ok(op)
     }
 
     /// Sends a batch (one topic, Java's batch rules); the result is one [`Event::Send`] whose
@@ -222,7 +222,8 @@ impl ClientCore {
         mut messages: Vec<Message>,
         target: SendTarget,
         mode: SendMode,
-    ) -> OpId {
+    ) -> Result<OpId, Misuse> {
+        self.live_producer(producer)?;
         let op = self.alloc_op();
         let prepared = self.with_id_clock(producer, |config, clock| {
             prepare_batch(config, &mut messages, clock)
@@ -241,25 +242,31 @@ impl ClientCore {
             mode,
             false,
         );
-        op
+        Ok(op)
     }
 
     /// Closes a producer: waits for its sends to end, then sends UNREGISTER_CLIENT to every
-    /// known broker; [`Event::ProducerClosed`] follows. New sends fail at once.
-    pub fn close_producer(&mut self, now: Instant, producer: ProducerId) -> OpId {
+    /// known broker; [`Event::ProducerClosed`] follows. New sends are refused with
+    /// [`Misuse::ProducerClosing`]; so is a second close.
+    pub fn close_producer(&mut self, now: Instant, producer: ProducerId) -> Result<OpId, Misuse> {
+        self.live_producer(producer)?;
         let op = self.alloc_op();
-        match self.producers.producers.get_mut(&producer) {
-            Some(p) if p.closing.is_none() => {
-                p.closing = Some(op);
-                if p.in_flight == 0 {
-                    self.unregister(now, producer);
-                }
+        if let Some(p) = self.producers.producers.get_mut(&producer) {
+            p.closing = Some(op);
+            if p.in_flight == 0 {
+                self.unregister(now, producer);
             }
-            _ => self
-                .events
-                .push_back(Event::ProducerClosed { op, producer }),
         }
-        op
+        Ok(op)
+    }
+
+    /// A producer that takes commands: known and not closing.
+    pub(super) fn live_producer(&self, producer: ProducerId) -> Result<(), Misuse> {
+        match self.producers.producers.get(&producer) {
+            None => Err(Misuse::UnknownProducer(producer)),
+            Some(p) if p.closing.is_some() => Err(Misuse::ProducerClosing(producer)),
+            Some(_) => Ok(()),
+        }
     }
 
     /// Sends in flight across all producers.

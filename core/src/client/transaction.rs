@@ -16,6 +16,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+use super::misuse::Misuse;
 use super::{ClientCore, Event, OpId, ProducerId, SendMode, SendTarget};
 use crate::codec::RequestCode;
 use crate::header::{
@@ -73,7 +74,8 @@ impl ClientCore {
         now: Instant,
         producer: ProducerId,
         mut message: Message,
-    ) -> OpId {
+    ) -> Result<OpId, Misuse> {
+        self.live_producer(producer)?;
         let group = self.producer_group(producer).unwrap_or_default();
         message.remove_property(keys::DELAY_TIME_LEVEL);
         let marked = message
@@ -87,7 +89,7 @@ impl ClientCore {
             Err(e) => Err(e.into()),
         };
         self.start_transactional_send(now, op, producer, prepared, message);
-        op
+        Ok(op)
     }
 
     /// The half message was stored: hand the local transaction to the user, or roll back a

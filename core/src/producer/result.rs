@@ -1,6 +1,7 @@
 //! Send results and send errors (Java `SendResult`, `processSendResponse`, protocol §4.1).
 
 use crate::body::MessageQueue;
+use crate::client::misuse::Misuse;
 use crate::codec::{RemotingCommand, ResponseCode};
 use crate::header::{self, HeaderError, SendMessageResponseHeader};
 use crate::message::MessageError;
@@ -177,6 +178,9 @@ pub enum SendError {
     /// A selector send found no queue.
     #[error(transparent)]
     Select(#[from] super::selector::SelectError),
+    /// The call itself was wrong: the producer is unknown, closed or closing.
+    #[error(transparent)]
+    Misuse(#[from] Misuse),
 }
 
 impl SendError {

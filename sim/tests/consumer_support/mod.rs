@@ -178,7 +178,8 @@ impl Harness {
                         match (self.policy)(&seen) {
                             Some(outcome) => {
                                 let now = world.now();
-                                world.client(i).ack(now, delivery, outcome);
+                                // Refused when the consumer closed meanwhile.
+                                let _ = world.client(i).ack(now, delivery, outcome);
                             }
                             None => self.held.push(seen),
                         }
@@ -193,7 +194,7 @@ impl Harness {
     pub(crate) fn ack_held(&mut self, world: &mut World, outcome: ConsumeOutcome) {
         let now = world.now();
         for s in std::mem::take(&mut self.held) {
-            world.client(s.client).ack(now, s.delivery, outcome);
+            let _ = world.client(s.client).ack(now, s.delivery, outcome);
         }
     }
 

@@ -21,7 +21,7 @@ use rocketwire_core::producer::{ProducerConfig, QueueSelector, SendError, SendRe
 use rocketwire_core::{
     ClientConfig, ClientCore, ClientError, ConnId, ConsumeOutcome, ConsumerCloseReport,
     ConsumerError, ConsumerId, DeliveryId, Event, IncomingRequest, Input, InvokeError,
-    LocalTransactionToken, OpId, Output, RemotingCommand, ResponseCode, SystemWallClock,
+    LocalTransactionToken, Misuse, OpId, Output, RemotingCommand, ResponseCode, SystemWallClock,
     TransactionCheckToken, TransactionSendResult,
 };
 
@@ -98,6 +98,13 @@ pub fn reply_result<T>(
     received: Result<Result<T, ClientError>, oneshot::Canceled>,
 ) -> Result<T, ClientError> {
     received.unwrap_or(Err(ClientError::Shutdown))
+}
+
+/// Logs a command the core refused as misuse, where the command has no reply to carry it.
+fn misused(result: Result<(), Misuse>) {
+    if let Err(misuse) = result {
+        tracing::warn!(%misuse, "command refused");
+    }
 }
 
 /// Answers a command that came after shutdown began: [`ClientError::Shutdown`].
@@ -330,11 +337,16 @@ impl Shell {
                     SendPayload::One(m) => self.core.send(now, producer, m, target, mode),
                     SendPayload::Batch(ms) => self.core.send_batch(now, producer, ms, target, mode),
                 };
-                self.pending.insert(op, Pending::Send(reply, permit));
+                match op {
+                    Ok(op) => drop(self.pending.insert(op, Pending::Send(reply, permit))),
+                    Err(misuse) => reply.fail(misuse.into()),
+                }
             }
             Command::CloseProducer { producer, reply } => {
-                let op = self.core.close_producer(now, producer);
-                self.pending.insert(op, Pending::CloseProducer(reply));
+                match self.core.close_producer(now, producer) {
+                    Ok(op) => drop(self.pending.insert(op, Pending::CloseProducer(reply))),
+                    Err(misuse) => drop(reply.send(Err(misuse.into()))),
+                }
             }
             Command::CreateConsumer {
                 config,
@@ -368,24 +380,31 @@ impl Shell {
             }
             Command::Ack { delivery, outcome } => {
                 self.lite_deliveries.remove(&delivery);
-                self.core.ack(now, delivery, outcome)
+                // A late ack (after a consume timeout or an abandon) is expected: quiet.
+                if let Err(misuse) = self.core.ack(now, delivery, outcome) {
+                    tracing::debug!(%misuse, "ack refused");
+                }
             }
             Command::Subscribe {
                 consumer,
                 subscription,
-            } => self.core.subscribe(now, consumer, subscription),
+            } => misused(self.core.subscribe(now, consumer, subscription)),
             Command::Unsubscribe { consumer, topic } => {
-                self.core.unsubscribe(now, consumer, &topic)
+                misused(self.core.unsubscribe(now, consumer, &topic))
             }
-            Command::Assign { consumer, queues } => self.core.assign(now, consumer, queues),
+            Command::Assign { consumer, queues } => {
+                misused(self.core.assign(now, consumer, queues))
+            }
             Command::Seek {
                 consumer,
                 queue,
                 offset,
                 paused,
             } => self.seek(now, consumer, queue, offset, paused),
-            Command::Pause { consumer, queues } => self.core.pause(consumer, &queues),
-            Command::Resume { consumer, queues } => self.core.resume(now, consumer, &queues),
+            Command::Pause { consumer, queues } => misused(self.core.pause(consumer, &queues)),
+            Command::Resume { consumer, queues } => {
+                misused(self.core.resume(now, consumer, &queues))
+            }
             Command::CommitOffsets {
                 consumer,
                 settle,
@@ -393,18 +412,25 @@ impl Shell {
             } => {
                 for delivery in settle {
                     self.lite_deliveries.remove(&delivery);
-                    self.core.ack(now, delivery, ConsumeOutcome::Success);
+                    misused(self.core.ack(now, delivery, ConsumeOutcome::Success));
                 }
-                let op = self.core.commit_offsets(now, consumer);
-                self.pending.insert(op, Pending::CommitOffsets(reply));
+                match self.core.commit_offsets(now, consumer) {
+                    Ok(op) => drop(self.pending.insert(op, Pending::CommitOffsets(reply))),
+                    Err(misuse) => drop(reply.send(Err(misuse.into()))),
+                }
             }
             Command::CloseConsumer { consumer, reply } => {
-                let op = self.core.close_consumer(now, consumer);
-                self.pending.insert(op, Pending::CloseConsumer(reply));
+                match self.core.close_consumer(now, consumer) {
+                    Ok(op) => drop(self.pending.insert(op, Pending::CloseConsumer(reply))),
+                    Err(misuse) => drop(reply.send(Err(misuse.into()))),
+                }
             }
             Command::AbandonDeliveries { consumer } => {
                 self.lite_deliveries.retain(|_, (c, _)| *c != consumer);
-                self.core.abandon_deliveries(now, consumer)
+                // The close may have ended just before the drain deadline: nothing to abandon.
+                if let Err(misuse) = self.core.abandon_deliveries(now, consumer) {
+                    tracing::debug!(%misuse, "nothing to abandon");
+                }
             }
             Command::ConsumerState { consumer, reply } => {
                 let _ = reply.send((
@@ -429,15 +455,17 @@ impl Shell {
                 execute,
                 reply,
                 permit,
-            } => {
-                let op = self.core.send_transactional(now, producer, message);
-                let pending = Pending::Transaction {
-                    execute: Some(execute),
-                    reply,
-                    _permit: permit,
-                };
-                self.pending.insert(op, pending);
-            }
+            } => match self.core.send_transactional(now, producer, message) {
+                Ok(op) => {
+                    let pending = Pending::Transaction {
+                        execute: Some(execute),
+                        reply,
+                        _permit: permit,
+                    };
+                    self.pending.insert(op, pending);
+                }
+                Err(misuse) => drop(reply.send(Err(misuse.into()))),
+            },
             Command::EndLocalTransaction {
                 token,
                 state,
@@ -712,7 +740,7 @@ impl Shell {
         paused: bool,
     ) {
         let queues = [queue.clone()];
-        self.core.pause(consumer, &queues);
+        misused(self.core.pause(consumer, &queues));
         let stale: Vec<DeliveryId> = self
             .lite_deliveries
             .iter()
@@ -721,14 +749,14 @@ impl Shell {
             .collect();
         for delivery in stale {
             self.lite_deliveries.remove(&delivery);
-            self.core.ack(now, delivery, ConsumeOutcome::Success);
+            misused(self.core.ack(now, delivery, ConsumeOutcome::Success));
         }
-        self.core.seek(now, consumer, &queue, offset);
+        misused(self.core.seek(now, consumer, &queue, offset));
         if let Some(tx) = self.consumers.get(&consumer) {
             let _ = tx.unbounded_send(ConsumerEvent::Seeked { queue });
         }
         if !paused {
-            self.core.resume(now, consumer, &queues);
+            misused(self.core.resume(now, consumer, &queues));
         }
     }
 

@@ -14,7 +14,7 @@ use rocketwire_core::codec::RequestCode;
 use rocketwire_core::message::{keys, Message};
 use rocketwire_core::producer::{ProducerConfig, QueueSelector, SendError, SendResult, SendStatus};
 use rocketwire_core::{
-    ClientConfig, ClientError, IncomingRequest, InvokeError, RemotingCommand, ResponseCode,
+    ClientConfig, ClientError, IncomingRequest, InvokeError, Misuse, RemotingCommand, ResponseCode,
     RouteError,
 };
 
@@ -599,7 +599,8 @@ pub fn producer_oneway_is_delivered<C: TestClient>() {
     client.shutdown().expect("shutdown");
 }
 
-/// Closing a producer unregisters its group from the broker; its other clones then fail.
+/// Closing a producer unregisters its group from the broker; its other clones then get a
+/// typed misuse error.
 pub fn producer_shutdown_unregisters<C: TestClient>() {
     let (server, client) = setup::<C>(DriverOptions::default());
     let producer = producer(&client, "rw_suite_close");
@@ -613,9 +614,11 @@ pub fn producer_shutdown_unregisters<C: TestClient>() {
         .find(|c| c.request_code_typed() == RequestCode::UnregisterClient)
         .expect("UNREGISTER_CLIENT sent before shutdown returned");
     assert_eq!(unregister.field("producerGroup"), Some("rw_suite_close"));
-    assert_eq!(
-        other.send(Message::new(TOPIC, "late")),
-        Err(SendError::Transport(InvokeError::Shutdown))
+    // A send on the closed producer is misuse, named as such.
+    let late = other.send(Message::new(TOPIC, "late"));
+    assert!(
+        matches!(late, Err(SendError::Misuse(Misuse::UnknownProducer(_)))),
+        "{late:?}"
     );
     client.shutdown().expect("shutdown");
 }
