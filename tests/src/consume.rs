@@ -14,7 +14,7 @@ use rocketwire_core::producer::{ProducerConfig, QueueSelector, SendStatus};
 use rocketwire_core::ConsumeOutcome;
 use rocketwire_tokio::{PushConsumerOptions, TransactionListener};
 
-use crate::harness::{Handler, HarnessProducer};
+use crate::harness::{Handler, HarnessConsumer, HarnessProducer};
 use crate::{cluster_config, unique, wire, Harness};
 
 /// How long a scenario waits for messages before failing.
@@ -162,41 +162,59 @@ pub fn consumer_group_rebalance(h: &dyn Harness) {
     let group = unique("rw_cgroup");
     let other = h.start_another(cluster_config());
     let (seen_a, seen_b) = (Seen::default(), Seen::default());
-    let a = h
-        .create_push_consumer(
-            config(&group, ConsumeFromWhere::LastOffset),
-            sub(&topic),
-            PushConsumerOptions::default(),
-            seen_a.recorder(),
-        )
-        .expect("consumer a");
-    let b = other
-        .create_push_consumer(
-            config(&group, ConsumeFromWhere::LastOffset),
-            sub(&topic),
-            PushConsumerOptions::default(),
-            seen_b.recorder(),
-        )
-        .expect("consumer b");
+    let a = member(h, &group, &topic, &seen_a);
+    let b = member(other.as_ref(), &group, &topic, &seen_b);
+    wait_split(a.as_ref(), b.as_ref(), &topic);
+    b.shutdown(DRAIN).expect("b shutdown");
+    other.shutdown().expect("other client shutdown");
+    wait_all_taken(a.as_ref(), &topic);
+    produce_and_see(h, &topic, &seen_a);
+    a.shutdown(DRAIN).expect("a shutdown");
+}
+
+/// Sends 8 messages to `topic` and waits until `seen` has them all.
+fn produce_and_see(h: &dyn Harness, topic: &str, seen: &Seen) {
+    let sent = bodies("after", 8);
+    produce(h, topic, &sent);
+    seen.wait_for("the 8 messages sent last", |m| {
+        let got: BTreeSet<String> = m
+            .iter()
+            .map(|m| String::from_utf8_lossy(m.body()).into_owned())
+            .collect();
+        sent.iter().all(|s| got.contains(s))
+    });
+}
+
+/// A push consumer of `group` on `h` starting at the last offset, recording into `seen`.
+fn member<'h>(
+    h: &'h dyn Harness,
+    group: &str,
+    topic: &str,
+    seen: &Seen,
+) -> Box<dyn HarnessConsumer + 'h> {
+    h.create_push_consumer(
+        config(group, ConsumeFromWhere::LastOffset),
+        sub(topic),
+        PushConsumerOptions::default(),
+        seen.recorder(),
+    )
+    .expect("consumer")
+}
+
+/// Waits until `a` and `b` hold two queues of `topic` each, disjoint, with start offsets (so a
+/// close of either persists them).
+fn wait_split(a: &dyn HarnessConsumer, b: &dyn HarnessConsumer, topic: &str) {
     let give_up = Instant::now() + WAIT;
     loop {
-        let qa = topic_queues(&a.assigned_queues().expect("a queues"), &topic);
-        let qb = topic_queues(&b.assigned_queues().expect("b queues"), &topic);
-        // Split, and both have their start offsets (so b's close persists them).
-        let started = |c: &dyn crate::harness::HarnessConsumer| {
-            c.offsets()
-                .expect("offsets")
-                .keys()
-                .filter(|q| q.topic == topic)
-                .count()
-        };
+        let qa = topic_queues(&a.assigned_queues().expect("a queues"), topic);
+        let qb = topic_queues(&b.assigned_queues().expect("b queues"), topic);
         if qa.len() == 2
             && qb.len() == 2
             && qa.is_disjoint(&qb)
-            && started(a.as_ref()) == 2
-            && started(b.as_ref()) == 2
+            && started(a, topic) == 2
+            && started(b, topic) == 2
         {
-            break;
+            return;
         }
         assert!(
             Instant::now() < give_up,
@@ -204,35 +222,75 @@ pub fn consumer_group_rebalance(h: &dyn Harness) {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    b.shutdown(DRAIN).expect("b shutdown");
-    other.shutdown().expect("other client shutdown");
-    // The broker may still list b when it notifies a; then a takes b's queues at its next
-    // periodic rebalance (20 s), so allow for one full round.
+}
+
+/// How many queues of `topic` `c` has a start offset for.
+fn started(c: &dyn HarnessConsumer, topic: &str) -> usize {
+    c.offsets()
+        .expect("offsets")
+        .keys()
+        .filter(|q| q.topic == topic)
+        .count()
+}
+
+/// Waits until `a` holds every queue of `topic` with its start offset: messages sent from
+/// then on are after its positions. The broker may still list the member that left when it
+/// notifies `a`; then `a` takes its queues at its next periodic rebalance (20 s), so one full
+/// round is allowed for.
+fn wait_all_taken(a: &dyn HarnessConsumer, topic: &str) {
     let give_up = Instant::now() + WAIT + Duration::from_secs(20);
-    // Every queue assigned and started: messages sent from now on are after a's positions.
-    let a_started = || {
-        a.offsets()
-            .expect("a offsets")
-            .keys()
-            .filter(|q| q.topic == topic)
-            .count()
-    };
-    while topic_queues(&a.assigned_queues().expect("a queues"), &topic).len() != 4
-        || a_started() != 4
+    while topic_queues(&a.assigned_queues().expect("a queues"), topic).len() != 4
+        || started(a, topic) != 4
     {
         assert!(Instant::now() < give_up, "a did not take every queue");
         std::thread::sleep(Duration::from_millis(200));
     }
-    let sent = bodies("after", 8);
-    produce(h, &topic, &sent);
-    seen_a.wait_for("8 messages after the rebalance", |m| {
-        let got: BTreeSet<String> = m
-            .iter()
-            .map(|m| String::from_utf8_lossy(m.body()).into_owned())
-            .collect();
-        sent.iter().all(|s| got.contains(s))
-    });
+}
+
+/// Dropping a push consumer (no shutdown call) closes it: its offsets are persisted and it
+/// unregisters, so the other member of the group takes its queues within one rebalance
+/// round and resumes from the committed offsets: it gets none of what the dropped one
+/// consumed, and every message sent afterwards.
+pub fn dropped_consumer_hands_over_its_queues(h: &dyn Harness) {
+    let topic = unique("rw_dropped");
+    produce(h, &topic, &bodies("warmup", 1));
+    let group = unique("rw_cgroup");
+    let other = h.start_another(cluster_config());
+    let (seen_a, seen_b) = (Seen::default(), Seen::default());
+    let a = member(h, &group, &topic, &seen_a);
+    let b = member(other.as_ref(), &group, &topic, &seen_b);
+    wait_split(a.as_ref(), b.as_ref(), &topic);
+    let before = bodies("before", 16);
+    produce(h, &topic, &before);
+    let both_got_all = || {
+        let mut got: BTreeSet<String> = seen_a.bodies().into_iter().collect();
+        got.extend(seen_b.bodies());
+        before.iter().all(|s| got.contains(s))
+    };
+    let give_up = Instant::now() + WAIT;
+    while !both_got_all() {
+        assert!(
+            Instant::now() < give_up,
+            "the 16 messages were not consumed"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let b_got: BTreeSet<String> = seen_b.bodies().into_iter().collect();
+    assert!(!b_got.is_empty(), "b consumed some of them");
+    drop(b);
+    wait_all_taken(a.as_ref(), &topic);
+    produce_and_see(h, &topic, &seen_a);
+    let again: Vec<String> = seen_a
+        .bodies()
+        .into_iter()
+        .filter(|body| b_got.contains(body))
+        .collect();
+    assert!(
+        again.is_empty(),
+        "a consumed again what b had consumed: {again:?}"
+    );
     a.shutdown(DRAIN).expect("a shutdown");
+    other.shutdown().expect("other client shutdown");
 }
 
 /// An orderly consumer sees each sharding key's messages in send order, also when the

@@ -49,6 +49,7 @@ suite!(
     producer_compression_round_trip,
     consume_concurrently,
     consumer_group_rebalance,
+    dropped_consumer_hands_over_its_queues,
     consume_orderly,
     consume_retry_send_back,
     consume_handler_panic_is_retried,

@@ -19,8 +19,9 @@ use rocketwire_core::{
 };
 use rocketwire_driver::{
     block_on, consume_directly_response, open_store, persist, run_check, run_execute,
-    shutdown_error, start_error, Command, ConsumerEvent, ConsumerStartError, PushConsumerOptions,
-    TransactionCheck, TransactionListener, DEFAULT_CHECK_CONCURRENCY, FAILED_OUTCOME,
+    shutdown_error, start_error, CloseOnDrop, Command, ConsumerEvent, ConsumerStartError,
+    PushConsumerOptions, TransactionCheck, TransactionListener, DEFAULT_CHECK_CONCURRENCY,
+    FAILED_OUTCOME,
 };
 
 use crate::driver::{wait, wait_until};
@@ -57,12 +58,17 @@ fn spawn_pool<T: Send + 'static>(
 }
 
 /// A push consumer of a blocking client; its handler runs on its own worker threads.
+///
+/// Dropping it closes the consumer as [`PushConsumer::shutdown`] does (queues released,
+/// offsets persisted, unregistered), without waiting: handlers still running finish first,
+/// and the worker threads end by themselves.
 #[derive(Debug)]
 pub struct PushConsumer {
     client: Client,
     id: ConsumerId,
     group: String,
     workers: Vec<JoinHandle<()>>,
+    close: CloseOnDrop,
 }
 
 impl Client {
@@ -148,6 +154,7 @@ impl Client {
             id,
             group,
             workers,
+            close: self.close_on_drop(move || Command::close_consumer(id).0),
         })
     }
 
@@ -225,7 +232,8 @@ impl PushConsumer {
     /// Closes the consumer: stops pulling, lets handlers finish until `drain_timeout` (then
     /// abandons their deliveries: they will be consumed again), persists offsets, unlocks and
     /// unregisters, then joins the worker threads. Do not call it from the handler.
-    pub fn shutdown(self, drain_timeout: Duration) -> Result<ConsumerCloseReport, ClientError> {
+    pub fn shutdown(mut self, drain_timeout: Duration) -> Result<ConsumerCloseReport, ClientError> {
+        self.close.disarm();
         let (command, mut rx) = Command::close_consumer(self.id);
         if self.client.submit(command).is_err() {
             return Ok(ConsumerCloseReport::default());

@@ -53,7 +53,7 @@ use rocketwire_core::body::TopicRouteData;
 use rocketwire_core::client::AnswerToken;
 use rocketwire_core::producer::{ProducerConfig, QueueSelector};
 use rocketwire_core::{ClientConfig, ClientError, IncomingRequest, RemotingCommand};
-use rocketwire_driver::{check_success, reply_result, Command, InFlight, Shell};
+use rocketwire_driver::{check_success, reply_result, CloseOnDrop, Command, InFlight, Shell};
 
 pub use consumer::{PushConsumer, TransactionProducer};
 pub use lite::LitePullConsumer;
@@ -215,6 +215,19 @@ impl Client {
     /// Whether the driver thread and all connection threads have ended.
     pub fn is_shut_down(&self) -> bool {
         self.inner.ended.load(Ordering::Acquire)
+    }
+
+    /// A guard that hands `command` to the driver when dropped, without blocking the dropping
+    /// thread: when the channel is full, a short-lived thread of its own waits for room.
+    fn close_on_drop(&self, command: impl FnOnce() -> Command + Send + 'static) -> CloseOnDrop {
+        let tx = self.inner.tx.clone();
+        CloseOnDrop::new(move || {
+            if let Err(mpsc::TrySendError::Full(msg)) = tx.try_send(Msg::Command(command())) {
+                let _ = thread::Builder::new()
+                    .name("rocketwire-close".into())
+                    .spawn(move || drop(tx.send(msg)));
+            }
+        })
     }
 
     fn submit(&self, command: Command) -> Result<(), ClientError> {

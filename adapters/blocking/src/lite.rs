@@ -26,6 +26,17 @@ pub struct LitePullConsumer {
     state: LiteState,
 }
 
+/// Dropping it closes the consumer as [`LitePullConsumer::shutdown`] does, without waiting.
+impl Drop for LitePullConsumer {
+    fn drop(&mut self) {
+        if let Some((close, abandon, _)) = self.state.close_commands() {
+            // A guard dropped at once hands its command over without blocking.
+            drop(self.client.close_on_drop(move || close));
+            drop(self.client.close_on_drop(move || abandon));
+        }
+    }
+}
+
 impl Client {
     /// A lite pull consumer; it starts with its first `subscribe` or `assign`.
     pub fn create_lite_pull_consumer(

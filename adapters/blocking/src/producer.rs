@@ -5,8 +5,11 @@ use rocketwire_core::client::{ProducerId, SendMode, SendTarget};
 use rocketwire_core::message::Message;
 use rocketwire_core::producer::{SendError, SendResult};
 use rocketwire_core::ClientError;
+use std::sync::Arc;
+
 use rocketwire_driver::{
-    block_on, shutdown_error, try_send_command, Command, SendHandle, SendPayload, TrySendError,
+    block_on, shutdown_error, try_send_command, CloseOnDrop, Command, SendHandle, SendPayload,
+    TrySendError,
 };
 
 use crate::driver::wait;
@@ -17,15 +20,24 @@ use crate::Client;
 /// Every send first takes room in the client's in-flight bound
 /// ([`crate::ProducerOptions`]): the `send*` methods block for it, [`Producer::try_send`]
 /// fails at once with [`TrySendError::Full`].
+///
+/// Dropping the last clone closes the producer (it is unregistered from the brokers) without
+/// waiting; [`Producer::shutdown`] closes it and waits.
 #[derive(Debug, Clone)]
 pub struct Producer {
     client: Client,
     id: ProducerId,
+    _close: Arc<CloseOnDrop>,
 }
 
 impl Producer {
     pub(crate) fn new(client: Client, id: ProducerId) -> Self {
-        Self { client, id }
+        let close = client.close_on_drop(move || Command::close_producer(id).0);
+        Self {
+            client,
+            id,
+            _close: Arc::new(close),
+        }
     }
 
     /// The producer's id inside the client.

@@ -13,6 +13,7 @@ use rocketwire_core::client::AnswerToken;
 use rocketwire_core::producer::{ProducerConfig, QueueSelector};
 use rocketwire_core::{ClientConfig, ClientError, IncomingRequest, RemotingCommand};
 
+use crate::close_on_drop::CloseOnDrop;
 use crate::driver;
 use crate::inflight::InFlight;
 use crate::producer::{Producer, TrySendError};
@@ -219,6 +220,18 @@ impl<R> Client<R> {
     /// Whether the driver and all its connection tasks have ended.
     pub fn is_shut_down(&self) -> bool {
         self.ended.load(Ordering::Acquire)
+    }
+
+    /// A guard that hands `command` to the driver when dropped, without waiting: a fresh
+    /// sender of the command channel always has room for one command.
+    pub(crate) fn close_on_drop(
+        &self,
+        command: impl FnOnce() -> Command + Send + 'static,
+    ) -> CloseOnDrop {
+        let mut commands = self.commands.clone();
+        CloseOnDrop::new(move || {
+            let _ = commands.try_send(command());
+        })
     }
 
     pub(crate) fn try_send_command(&self, command: Command) -> Result<(), TrySendError> {

@@ -30,6 +30,7 @@ use rocketwire_core::{
 };
 
 use crate::client::Client;
+use crate::close_on_drop::CloseOnDrop;
 use crate::shell::Command;
 
 /// Java's default consume thread count (`consumeThreadMin`/`Max` = 20).
@@ -290,12 +291,16 @@ pub const FAILED_OUTCOME: ConsumeOutcome = ConsumeOutcome::ReconsumeLater { dela
 
 /// A push consumer of an async client. Messages go to the handler given at creation;
 /// [`PushConsumer::shutdown`] closes it gracefully.
+///
+/// Dropping it closes the consumer as [`PushConsumer::shutdown`] does (queues released,
+/// offsets persisted, unregistered), without waiting: handlers still running finish first.
 pub struct PushConsumer<R> {
     client: Client<R>,
     id: ConsumerId,
     group: String,
     /// Resolves (canceled) once the dispatcher has ended.
     dispatcher_done: oneshot::Receiver<()>,
+    close: CloseOnDrop,
 }
 
 impl<R> fmt::Debug for PushConsumer<R> {
@@ -354,9 +359,10 @@ impl<R> PushConsumer<R> {
     /// `drain_timeout` (then abandons them: they will be consumed again), persists offsets,
     /// unlocks and unregisters. A client already shut down gives an empty report.
     pub async fn shutdown(
-        self,
+        mut self,
         drain_timeout: Duration,
     ) -> Result<ConsumerCloseReport, ClientError> {
+        self.close.disarm();
         let (command, rx) = Command::close_consumer(self.id);
         if self.client.send(command).await.is_err() {
             return Ok(ConsumerCloseReport::default());
@@ -374,7 +380,7 @@ impl<R> PushConsumer<R> {
             }
         };
         // The last offset file is written by the dispatcher before it ends.
-        let _ = self.dispatcher_done.await;
+        let _ = (&mut self.dispatcher_done).await;
         closed(received)
     }
 }
@@ -446,11 +452,13 @@ impl<R: crate::Runtime> Client<R> {
             dispatcher.await;
             drop(done_tx);
         }));
+        let close = self.close_on_drop(move || Command::close_consumer(id).0);
         Ok(PushConsumer {
             client: self.clone(),
             id,
             group,
             dispatcher_done,
+            close,
         })
     }
 }

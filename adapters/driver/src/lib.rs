@@ -50,6 +50,7 @@
 #[cfg(feature = "async-io")]
 mod async_io;
 mod client;
+mod close_on_drop;
 mod consumer;
 mod driver;
 mod inflight;
@@ -65,6 +66,7 @@ mod transaction;
 #[cfg(feature = "async-io")]
 pub use async_io::{AsyncIoRuntime, Spawn};
 pub use client::Client;
+pub use close_on_drop::CloseOnDrop;
 pub use consumer::{
     consume_directly_response, ConsumerEvent, ConsumerStartError, OffsetStore, PushConsumer,
     PushConsumerOptions, DEFAULT_CONSUME_CONCURRENCY, FAILED_OUTCOME,

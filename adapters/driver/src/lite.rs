@@ -587,6 +587,16 @@ pub struct LitePullConsumer<R> {
     state: LiteState,
 }
 
+/// Dropping it closes the consumer as [`LitePullConsumer::shutdown`] does, without waiting.
+impl<R> Drop for LitePullConsumer<R> {
+    fn drop(&mut self) {
+        if let Some((close, abandon, _)) = self.state.close_commands() {
+            let _ = self.client.try_send_command(close);
+            let _ = self.client.try_send_command(abandon);
+        }
+    }
+}
+
 impl<R> fmt::Debug for LitePullConsumer<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LitePullConsumer")

@@ -15,6 +15,7 @@ use rocketwire_core::producer::{SendError, SendResult};
 use rocketwire_core::{ClientError, InvokeError};
 
 use crate::client::Client;
+use crate::close_on_drop::CloseOnDrop;
 use crate::inflight::InFlight;
 use crate::park::block_on;
 use crate::shell::{Command, SendPayload};
@@ -124,9 +125,13 @@ pub enum TrySendError {
 /// Every send first takes room in the client's in-flight bound ([`crate::ProducerOptions`]):
 /// the `send*` methods wait for it, [`Producer::try_send`] fails at once with
 /// [`TrySendError::Full`].
+///
+/// Dropping the last clone closes the producer (it is unregistered from the brokers) without
+/// waiting; [`Producer::shutdown`] closes it and waits.
 pub struct Producer<R> {
     client: Client<R>,
     id: ProducerId,
+    _close: Arc<CloseOnDrop>,
 }
 
 impl<R> Clone for Producer<R> {
@@ -134,6 +139,7 @@ impl<R> Clone for Producer<R> {
         Self {
             client: self.client.clone(),
             id: self.id,
+            _close: self._close.clone(),
         }
     }
 }
@@ -146,7 +152,12 @@ impl<R> fmt::Debug for Producer<R> {
 
 impl<R> Producer<R> {
     pub(crate) fn new(client: Client<R>, id: ProducerId) -> Self {
-        Self { client, id }
+        let close = client.close_on_drop(move || Command::close_producer(id).0);
+        Self {
+            client,
+            id,
+            _close: Arc::new(close),
+        }
     }
 
     /// The producer's id inside the client.

@@ -217,6 +217,7 @@ macro_rules! conformance_tests {
             shutdown_ends_everything, dropping_every_handle_shuts_down,
             producer_send_returns_the_brokers_header, producer_retries_system_busy,
             producer_oneway_is_delivered, producer_shutdown_unregisters,
+            dropping_the_last_producer_clone_unregisters,
             in_flight_sends_are_bounded);
     };
     (@each $client:ty; $($name:ident),*) => {
@@ -619,6 +620,34 @@ pub fn producer_shutdown_unregisters<C: TestClient>() {
     assert!(
         matches!(late, Err(SendError::Misuse(Misuse::UnknownProducer(_)))),
         "{late:?}"
+    );
+    client.shutdown().expect("shutdown");
+}
+
+/// Dropping the last clone of a producer closes it without waiting: its group is
+/// unregistered from the broker; dropping another clone before that does nothing.
+pub fn dropping_the_last_producer_clone_unregisters<C: TestClient>() {
+    let (server, client) = setup::<C>(DriverOptions::default());
+    let producer = producer(&client, "rw_suite_drop");
+    producer.send(Message::new(TOPIC, "x")).expect("send");
+    let unregistered = |log: &crate::test_support::Log| {
+        log.received
+            .iter()
+            .any(|c| c.request_code_typed() == RequestCode::UnregisterClient)
+    };
+    let clone = producer.clone();
+    drop(producer);
+    clone
+        .send(Message::new(TOPIC, "y"))
+        .expect("a clone still sends");
+    assert!(
+        !unregistered(&server.log()),
+        "unregistered while a clone lives"
+    );
+    drop(clone);
+    assert!(
+        server.wait_for(LONG, |log| unregistered(log)),
+        "UNREGISTER_CLIENT after the last clone was dropped"
     );
     client.shutdown().expect("shutdown");
 }
