@@ -80,7 +80,7 @@ pub(crate) fn prepare(target: &Target, topic: &str, count: u64) -> Result<u64, S
                 .await;
         }
         client
-            .shutdown()
+            .shutdown(Duration::from_secs(5))
             .await
             .map_err(|e| format!("client shutdown: {e}"))?;
         Ok(stored)
@@ -249,7 +249,7 @@ async fn run_async<R: CurrentRuntime>(
         .await
         .map_err(|e| format!("consumer shutdown: {e}"))?;
     client
-        .shutdown()
+        .shutdown(Duration::from_secs(5))
         .await
         .map_err(|e| format!("client shutdown: {e}"))?;
     result
@@ -279,7 +279,7 @@ fn run_blocking(case: &DrainCase) -> Result<DrainResult, String> {
         .shutdown(CLOSE_DRAIN)
         .map_err(|e| format!("consumer shutdown: {e}"))?;
     client
-        .shutdown()
+        .shutdown(Duration::from_secs(5))
         .map_err(|e| format!("client shutdown: {e}"))?;
     result
 }

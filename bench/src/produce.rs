@@ -159,7 +159,7 @@ async fn run_async<R: CurrentRuntime>(
         .await
         .map_err(|e| format!("producer shutdown: {e}"))?;
     client
-        .shutdown()
+        .shutdown(Duration::from_secs(5))
         .await
         .map_err(|e| format!("client shutdown: {e}"))?;
     Ok(result)
@@ -211,7 +211,7 @@ fn run_blocking(case: &ProduceCase) -> Result<ProduceResult, String> {
         .shutdown()
         .map_err(|e| format!("producer shutdown: {e}"))?;
     client
-        .shutdown()
+        .shutdown(Duration::from_secs(5))
         .map_err(|e| format!("client shutdown: {e}"))?;
     Ok(result)
 }

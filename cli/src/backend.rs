@@ -120,7 +120,8 @@ impl<R: CurrentRuntime, E: Exec> Backend for AsyncBackend<R, E> {
         if let Some(producer) = self.producer {
             self.exec.block_on(producer.shutdown())?;
         }
-        self.exec.block_on(self.client.shutdown())
+        self.exec
+            .block_on(self.client.shutdown(Duration::from_secs(5)))
     }
 }
 
@@ -236,6 +237,6 @@ impl Backend for BlockingBackend {
         if let Some(producer) = self.producer {
             producer.shutdown()?;
         }
-        self.client.shutdown()
+        self.client.shutdown(Duration::from_secs(5))
     }
 }

@@ -72,11 +72,13 @@
 //!   before it returns, so the deadline it returns is always later than `now` (no busy loop).
 //!   [`Output::Idle`] means no timer is armed (e.g. before the first producer or consumer, or
 //!   after [`ClientCore::close`]): wait for an input or a command only.
-//! - **Shutdown.** Close consumers and producers first ([`ClientCore::close_consumer`],
-//!   [`ClientCore::close_producer`]; each ends with an event) so the brokers forget them, then
-//!   call [`ClientCore::close`] and drain: pending operations fail with a shutdown error, every
-//!   connection gets an [`Output::Close`], [`ClientCore::is_closed`] turns true, and later
-//!   commands fail at once.
+//! - **Shutdown.** [`ClientCore::shutdown`]`(now, drain)` closes gracefully: every consumer
+//!   and producer closes (each with its event; acks are still taken until `drain` has
+//!   passed, then deliveries still out are abandoned), then the core calls
+//!   [`ClientCore::close`] by itself. [`ClientCore::close`] alone skips that: pending
+//!   operations fail with a shutdown error and every connection gets an [`Output::Close`].
+//!   Either way, keep draining until [`ClientCore::is_closed`] turns true; later commands fail
+//!   at once.
 //!
 //! [embed]: https://github.com/rocketwire/rocketwire/blob/main/examples/examples/embed.rs
 //!

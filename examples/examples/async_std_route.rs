@@ -9,7 +9,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             rocketwire_async_std::Client::start(ClientConfig::new(vec![namesrv()])).await?;
         let route = client.query_route("TBW102").await?;
         println!("TBW102 is served by {:?}", master(&route));
-        client.shutdown().await?;
+        client.shutdown(std::time::Duration::from_secs(5)).await?;
         Ok(())
     })
 }

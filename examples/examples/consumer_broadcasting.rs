@@ -65,7 +65,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             consumed.load(Ordering::SeqCst),
             report.persisted
         );
-        client.shutdown().await?;
+        client.shutdown(Duration::from_secs(5)).await?;
         Ok(())
     })
 }

@@ -66,6 +66,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         consumed.load(Ordering::SeqCst),
         report.persisted
     );
-    client.shutdown().await?;
+    client.shutdown(Duration::from_secs(5)).await?;
     Ok(())
 }

@@ -68,6 +68,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     consumer.commit().await?;
     println!("committed; polled {polled} message(s)");
     consumer.shutdown().await?;
-    client.shutdown().await?;
+    client.shutdown(Duration::from_secs(5)).await?;
     Ok(())
 }

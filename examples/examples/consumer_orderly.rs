@@ -54,6 +54,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::thread::sleep(Duration::from_millis(100));
     }
     consumer.shutdown(Duration::from_secs(5))?;
-    client.shutdown()?;
+    client.shutdown(Duration::from_secs(5))?;
     Ok(())
 }

@@ -80,7 +80,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let report = consumer.shutdown(Duration::from_secs(5)).await?;
-    client.shutdown().await?;
+    client.shutdown(Duration::from_secs(5)).await?;
     let received = received.lock().expect("not poisoned").clone();
     println!(
         "\nproducer sent {} messages, consumer received {}",

@@ -30,6 +30,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("{stored} of 100 stored");
     producer.shutdown().await?;
-    client.shutdown().await?;
+    client.shutdown(std::time::Duration::from_secs(5)).await?;
     Ok(())
 }

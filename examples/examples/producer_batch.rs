@@ -21,7 +21,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             sent.message_queue.queue_id, sent.queue_offset, sent.msg_id
         );
         producer.shutdown().await?;
-        client.shutdown().await?;
+        client.shutdown(std::time::Duration::from_secs(5)).await?;
         Ok(())
     })
 }

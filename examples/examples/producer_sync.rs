@@ -18,6 +18,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     producer.shutdown()?;
-    client.shutdown()?;
+    client.shutdown(std::time::Duration::from_secs(5))?;
     Ok(())
 }

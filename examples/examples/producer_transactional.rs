@@ -48,6 +48,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Checks of unknown transactions arrive while the producer lives.
     tokio::time::sleep(Duration::from_secs(1)).await;
     producer.shutdown().await?;
-    client.shutdown().await?;
+    client.shutdown(Duration::from_secs(5)).await?;
     Ok(())
 }

@@ -252,6 +252,29 @@ fn wait_all_taken(a: &dyn HarnessConsumer, topic: &str) {
 /// round and resumes from the committed offsets: it gets none of what the dropped one
 /// consumed, and every message sent afterwards.
 pub fn dropped_consumer_hands_over_its_queues(h: &dyn Harness) {
+    hand_over(h, Leave::Drop);
+}
+
+/// `Client::shutdown(timeout)` closes the client's consumers gracefully before its
+/// connections (the consumer handle is leaked, so only the client's shutdown closes it): the
+/// other member takes over as after a consumer's own shutdown.
+pub fn client_shutdown_closes_its_consumers_first(h: &dyn Harness) {
+    hand_over(h, Leave::ClientShutdown);
+}
+
+/// How the second member leaves in [`hand_over`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Leave {
+    /// Its handle is dropped.
+    Drop,
+    /// Its client is shut down (the handle is leaked).
+    ClientShutdown,
+}
+
+/// Two members split the topic; the second consumes some messages and leaves as `leave`
+/// says; the first takes every queue, consumes none of the second's messages again and
+/// gets every message sent afterwards.
+fn hand_over(h: &dyn Harness, leave: Leave) {
     let topic = unique("rw_dropped");
     produce(h, &topic, &bodies("warmup", 1));
     let group = unique("rw_cgroup");
@@ -277,7 +300,17 @@ pub fn dropped_consumer_hands_over_its_queues(h: &dyn Harness) {
     }
     let b_got: BTreeSet<String> = seen_b.bodies().into_iter().collect();
     assert!(!b_got.is_empty(), "b consumed some of them");
-    drop(b);
+    let other = match leave {
+        Leave::Drop => {
+            drop(b);
+            Some(other)
+        }
+        Leave::ClientShutdown => {
+            std::mem::forget(b);
+            other.shutdown().expect("other client shutdown");
+            None
+        }
+    };
     wait_all_taken(a.as_ref(), &topic);
     produce_and_see(h, &topic, &seen_a);
     let again: Vec<String> = seen_a
@@ -290,7 +323,9 @@ pub fn dropped_consumer_hands_over_its_queues(h: &dyn Harness) {
         "a consumed again what b had consumed: {again:?}"
     );
     a.shutdown(DRAIN).expect("a shutdown");
-    other.shutdown().expect("other client shutdown");
+    if let Some(other) = other {
+        other.shutdown().expect("other client shutdown");
+    }
 }
 
 /// An orderly consumer sees each sharding key's messages in send order, also when the

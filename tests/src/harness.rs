@@ -433,7 +433,10 @@ macro_rules! async_harness {
             fn shutdown(self: Box<Self>) -> Result<(), ClientError> {
                 let this = *self;
                 let block_on = $block_on;
-                block_on(&this.runtime, Box::pin(this.client.shutdown()))
+                block_on(
+                    &this.runtime,
+                    Box::pin(this.client.shutdown(Duration::from_secs(5))),
+                )
             }
         }
     };
@@ -609,7 +612,7 @@ impl Harness for BlockingHarness {
         })
     }
     fn shutdown(self: Box<Self>) -> Result<(), ClientError> {
-        self.client.shutdown()
+        self.client.shutdown(Duration::from_secs(5))
     }
 }
 

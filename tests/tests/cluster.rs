@@ -50,6 +50,7 @@ suite!(
     consume_concurrently,
     consumer_group_rebalance,
     dropped_consumer_hands_over_its_queues,
+    client_shutdown_closes_its_consumers_first,
     consume_orderly,
     consume_retry_send_back,
     consume_handler_panic_is_retried,

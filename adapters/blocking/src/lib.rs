@@ -18,7 +18,7 @@
 //! println!("{} brokers", route.broker_datas.len());
 //! // A thread can serve broker→client requests:
 //! // while let Some(request) = client.next_request() { ... client.answer(token, response)? }
-//! client.shutdown()?;
+//! client.shutdown(std::time::Duration::from_secs(5))?;
 //! # Ok::<(), rocketwire_core::ClientError>(())
 //! ```
 //!
@@ -83,7 +83,10 @@ struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        let _ = self.tx.send(Msg::Command(Command::shutdown().0));
+        // Every handle was dropped: nobody is left to ack, so nothing is waited for.
+        let _ = self
+            .tx
+            .send(Msg::Command(Command::shutdown(Duration::ZERO).0));
     }
 }
 
@@ -164,11 +167,14 @@ impl Client {
         self.call(Command::answer(token, response))
     }
 
-    /// Closes every connection, fails pending operations with [`ClientError::Shutdown`] and
-    /// returns once the driver thread and every connection thread have ended. Shutting down a
-    /// client already shut down returns `Ok`.
-    pub fn shutdown(self) -> Result<(), ClientError> {
-        let (command, rx) = Command::shutdown();
+    /// Shuts the client down gracefully and returns once the driver thread and every
+    /// connection thread have ended: every consumer closes first (it stops pulling, its
+    /// handlers get until `timeout` to finish the deliveries they hold, then its offsets are
+    /// persisted and it unregisters), every producer closes, then every connection closes and
+    /// what is still pending fails with [`ClientError::Shutdown`]. Shutting down a client
+    /// already shut down returns `Ok`.
+    pub fn shutdown(self, timeout: Duration) -> Result<(), ClientError> {
+        let (command, rx) = Command::shutdown(timeout);
         let result = match self.inner.tx.send(Msg::Command(command)) {
             Ok(()) => wait(rx).unwrap_or(Ok(())),
             Err(_) => Ok(()),

@@ -46,7 +46,8 @@ impl TestClient for Blocking {
         self.0.answer(token, response)
     }
     fn shutdown(self) -> Result<(), ClientError> {
-        self.0.shutdown()
+        self.0
+            .shutdown(rocketwire_driver::test_support::SHUTDOWN_DRAIN)
     }
     fn is_shut_down(&self) -> bool {
         self.0.is_shut_down()
@@ -106,6 +107,6 @@ fn works_inside_an_async_executor() {
         let client = Client::start(config).expect("start");
         let route = client.query_route(TOPIC).expect("route");
         assert_eq!(route.broker_datas.len(), 1);
-        client.shutdown().expect("shutdown");
+        client.shutdown(Duration::from_secs(5)).expect("shutdown");
     });
 }

@@ -165,11 +165,15 @@ impl<R> Client<R> {
         reply_result(rx.await)
     }
 
-    /// Closes every connection, fails pending operations with [`ClientError::Shutdown`] and
-    /// returns once the driver and every connection task have ended. Other handles then get
-    /// [`ClientError::Shutdown`]. Shutting down a client already shut down returns `Ok`.
-    pub async fn shutdown(self) -> Result<(), ClientError> {
-        let (command, rx) = Command::shutdown();
+    /// Shuts the client down gracefully and returns once the driver and every connection
+    /// task have ended: every consumer closes first (it stops pulling, its handlers get until
+    /// `timeout` to finish the deliveries they hold, then its offsets are persisted and it
+    /// unregisters), every producer closes (its sends end, it unregisters), then every
+    /// connection closes and what is still pending fails with [`ClientError::Shutdown`].
+    /// Other handles then get [`ClientError::Shutdown`]. Shutting down a client already shut
+    /// down returns `Ok`.
+    pub async fn shutdown(self, timeout: Duration) -> Result<(), ClientError> {
+        let (command, rx) = Command::shutdown(timeout);
         if self.send(command).await.is_err() {
             return Ok(());
         }

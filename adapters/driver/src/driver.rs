@@ -141,9 +141,10 @@ pub(crate) async fn run(
         match wake {
             Wake::Command(Some(command)) => shell.handle_command(now, command),
             Wake::Command(None) => {
-                // Every handle was dropped: shut down on their behalf.
+                // Every handle was dropped: shut down on their behalf. Nobody is left to
+                // ack, so nothing is waited for.
                 commands_open = false;
-                shell.handle_command(now, Command::shutdown().0);
+                shell.handle_command(now, Command::shutdown(Duration::ZERO).0);
             }
             Wake::Input(input) => {
                 if let Input::Closed(conn) | Input::ConnectFailed(conn, _) = &input {

@@ -44,7 +44,7 @@
 //! ```ignore
 //! let client = rocketwire_tokio::Client::start(ClientConfig::new(vec![namesrv])).await?;
 //! let route = client.query_route("TopicTest").await?;
-//! client.shutdown().await?;
+//! client.shutdown(std::time::Duration::from_secs(5)).await?;
 //! ```
 
 #[cfg(feature = "async-io")]

@@ -11,7 +11,7 @@
 //!     let client = Client::start(ClientConfig::new(vec!["127.0.0.1:9876".into()])).await?;
 //!     let route = client.query_route("TopicTest").await?;
 //!     println!("{} brokers", route.broker_datas.len());
-//!     client.shutdown().await
+//!     client.shutdown(std::time::Duration::from_secs(5)).await
 //! })?;
 //! # Ok::<(), rocketwire_core::ClientError>(())
 //! ```

@@ -18,7 +18,7 @@
 //!     println!("code {}", response.code);
 //! }
 //! // Broker→client requests, if any, come from `client.next_request().await`.
-//! client.shutdown().await?;
+//! client.shutdown(std::time::Duration::from_secs(5)).await?;
 //! # Ok(()) }
 //! ```
 

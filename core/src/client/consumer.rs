@@ -590,6 +590,11 @@ impl ClientCore {
         Ok(op)
     }
 
+    /// Every consumer not closed yet (closing ones included).
+    pub(super) fn consumer_ids(&self) -> Vec<ConsumerId> {
+        self.consumers.consumers.keys().copied().collect()
+    }
+
     /// Deliveries not yet acked, across consumers.
     pub fn deliveries_in_flight(&self) -> usize {
         self.consumers.deliveries.len()

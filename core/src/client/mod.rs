@@ -25,6 +25,7 @@ pub(crate) mod ids;
 pub(crate) mod misuse;
 mod producer;
 mod route;
+mod shutdown;
 mod timer;
 mod transaction;
 
@@ -328,6 +329,8 @@ pub struct ClientCore {
     timers: Timers,
     events: VecDeque<Event>,
     closing: bool,
+    /// A graceful shutdown under way ([`ClientCore::shutdown`]).
+    shutdown: Option<shutdown::Shutdown>,
 }
 
 /// What an in-flight remoting request belongs to.
@@ -396,6 +399,7 @@ impl ClientCore {
             timers,
             events: VecDeque::new(),
             closing: false,
+            shutdown: None,
         }
     }
 
@@ -448,6 +452,7 @@ impl ClientCore {
     /// deadline is always later than `now`.
     pub fn poll_output(&mut self, now: Instant) -> Output {
         loop {
+            self.advance_shutdown(now);
             if let Some(io) = self.remoting.poll_io() {
                 return match io {
                     Io::Connect { conn, addr } => Output::Connect { conn, addr },
@@ -557,6 +562,7 @@ impl ClientCore {
             self.timers.next(),
             self.producers.next_deadline(),
             self.consumers.next_deadline(),
+            self.shutdown_deadline(),
         ]
         .into_iter()
         .flatten()

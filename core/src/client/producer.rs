@@ -260,6 +260,11 @@ impl ClientCore {
         Ok(op)
     }
 
+    /// Every producer not closed yet (closing ones included).
+    pub(super) fn producer_ids(&self) -> Vec<ProducerId> {
+        self.producers.producers.keys().copied().collect()
+    }
+
     /// A producer that takes commands: known and not closing.
     pub(super) fn live_producer(&self, producer: ProducerId) -> Result<(), Misuse> {
         match self.producers.producers.get(&producer) {

@@ -256,8 +256,12 @@ pub enum Command {
         /// The state.
         state: TransactionState,
     },
-    /// Close every connection; the reply comes when every IO task has ended.
+    /// Shut down gracefully ([`ClientCore::shutdown`]): consumers and producers close first,
+    /// deliveries out get until `drain` to be acked, then every connection closes; the
+    /// reply comes when every IO task has ended.
     Shutdown {
+        /// How long handlers may finish the deliveries they hold.
+        drain: Duration,
         /// Gets `Ok` at the end.
         reply: Reply<()>,
     },
@@ -477,8 +481,8 @@ impl Command {
     }
 
     /// A [`Command::Shutdown`] and the receiver of its result.
-    pub fn shutdown() -> (Self, ReplyReceiver<()>) {
-        with_reply(|reply| Command::Shutdown { reply })
+    pub fn shutdown(drain: Duration) -> (Self, ReplyReceiver<()>) {
+        with_reply(|reply| Command::Shutdown { drain, reply })
     }
 }
 

@@ -107,6 +107,43 @@ fn misused(result: Result<(), Misuse>) {
     }
 }
 
+/// Answers a command that came after shutdown began: new operations fail at once; what
+/// settles work already out is given back to be applied.
+fn refuse_after_shutdown(waiters: &mut Vec<Reply<()>>, command: Command) -> Option<Command> {
+    match command {
+        Command::QueryRoute { reply, .. } => refuse_shut_down(reply),
+        Command::Invoke { reply, .. } => refuse_shut_down(reply),
+        Command::InvokeOneway { reply, .. } | Command::Answer { reply, .. } => {
+            refuse_shut_down(reply)
+        }
+        Command::CreateProducer { reply, .. } => refuse_shut_down(reply),
+        Command::Send { reply, .. } => reply.fail(shutdown_error()),
+        Command::CloseProducer { reply, .. } => drop(reply.send(Ok(()))),
+        Command::CreateConsumer { reply, .. } => drop(reply.send(Err(ConsumerError::Shutdown))),
+        Command::CloseConsumer { reply, .. } => {
+            drop(reply.send(Ok(ConsumerCloseReport::default())))
+        }
+        Command::ConsumerState { reply, .. } => drop(reply.send(Default::default())),
+        Command::CommitOffsets { reply, .. } => refuse_shut_down(reply),
+        Command::CreateTransactionProducer { reply, .. } => refuse_shut_down(reply),
+        Command::SendTransactional { reply, .. } => drop(reply.send(Err(shutdown_error()))),
+        // Settling what is out goes on while consumers and transactions close.
+        command @ (Command::Ack { .. }
+        | Command::AbandonDeliveries { .. }
+        | Command::EndLocalTransaction { .. }
+        | Command::AnswerCheck { .. }) => return Some(command),
+        Command::Subscribe { .. }
+        | Command::Unsubscribe { .. }
+        | Command::Assign { .. }
+        | Command::Seek { .. }
+        | Command::Pause { .. }
+        | Command::Resume { .. } => {}
+        Command::NextRequest { reply } => drop(reply.send(None)),
+        Command::Shutdown { reply, .. } => waiters.push(reply),
+    }
+    None
+}
+
 /// Answers a command that came after shutdown began: [`ClientError::Shutdown`].
 fn refuse_shut_down<T>(reply: Reply<T>) {
     let _ = reply.send(Err(ClientError::Shutdown));
@@ -246,42 +283,13 @@ impl Shell {
 
     /// Applies a user command.
     pub fn handle_command(&mut self, now: Instant, command: Command) {
-        if let Some(waiters) = &mut self.shutdown {
-            // After shutdown began every new operation fails at once.
-            match command {
-                Command::QueryRoute { reply, .. } => refuse_shut_down(reply),
-                Command::Invoke { reply, .. } => refuse_shut_down(reply),
-                Command::InvokeOneway { reply, .. } | Command::Answer { reply, .. } => {
-                    refuse_shut_down(reply)
-                }
-                Command::CreateProducer { reply, .. } => refuse_shut_down(reply),
-                Command::Send { reply, .. } => reply.fail(shutdown_error()),
-                Command::CloseProducer { reply, .. } => drop(reply.send(Ok(()))),
-                Command::CreateConsumer { reply, .. } => {
-                    drop(reply.send(Err(ConsumerError::Shutdown)))
-                }
-                Command::CloseConsumer { reply, .. } => {
-                    drop(reply.send(Ok(ConsumerCloseReport::default())))
-                }
-                Command::ConsumerState { reply, .. } => drop(reply.send(Default::default())),
-                Command::CommitOffsets { reply, .. } => refuse_shut_down(reply),
-                Command::CreateTransactionProducer { reply, .. } => refuse_shut_down(reply),
-                Command::SendTransactional { reply, .. } => drop(reply.send(Err(shutdown_error()))),
-                Command::Ack { .. }
-                | Command::Subscribe { .. }
-                | Command::Unsubscribe { .. }
-                | Command::Assign { .. }
-                | Command::Seek { .. }
-                | Command::Pause { .. }
-                | Command::Resume { .. }
-                | Command::AbandonDeliveries { .. }
-                | Command::EndLocalTransaction { .. }
-                | Command::AnswerCheck { .. } => {}
-                Command::NextRequest { reply } => drop(reply.send(None)),
-                Command::Shutdown { reply } => waiters.push(reply),
-            }
-            return;
-        }
+        let command = match &mut self.shutdown {
+            Some(waiters) => match refuse_after_shutdown(waiters, command) {
+                Some(command) => command,
+                None => return,
+            },
+            None => command,
+        };
         match command {
             Command::QueryRoute { topic, reply } => {
                 let op = self.core.query_route(now, &topic);
@@ -486,14 +494,14 @@ impl Shell {
                 }
                 None => self.takers.push_back(reply),
             },
-            Command::Shutdown { reply } => {
+            Command::Shutdown { drain, reply } => {
                 self.shutdown = Some(vec![reply]);
                 for taker in self.takers.drain(..) {
                     let _ = taker.send(None);
                 }
                 // Their connections are closing: answering them is moot.
                 self.unclaimed.clear();
-                self.core.close(now);
+                self.core.shutdown(now, drain);
             }
         }
     }
@@ -607,13 +615,15 @@ impl Shell {
                 }
                 other => tracing::debug!(?op, ?other, "oneway result for no oneway send"),
             },
-            Event::ProducerClosed { op, producer } => match self.pending.remove(&op) {
-                Some(Pending::CloseProducer(reply)) => {
-                    self.checkers.remove(&producer);
-                    let _ = reply.send(Ok(()));
+            Event::ProducerClosed { op, producer } => {
+                // Dropping the sender ends the checks' workers.
+                self.checkers.remove(&producer);
+                match self.pending.remove(&op) {
+                    Some(Pending::CloseProducer(reply)) => drop(reply.send(Ok(()))),
+                    // Closed by a graceful shutdown.
+                    other => tracing::debug!(?op, ?other, "producer closed for no close"),
                 }
-                other => tracing::debug!(?op, ?other, "producer closed for no close"),
-            },
+            }
             Event::Deliver {
                 consumer,
                 delivery,
@@ -1016,7 +1026,7 @@ mod tests {
     #[test]
     fn shutdown_fails_pending_and_new_operations() {
         let (mut shell, conn, now, mut pending) = connected(DriverOptions::default());
-        let (command, mut done) = Command::shutdown();
+        let (command, mut done) = Command::shutdown(Duration::ZERO);
         shell.handle_command(now, command);
         let mut closed = false;
         loop {

@@ -143,7 +143,7 @@ impl<R: CurrentRuntime, E: Executor> TestClient for AsyncHarness<R, E> {
         E::block_on(self.client.answer(token, response))
     }
     fn shutdown(self) -> Result<(), ClientError> {
-        E::block_on(self.client.shutdown())
+        E::block_on(self.client.shutdown(SHUTDOWN_DRAIN))
     }
     fn is_shut_down(&self) -> bool {
         self.client.is_shut_down()
@@ -231,6 +231,9 @@ macro_rules! conformance_tests {
 }
 
 const LONG: Duration = Duration::from_secs(5);
+
+/// How long the suite's clients give handlers at shutdown.
+pub const SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
 
 fn setup<C: TestClient>(options: DriverOptions) -> (FakeServer, C) {
     let server = FakeServer::start().expect("fake server");
