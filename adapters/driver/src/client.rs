@@ -10,15 +10,13 @@ use futures::channel::{mpsc, oneshot};
 use futures::SinkExt;
 use rocketwire_core::body::TopicRouteData;
 use rocketwire_core::client::AnswerToken;
-use rocketwire_core::producer::{ProducerConfig, QueueSelector};
 use rocketwire_core::{ClientConfig, ClientError, IncomingRequest, RemotingCommand};
 
 use crate::close_on_drop::CloseOnDrop;
 use crate::driver;
 use crate::inflight::InFlight;
-use crate::producer::{Producer, TrySendError};
 use crate::runtime::{CurrentRuntime, Runtime};
-use crate::shell::{check_success, reply_result, Command, DriverOptions, Shell};
+use crate::shell::{check_success, reply_result, Command, DriverOptions, Shell, TrySendError};
 
 /// Capacity of the command channel (callers wait when it is full).
 const COMMAND_CAPACITY: usize = 64;
@@ -181,29 +179,6 @@ impl<R> Client<R> {
             Ok(result) => result,
             Err(oneshot::Canceled) => Ok(()),
         }
-    }
-
-    /// Registers a producer with the default round-robin selector (with broker fault
-    /// isolation and retries on another broker).
-    pub async fn create_producer(
-        &self,
-        config: ProducerConfig,
-    ) -> Result<Producer<R>, ClientError> {
-        self.create_producer_with_selector(config, QueueSelector::RoundRobin)
-            .await
-    }
-
-    /// Registers a producer whose default sends go where `selector` says (a selector other
-    /// than round robin is not retried on another queue).
-    pub async fn create_producer_with_selector(
-        &self,
-        config: ProducerConfig,
-        selector: QueueSelector,
-    ) -> Result<Producer<R>, ClientError> {
-        let (command, rx) = Command::create_producer(config, selector);
-        self.send(command).await?;
-        let id = reply_result(rx.await)?;
-        Ok(Producer::new(self.clone(), id))
     }
 
     /// The client's in-flight send counter.

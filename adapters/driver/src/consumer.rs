@@ -21,61 +21,20 @@ use futures::channel::{mpsc, oneshot};
 use futures::future::{self, Either};
 use futures::{FutureExt, StreamExt};
 use rocketwire_core::body::{CMResult, ConsumeMessageDirectlyResult, MessageModel, MessageQueue};
-use rocketwire_core::client::AnswerToken;
 use rocketwire_core::consumer::{ConsumerConfig, Subscription};
 use rocketwire_core::message::MessageExt;
 use rocketwire_core::{
-    ClientError, ConsumeOutcome, ConsumerCloseReport, ConsumerError, ConsumerId, DeliveryId,
-    RemotingCommand, ResponseCode,
+    ClientError, ConsumeOutcome, ConsumerCloseReport, ConsumerError, ConsumerId, RemotingCommand,
+    ResponseCode,
 };
 
 use crate::client::Client;
 use crate::close_on_drop::CloseOnDrop;
 use crate::shell::Command;
+pub use crate::shell::ConsumerEvent;
 
 /// Java's default consume thread count (`consumeThreadMin`/`Max` = 20).
 pub const DEFAULT_CONSUME_CONCURRENCY: usize = 20;
-
-/// What the shell hands a consumer's dispatcher.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub enum ConsumerEvent {
-    /// Messages for the handler; settle with [`Command::Ack`].
-    Deliver {
-        /// Acks this batch.
-        delivery: DeliveryId,
-        /// The queue they came from.
-        queue: MessageQueue,
-        /// The messages, in queue order.
-        messages: Vec<MessageExt>,
-    },
-    /// Broadcasting: write this offset file content. `seq` grows with every event, so a
-    /// writer that raced with a later one can skip a stale content.
-    PersistOffsets {
-        /// Order of this content among the consumer's contents.
-        seq: u64,
-        /// The file content.
-        content: Vec<u8>,
-    },
-    /// Lite pull: a seek moved `queue`. Deliveries of it received before this event are
-    /// stale (the shell settled them): drop them.
-    Seeked {
-        /// The queue.
-        queue: MessageQueue,
-    },
-    /// CONSUME_MESSAGE_DIRECTLY (309) for this push consumer's group: run the handler on
-    /// `messages` and answer `token` with [`consume_directly_response`].
-    ConsumeDirectly {
-        /// Answers the broker.
-        token: AnswerToken,
-        /// The broker's request.
-        request: RemotingCommand,
-        /// The decoded message(s) of its body.
-        messages: Vec<MessageExt>,
-        /// Whether the consumer is orderly.
-        orderly: bool,
-    },
-}
 
 /// The answer to CONSUME_MESSAGE_DIRECTLY: `SUCCESS` with a
 /// [`ConsumeMessageDirectlyResult`] body. `outcome` is `None` when the handler panicked

@@ -87,8 +87,7 @@ pub use producer::{Producer, SendHandle, TrySendError};
 pub use runtime::{AsyncIo, BoxFuture, CurrentRuntime, Runtime};
 pub use shell::{
     check_success, os_seed, reply_result, Command, ConsumerState, DriverOptions, Io, Reply,
-    ReplyReceiver, SendPayload, SendReply, Shell, ShutdownComplete, TransactionReply, SYSTEM_BUSY,
-    SYSTEM_ERROR,
+    ReplyReceiver, SendPayload, SendReply, Shell, ShutdownComplete, TransactionReply,
 };
 pub use transaction::{
     run_check, run_execute, LocalTransaction, TransactionCheck, TransactionListener,

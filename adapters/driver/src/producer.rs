@@ -2,29 +2,19 @@
 //! handed to the driver (shared with the blocking adapter).
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use futures::channel::oneshot;
 use rocketwire_core::body::MessageQueue;
 use rocketwire_core::client::{ProducerId, SendMode, SendTarget};
 use rocketwire_core::message::Message;
-use rocketwire_core::producer::{SendError, SendResult};
-use rocketwire_core::{ClientError, InvokeError};
+use rocketwire_core::producer::{ProducerConfig, QueueSelector, SendError, SendResult};
+use rocketwire_core::ClientError;
 
 use crate::client::Client;
 use crate::close_on_drop::CloseOnDrop;
 use crate::inflight::InFlight;
-use crate::park::block_on;
-use crate::shell::{Command, SendPayload};
-
-/// The error of a send whose client is gone.
-#[doc(hidden)]
-pub fn shutdown_error() -> SendError {
-    SendError::Transport(InvokeError::Shutdown)
-}
+use crate::shell::{reply_result, Command, SendPayload};
+pub use crate::shell::{shutdown_error, SendHandle, TrySendError};
 
 /// The async send of `payload` by producer `id` if `in_flight` has room now, without waiting:
 /// the command to hand to the driver and the handle of its result (what `try_send` does in
@@ -45,79 +35,6 @@ pub fn try_send_command(
         SendMode::Async,
         Some(permit),
     ))
-}
-
-/// The result of a send handed to the driver: `.await` it (async) or [`SendHandle::wait`]
-/// for it (blocking). Dropping it does not cancel the send.
-#[must_use = "a send handle does nothing unless awaited or waited for"]
-pub struct SendHandle<T = SendResult> {
-    rx: Option<oneshot::Receiver<Result<T, SendError>>>,
-    ready: Option<Result<T, SendError>>,
-}
-
-impl<T> fmt::Debug for SendHandle<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SendHandle")
-            .field("resolved", &self.ready.is_some())
-            .finish()
-    }
-}
-
-impl<T> SendHandle<T> {
-    pub(crate) fn new(rx: oneshot::Receiver<Result<T, SendError>>) -> Self {
-        Self {
-            rx: Some(rx),
-            ready: None,
-        }
-    }
-
-    /// A handle that is already resolved (e.g. the send could not be handed over).
-    pub fn resolved(result: Result<T, SendError>) -> Self {
-        Self {
-            rx: None,
-            ready: Some(result),
-        }
-    }
-
-    /// Blocks the calling thread until the result arrives.
-    pub fn wait(self) -> Result<T, SendError> {
-        block_on(self)
-    }
-}
-
-impl<T> Unpin for SendHandle<T> {}
-
-impl<T> Future for SendHandle<T> {
-    type Output = Result<T, SendError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        if let Some(result) = this.ready.take() {
-            return Poll::Ready(result);
-        }
-        let Some(rx) = this.rx.as_mut() else {
-            return Poll::Ready(Err(shutdown_error()));
-        };
-        match Pin::new(rx).poll(cx) {
-            Poll::Ready(received) => {
-                this.rx = None;
-                Poll::Ready(received.unwrap_or_else(|_| Err(shutdown_error())))
-            }
-            Poll::Pending => Poll::Pending,
-        }
-    }
-}
-
-/// Why `try_send` handed nothing to the driver.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum TrySendError {
-    /// The in-flight bound ([`crate::ProducerOptions`]) or the command queue is full.
-    #[error("too many sends in flight")]
-    Full,
-    /// The client has been shut down.
-    #[error("client is shut down")]
-    Shutdown,
 }
 
 /// A producer of an async client: cheaply cloneable; every clone sends as the same producer.
@@ -264,5 +181,30 @@ impl<R> Producer<R> {
         let (command, handle) = try_send_command(self.client.in_flight(), self.id, payload)?;
         self.client.try_send_command(command)?;
         Ok(handle)
+    }
+}
+
+impl<R> Client<R> {
+    /// Registers a producer with the default round-robin selector (with broker fault
+    /// isolation and retries on another broker).
+    pub async fn create_producer(
+        &self,
+        config: ProducerConfig,
+    ) -> Result<Producer<R>, ClientError> {
+        self.create_producer_with_selector(config, QueueSelector::RoundRobin)
+            .await
+    }
+
+    /// Registers a producer whose default sends go where `selector` says (a selector other
+    /// than round robin is not retried on another queue).
+    pub async fn create_producer_with_selector(
+        &self,
+        config: ProducerConfig,
+        selector: QueueSelector,
+    ) -> Result<Producer<R>, ClientError> {
+        let (command, rx) = Command::create_producer(config, selector);
+        self.send(command).await?;
+        let id = reply_result(rx.await)?;
+        Ok(Producer::new(self.clone(), id))
     }
 }

@@ -17,14 +17,12 @@ use futures::future::{self, Either};
 use futures::StreamExt;
 use rocketwire_core::header::TransactionState;
 use rocketwire_core::message::{Message, MessageExt};
-use rocketwire_core::producer::{ProducerConfig, SendError, SendResult};
-use rocketwire_core::{
-    ClientError, LocalTransactionToken, ProducerId, TransactionCheckToken, TransactionSendResult,
-};
+use rocketwire_core::producer::{ProducerConfig, SendError};
+use rocketwire_core::{ClientError, ProducerId, TransactionSendResult};
 
 use crate::client::Client;
-use crate::producer::shutdown_error;
-use crate::shell::Command;
+use crate::shell::{shutdown_error, Command};
+pub use crate::shell::{LocalTransaction, TransactionCheck};
 
 /// Most transaction checks run at once per producer by default.
 pub const DEFAULT_CHECK_CONCURRENCY: usize = 4;
@@ -45,26 +43,6 @@ impl<T: TransactionListener + ?Sized> TransactionListener for Arc<T> {
     fn check(&self, message: &MessageExt) -> TransactionState {
         (**self).check(message)
     }
-}
-
-/// A half message stored: run the local transaction, then end it with the token.
-#[derive(Debug)]
-pub struct LocalTransaction {
-    /// Ends the local transaction.
-    pub token: LocalTransactionToken,
-    /// The message as sent.
-    pub message: Message,
-    /// Where the half message was stored.
-    pub send_result: SendResult,
-}
-
-/// A broker's check of one transaction.
-#[derive(Debug)]
-pub struct TransactionCheck {
-    /// Answers the check.
-    pub token: TransactionCheckToken,
-    /// The half message.
-    pub message: MessageExt,
 }
 
 /// `listener.execute`, a panic counting as Unknown.

@@ -25,20 +25,12 @@ use rocketwire_core::{
     TransactionCheckToken, TransactionSendResult,
 };
 
-use crate::consumer::ConsumerEvent;
 use crate::inflight::{Permit, ProducerOptions};
-use crate::producer::{shutdown_error, SendHandle};
-use crate::transaction::{LocalTransaction, TransactionCheck};
 
 /// Where a transactional send's result goes.
 pub type TransactionReply = oneshot::Sender<Result<TransactionSendResult, SendError>>;
 /// What a consumer's state query returns: assigned queues and committable offsets.
 pub type ConsumerState = (Vec<MessageQueue>, BTreeMap<MessageQueue, i64>);
-
-/// `SYSTEM_ERROR`: the code of the automatic answer to a request nobody took in time.
-pub const SYSTEM_ERROR: i32 = 1;
-/// `SYSTEM_BUSY`: the code of the automatic answer when the request buffer is full.
-pub const SYSTEM_BUSY: i32 = 2;
 
 /// Tunables of the driver (not of the protocol; those live in [`ClientConfig`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,8 +82,12 @@ pub type Reply<T> = oneshot::Sender<Result<T, ClientError>>;
 pub type ReplyReceiver<T> = oneshot::Receiver<Result<T, ClientError>>;
 
 mod command;
+mod handout;
 
 pub use command::{Command, SendPayload, SendReply};
+pub use handout::{
+    shutdown_error, ConsumerEvent, LocalTransaction, SendHandle, TransactionCheck, TrySendError,
+};
 
 /// Flattens what a [`ReplyReceiver`] yields: a dropped sender means the driver is gone.
 pub fn reply_result<T>(
@@ -538,7 +534,7 @@ impl Shell {
                 self.refuse(
                     now,
                     u.request,
-                    SYSTEM_ERROR,
+                    ResponseCode::SystemError,
                     "no handler took the request in time",
                 );
             }
@@ -829,18 +825,21 @@ impl Shell {
         }
         if self.unclaimed.len() >= self.options.request_buffer {
             tracing::warn!(code = request.command.code, "broker request buffer full");
-            self.refuse(now, request, SYSTEM_BUSY, "client request buffer is full");
+            self.refuse(
+                now,
+                request,
+                ResponseCode::SystemBusy,
+                "client request buffer is full",
+            );
             return;
         }
         let expires = now + self.options.unclaimed_request_timeout;
         self.unclaimed.push_back(Unclaimed { expires, request });
     }
 
-    fn refuse(&mut self, now: Instant, request: IncomingRequest, code: i32, remark: &str) {
+    fn refuse(&mut self, now: Instant, request: IncomingRequest, code: ResponseCode, remark: &str) {
         if let Some(token) = request.token {
-            let response =
-                RemotingCommand::response_to(&request.command, ResponseCode::from_code(code))
-                    .with_remark(remark);
+            let response = RemotingCommand::response_to(&request.command, code).with_remark(remark);
             self.core.answer(now, token, response);
         }
     }
@@ -977,7 +976,10 @@ mod tests {
         assert!(matches!(shell.poll(now), Io::Wait(_)));
         shell.handle_input(now, Input::Received(conn, broker_request(2, false)));
         let answer = transmitted(&mut shell, now);
-        assert_eq!((answer.opaque, answer.code), (2, SYSTEM_BUSY));
+        assert_eq!(
+            (answer.opaque, answer.response_code()),
+            (2, ResponseCode::SystemBusy)
+        );
         assert!(answer.is_response());
     }
 
@@ -1002,7 +1004,10 @@ mod tests {
         );
         shell.handle_timeout(deadline);
         let answer = transmitted(&mut shell, deadline);
-        assert_eq!((answer.opaque, answer.code), (3, SYSTEM_ERROR));
+        assert_eq!(
+            (answer.opaque, answer.response_code()),
+            (3, ResponseCode::SystemError)
+        );
         // A taker arriving later finds nothing.
         let (command, mut taken) = Command::next_request();
         shell.handle_command(deadline, command);
@@ -1166,8 +1171,8 @@ mod tests {
         let request = RemotingCommand::request_code(9000);
         let ok = RemotingCommand::response_to(&request, ResponseCode::Success);
         assert_eq!(check_success(ok.clone()), Ok(ok));
-        let failed = RemotingCommand::response_to(&request, ResponseCode::from_code(SYSTEM_BUSY))
-            .with_remark("busy");
+        let failed =
+            RemotingCommand::response_to(&request, ResponseCode::SystemBusy).with_remark("busy");
         assert_eq!(
             check_success(failed),
             Err(ClientError::Rejected {

@@ -418,7 +418,7 @@ pub fn unclaimed_broker_request_is_refused<C: TestClient>() {
         )
         .expect("response");
     assert!(start.elapsed() >= hold);
-    assert_eq!(response.code, crate::SYSTEM_ERROR);
+    assert_eq!(response.response_code(), ResponseCode::SystemError);
     assert!(response.remark.unwrap_or_default().contains("no handler"));
     client.shutdown().expect("shutdown");
 }
