@@ -194,7 +194,7 @@ fn json_command() -> impl Strategy<Value = RemotingCommand> {
 }
 
 /// Commands that survive a binary round trip: 16-bit code and version, any language byte, no
-/// empty remark (written as "no remark").
+/// empty remark (written as "no remark"), no empty ext key or value (read as Java's null).
 fn binary_command() -> impl Strategy<Value = RemotingCommand> {
     (
         any::<i16>(),
@@ -203,7 +203,10 @@ fn binary_command() -> impl Strategy<Value = RemotingCommand> {
         any::<i32>(),
         any::<i32>(),
         prop::option::of(".{1,12}"),
-        ext_fields(),
+        ext_fields().prop_map(|mut m| {
+            m.retain(|k, v| !k.is_empty() && !v.is_empty());
+            m
+        }),
         body(),
     )
         .prop_map(

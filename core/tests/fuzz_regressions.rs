@@ -31,3 +31,233 @@ fn route_views_stay_bounded_over_many_queue_datas() {
     assert_eq!(route.publish_queues("T").len(), ROUTE_QUEUES_LIMIT);
     assert_eq!(route.subscribe_queues("T").len(), ROUTE_QUEUES_LIMIT);
 }
+
+// ---- client_core_ops --------------------------------------------------------------------
+//
+// Found by the `client_core_ops` target (operation sequences against one `ClientCore`),
+// restated here with the core's API: a tiny peer that opens every connection at once, decodes
+// what the core writes and answers requests by code.
+
+mod ops {
+    #![allow(clippy::disallowed_methods)] // one real `Instant` is the origin of virtual time
+
+    use std::time::{Duration, Instant};
+
+    use bytes::{Bytes, BytesMut};
+    use rocketwire_core::body::MessageQueue;
+    use rocketwire_core::codec::{encode_to_vec, FrameDecoder, RemotingCommand, SerializeType};
+    use rocketwire_core::consumer::{ConsumerConfig, Subscription};
+    use rocketwire_core::message::{encode_stored_into, Message, MessageExt};
+    use rocketwire_core::producer::{ProducerConfig, QueueSelector};
+    use rocketwire_core::time::ManualWallClock;
+    use rocketwire_core::{
+        ClientConfig, ClientCore, ConnId, ConsumeOutcome, Event, Input, Misuse, Output,
+        ResponseCode,
+    };
+
+    const BROKER: &str = "127.0.0.1:10911";
+    const ROUTE: &str = r#"{"brokerDatas":[{"brokerAddrs":{"0":"127.0.0.1:10911"},"brokerName":"broker-a","cluster":"c"}],"queueDatas":[{"brokerName":"broker-a","perm":6,"readQueueNums":1,"topicSysFlag":0,"writeQueueNums":1}]}"#;
+
+    /// A core whose connections open at once; requests it wrote wait in `pending`.
+    struct Peer {
+        core: ClientCore,
+        now: Instant,
+        conns: Vec<(ConnId, String)>,
+        pending: Vec<(ConnId, RemotingCommand)>,
+        events: Vec<Event>,
+        /// The last drain ended with `Output::Idle`.
+        idle: bool,
+    }
+
+    impl Peer {
+        fn new() -> Self {
+            let now = Instant::now();
+            let config = ClientConfig::new(vec!["127.0.0.1:9876".to_string()]);
+            let wall = Box::new(ManualWallClock::new(1_700_000_000_000));
+            Self {
+                core: ClientCore::new(config, wall, 7, now),
+                now,
+                conns: Vec::new(),
+                pending: Vec::new(),
+                events: Vec::new(),
+                idle: false,
+            }
+        }
+
+        fn drain(&mut self) {
+            loop {
+                let mut opened = Vec::new();
+                for _ in 0..10_000 {
+                    match self.core.poll_output(self.now) {
+                        Output::Connect { conn, addr } => {
+                            opened.push(conn);
+                            self.conns.push((conn, addr));
+                        }
+                        Output::Transmit { conn, head, body } => {
+                            let mut buf = BytesMut::new();
+                            buf.extend_from_slice(&head);
+                            buf.extend_from_slice(&body);
+                            let cmd = FrameDecoder::default().decode(&mut buf).unwrap().unwrap();
+                            if !cmd.is_response() && !cmd.is_oneway() {
+                                self.pending.push((conn, cmd));
+                            }
+                        }
+                        Output::Close { .. } => {}
+                        Output::Event(e) => self.events.push(e),
+                        Output::Timeout(_) => {
+                            self.idle = false;
+                            break;
+                        }
+                        Output::Idle => {
+                            self.idle = true;
+                            break;
+                        }
+                    }
+                }
+                if opened.is_empty() {
+                    return;
+                }
+                for conn in opened {
+                    self.core.handle_input(self.now, Input::Connected(conn));
+                }
+            }
+        }
+
+        /// Answers every pending request of `code` with `answer(request)`.
+        fn answer(&mut self, code: i32, answer: impl Fn(&RemotingCommand) -> RemotingCommand) {
+            let (mine, rest) = std::mem::take(&mut self.pending)
+                .into_iter()
+                .partition(|(_, r)| r.code == code);
+            self.pending = rest;
+            for (conn, request) in mine {
+                let bytes = encode_to_vec(&answer(&request), SerializeType::Json).unwrap();
+                self.core
+                    .handle_input(self.now, Input::Received(conn, Bytes::from(bytes)));
+                self.drain();
+            }
+        }
+
+        fn advance(&mut self, by: Duration) {
+            self.now += by;
+            self.core.handle_input(self.now, Input::Timeout);
+            self.drain();
+        }
+    }
+
+    fn ok(request: &RemotingCommand) -> RemotingCommand {
+        RemotingCommand::response_to(request, ResponseCode::Success)
+    }
+
+    fn route(request: &RemotingCommand) -> RemotingCommand {
+        ok(request).with_body(ROUTE)
+    }
+
+    /// A lite consumer of `T` holding `T/broker-a/0`, its route known.
+    fn lite_consumer(p: &mut Peer) -> rocketwire_core::ConsumerId {
+        let config = ConsumerConfig::builder("g").build().unwrap();
+        let sub = Subscription::tag("T", "*").unwrap();
+        let c = p
+            .core
+            .create_lite_consumer(p.now, config, vec![sub], None)
+            .unwrap();
+        let queue = MessageQueue::new("T", "broker-a", 0);
+        p.core.assign(p.now, c, vec![queue]).unwrap();
+        p.drain();
+        p.answer(105, route);
+        c
+    }
+
+    /// A command that sends a request after `close` fails that request at once inside the
+    /// core; its result must still come out of the drain that follows. It waited in the
+    /// remoting queue for the next input instead: `poll_output` does not move such failures
+    /// into events, so the drain ended with `Output::Idle` and the op never got its result
+    /// (`close_producer` here; `commit_offsets`, `close_consumer` and the `ack` that lets a
+    /// closing consumer finish alike).
+    #[test]
+    #[ignore = "known bug: poll_output leaves failures of requests made after close in the remoting queue"]
+    fn commands_after_close_get_their_result() {
+        let mut p = Peer::new();
+        let producer =
+            p.core
+                .create_producer(p.now, ProducerConfig::default(), QueueSelector::RoundRobin);
+        let _ = p.core.query_route(p.now, "T");
+        p.drain();
+        p.answer(105, route);
+        assert!(p.conns.iter().all(|(_, a)| a != BROKER), "no broker yet");
+        p.core.close(p.now);
+        p.drain();
+        let op = p
+            .core
+            .close_producer(p.now, producer)
+            .expect("a live producer");
+        p.drain();
+        assert!(
+            p.events
+                .iter()
+                .any(|e| matches!(e, Event::ProducerClosed { op: o, .. } if *o == op)),
+            "close_producer after close ended the drain without its result (idle: {})",
+            p.idle
+        );
+    }
+
+    /// The crate doc promises `Output::Idle` after `close`. A consumer not closed first kept
+    /// its timers: every `delay_after_error` it asked the shut-down remoting layer for its
+    /// start offset (or a pull), failed at once, and armed the timer again, forever.
+    #[test]
+    #[ignore = "known bug: a consumer not closed before close() keeps re-arming its timers"]
+    fn no_timers_after_close() {
+        let mut p = Peer::new();
+        lite_consumer(&mut p);
+        p.core.close(p.now);
+        p.drain();
+        for _ in 0..5 {
+            p.advance(Duration::from_secs(60));
+        }
+        assert!(p.idle, "timers still armed five minutes after close");
+    }
+
+    /// `ack` refuses a delivery already acked with `Misuse::UnknownDelivery`, but while the
+    /// messages of an ack with `ReconsumeLater` were being sent back the core kept the delivery
+    /// among those out: a second ack was accepted and settled it again (the consumer's count
+    /// of deliveries out went down twice; a second `ReconsumeLater` sent the messages back
+    /// twice). A delivery given up at the consume timeout is sent back the same way.
+    #[test]
+    #[ignore = "known bug: a delivery being sent back still takes acks"]
+    fn second_ack_during_send_back_is_refused() {
+        let mut p = Peer::new();
+        lite_consumer(&mut p);
+        p.answer(14, |r| ok(r).with_field("offset", "0"));
+        p.answer(11, |r| {
+            let mut m = MessageExt::from_message(Message::new("T", &b"body"[..]));
+            m.queue_offset = 0;
+            m.store_host = BROKER.parse().unwrap();
+            let mut body = BytesMut::new();
+            encode_stored_into(&m, &mut body).unwrap();
+            ok(r)
+                .with_field("nextBeginOffset", "1")
+                .with_field("minOffset", "0")
+                .with_field("maxOffset", "1")
+                .with_field("suggestWhichBrokerId", "0")
+                .with_body(body.freeze())
+        });
+        let delivery = p
+            .events
+            .iter()
+            .find_map(|e| match e {
+                Event::Deliver { delivery, .. } => Some(*delivery),
+                _ => None,
+            })
+            .expect("a delivery");
+        let later = ConsumeOutcome::ReconsumeLater { delay_level: 0 };
+        p.core.ack(p.now, delivery, later).unwrap();
+        p.drain();
+        assert!(
+            p.pending.iter().any(|(_, r)| r.code == 36),
+            "sent back (CONSUMER_SEND_MSG_BACK)"
+        );
+        assert_eq!(
+            p.core.ack(p.now, delivery, ConsumeOutcome::Success),
+            Err(Misuse::UnknownDelivery(delivery))
+        );
+    }
+}

@@ -89,7 +89,10 @@ pub(crate) fn decode(header: &[u8]) -> Result<RemotingCommand, CodecError> {
         let key = utf8(ext.bytes(key_len, "ext key")?, "ext key")?;
         let value_len = ext.len_i32("ext value length")?;
         let value = utf8(ext.bytes(value_len, "ext value")?, "ext value")?;
-        ext_fields.insert(key, value);
+        // Java reads a zero-length key or value as null: no such field.
+        if !key.is_empty() && !value.is_empty() {
+            ext_fields.insert(key, value);
+        }
     }
 
     Ok(RemotingCommand {
@@ -169,8 +172,7 @@ mod tests {
             remark: Some("héllo".to_string()),
             ext_fields: BTreeMap::from([
                 ("a".to_string(), "1".to_string()),
-                ("b".to_string(), String::new()),
-                (String::new(), "empty key".to_string()),
+                ("b".to_string(), "2".to_string()),
             ]),
             body: bytes::Bytes::new(),
         }
@@ -215,6 +217,19 @@ mod tests {
         let cmd = RemotingCommand::request_code(1).with_remark("");
         let decoded = decode(&encode(&cmd).unwrap()).unwrap();
         assert_eq!(decoded.remark, None);
+    }
+
+    #[test]
+    fn empty_ext_keys_and_values_read_as_absent_like_java() {
+        let mut cmd = RemotingCommand::request_code(10);
+        cmd.ext_fields.insert("topic".into(), "T".into());
+        cmd.ext_fields.insert("tags".into(), String::new());
+        cmd.ext_fields.insert(String::new(), "x".into());
+        let decoded = decode(&encode(&cmd).unwrap()).unwrap();
+        assert_eq!(
+            decoded.ext_fields.into_iter().collect::<Vec<_>>(),
+            vec![("topic".to_string(), "T".to_string())]
+        );
     }
 
     #[test]
@@ -320,8 +335,9 @@ mod tests {
             0, 1, b'k', 0, 0, 0, 0, 0, 1, b'k', 0, 0, 0, 1, b'z', 0, 1, b'e', 0, 0, 0, 0,
         ];
         let cmd = decode(&header(0, b"", ext.len() as i32, &ext)).unwrap();
+        // The later `k` wins; a zero-length value is no value (Java's null).
         assert_eq!(cmd.field("k"), Some("z"));
-        assert_eq!(cmd.field("e"), Some(""));
-        assert_eq!(cmd.ext_fields.len(), 2);
+        assert_eq!(cmd.field("e"), None);
+        assert_eq!(cmd.ext_fields.len(), 1);
     }
 }

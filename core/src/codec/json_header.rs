@@ -42,11 +42,15 @@ struct HeaderOut<'a> {
 /// The header as read. Unknown keys are ignored.
 #[derive(Deserialize)]
 struct HeaderIn {
+    #[serde(default, deserialize_with = "java_int")]
     code: Option<i32>,
     #[serde(default)]
     language: LanguageIn,
+    #[serde(default, deserialize_with = "java_int")]
     version: Option<i32>,
+    #[serde(default, deserialize_with = "java_int")]
     opaque: Option<i32>,
+    #[serde(default, deserialize_with = "java_int")]
     flag: Option<i32>,
     remark: Option<String>,
     #[serde(rename = "extFields", default)]
@@ -86,6 +90,46 @@ pub(crate) fn decode(header: &[u8]) -> Result<RemotingCommand, CodecError> {
         ext_fields: h.ext_fields.0,
         body: bytes::Bytes::new(),
     })
+}
+
+/// An `int` header field as fastjson reads it: an integer in range, `null` as absent, and `-0`
+/// as 0 (serde_json reads `-0` as the float -0.0).
+fn java_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i32>, D::Error> {
+    struct JavaInt;
+    impl<'de> Visitor<'de> for JavaInt {
+        type Value = Option<i32>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an int")
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Option<i32>, E> {
+            i32::try_from(v)
+                .map(Some)
+                .map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Option<i32>, E> {
+            i32::try_from(v)
+                .map(Some)
+                .map_err(|_| E::invalid_value(de::Unexpected::Unsigned(v), &self))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Option<i32>, E> {
+            // Only `-0` (or `0.0`): a fraction is no int.
+            if v == 0.0 {
+                Ok(Some(0))
+            } else {
+                Err(E::invalid_type(de::Unexpected::Float(v), &self))
+            }
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Option<i32>, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Option<i32>, E> {
+            Ok(None)
+        }
+        fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Option<i32>, D2::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    d.deserialize_option(JavaInt)
 }
 
 /// `language`: a known name, an unknown name ([`LanguageCode::UNKNOWN_NAME`]), a number (the
@@ -203,6 +247,18 @@ mod tests {
 
     fn decode_str(s: &str) -> Result<RemotingCommand, CodecError> {
         decode(s.as_bytes())
+    }
+
+    #[test]
+    fn negative_zero_integers_read_as_zero_like_java() {
+        let cmd = decode_str(r#"{"code":-0,"opaque":-0,"flag":-0,"version":-0}"#).unwrap();
+        assert_eq!((cmd.code, cmd.opaque, cmd.flag, cmd.version), (0, 0, 0, 0));
+        let cmd = decode_str(r#"{"code":12,"opaque":-7,"version":null}"#).unwrap();
+        assert_eq!((cmd.code, cmd.opaque, cmd.version), (12, -7, 0));
+        // A fraction or an out-of-range number is still no int.
+        assert!(decode_str(r#"{"code":1.5}"#).is_err());
+        assert!(decode_str(r#"{"code":2147483648}"#).is_err());
+        assert!(decode_str(r#"{"code":"12"}"#).is_err());
     }
 
     #[test]
