@@ -58,6 +58,7 @@ mod clock;
 mod livelock;
 mod namesrv;
 mod net;
+mod seeds;
 mod server;
 mod store;
 mod transcript;
@@ -70,6 +71,7 @@ pub use namesrv::SimNamesrv;
 pub use net::{
     Dir, Hook, HookAction, Latency, Link, LinkId, NetConfig, NetEvent, Side, SimFrame, SimNet,
 };
+pub use seeds::{seeds_or, seeds_overridden, SEEDS_VAR};
 pub use server::ServerIo;
 pub use store::Store;
 pub use transcript::{describe_event, describe_frames, describe_output, format_time, Transcript};

@@ -207,15 +207,7 @@ const HARD_SEEDS: [u64; 11] = [123, 155, 168, 302, 489, 572, 1199, 1267, 2340, 2
 
 /// The seeds to run: 0..100 and [`HARD_SEEDS`], or `ROCKETWIRE_SIM_SEEDS=START..END`.
 fn seeds() -> Vec<u64> {
-    let Ok(spec) = std::env::var("ROCKETWIRE_SIM_SEEDS") else {
-        return (0..100).chain(HARD_SEEDS).collect();
-    };
-    let parsed = spec
-        .split_once("..")
-        .and_then(|(a, b)| Some(a.trim().parse().ok()?..b.trim().parse().ok()?));
-    parsed
-        .unwrap_or_else(|| panic!("ROCKETWIRE_SIM_SEEDS={spec:?} is not START..END"))
-        .collect()
+    rocketwire_sim::seeds_or((0..100).chain(HARD_SEEDS))
 }
 
 fn run_seeds(seeds: Vec<u64>) -> Totals {
@@ -234,7 +226,7 @@ fn run_seeds(seeds: Vec<u64>) -> Totals {
 #[test]
 fn consumers_join_and_leave_under_faults_and_offsets_never_go_backwards() {
     let t = run_seeds(seeds());
-    if std::env::var("ROCKETWIRE_SIM_SEEDS").is_err() {
+    if !rocketwire_sim::seeds_overridden() {
         assert!(t.messages > 50_000, "{t:?}");
         assert!(t.restarts > 0 && t.stalls > 0 && t.leaves > 0, "{t:?}");
     }

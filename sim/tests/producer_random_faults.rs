@@ -286,18 +286,28 @@ fn ten_thousand_sends_end_once_before_their_deadline_and_acks_are_stored() {
     #[allow(clippy::disallowed_methods)] // wall time of the test itself, for the report
     let started = Instant::now();
     let mut stats = Stats::default();
-    for seed in 0..SEEDS {
+    let seeds = rocketwire_sim::seeds_or(0..SEEDS);
+    for &seed in &seeds {
         run(seed, false, &mut stats);
     }
     let elapsed = started.elapsed();
     eprintln!(
-        "producer random faults: {SEEDS} runs, {} sends, {:.2?} wall; outcomes {:?}; {} send requests",
-        stats.sends, elapsed, stats.outcomes, stats.send_requests
+        "producer random faults: {} runs, {} sends, {:.2?} wall; outcomes {:?}; {} send requests",
+        seeds.len(),
+        stats.sends,
+        elapsed,
+        stats.outcomes,
+        stats.send_requests
     );
-    assert_eq!(stats.sends, 10_000);
+    assert_eq!(stats.sends, SENDS_PER_SEED * seeds.len());
     let count = |k: &str| stats.outcomes.get(k).copied().unwrap_or(0);
-    // Most sends succeed, and the faults bit: timeouts, failures, oneways and retries happened.
-    assert!(count("SendOk") > 6_000, "{:?}", stats.outcomes);
+    // Most sends succeed (over 60%), and the faults bit: timeouts, failures, oneways and
+    // retries happened.
+    assert!(
+        count("SendOk") * 10 > stats.sends * 6,
+        "{:?}",
+        stats.outcomes
+    );
     assert!(count("Timeout") > 0, "{:?}", stats.outcomes);
     assert!(count("Oneway") > 0, "{:?}", stats.outcomes);
     let failures: usize = stats

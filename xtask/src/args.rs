@@ -16,6 +16,8 @@ tasks:
   bench            build the benchmarks in release, start a cluster on free non-default
                    ports, run them (producer throughput/latency, consumer drain, per
                    adapter), stop the cluster
+  sim              the random-fault simulation suites (consumers, producers, remoting)
+                   over seeds 0..N in a release build; no cluster needed
   help             this text
 
 cluster/demo options (environment overrides in brackets):
@@ -28,6 +30,8 @@ cluster/demo options (environment overrides in brackets):
                                                               [ROCKETWIRE_CLUSTER_SERIALIZE]
 test options:
   --skip STEP[,STEP...]     skip steps: fmt clippy doc unit cluster-json cluster-rocketmq
+sim options:
+  --seeds N                 how many seeds, 0..N (default 1000)
 bench options:
   --messages N              messages per producer case with 1 in flight (default 4000;
                             cases with 64 in flight send 5/2 N)
@@ -37,6 +41,9 @@ bench options:
 The server binaries are installed on first use with `cargo install` into
 $ROCKETWIRE_CLUSTER_CACHE, default ${CARGO_HOME:-$HOME/.cargo}/rocketwire-cluster/1.0.0.
 ";
+
+/// Seeds `cargo xtask sim` runs without `--seeds`.
+pub(crate) const DEFAULT_SIM_SEEDS: u64 = 1000;
 
 /// Default namesrv port.
 pub(crate) const DEFAULT_NAMESRV_PORT: u16 = 9876;
@@ -54,6 +61,11 @@ pub(crate) enum Command {
     Demo(ClusterOpts),
     /// `bench`.
     Bench(BenchOpts),
+    /// `sim --seeds N`: the random-fault simulation suites over seeds `0..N`, release build.
+    Sim {
+        /// How many seeds.
+        seeds: u64,
+    },
     /// `help`.
     Help,
 }
@@ -293,6 +305,22 @@ pub(crate) fn parse(
             }
             Ok(Command::Bench(opts))
         }
+        Some("sim") => {
+            let rest: Vec<&str> = it.collect();
+            let mut seeds = DEFAULT_SIM_SEEDS;
+            let mut i = 0;
+            while i < rest.len() {
+                let (flag, value) = flag_value(&rest, &mut i)?;
+                match flag {
+                    "--seeds" => match value.trim().parse::<u64>() {
+                        Ok(n) if n > 0 => seeds = n,
+                        _ => return Err(format!("--seeds: `{value}` is not a count above 0")),
+                    },
+                    other => return Err(format!("unknown option `{other}` for sim")),
+                }
+            }
+            Ok(Command::Sim { seeds })
+        }
         Some(other) => Err(format!("unknown task `{other}`")),
     }
 }
@@ -430,6 +458,22 @@ mod tests {
         };
         assert!(!opts.runs("fmt") && !opts.runs("clippy") && !opts.runs("doc"));
         assert!(opts.runs("unit") && opts.runs("cluster-json"));
+    }
+
+    #[test]
+    fn sim_options() {
+        assert_eq!(
+            parse(&args("sim"), &no_env).unwrap(),
+            Command::Sim {
+                seeds: DEFAULT_SIM_SEEDS
+            }
+        );
+        assert_eq!(
+            parse(&args("sim --seeds 10000"), &no_env).unwrap(),
+            Command::Sim { seeds: 10_000 }
+        );
+        assert!(parse(&args("sim --seeds 0"), &no_env).is_err());
+        assert!(parse(&args("sim --bogus 1"), &no_env).is_err());
     }
 
     #[test]

@@ -49,6 +49,7 @@ fn main() -> ExitCode {
         Command::Test(opts) => tasks::test(&opts),
         Command::Demo(opts) => tasks::demo(&opts),
         Command::Bench(opts) => tasks::bench(&opts),
+        Command::Sim { seeds } => tasks::sim(seeds),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -316,3 +316,30 @@ pub(crate) fn bench(opts: &BenchOpts) -> Result<(), String> {
     cluster.stop();
     result
 }
+
+/// `cargo xtask sim --seeds N`: every random-fault simulation suite over seeds `0..N`, in a
+/// release build (a debug build is several times slower), with the wall time of the run.
+pub(crate) fn sim(seeds: u64) -> Result<(), String> {
+    let started = Instant::now();
+    let mut cmd = cargo(&[
+        "test",
+        "--release",
+        "-p",
+        "rocketwire-sim",
+        "--test",
+        "consumer_random_faults",
+        "--test",
+        "producer_random_faults",
+        "--test",
+        "random_faults",
+        "--",
+        "--nocapture",
+    ]);
+    cmd.env("ROCKETWIRE_SIM_SEEDS", format!("0..{seeds}"));
+    run("sim", cmd)?;
+    println!(
+        "xtask: {seeds} seeds of every random-fault suite passed in {:.0?}",
+        started.elapsed()
+    );
+    Ok(())
+}
