@@ -131,6 +131,10 @@ pub struct ProduceArgs {
     /// Body size of generated messages, in bytes.
     #[arg(long, requires = "count", value_parser = clap::value_parser!(u32).range(1..))]
     pub size: Option<u32>,
+    /// Time budget of each send, retries and waits for a restarting broker included, in ms
+    /// (a longer one rides out a longer broker outage).
+    #[arg(long, default_value_t = 3000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub send_timeout: u64,
     /// Producer group.
     #[arg(long, default_value = "rocketwire_cli")]
     pub group: String,

@@ -220,6 +220,7 @@ impl Run {
 /// Sends every message of the run through `client` and returns the summary.
 pub fn run<B: Backend>(client: &mut B, args: &ProduceArgs) -> Result<Summary, CliError> {
     let config = ProducerConfig::builder(args.group.clone())
+        .send_timeout(std::time::Duration::from_millis(args.send_timeout))
         .build()
         .map_err(|e| CliError(e.to_string()))?;
     client.create_producer(config)?;

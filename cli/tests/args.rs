@@ -35,6 +35,8 @@ fn produce_with_every_option() {
         "100",
         "--size",
         "512",
+        "--send-timeout",
+        "30000",
         "--json",
     ])
     .expect("parses");
@@ -53,6 +55,7 @@ fn produce_with_every_option() {
     assert_eq!(p.delay_level, Some(3));
     assert_eq!((p.batch, p.inflight), (8, 16));
     assert_eq!((p.count, p.size), (Some(100), Some(512)));
+    assert_eq!(p.send_timeout, 30_000);
     assert!(p.json);
     let config = rocketwire_cli::client_config(&cli.namesrv).expect("config");
     assert_eq!(config.namesrv_addrs, ["10.0.0.1:9876", "10.0.0.2:9876"]);
@@ -78,6 +81,7 @@ fn defaults_and_global_options_after_the_subcommand() {
         panic!("produce expected")
     };
     assert_eq!((p.batch, p.inflight, p.count), (1, 64, None));
+    assert_eq!(p.send_timeout, 3_000, "Java's sendMsgTimeout");
     assert!(p.properties.is_empty());
 }
 
@@ -90,6 +94,7 @@ fn bad_arguments_are_refused() {
         &["produce", "-t", "T", "--count", "5"],          // --count needs --size
         &["produce", "-t", "T", "--batch", "0"],          // batch >= 1
         &["produce", "-t", "T", "--delay-level", "0"],    // level >= 1
+        &["produce", "-t", "T", "--send-timeout", "0"],   // a budget
         &["--runtime", "glommio", "route", "-t", "T"],    // unknown runtime
         &["route"],                                       // no topic
         &["consume", "-t", "T"],                          // unknown command

@@ -1,6 +1,6 @@
 //! The world: clock, network, namesrvs, brokers and clients, stepped in virtual time.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -119,6 +119,8 @@ pub struct World {
     namesrvs: Vec<SimNamesrv>,
     brokers: Vec<SimBroker>,
     servers: BTreeMap<String, Server>,
+    /// Servers that are down: connects to them are refused.
+    stopped: BTreeSet<String>,
     clients: Vec<SimClient>,
     links: BTreeMap<(usize, ConnId), LinkId>,
     detector: LivelockDetector,
@@ -164,6 +166,7 @@ impl World {
             namesrvs,
             brokers,
             servers,
+            stopped: BTreeSet::new(),
             clients: Vec::new(),
             links: BTreeMap::new(),
             detector: LivelockDetector::new(config.max_steps_per_instant),
@@ -287,6 +290,23 @@ impl World {
         self.note(&format!("{name} restarts"));
         for link in links {
             self.net.reset(now, link);
+        }
+    }
+
+    /// Stops broker `name` (a kill): its connections reset and new connects are refused until
+    /// [`World::start_broker`]; its stored data stays.
+    pub fn stop_broker(&mut self, name: &str) {
+        let addr = self.broker(name).config().addr.clone();
+        self.restart_broker(name);
+        self.note(&format!("{name} stopped"));
+        self.stopped.insert(addr);
+    }
+
+    /// Starts broker `name` again after [`World::stop_broker`].
+    pub fn start_broker(&mut self, name: &str) {
+        let addr = self.broker(name).config().addr.clone();
+        if self.stopped.remove(&addr) {
+            self.note(&format!("{name} started"));
         }
     }
 
@@ -428,7 +448,8 @@ impl World {
                     return Ok(progressed);
                 }
                 Output::Connect { conn, addr } => {
-                    let listening = self.servers.contains_key(&addr);
+                    let listening =
+                        self.servers.contains_key(&addr) && !self.stopped.contains(&addr);
                     let link = self.net.connect(now, i, conn, &addr, listening);
                     self.links.insert((i, conn), link);
                 }

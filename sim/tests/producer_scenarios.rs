@@ -589,3 +589,53 @@ fn busy_broker_is_isolated_like_java() {
         assert_eq!(r.message_queue.broker_name, "broker-b", "at {at:?}");
     }
 }
+
+/// A send whose only broker is down (connections refused) waits for it within its budget,
+/// trying again after 100 ms, 200 ms, ... up to 1 s, and is stored once when the broker is
+/// back; it neither fails at the first refusal nor sends the message twice.
+#[test]
+fn a_send_rides_out_a_broker_restart_within_its_budget() {
+    let mut world = World::new(WorldConfig::new(61));
+    world.broker("broker-a").create_topic("T", 4);
+    let p = producer(&mut world, secs(10));
+    send_ok(&mut world, p, "T");
+    world.stop_broker("broker-a");
+    let stopped = world.elapsed();
+    let op = send(&mut world, p, "T", b"through the restart");
+    world.drive(secs(3)).unwrap();
+    assert!(send_results(&world, op).is_empty(), "still waiting");
+    world.start_broker("broker-a");
+    let (at, result) = wait_send(&mut world, op);
+    let result = result.expect("stored once the broker is back");
+    assert_eq!(result.status, SendStatus::SendOk);
+    assert_stored(&mut world, &result, 1);
+    assert_eq!(stored_count(&mut world, "broker-a", "T"), 2, "stored once");
+    // Back within one wait of the restart (waits are at most 1 s), well inside the budget.
+    assert!(at < stopped + secs(3) + secs(2), "ended at {at:?}");
+}
+
+/// When the outage outlasts the budget the send fails, at its deadline and not before, with
+/// the refused connection as the cause.
+#[test]
+fn a_send_fails_with_the_refusal_when_the_outage_outlasts_its_budget() {
+    let mut world = World::new(WorldConfig::new(62));
+    world.broker("broker-a").create_topic("T", 4);
+    let p = producer(&mut world, secs(3));
+    send_ok(&mut world, p, "T");
+    world.stop_broker("broker-a");
+    let started = world.elapsed();
+    let op = send(&mut world, p, "T", b"never");
+    let (at, result) = wait_send(&mut world, op);
+    assert!(
+        matches!(
+            result,
+            Err(SendError::Transport(
+                rocketwire_core::InvokeError::ConnectFailed { .. }
+            ))
+        ),
+        "{result:?}"
+    );
+    // Waiting went on until less than one wait (1 s) was left of the 3 s budget.
+    assert!(at >= started + secs(2) && at <= started + secs(3), "{at:?}");
+    assert_eq!(stored_count(&mut world, "broker-a", "T"), 1);
+}

@@ -88,6 +88,8 @@ struct Send {
     attempt: Option<(String, MessageQueue, Instant)>,
     /// Waiting for a route since this instant.
     waiting_route: bool,
+    /// Waiting until this instant for a broker that refused connections ([`Step::Wait`]).
+    outage_wait: Option<Instant>,
     /// A half message of a transactional send: its result goes to the local transaction.
     transactional: bool,
 }
@@ -101,6 +103,8 @@ pub(super) struct ProducerState {
     next_send: u64,
     /// Deadlines of sends waiting for a route.
     route_waits: BTreeSet<(Instant, SendId)>,
+    /// Sends waiting for a broker to come back, by the instant they try again.
+    outage_waits: BTreeSet<(Instant, SendId)>,
     /// Publish views of topics in use, and which of them come from the template route.
     publish: HashMap<String, TopicPublishInfo>,
     from_default: HashSet<String>,
@@ -127,6 +131,7 @@ impl ProducerState {
             sends: HashMap::new(),
             next_send: 1,
             route_waits: BTreeSet::new(),
+            outage_waits: BTreeSet::new(),
             publish: HashMap::new(),
             from_default: HashSet::new(),
             brokers: BTreeSet::new(),
@@ -144,7 +149,9 @@ impl ProducerState {
     }
 
     pub(super) fn next_deadline(&self) -> Option<Instant> {
-        self.route_waits.first().map(|(at, _)| *at)
+        let route = self.route_waits.first().map(|(at, _)| *at);
+        let outage = self.outage_waits.first().map(|(at, _)| *at);
+        route.into_iter().chain(outage).min()
     }
 
     /// Sends in flight (for tests and shutdown reports).
@@ -417,6 +424,7 @@ impl ClientCore {
                 mode,
                 attempt: None,
                 waiting_route: false,
+                outage_wait: None,
                 transactional,
             },
         );
@@ -465,8 +473,9 @@ impl ClientCore {
                         continue;
                     }
                     Step::Fail(e) => return self.finish_send(now, id, Err(e)),
-                    // A retry verdict never completes a send; treat it as the failure it is.
-                    Step::Done(_) => {
+                    // Neither comes of a NoRoute verdict (only a refused connection waits, and
+                    // a retry never completes a send); treat them as the failure they are.
+                    Step::Done(_) | Step::Wait { .. } => {
                         let topic = send.topic.clone();
                         return self.finish_send(now, id, Err(SendError::NoRoute { topic }));
                     }
@@ -662,6 +671,19 @@ impl ClientCore {
                 }
                 self.advance_send(now, id);
             }
+            Step::Wait {
+                until,
+                refresh_route,
+            } => {
+                send.outage_wait = Some(until);
+                self.producers.outage_waits.insert((until, id));
+                // The broker may come back elsewhere: ask for the route again meanwhile.
+                let topic = send.topic.clone();
+                if refresh_route {
+                    self.producers.publish.remove(&topic);
+                }
+                self.request_route(now, &topic, Waiter::Refresh);
+            }
             Step::Fail(e) => {
                 if matches!(e, SendError::Transport(_) | SendError::Timeout) {
                     let topic = send.topic.clone();
@@ -672,8 +694,19 @@ impl ClientCore {
         }
     }
 
-    /// Fails sends whose deadline passed while they waited for a route.
+    /// Fails sends whose deadline passed while they waited for a route, and tries again the
+    /// sends whose wait for a broker is over.
     pub(super) fn expire_sends(&mut self, now: Instant) {
+        while let Some(&(at, id)) = self.producers.outage_waits.first() {
+            if at > now {
+                break;
+            }
+            self.producers.outage_waits.pop_first();
+            if let Some(send) = self.producers.sends.get_mut(&id) {
+                send.outage_wait = None;
+            }
+            self.advance_send(now, id);
+        }
         while let Some(&(at, id)) = self.producers.route_waits.first() {
             if at > now {
                 break;
@@ -720,6 +753,9 @@ impl ClientCore {
             self.producers
                 .route_waits
                 .remove(&(send.attempts.deadline(), id));
+        }
+        if let Some(until) = send.outage_wait {
+            self.producers.outage_waits.remove(&(until, id));
         }
         let event = match (send.transactional, send.mode, result) {
             (true, _, Ok(Some(r))) => {

@@ -41,7 +41,8 @@ pub use prepare::{
 pub use publish::{QueueIndex, TopicPublishInfo};
 pub use result::{batch_msg_id, SendError, SendResult, SendStatus, DEFAULT_REGION};
 pub use retry::{
-    classify_response, classify_transport, Attempt, SendAttempts, Step, Verdict, RETRY_CODES,
+    classify_response, classify_transport, Attempt, SendAttempts, Step, Verdict, OUTAGE_WAIT_MAX,
+    OUTAGE_WAIT_MIN, RETRY_CODES,
 };
 pub use selector::{hash_position, QueueSelector, SelectError, SelectFn, SelectorState};
 pub use validate::ValidationError;

@@ -18,6 +18,14 @@
 //! it had for a retry on another broker. When the budget is gone the send fails with
 //! [`SendError::Timeout`].
 //!
+//! # Outages
+//!
+//! When the last attempt fails because the broker refused the connection (nothing was sent),
+//! the send does not fail while its budget lasts: it waits ([`Step::Wait`], 100 ms doubling to
+//! 1 s) and tries again, so a send rides out a broker restart (kcat users expect as much; a
+//! longer `send_timeout` rides out a longer one). A connection that closed after the request
+//! was written still counts as a failed attempt: the message may be stored.
+//!
 //! # Classification
 //!
 //! [`classify_response`] and [`classify_transport`] turn an attempt's outcome into a
@@ -132,9 +140,24 @@ pub enum Step {
         /// Fetch the route again before selecting a queue.
         refresh_route: bool,
     },
+    /// Every broker tried refused the connection and no attempt is left: wait until `until`
+    /// (the broker may be restarting), then make one more attempt as for
+    /// [`Step::Retry`]. Nothing was sent, so no message can be stored twice.
+    Wait {
+        /// When to try again (before the send's deadline).
+        until: Instant,
+        /// Fetch the route again before selecting a queue.
+        refresh_route: bool,
+    },
     /// The send failed.
     Fail(SendError),
 }
+
+/// First wait of a send whose brokers all refuse connections; it doubles up to
+/// [`OUTAGE_WAIT_MAX`].
+pub const OUTAGE_WAIT_MIN: Duration = Duration::from_millis(100);
+/// Longest wait between two attempts of a send riding out an outage.
+pub const OUTAGE_WAIT_MAX: Duration = Duration::from_secs(1);
 
 /// Attempt count and time budget of one send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,6 +167,8 @@ pub struct SendAttempts {
     made: u32,
     max_per_attempt: Option<Duration>,
     last_broker: Option<String>,
+    /// Waits for a broker to come back so far ([`Step::Wait`]).
+    outage_waits: u32,
 }
 
 impl SendAttempts {
@@ -156,6 +181,7 @@ impl SendAttempts {
             made: 0,
             max_per_attempt: None,
             last_broker: None,
+            outage_waits: 0,
         }
     }
 
@@ -218,6 +244,27 @@ impl SendAttempts {
                 ..
             } => {
                 self.last_broker = Some(broker.to_owned());
+                let refused = matches!(
+                    error,
+                    SendError::Transport(InvokeError::ConnectFailed { .. })
+                );
+                if self.attempts_left() == 0 && refused && now < self.deadline {
+                    // Nothing was sent: ride the outage out within the budget, waiting longer
+                    // each time, and give the attempt back.
+                    let wait = OUTAGE_WAIT_MIN
+                        .saturating_mul(1 << self.outage_waits.min(4))
+                        .min(OUTAGE_WAIT_MAX);
+                    let until = now.checked_add(wait).unwrap_or(self.deadline);
+                    if until >= self.deadline {
+                        return Step::Fail(error);
+                    }
+                    self.outage_waits += 1;
+                    self.made -= 1;
+                    return Step::Wait {
+                        until,
+                        refresh_route,
+                    };
+                }
                 if self.attempts_left() == 0 {
                     Step::Fail(error)
                 } else if now >= self.deadline {
