@@ -296,15 +296,28 @@ impl ConsumerState {
         !self.consumers.is_empty()
     }
 
-    pub(super) fn next_deadline(&self) -> Option<Instant> {
+    pub(super) fn next_deadline(&self, now: Instant) -> Option<Instant> {
         let pulls = self.pull_timers.first().map(|(at, _, _)| *at);
         let routes = self.route_retries.first().map(|(at, _, _)| *at);
         let reregister = self.registrations.values().filter_map(|r| r.due).min();
+        // Local retries and suspensions count only where their time coming can deliver
+        // something; otherwise (a paused queue, a closing consumer, no room for deliveries, an
+        // orderly batch out or lock missing) the ack, resume or lock that makes room delivers
+        // them, and a deadline already past would make `poll_output` spin.
         let retries = self
             .consumers
             .values()
-            .flat_map(|c| c.queues.values())
-            .flat_map(|s| [s.pq.next_retry_at(), s.pq.suspended_until()])
+            .filter(|c| c.closing.is_none())
+            .flat_map(|c| c.queues.iter().map(move |(mq, s)| (c, mq, s)))
+            .filter(|(c, mq, s)| {
+                !c.paused.contains(*mq)
+                    && if c.config.consume_mode == ConsumeMode::Orderly {
+                        !s.batch_out && !s.release_pending && c.locks.is_locked(mq, now)
+                    } else {
+                        c.outstanding < MAX_OUTSTANDING
+                    }
+            })
+            .flat_map(|(_, _, s)| [s.pq.next_retry_at(), s.pq.suspended_until()])
             .flatten()
             .min();
         [pulls, retries, routes, reregister]
@@ -461,7 +474,11 @@ impl ClientCore {
         delivery: DeliveryId,
         outcome: ConsumeOutcome,
     ) -> Result<(), Misuse> {
-        if !self.consumers.deliveries.contains_key(&delivery) {
+        // A delivery being sent back is kept for the send-back's outcome, but it was acked:
+        // another ack would settle (and send back) its messages twice.
+        if !self.consumers.deliveries.contains_key(&delivery)
+            || self.consumers.send_backs.contains_key(&delivery)
+        {
             return Err(Misuse::UnknownDelivery(delivery));
         }
         self.settle(now, delivery, outcome);
@@ -588,6 +605,15 @@ impl ClientCore {
             .retain(|(_, id, _)| *id != consumer);
         self.maybe_finish_close(now, consumer);
         Ok(op)
+    }
+
+    /// Drops every consumer timer: the client is closed.
+    pub(super) fn stop_consumer_timers(&mut self) {
+        self.consumers.pull_timers.clear();
+        self.consumers.route_retries.clear();
+        for r in self.consumers.registrations.values_mut() {
+            r.due = None;
+        }
     }
 
     /// Every consumer not closed yet (closing ones included).
@@ -719,6 +745,9 @@ impl ClientCore {
         queue: &MessageQueue,
         offset: i64,
     ) -> Result<(), Misuse> {
+        if offset < 0 {
+            return Err(Misuse::NegativeOffset { offset });
+        }
         let c = self.live_consumer(consumer)?;
         let not_held = || Misuse::QueueNotHeld {
             consumer,
@@ -838,7 +867,7 @@ impl ClientCore {
             // than at the next rebalance.
             // One quick retry per rebalance round; after that the next rebalance looks again.
             tracing::debug!(topic, "no route for a subscribed topic yet");
-            if self.consumers.route_retried.insert((id, topic.to_string())) {
+            if !self.closing && self.consumers.route_retried.insert((id, topic.to_string())) {
                 self.consumers
                     .route_retries
                     .insert((now + ROUTE_RETRY, id, topic.to_string()));
@@ -1009,6 +1038,9 @@ impl ClientCore {
     /// Asks for the group's consumer list of `topic` again after [`LIST_RETRY`] (through the
     /// route lookup a rebalance starts with).
     fn list_again_soon(&mut self, now: Instant, id: ConsumerId, topic: String) {
+        if self.closing {
+            return;
+        }
         self.consumers
             .route_retries
             .insert((now + LIST_RETRY, id, topic));
@@ -1284,6 +1316,10 @@ impl ClientCore {
     }
 
     fn schedule_pull(&mut self, now: Instant, id: ConsumerId, mq: &MessageQueue, after: Duration) {
+        if self.closing {
+            // A closed client arms nothing (its requests fail at once: this would never end).
+            return;
+        }
         self.consumers
             .pull_timers
             .insert((now + after, id, mq.clone()));
@@ -2032,7 +2068,7 @@ impl ClientCore {
             self.rebalance_doubted(now);
             return;
         }
-        if !self.has_live_consumer() {
+        if !self.has_live_consumer() || self.closing {
             return;
         }
         let r = self

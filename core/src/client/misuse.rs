@@ -39,6 +39,12 @@ pub enum Misuse {
         /// The topic.
         topic: String,
     },
+    /// An offset below 0 (a seek).
+    #[error("offset {offset} is negative")]
+    NegativeOffset {
+        /// The offset given.
+        offset: i64,
+    },
     /// The consumer does not hold this queue now.
     #[error("consumer {consumer:?} does not hold {queue:?}")]
     QueueNotHeld {

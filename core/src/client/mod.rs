@@ -453,6 +453,9 @@ impl ClientCore {
     pub fn poll_output(&mut self, now: Instant) -> Output {
         loop {
             self.advance_shutdown(now);
+            // Results a command produced at once (a request refused by a closed client, say)
+            // come out of this drain, not the next input's.
+            self.process(now);
             if let Some(io) = self.remoting.poll_io() {
                 return match io {
                     Io::Connect { conn, addr } => Output::Connect { conn, addr },
@@ -463,7 +466,7 @@ impl ClientCore {
             if let Some(event) = self.events.pop_front() {
                 return Output::Event(event);
             }
-            match self.next_deadline() {
+            match self.next_deadline(now) {
                 Some(at) if at <= now => {
                     // Expired while the adapter was busy: handle it now so the deadline we
                     // return is in the future (no busy loop).
@@ -516,6 +519,7 @@ impl ClientCore {
     pub fn close(&mut self, now: Instant) {
         self.closing = true;
         self.timers.clear();
+        self.stop_consumer_timers();
         self.remoting.shutdown();
         self.process(now);
         self.fail_all_sends(now);
@@ -556,12 +560,12 @@ impl ClientCore {
         op
     }
 
-    fn next_deadline(&self) -> Option<Instant> {
+    fn next_deadline(&self, now: Instant) -> Option<Instant> {
         [
             self.remoting.poll_timeout(),
             self.timers.next(),
             self.producers.next_deadline(),
-            self.consumers.next_deadline(),
+            self.consumers.next_deadline(now),
             self.shutdown_deadline(),
         ]
         .into_iter()

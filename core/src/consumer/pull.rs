@@ -105,6 +105,9 @@ pub enum PullError {
     /// The body does not decode.
     #[error("bad pull response body: {0}")]
     Body(#[from] MessageError),
+    /// The broker named a negative next offset: nothing to move to (nor to commit).
+    #[error("the broker named a negative next offset {0}")]
+    NegativeOffset(i64),
 }
 
 /// What a pull response means for the queue.
@@ -191,6 +194,9 @@ pub fn interpret_pull_response(
         Err(e) => return fail(e.into()),
     };
     let (next_offset, suggest_broker) = (h.next_begin_offset, h.suggest_which_broker_id);
+    if next_offset < 0 {
+        return fail(PullError::NegativeOffset(next_offset));
+    }
     match code {
         ResponseCode::PullNotFound => PullOutcome::NoNewMsg {
             next_offset,
