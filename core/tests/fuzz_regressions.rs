@@ -44,8 +44,7 @@ mod ops {
     use std::time::{Duration, Instant};
 
     use bytes::{Bytes, BytesMut};
-    use rocketwire_core::body::MessageModel;
-    use rocketwire_core::body::MessageQueue;
+    use rocketwire_core::body::{MessageModel, MessageQueue, ResetOffsetBody};
     use rocketwire_core::codec::{encode_to_vec, FrameDecoder, RemotingCommand, SerializeType};
     use rocketwire_core::consumer::{decode_offset_file, ConsumerConfig, Subscription};
     use rocketwire_core::message::{encode_stored_into, Message, MessageExt};
@@ -324,6 +323,46 @@ mod ops {
                 .with_field("maxOffset", "0")
                 .with_field("suggestWhichBrokerId", "0")
         });
+        p.core.commit_offsets(p.now, c).unwrap();
+        p.drain();
+        let committed: Vec<i64> = p
+            .pending
+            .iter()
+            .filter(|(_, r)| r.code == 15)
+            .filter_map(|(_, r)| r.field("commitOffset")?.parse().ok())
+            .collect();
+        assert!(committed.iter().all(|o| *o >= 0), "committed {committed:?}");
+    }
+
+    /// The same from a broker's RESET_CONSUMER_CLIENT_OFFSET: its offsets were applied as
+    /// given, so a negative one became the queue's offset and the next commit sent it
+    /// (UPDATE_CONSUMER_OFFSET with a negative `commitOffset`; a broadcasting consumer handed
+    /// out an offset file `decode_offset_file` refuses).
+    #[test]
+    fn negative_offset_reset_by_a_broker_is_not_committed() {
+        let mut p = Peer::new();
+        let c = lite_consumer(&mut p);
+        p.answer(14, |r| ok(r).with_field("offset", "3"));
+        let (conn, _) = p
+            .pending
+            .iter()
+            .find(|(_, r)| r.code == 11)
+            .expect("a pull")
+            .clone();
+        let queue = MessageQueue::new("T", "broker-a", 0);
+        let body = ResetOffsetBody {
+            offset_table: [(queue, -7)].into_iter().collect(),
+        };
+        let mut reset = RemotingCommand::request_code(220)
+            .with_field("group", "g")
+            .with_field("topic", "T")
+            .with_field("timestamp", "0")
+            .with_body(body.encode());
+        reset.opaque = 1000;
+        let bytes = encode_to_vec(&reset, SerializeType::Json).unwrap();
+        p.core
+            .handle_input(p.now, Input::Received(conn, Bytes::from(bytes)));
+        p.drain();
         p.core.commit_offsets(p.now, c).unwrap();
         p.drain();
         let committed: Vec<i64> = p

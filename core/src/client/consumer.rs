@@ -2373,6 +2373,11 @@ impl ClientCore {
                 for id in ids {
                     let c = self.consumers.consumers.get_mut(&id).expect("listed");
                     for (mq, offset) in &body.offset_table {
+                        if *offset < 0 {
+                            // Not an offset: leave the queue where it is.
+                            tracing::warn!(?mq, offset, "negative offset in a reset ignored");
+                            continue;
+                        }
                         if let Some(slot) = c.queues.get_mut(mq) {
                             if let Ok(change) = slot.pq.seek(*offset) {
                                 c.flow.on_freed(change);
