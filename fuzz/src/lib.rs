@@ -11,6 +11,8 @@ use rocketwire_core::time::ManualWallClock;
 use rocketwire_core::{ClientConfig, ClientCore, Event, Input, Output};
 
 pub mod message_seeds;
+pub mod ops;
+pub mod ops_seeds;
 pub mod seeds;
 
 /// The one address the client fuzz target talks to (namesrv and broker at once).
@@ -438,7 +440,7 @@ mod tests {
     #[test]
     fn every_target_has_seeds() {
         let all = seeds::all();
-        assert_eq!(all.len(), 10);
+        assert_eq!(all.len(), 11);
         assert!(all.iter().all(|(_, inputs)| !inputs.is_empty()));
     }
 }

@@ -222,6 +222,7 @@ pub fn all() -> Vec<(&'static str, Vec<Vec<u8>>)> {
         ("route_json", route_json()),
         ("bodies", bodies_seeds()),
         ("client_core_bytes", client_core_bytes()),
+        ("client_core_ops", crate::ops_seeds::client_core_ops()),
     ];
     out.extend(crate::message_seeds::all());
     out
