@@ -54,7 +54,6 @@ impl OpsHarness {
             deadline: None,
             closed: false,
             quiet: false,
-            negative_reset: false,
             reentrant: None,
             in_drain: false,
             store_offset: 0,

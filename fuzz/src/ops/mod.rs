@@ -48,8 +48,7 @@
 //!
 //! A hang inside `poll_output` cannot be caught from here (it never returns): run the target
 //! with `-timeout`, which reports such an input as a timeout. What this target found in the
-//! core is kept as regression tests in `core/tests/fuzz_regressions.rs` (module `ops`); one
-//! issue not fixed yet is tolerated behind [`TOLERATE_NEGATIVE_RESET`].
+//! core is kept as regression tests in `core/tests/fuzz_regressions.rs` (module `ops`).
 //!
 //! Ops with no result event (`ack`, `seek`, `pause`, `resume`, `subscribe`, `unsubscribe`,
 //! `assign`, `abandon_deliveries`, `invoke_oneway`, `answer`, `end_local_transaction`,
@@ -66,8 +65,7 @@ use rocketwire_core::body::{
 };
 use rocketwire_core::codec::{encode_to_vec, RemotingCommand, SerializeType};
 use rocketwire_core::consumer::{
-    decode_offset_file, encode_offset_file, ConsumeMode, ConsumerConfig, OffsetFileError,
-    Subscription,
+    decode_offset_file, encode_offset_file, ConsumeMode, ConsumerConfig, Subscription,
 };
 use rocketwire_core::header::{
     CommandHeader, OffsetResponseHeader, PullMessageResponseHeader, SendMessageResponseHeader,
@@ -124,16 +122,6 @@ const CONSUMER_GROUPS: [&str; 3] = ["cg0", "cg1", "cg-none"];
 const INVOKE_ADDRS: [&str; 5] = [NAMESRVS[0], NAMESRVS[1], BROKER_A, BROKER_B, "127.0.0.1:1"];
 /// Request codes for raw invocations.
 const INVOKE_CODES: [i32; 6] = [105, 34, 38, 9999, -5, 0x7FFF_FFFF];
-
-/// Known core issue, tolerated so that fuzzing goes on past it: a broker's
-/// RESET_CONSUMER_CLIENT_OFFSET is applied as given, so a negative offset in it becomes the
-/// queue's offset and is committed (UPDATE_CONSUMER_OFFSET, a pull's `commitOffset`, an offset
-/// file that `decode_offset_file` refuses); test
-/// `negative_offset_reset_by_a_broker_is_not_committed` in `core/tests/fuzz_regressions.rs`.
-/// Negative offsets from anywhere else (`seek`, pull and offset answers) are refused. While
-/// this is `true`, a negative committed offset is accepted once a broker sent such a reset,
-/// counted in [`OpsSeen::negative_offsets`]. Set it to `false` once that test passes.
-pub const TOLERATE_NEGATIVE_RESET: bool = true;
 
 /// Most producers and consumers the harness creates.
 const MAX_CLIENTS: usize = 6;
@@ -471,9 +459,6 @@ pub struct OpsSeen {
     pub reentrant: usize,
     /// Commands refused as misuse.
     pub misuse: usize,
-    /// Negative offsets committed after a broker reset offsets to one (see
-    /// [`TOLERATE_NEGATIVE_RESET`]).
-    pub negative_offsets: usize,
 }
 
 /// One core and everything the harness knows about it.
@@ -503,8 +488,6 @@ pub struct OpsHarness {
     closed: bool,
     /// Closed, and everything queued before is out: no `Connect` or `Transmit` any more.
     quiet: bool,
-    /// A broker reset offsets to a negative one (see [`TOLERATE_NEGATIVE_RESET`]).
-    negative_reset: bool,
     reentrant: Option<Op>,
     in_drain: bool,
     store_offset: i64,

@@ -274,7 +274,6 @@ impl OpsHarness {
                 .with_field("topic", SUB_TOPICS[usize::from(arg >> 2) % 3]),
             4 => {
                 let offset = self.signed(arg);
-                self.negative_reset |= offset < 0 && arg & 1 == 0;
                 let table: BTreeMap<MessageQueue, i64> =
                     queues().into_iter().map(|q| (q, offset)).collect();
                 let body = if arg & 1 != 0 {
