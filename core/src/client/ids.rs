@@ -21,3 +21,7 @@ pub struct ConsumerId(pub u32);
 /// `ClientCore::ack`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DeliveryId(pub u64);
+
+/// Identifies one send inside the core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct SendId(pub(crate) u64);

@@ -27,9 +27,7 @@ use crate::time::Rng;
 
 pub use super::ids::ProducerId;
 
-/// Identifies one send inside the core.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(super) struct SendId(u64);
+pub(super) use super::ids::SendId;
 
 /// Where a send goes.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -10,7 +10,7 @@ use crate::codec::{RemotingCommand, RequestCode, ResponseCode};
 use crate::remoting::InvokeError;
 use crate::time::Rng;
 
-use super::producer::SendId;
+use super::ids::SendId;
 
 /// Who is waiting for a topic's route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
