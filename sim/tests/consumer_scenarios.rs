@@ -276,16 +276,8 @@ fn failed_send_back_keeps_the_message_unsettled_and_the_offset_behind_it() {
 
 #[test]
 fn close_persists_the_drained_offsets_and_a_new_consumer_resumes_there() {
-    let mut world = world(6, 2, 2);
-    put_all(&mut world, 2, 4);
-    let c = consumer(&mut world, 0, builder().build().unwrap());
-    let mut h = Harness::new(2);
     // Hold every delivery: nothing settles until the close.
-    h.policy = Box::new(|_| None);
-    let ok = h
-        .run_until(&mut world, |h, _| h.held.len() >= 16, secs(5))
-        .unwrap();
-    assert!(ok, "{}", h.held.len());
+    let (mut world, c, mut h) = holding_all(6);
     let now = world.now();
     let op = world.client(0).close_consumer(now, c).expect("a live id");
     // The close waits for the deliveries out.
@@ -478,15 +470,7 @@ fn broker_address_no_route_names_gets_no_more_heartbeats() {
 /// persisted offset stays before it, and the next owner of the queue gets it.
 #[test]
 fn abandoned_delivery_stays_unconsumed_for_the_next_owner() {
-    let mut world = world(10, 2, 2);
-    put_all(&mut world, 2, 4);
-    let c = consumer(&mut world, 0, builder().build().unwrap());
-    let mut h = Harness::new(2);
-    h.policy = Box::new(|_| None);
-    let ok = h
-        .run_until(&mut world, |h, _| h.held.len() >= 16, secs(5))
-        .unwrap();
-    assert!(ok, "{}", h.held.len());
+    let (mut world, c, mut h) = holding_all(10);
     // Everything consumed but offsets >= 2 of broker-a queue 0, which are abandoned.
     let now = world.now();
     let q = mq("broker-a", 0);
@@ -539,4 +523,19 @@ fn abandoned_delivery_stays_unconsumed_for_the_next_owner() {
         .map(|s| (s.client, s.queue.clone(), s.messages[0].queue_offset))
         .collect();
     assert_eq!(resumed, vec![(1, q.clone(), 2), (1, q, 3)]);
+}
+
+/// Two clients, 4 messages in each of the 2 queues per broker, one consumer on client 0
+/// whose 16 deliveries are all held by the harness.
+fn holding_all(seed: u64) -> (World, rocketwire_core::ConsumerId, Harness) {
+    let mut world = world(seed, 2, 2);
+    put_all(&mut world, 2, 4);
+    let c = consumer(&mut world, 0, builder().build().unwrap());
+    let mut h = Harness::new(2);
+    h.policy = Box::new(|_| None);
+    let ok = h
+        .run_until(&mut world, |h, _| h.held.len() >= 16, secs(5))
+        .unwrap();
+    assert!(ok, "{}", h.held.len());
+    (world, c, h)
 }

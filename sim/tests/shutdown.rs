@@ -6,20 +6,7 @@ mod consumer_support;
 
 use consumer_support::*;
 use rocketwire_core::producer::{ProducerConfig, QueueSelector};
-use rocketwire_core::{ConsumeOutcome, ConsumerCloseReport, ConsumerId, Event, RequestCode};
-
-/// The report of consumer `c`'s close on client 0.
-fn close_report(h: &Harness, c: ConsumerId) -> ConsumerCloseReport {
-    h.events_of(0)
-        .iter()
-        .find_map(|(_, e)| match e {
-            Event::ConsumerClosed {
-                consumer, report, ..
-            } if *consumer == c => Some(report.clone()),
-            _ => None,
-        })
-        .expect("the consumer closed")
-}
+use rocketwire_core::{ConsumeOutcome, Event, RequestCode};
 
 #[test]
 fn shutdown_closes_consumers_and_producers_before_the_connections() {

@@ -246,3 +246,16 @@ impl Harness {
         &self.other[client]
     }
 }
+
+/// The report of consumer `c`'s close on client 0.
+pub(crate) fn close_report(h: &Harness, c: ConsumerId) -> rocketwire_core::ConsumerCloseReport {
+    h.events_of(0)
+        .iter()
+        .find_map(|(_, e)| match e {
+            Event::ConsumerClosed {
+                consumer, report, ..
+            } if *consumer == c => Some(report.clone()),
+            _ => None,
+        })
+        .expect("the consumer closed")
+}
