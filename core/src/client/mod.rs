@@ -1,9 +1,13 @@
-//! [`ClientCore`]: connections, timers, namesrv failover, topic routes, raw invocations and
-//! producers.
+//! [`ClientCore`]: the router. It owns the connections ([`crate::remoting`]), the table of
+//! operations in flight, the route table, the broker registry and one machine per consumer,
+//! allocates ids, talks to `Remoting`, and routes each completion, route and broker request to
+//! its owner.
 //!
-//! The core is one owned value. Sub-machines live in their own files: [`crate::remoting`]
-//! (connections and correlation), `route` (route queries, the route cache and its refresh),
-//! `producer` (sends with retry and fault isolation, heartbeats) and `timer` (periodic jobs).
+//! Sub-machines live in their own files: `route` (route queries, the route cache and its
+//! refresh), `brokers` (known broker masters, heartbeats, re-registration), `consumer` (one
+//! owned `ConsumerMachine` per consumer, which never sees the core: each call lends it an
+//! `Env` and it answers with ordered outputs), `producer` (sends with retry and fault
+//! isolation), `transaction`, `shutdown` and `timer` (periodic jobs).
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -20,6 +24,7 @@ use crate::producer::{SendError, SendResult};
 use crate::remoting::{InvokeError, Io, PeerError, Remoting, RemotingConfig};
 use crate::time::{Rng, WallClock};
 
+mod brokers;
 mod consumer;
 pub(crate) mod ids;
 pub(crate) mod misuse;
@@ -29,8 +34,9 @@ mod shutdown;
 mod timer;
 mod transaction;
 
+use brokers::BrokerRegistry;
 pub use consumer::{ConsumeOutcome, ConsumerCloseReport, ConsumerError, ConsumerId, DeliveryId};
-use consumer::{ConsumerRequest, ConsumerState};
+use consumer::{ConsumerRequest, ConsumerTable};
 pub use misuse::Misuse;
 use producer::ProducerState;
 pub use producer::{ProducerId, SendMode, SendTarget};
@@ -324,7 +330,8 @@ pub struct ClientCore {
     pending: HashMap<OpId, Pending>,
     routes: RouteState,
     producers: ProducerState,
-    consumers: ConsumerState,
+    consumers: ConsumerTable,
+    brokers: BrokerRegistry,
     transactions: TransactionTable,
     timers: Timers,
     events: VecDeque<Event>,
@@ -349,7 +356,7 @@ enum Pending {
     /// An UNREGISTER_CLIENT of a closing producer.
     Unregister(ProducerId),
     /// A request of a consumer.
-    Consumer(ConsumerRequest),
+    Consumer(ConsumerId, ConsumerRequest),
 }
 
 impl std::fmt::Debug for ClientCore {
@@ -394,7 +401,8 @@ impl ClientCore {
             pending: HashMap::new(),
             routes,
             producers,
-            consumers: ConsumerState::default(),
+            consumers: ConsumerTable::default(),
+            brokers: BrokerRegistry::default(),
             transactions: TransactionTable::default(),
             timers,
             events: VecDeque::new(),
@@ -439,7 +447,7 @@ impl ClientCore {
             Input::Closed(conn) => {
                 let addr = self.remoting.addr_of(conn).map(str::to_string);
                 self.remoting.handle_closed(conn);
-                if let Some(addr) = addr.filter(|a| self.producers.brokers.contains(a)) {
+                if let Some(addr) = addr.filter(|a| self.brokers.contains(a)) {
                     self.connection_lost(now, &addr);
                 }
             }
@@ -566,6 +574,7 @@ impl ClientCore {
             self.timers.next(),
             self.producers.next_deadline(),
             self.consumers.next_deadline(now),
+            self.brokers.poll_timeout(),
             self.shutdown_deadline(),
         ]
         .into_iter()
@@ -607,8 +616,8 @@ impl ClientCore {
                             matches!(&result, Ok(r) if r.response_code() == ResponseCode::Success);
                         self.heartbeat_answered(now, &addr, ok);
                     }
-                    Some(Pending::Consumer(request)) => {
-                        self.finish_consumer_request(now, request, result)
+                    Some(Pending::Consumer(id, request)) => {
+                        self.finish_consumer_request(now, id, request, result)
                     }
                     None => {}
                 }

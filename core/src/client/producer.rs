@@ -13,7 +13,7 @@ use std::time::Instant;
 use super::misuse::Misuse;
 use super::route::Waiter;
 use super::{ClientConfig, ClientCore, Event, OpId, Pending, RouteError};
-use crate::body::{HeartbeatData, MessageQueue, ProducerData, TopicRouteData};
+use crate::body::{MessageQueue, TopicRouteData};
 use crate::codec::{RemotingCommand, RequestCode};
 use crate::header::{self, UnregisterClientRequestHeader};
 use crate::message::{Message, UniqIdGenerator};
@@ -106,8 +106,6 @@ pub(super) struct ProducerState {
     /// Publish views of topics in use, and which of them come from the template route.
     publish: HashMap<String, TopicPublishInfo>,
     from_default: HashSet<String>,
-    /// Broker master addresses that get heartbeats.
-    pub(super) brokers: BTreeSet<String>,
     ids: UniqIdGenerator,
 }
 
@@ -132,7 +130,6 @@ impl ProducerState {
             outage_waits: BTreeSet::new(),
             publish: HashMap::new(),
             from_default: HashSet::new(),
-            brokers: BTreeSet::new(),
             ids,
         }
     }
@@ -588,7 +585,7 @@ impl ClientCore {
     fn install_publish(&mut self, topic: &str, info: TopicPublishInfo, from_default: bool) {
         for q in info.queues() {
             if let Some(addr) = info.master_addr(&q.broker_name) {
-                self.producers.brokers.insert(addr.to_string());
+                self.brokers.insert(addr);
             }
         }
         self.producers.publish.insert(topic.to_string(), info);
@@ -605,7 +602,7 @@ impl ClientCore {
         let Some(route) = self.routes.get(topic).cloned() else {
             return;
         };
-        let known: BTreeSet<String> = self.producers.brokers.clone();
+        let known: BTreeSet<String> = self.brokers.addrs().clone();
         if self.producers.publish.contains_key(topic) {
             let info = TopicPublishInfo::from_route(topic, &route, &mut self.rng);
             if info.is_ok() {
@@ -614,10 +611,10 @@ impl ClientCore {
         }
         for broker in &route.broker_datas {
             if let Some(addr) = broker.master_addr() {
-                self.producers.brokers.insert(addr.to_string());
+                self.brokers.insert(addr);
             }
         }
-        let new: Vec<String> = self.producers.brokers.difference(&known).cloned().collect();
+        let new: Vec<String> = self.brokers.addrs().difference(&known).cloned().collect();
         if !new.is_empty() {
             self.send_heartbeats(now, Some(&new));
         }
@@ -802,7 +799,7 @@ impl ClientCore {
             return;
         };
         let group = p.config.group.clone();
-        let brokers: Vec<String> = self.producers.brokers.iter().cloned().collect();
+        let brokers: Vec<String> = self.brokers.addrs().iter().cloned().collect();
         let header = UnregisterClientRequestHeader {
             client_id: self.client_id.clone(),
             producer_group: Some(group),
@@ -860,45 +857,14 @@ impl ClientCore {
             .collect()
     }
 
-    /// Every broker master the client knows (heartbeats, unregistration).
-    pub(super) fn known_brokers(&self) -> Vec<String> {
-        self.producers.brokers.iter().cloned().collect()
-    }
-
-    /// Heartbeats every known broker (or only `only`), registering the producer groups and
-    /// the consumers with their subscriptions.
-    pub(super) fn send_heartbeats(&mut self, now: Instant, only: Option<&[String]>) {
-        let mut groups: Vec<String> = self
-            .producers
+    /// The groups of the producers that are not closing (for heartbeats).
+    pub(super) fn producer_groups(&self) -> Vec<String> {
+        self.producers
             .producers
             .values()
             .filter(|p| p.closing.is_none())
             .map(|p| p.config.group.clone())
-            .collect();
-        let consumers = self.consumers.heartbeat_data();
-        if (groups.is_empty() && consumers.is_empty()) || self.closing {
-            return;
-        }
-        groups.sort();
-        groups.dedup();
-        let mut data = HeartbeatData::new(self.client_id.clone());
-        data.producer_data_set = groups
-            .into_iter()
-            .map(|group_name| ProducerData { group_name })
-            .collect();
-        data.consumer_data_set = consumers;
-        let body = bytes::Bytes::from(data.encode());
-        let targets: Vec<String> = match only {
-            Some(list) => list.to_vec(),
-            None => self.producers.brokers.iter().cloned().collect(),
-        };
-        for addr in targets {
-            let command = RemotingCommand::request(RequestCode::HeartBeat).with_body(body.clone());
-            let op = self.alloc_op();
-            self.pending.insert(op, Pending::Heartbeat(addr.clone()));
-            let timeout = self.config.request_timeout;
-            self.remoting.send_request(now, op, &addr, command, timeout);
-        }
+            .collect()
     }
 }
 

@@ -64,6 +64,12 @@ impl RouteState {
             .map(str::to_string)
     }
 
+    /// Caches `route` for `topic` (unit tests of the machines that read the cache).
+    #[cfg(test)]
+    pub(super) fn insert_for_test(&mut self, topic: &str, route: TopicRouteData) {
+        self.cache.insert(topic.to_string(), route);
+    }
+
     /// The cached route of `topic`.
     pub(super) fn get(&self, topic: &str) -> Option<&TopicRouteData> {
         self.cache.get(topic)
@@ -213,16 +219,15 @@ impl ClientCore {
         let mut live = self.routes.master_addrs();
         live.extend(self.publish_master_addrs());
         let gone: Vec<String> = self
-            .producers
             .brokers
+            .addrs()
             .iter()
             .filter(|a| !live.contains(*a))
             .cloned()
             .collect();
         for addr in gone {
             tracing::debug!(%addr, "broker left every route; forgotten");
-            self.producers.brokers.remove(&addr);
-            self.consumers.forget_broker(&addr);
+            self.brokers.forget(&addr);
         }
     }
 }

@@ -1,0 +1,248 @@
+//! The pull loop per queue (flow control, long polls, the commit offset a pull carries), the
+//! machine's timers, and handing cached messages out as deliveries.
+
+use std::time::{Duration, Instant};
+
+use super::super::ids::DeliveryId;
+use super::super::Event;
+use super::machine::{ConsumerMachine, Delivery, Env, Request, MAX_OUTSTANDING};
+use crate::body::MessageQueue;
+use crate::codec::RemotingCommand;
+use crate::consumer::{
+    interpret_pull_response, pull_request, PullDecision, PullOutcome, PullSpec, QueueState,
+};
+use crate::remoting::InvokeError;
+
+impl ConsumerMachine {
+    /// Runs the timers whose time has come: scheduled pulls and start-offset retries, route
+    /// lookups to retry, ended orderly suspensions and local retries.
+    pub(in crate::client) fn handle_timeout(&mut self, now: Instant, env: &mut Env<'_>) {
+        while let Some((at, mq)) = self.pull_timers.first().cloned() {
+            if at > now {
+                break;
+            }
+            self.pull_timers.pop_first();
+            let starting = self.queues.get(&mq).is_some_and(|s| s.start.is_some());
+            if starting {
+                self.advance_start(now, env, &mq);
+            } else {
+                self.pull(now, env, &mq);
+            }
+        }
+        while let Some((at, topic)) = self.route_retries.first().cloned() {
+            if at > now {
+                break;
+            }
+            self.route_retries.pop_first();
+            if self.closing.is_none() {
+                self.lookup_route(&topic);
+            }
+        }
+    }
+
+    /// After [`ConsumerMachine::handle_timeout`] (and the client's re-registrations): orderly
+    /// queues whose suspension ended and local retries whose time came are delivered.
+    pub(in crate::client) fn handle_timeout_deliveries(&mut self, now: Instant, env: &mut Env<'_>) {
+        for slot in self.queues.values_mut() {
+            slot.pq.end_suspension(now);
+        }
+        self.deliver_ready(now, env);
+    }
+
+    fn pull(&mut self, now: Instant, env: &mut Env<'_>, mq: &MessageQueue) {
+        let Some(slot) = self.queues.get(mq) else {
+            return;
+        };
+        if slot.pull_in_flight || self.closing.is_some() {
+            return;
+        }
+        if self.paused.contains(mq) {
+            let delay = self.config.delay_when_paused;
+            return self.schedule_pull(now, env, mq, delay);
+        }
+        match self.flow.should_pull(&slot.pq) {
+            PullDecision::Now => {}
+            PullDecision::After(d) => return self.schedule_pull(now, env, mq, d),
+            PullDecision::Stop => return,
+        }
+        let delay = self.config.delay_after_error;
+        if self.orderly() && !self.locks.is_locked(mq, now) {
+            // Not ours yet (another client may still hold it): ask for the lock again and
+            // look back later (Java `pullMessageLater` + `tryLockLaterAndReconsume`).
+            self.lock_queue(env, mq);
+            return self.schedule_pull(now, env, mq, delay);
+        }
+        let Some(sub) = self.subs.get(&mq.topic) else {
+            return;
+        };
+        let Some((addr, to_slave)) = broker_addr_for(env, mq, slot.broker_id) else {
+            return self.schedule_pull(now, env, mq, delay);
+        };
+        let clustering = self.clustering();
+        let commit = self
+            .offsets
+            .get(mq)
+            .filter(|o| clustering && *o > 0 && slot.started_at.is_none_or(|s| *o > s))
+            .filter(|_| !self.doubt.contains_key(&mq.topic));
+        let spec = PullSpec {
+            group: &self.config.group,
+            queue: mq,
+            offset: slot.pq.next_pull_offset(),
+            subscription: sub,
+            sub_version: self.sub_version,
+            commit_offset: commit,
+            to_slave,
+            post_subscription: true,
+            batch_size: self.config.pull_batch_size,
+            max_bytes: Some(self.config.pull_batch_size_in_bytes),
+            suspend: Some(self.config.suspend_timeout),
+            lite: false,
+        };
+        let command = pull_request(&spec);
+        let timeout = self.config.pull_timeout;
+        let Some(slot) = self.queues.get_mut(mq) else {
+            return;
+        };
+        slot.pull_in_flight = true;
+        let epoch = slot.epoch;
+        self.request_with(addr, command, timeout, Request::Pull(mq.clone(), epoch));
+    }
+
+    pub(super) fn on_pull_result(
+        &mut self,
+        now: Instant,
+        env: &mut Env<'_>,
+        mq: &MessageQueue,
+        epoch: u64,
+        result: Result<RemotingCommand, InvokeError>,
+    ) {
+        let Some(slot) = self.queues.get_mut(mq) else {
+            return;
+        };
+        if slot.epoch != epoch {
+            // Answered for a position the user has since moved away from.
+            return;
+        }
+        slot.pull_in_flight = false;
+        if slot.pq.state() != QueueState::Pulling {
+            return;
+        }
+        let Some(sub) = self.subs.get(&mq.topic) else {
+            return;
+        };
+        let response = match result {
+            Ok(r) => r,
+            Err(_) => {
+                // Connection lost or broker restarting: re-arm this queue's pull.
+                let delay = self.config.delay_after_error;
+                return self.schedule_pull(now, env, mq, delay);
+            }
+        };
+        let outcome = interpret_pull_response(&response, &self.config.group, sub, &self.config);
+        let next_pull = match outcome {
+            PullOutcome::Found {
+                messages,
+                next_offset,
+                suggest_broker,
+                ..
+            } => {
+                slot.broker_id = suggest_broker;
+                if let Ok(change) = slot.pq.on_pulled(messages, next_offset, now) {
+                    self.flow.on_cached(change);
+                }
+                self.update_committable(mq);
+                self.config.pull_interval
+            }
+            PullOutcome::NoNewMsg {
+                next_offset,
+                suggest_broker,
+            }
+            | PullOutcome::NoMatched {
+                next_offset,
+                suggest_broker,
+            } => {
+                slot.broker_id = suggest_broker;
+                let _ = slot.pq.on_pulled(Vec::new(), next_offset, now);
+                self.update_committable(mq);
+                Duration::ZERO
+            }
+            PullOutcome::OffsetIllegal { next_offset } => {
+                tracing::warn!(queue = %mq, next_offset, "pull offset illegal; moving to the broker's offset");
+                if let Ok(change) = slot.pq.seek(next_offset) {
+                    self.flow.on_freed(change);
+                }
+                self.offsets.update(mq, next_offset, false);
+                Duration::ZERO
+            }
+            PullOutcome::Error { error, retry_after } => {
+                tracing::debug!(queue = %mq, %error, "pull failed");
+                retry_after
+            }
+        };
+        self.schedule_pull(now, env, mq, next_pull);
+        self.deliver_ready(now, env);
+    }
+
+    /// Hands ready messages out as deliveries, within the consumer's limits.
+    pub(super) fn deliver_ready(&mut self, now: Instant, env: &mut Env<'_>) {
+        if self.closing.is_some() {
+            return;
+        }
+        let batch = self.config.consume_batch_max_size.max(1) as usize;
+        let orderly = self.orderly();
+        let mut out = Vec::new();
+        for (mq, slot) in self.queues.iter_mut() {
+            if self.paused.contains(mq) {
+                continue;
+            }
+            if orderly {
+                if slot.batch_out || slot.release_pending || !self.locks.is_locked(mq, now) {
+                    continue;
+                }
+                let messages = slot.pq.take_batch(batch, now);
+                if !messages.is_empty() {
+                    slot.batch_out = true;
+                    out.push((mq.clone(), messages));
+                }
+                continue;
+            }
+            while self.outstanding + out.len() < MAX_OUTSTANDING {
+                let messages = slot.pq.take_ready(batch, now);
+                if messages.is_empty() {
+                    break;
+                }
+                out.push((mq.clone(), messages));
+            }
+        }
+        self.outstanding += out.len();
+        for (mq, mut messages) in out {
+            for m in &mut messages {
+                crate::consumer::reset_retry_topic(m, &self.config.group);
+            }
+            let delivery = DeliveryId(*env.next_delivery);
+            *env.next_delivery += 1;
+            self.deliveries.insert(
+                delivery,
+                Delivery {
+                    mq: mq.clone(),
+                    messages: messages.clone(),
+                    started: now,
+                },
+            );
+            self.event(Event::Deliver {
+                consumer: self.id,
+                delivery,
+                queue: mq,
+                messages,
+            });
+        }
+    }
+}
+
+/// The address to pull `mq` from: the suggested broker id if known, else the master; whether
+/// it is a slave.
+fn broker_addr_for(env: &Env<'_>, mq: &MessageQueue, broker_id: i64) -> Option<(String, bool)> {
+    let route = env.routes.get(&mq.topic)?;
+    let found = route.find_broker_address_in_subscribe(&mq.broker_name, broker_id, false)?;
+    Some((found.broker_addr, found.slave))
+}
