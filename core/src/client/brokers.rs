@@ -161,10 +161,14 @@ impl ClientCore {
         };
         for addr in targets {
             let command = RemotingCommand::request(RequestCode::HeartBeat).with_body(body.clone());
-            let op = self.alloc_op();
-            self.pending.insert(op, Pending::Heartbeat(addr.clone()));
             let timeout = self.config.request_timeout;
-            self.remoting.send_request(now, op, &addr, command, timeout);
+            self.request(
+                now,
+                &addr,
+                command,
+                timeout,
+                Pending::Heartbeat(addr.clone()),
+            );
         }
     }
 

@@ -6,8 +6,9 @@
 //! Sub-machines live in their own files: `route` (route queries, the route cache and its
 //! refresh), `brokers` (known broker masters, heartbeats, re-registration), `consumer` (one
 //! owned `ConsumerMachine` per consumer, which never sees the core: each call lends it an
-//! `Env` and it answers with ordered outputs), `producer` (sends with retry and fault
-//! isolation), `transaction`, `shutdown` and `timer` (periodic jobs).
+//! `Env` and it answers with ordered outputs), `producer` (one owned `ProducerMachine` per
+//! producer, the same way: sends with retry and fault isolation, unregistration), `transaction`,
+//! `shutdown` and `timer` (periodic jobs).
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -38,7 +39,7 @@ use brokers::BrokerRegistry;
 pub use consumer::{ConsumeOutcome, ConsumerCloseReport, ConsumerError, ConsumerId, DeliveryId};
 use consumer::{ConsumerRequest, ConsumerTable};
 pub use misuse::Misuse;
-use producer::ProducerState;
+use producer::ProducerTable;
 pub use producer::{ProducerId, SendMode, SendTarget};
 use route::RouteState;
 use timer::{Timer, Timers};
@@ -329,7 +330,7 @@ pub struct ClientCore {
     /// What each in-flight remoting request is for.
     pending: HashMap<OpId, Pending>,
     routes: RouteState,
-    producers: ProducerState,
+    producers: ProducerTable,
     consumers: ConsumerTable,
     brokers: BrokerRegistry,
     transactions: TransactionTable,
@@ -347,14 +348,12 @@ enum Pending {
     Invoke,
     /// A route query for a topic.
     Route(String),
-    /// One attempt of a send.
-    SendAttempt(producer::SendId),
+    /// A request of a producer (a send attempt, an unregistration).
+    Producer(ProducerId, producer::ProducerRequest),
     /// A heartbeat to the broker at this address; a failed one is sent again soon while
     /// consumers are registered (the broker would otherwise not know them until the next
     /// round, and give their queues to others).
     Heartbeat(String),
-    /// An UNREGISTER_CLIENT of a closing producer.
-    Unregister(ProducerId),
     /// A request of a consumer.
     Consumer(ConsumerId, ConsumerRequest),
 }
@@ -387,7 +386,7 @@ impl ClientCore {
             max_frame_len: config.max_frame_len,
             connect_timeout: config.connect_timeout,
         });
-        let producers = ProducerState::new(&config, &mut rng);
+        let producers = ProducerTable::new(&config, &mut rng);
         // Periodic jobs are armed by the first producer: a bare client sleeps until asked.
         let _ = now;
         let timers = Timers::default();
@@ -562,6 +561,20 @@ impl ClientCore {
         }
     }
 
+    /// Sends a request whose completion goes to `owner`.
+    fn request(
+        &mut self,
+        now: Instant,
+        addr: &str,
+        command: RemotingCommand,
+        timeout: Duration,
+        owner: Pending,
+    ) {
+        let op = self.alloc_op();
+        self.pending.insert(op, owner);
+        self.remoting.send_request(now, op, addr, command, timeout);
+    }
+
     fn alloc_op(&mut self) -> OpId {
         let op = OpId(self.next_op);
         self.next_op += 1;
@@ -608,8 +621,9 @@ impl ClientCore {
                     Some(Pending::Route(topic)) => {
                         self.finish_route_attempt(now, topic, op, result)
                     }
-                    Some(Pending::SendAttempt(id)) => self.finish_send_attempt(now, id, result),
-                    Some(Pending::Unregister(id)) => self.finish_unregister(id),
+                    Some(Pending::Producer(id, request)) => {
+                        self.finish_producer_request(now, id, request, result)
+                    }
                     Some(Pending::Heartbeat(addr)) => {
                         log_housekeeping("heartbeat", &result);
                         let ok =

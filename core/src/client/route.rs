@@ -18,7 +18,7 @@ pub(super) enum Waiter {
     /// A user's [`ClientCore::query_route`].
     User(OpId),
     /// A send that needs the route of the topic (or of the template topic).
-    Send(SendId),
+    Send(super::ProducerId, SendId),
     /// The periodic refresh or a refresh after a failed send.
     Refresh,
     /// A consumer rebalancing the topic.
@@ -118,10 +118,14 @@ impl ClientCore {
         let command = RemotingCommand::request(RequestCode::GetRouteInfoByTopic)
             .with_field("topic", topic)
             .with_field("acceptStandardJsonOnly", "true");
-        let op = self.alloc_op();
-        self.pending.insert(op, Pending::Route(topic.to_string()));
         let timeout = self.config.request_timeout;
-        self.remoting.send_request(now, op, &addr, command, timeout);
+        self.request(
+            now,
+            &addr,
+            command,
+            timeout,
+            Pending::Route(topic.to_string()),
+        );
     }
 
     pub(super) fn finish_route_attempt(
@@ -188,7 +192,7 @@ impl ClientCore {
                 topic: topic.to_string(),
                 result: outcome,
             }),
-            Waiter::Send(id) => self.send_route_ready(now, id, topic, outcome),
+            Waiter::Send(producer, id) => self.send_route_ready(now, producer, id, topic, outcome),
             Waiter::Rebalance(id) => self.consumer_route_ready(now, id, topic, outcome.ok()),
             Waiter::Refresh => {
                 if let Err(e) = outcome {

@@ -442,11 +442,7 @@ impl ClientCore {
                     command,
                     timeout,
                     request,
-                } => {
-                    let op = self.alloc_op();
-                    self.pending.insert(op, Pending::Consumer(id, request));
-                    self.remoting.send_request(now, op, &addr, command, timeout);
-                }
+                } => self.request(now, &addr, command, timeout, Pending::Consumer(id, request)),
                 ConsumerOutput::Oneway { addr, command } => {
                     self.remoting.send_oneway(now, &addr, command)
                 }
