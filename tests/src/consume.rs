@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rocketwire_core::body::{ConsumeFromWhere, MessageModel, MessageQueue};
@@ -15,54 +15,13 @@ use rocketwire_core::ConsumeOutcome;
 use rocketwire_tokio::{PushConsumerOptions, TransactionListener};
 
 use crate::harness::{Handler, HarnessConsumer, HarnessProducer};
+use crate::seen::Seen;
 use crate::{cluster_config, unique, wire, Harness};
 
 /// How long a scenario waits for messages before failing.
 const WAIT: Duration = Duration::from_secs(25);
 /// Drain time of consumer shutdowns.
 const DRAIN: Duration = Duration::from_secs(5);
-
-/// Messages a handler saw, shared with the test.
-#[derive(Clone, Default)]
-struct Seen(Arc<Mutex<Vec<MessageExt>>>);
-
-impl Seen {
-    fn push(&self, messages: &[MessageExt]) {
-        self.0.lock().expect("lock").extend_from_slice(messages);
-    }
-    fn snapshot(&self) -> Vec<MessageExt> {
-        self.0.lock().expect("lock").clone()
-    }
-    fn bodies(&self) -> Vec<String> {
-        self.snapshot()
-            .iter()
-            .map(|m| String::from_utf8_lossy(m.body()).into_owned())
-            .collect()
-    }
-    /// Waits until `cond` holds on the messages seen, or panics after [`WAIT`].
-    fn wait_for(&self, what: &str, cond: impl Fn(&[MessageExt]) -> bool) {
-        let give_up = Instant::now() + WAIT;
-        loop {
-            if cond(&self.snapshot()) {
-                return;
-            }
-            assert!(
-                Instant::now() < give_up,
-                "{what}: not seen in {WAIT:?}; got {:?}",
-                self.bodies()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-    /// A handler that records and succeeds.
-    fn recorder(&self) -> Handler {
-        let seen = self.clone();
-        Arc::new(move |messages: &[MessageExt]| {
-            seen.push(messages);
-            ConsumeOutcome::Success
-        })
-    }
-}
 
 fn new_producer(h: &dyn Harness, selector: QueueSelector) -> Box<dyn HarnessProducer + '_> {
     let config = ProducerConfig::builder(unique("rw_pgroup"))

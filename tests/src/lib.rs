@@ -9,6 +9,8 @@ mod consume;
 pub mod harness;
 mod lite;
 pub mod scenarios;
+mod seen;
+pub mod two_brokers;
 pub mod wire;
 
 pub use harness::{all_harnesses, AdapterKind, Harness};
@@ -51,4 +53,38 @@ pub fn unique(prefix: &str) -> String {
         .map(|d| d.as_millis())
         .unwrap_or(0);
     format!("{prefix}_{}_{t}_{n}", std::process::id())
+}
+
+/// Declares one `#[test]` per scenario and adapter (modules `tokio_adapter`,
+/// `async_std_adapter`, `smol_adapter`, `blocking_adapter`), each starting a client of that
+/// adapter, running `$module::$scenario` and shutting the client down. The tests are ignored
+/// unless run with `--include-ignored` (they need a cluster: `cargo xtask test`).
+#[macro_export]
+macro_rules! adapter_suite {
+    ($module:ident: $($scenario:ident),* $(,)?) => {
+        $crate::adapter_suite!(@adapter tokio_adapter, Tokio, $module: $($scenario),*);
+        $crate::adapter_suite!(@adapter async_std_adapter, AsyncStd, $module: $($scenario),*);
+        $crate::adapter_suite!(@adapter smol_adapter, Smol, $module: $($scenario),*);
+        $crate::adapter_suite!(@adapter blocking_adapter, Blocking, $module: $($scenario),*);
+    };
+    (@adapter $name:ident, $kind:ident, $module:ident: $($scenario:ident),*) => {
+        mod $name {
+            use super::*;
+            $(
+                #[test]
+                #[ignore = "needs a cluster: cargo xtask test"]
+                fn $scenario() {
+                    $crate::run_scenario($crate::AdapterKind::$kind, $module::$scenario)
+                }
+            )*
+        }
+    };
+}
+
+/// Starts a client of `kind` on the cluster under test, runs `scenario` with it and shuts it
+/// down cleanly.
+pub fn run_scenario(kind: AdapterKind, scenario: fn(&dyn Harness)) {
+    let client = harness::start(kind, cluster_config());
+    scenario(client.as_ref());
+    client.shutdown().expect("clean shutdown");
 }

@@ -1,41 +1,9 @@
 //! The real-cluster suite, run on every adapter. Needs a running cluster: `cargo xtask test`
 //! starts one and runs this with `--include-ignored`.
 
-use rocketwire_tests::harness::{start, AdapterKind};
-use rocketwire_tests::{cluster_config, scenarios};
+use rocketwire_tests::{adapter_suite, scenarios};
 
-fn run(kind: AdapterKind, scenario: fn(&dyn rocketwire_tests::Harness)) {
-    let client = start(kind, cluster_config());
-    scenario(client.as_ref());
-    client.shutdown().expect("clean shutdown");
-}
-
-macro_rules! suite {
-    ($($scenario:ident),* $(,)?) => {
-        mod tokio_adapter {
-            use super::*;
-            $( #[test] #[ignore = "needs a cluster: cargo xtask test"]
-               fn $scenario() { run(AdapterKind::Tokio, scenarios::$scenario) } )*
-        }
-        mod async_std_adapter {
-            use super::*;
-            $( #[test] #[ignore = "needs a cluster: cargo xtask test"]
-               fn $scenario() { run(AdapterKind::AsyncStd, scenarios::$scenario) } )*
-        }
-        mod smol_adapter {
-            use super::*;
-            $( #[test] #[ignore = "needs a cluster: cargo xtask test"]
-               fn $scenario() { run(AdapterKind::Smol, scenarios::$scenario) } )*
-        }
-        mod blocking_adapter {
-            use super::*;
-            $( #[test] #[ignore = "needs a cluster: cargo xtask test"]
-               fn $scenario() { run(AdapterKind::Blocking, scenarios::$scenario) } )*
-        }
-    };
-}
-
-suite!(
+adapter_suite!(scenarios:
     route_for_auto_created_topic,
     send_and_pull_one_message,
     send_and_pull_batch,

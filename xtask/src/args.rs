@@ -11,7 +11,8 @@ tasks:
   cluster down     stop the cluster recorded for --namesrv-port (broker first)
   cluster status   show the recorded processes and whether the cluster is ready
   test             fmt, clippy, doc, unit tests, then the real-cluster suite in both
-                   broker reply-encoding modes (JSON and ROCKETMQ)
+                   broker reply-encoding modes (JSON and ROCKETMQ), then the two-broker
+                   suite on a cluster of two brokers
   demo             start a cluster, run the `demo` example against it, stop the cluster
   bench            build the benchmarks in release, start a cluster on free non-default
                    ports, run them (producer throughput/latency, consumer drain, per
@@ -28,8 +29,12 @@ cluster/demo options (environment overrides in brackets):
                             target/rocketwire-cluster/<namesrv-port>/  [ROCKETWIRE_CLUSTER_DATA_DIR]
   --serialize json|rocketmq server reply header encoding, default json
                                                               [ROCKETWIRE_CLUSTER_SERIALIZE]
+  --brokers 1|2             brokers in the cluster, default 1; the second one is named
+                            rocketwire-broker-b and listens on broker-port+10
+                                                              [ROCKETWIRE_CLUSTER_BROKERS]
 test options:
-  --skip STEP[,STEP...]     skip steps: fmt clippy doc unit cluster-json cluster-rocketmq
+  --skip STEP[,STEP...]     skip steps: fmt clippy doc unit fuzz-harness cluster-json
+                            cluster-rocketmq two-brokers
 sim options:
   --seeds N                 how many seeds, 0..N (default 1000)
 bench options:
@@ -129,7 +134,13 @@ pub(crate) struct ClusterOpts {
     pub(crate) data_dir: Option<PathBuf>,
     /// Reply header encoding of both servers.
     pub(crate) serialize: Serialize,
+    /// Brokers in the cluster: 1, or 2 (a second broker of another name listening on
+    /// [`ClusterOpts::second_broker_port`]).
+    pub(crate) brokers: u8,
 }
+
+/// How far above the first broker's listen port the second one listens.
+const SECOND_BROKER_OFFSET: u16 = 10;
 
 impl ClusterOpts {
     /// Defaults, overridden by the environment (`env` looks a variable up).
@@ -139,6 +150,7 @@ impl ClusterOpts {
             broker_port: DEFAULT_BROKER_PORT,
             data_dir: None,
             serialize: Serialize::Json,
+            brokers: 1,
         };
         if let Some(v) = env("ROCKETWIRE_NAMESRV_PORT") {
             opts.namesrv_port = parse_port("ROCKETWIRE_NAMESRV_PORT", &v)?;
@@ -154,7 +166,24 @@ impl ClusterOpts {
         if let Some(v) = env("ROCKETWIRE_CLUSTER_SERIALIZE") {
             opts.serialize = Serialize::parse(&v)?;
         }
+        if let Some(v) = env("ROCKETWIRE_CLUSTER_BROKERS") {
+            opts.brokers = parse_brokers("ROCKETWIRE_CLUSTER_BROKERS", &v)?;
+        }
         Ok(opts)
+    }
+
+    /// The second broker's listen port (it also binds port−2 and port+1).
+    pub(crate) fn second_broker_port(&self) -> u16 {
+        self.broker_port.saturating_add(SECOND_BROKER_OFFSET)
+    }
+
+    /// The listen ports of the brokers.
+    pub(crate) fn broker_ports(&self) -> Vec<u16> {
+        let mut ports = vec![self.broker_port];
+        if self.brokers > 1 {
+            ports.push(self.second_broker_port());
+        }
+        ports
     }
 
     /// The broker's VIP ("fast") port: listen port − 2.
@@ -168,13 +197,20 @@ impl ClusterOpts {
     }
 
     /// Every port the cluster listens on, with a label.
-    pub(crate) fn ports(&self) -> [(&'static str, u16); 4] {
-        [
+    pub(crate) fn ports(&self) -> Vec<(&'static str, u16)> {
+        let mut ports = vec![
             ("namesrv", self.namesrv_port),
             ("broker", self.broker_port),
             ("broker VIP (listen-2)", self.vip_port()),
             ("broker HA (listen+1)", self.ha_port()),
-        ]
+        ];
+        if self.brokers > 1 {
+            let b = self.second_broker_port();
+            ports.push(("second broker", b));
+            ports.push(("second broker VIP (listen-2)", b.saturating_sub(2)));
+            ports.push(("second broker HA (listen+1)", b.saturating_add(1)));
+        }
+        ports
     }
 
     /// Checks that the four ports are valid and distinct.
@@ -182,9 +218,15 @@ impl ClusterOpts {
         if self.namesrv_port == 0 {
             return Err("--namesrv-port must not be 0".into());
         }
-        if self.broker_port < 3 || self.broker_port == u16::MAX {
+        if self.broker_port < 3
+            || self
+                .broker_port
+                .checked_add(SECOND_BROKER_OFFSET + 1)
+                .is_none()
+        {
             return Err(format!(
-                "--broker-port {} is out of range: the broker also uses port-2 and port+1",
+                "--broker-port {} is out of range: the broker also uses port-2 and port+1 (and a \
+                 second broker port+10)",
                 self.broker_port
             ));
         }
@@ -201,7 +243,7 @@ impl ClusterOpts {
 }
 
 /// Steps of `cargo xtask test` that `--skip` accepts.
-pub(crate) const TEST_STEPS: [&str; 7] = [
+pub(crate) const TEST_STEPS: [&str; 8] = [
     "fmt",
     "clippy",
     "doc",
@@ -209,6 +251,7 @@ pub(crate) const TEST_STEPS: [&str; 7] = [
     "fuzz-harness",
     "cluster-json",
     "cluster-rocketmq",
+    "two-brokers",
 ];
 
 /// Options of `cargo xtask test`.
@@ -338,6 +381,7 @@ fn parse_cluster_opts(
             "--broker-port" => opts.broker_port = parse_port(flag, value)?,
             "--data-dir" => opts.data_dir = Some(PathBuf::from(value)),
             "--serialize" => opts.serialize = Serialize::parse(value)?,
+            "--brokers" => opts.brokers = parse_brokers(flag, value)?,
             other => return Err(format!("unknown option `{other}`")),
         }
     }
@@ -361,6 +405,14 @@ fn flag_value<'a>(args: &[&'a str], i: &mut usize) -> Result<(&'a str, &'a str),
         .ok_or_else(|| format!("option `{arg}` needs a value"))?;
     *i += 1;
     Ok((arg, value))
+}
+
+fn parse_brokers(what: &str, value: &str) -> Result<u8, String> {
+    match value.trim() {
+        "1" => Ok(1),
+        "2" => Ok(2),
+        _ => Err(format!("{what}: `{value}` is not a broker count (1 or 2)")),
+    }
 }
 
 fn parse_port(what: &str, value: &str) -> Result<u16, String> {
@@ -408,8 +460,16 @@ mod tests {
             broker_port: 20911,
             data_dir: Some(PathBuf::from("d")),
             serialize: Serialize::RocketMq,
+            brokers: 1,
         };
         assert_eq!(cmd, Command::Cluster(ClusterAction::Down, expected));
+        let Command::Cluster(_, two) = parse(&args("cluster up --brokers 2"), &no_env).unwrap()
+        else {
+            panic!("not a cluster command");
+        };
+        assert_eq!(two.broker_ports(), vec![10911, 10921]);
+        assert_eq!(two.ports().len(), 7);
+        assert!(parse(&args("cluster up --brokers 3"), &no_env).is_err());
     }
 
     #[test]

@@ -28,6 +28,10 @@ pub(crate) struct State {
     pub(crate) namesrv_pid: u32,
     /// broker PID (0 = not started).
     pub(crate) broker_pid: u32,
+    /// The second broker's listen port (0 = a one-broker cluster).
+    pub(crate) broker_b_port: u16,
+    /// The second broker's PID (0 = none).
+    pub(crate) broker_b_pid: u32,
     /// The data directory.
     pub(crate) data_dir: PathBuf,
     /// Reply header encoding.
@@ -38,11 +42,13 @@ impl State {
     /// `key=value` lines.
     pub(crate) fn render(&self) -> String {
         format!(
-            "namesrv_port={}\nbroker_port={}\nnamesrv_pid={}\nbroker_pid={}\nserialize={}\ndata_dir={}\n",
+            "namesrv_port={}\nbroker_port={}\nnamesrv_pid={}\nbroker_pid={}\nbroker_b_port={}\nbroker_b_pid={}\nserialize={}\ndata_dir={}\n",
             self.namesrv_port,
             self.broker_port,
             self.namesrv_pid,
             self.broker_pid,
+            self.broker_b_port,
+            self.broker_b_pid,
             self.serialize.name(),
             self.data_dir.display()
         )
@@ -69,6 +75,9 @@ impl State {
             broker_port: port("broker_port")?,
             namesrv_pid: num("namesrv_pid")?,
             broker_pid: num("broker_pid")?,
+            // Absent in the files of one-broker clusters.
+            broker_b_port: port("broker_b_port").unwrap_or(0),
+            broker_b_pid: num("broker_b_pid").unwrap_or(0),
             serialize: match get("serialize")?.trim() {
                 "rocketmq" => Serialize::RocketMq,
                 _ => Serialize::Json,
@@ -116,6 +125,7 @@ pub(crate) struct Cluster {
     pub(crate) state: State,
     namesrv: Proc,
     broker: Proc,
+    broker_b: Proc,
     stopped: bool,
 }
 
@@ -134,6 +144,12 @@ impl Cluster {
                 exe_marker: install::BROKER.1,
                 child: None,
             },
+            broker_b: Proc {
+                name: "second broker",
+                pid: state.broker_b_pid,
+                exe_marker: install::BROKER.1,
+                child: None,
+            },
             state,
             stopped: false,
         }
@@ -147,6 +163,24 @@ impl Cluster {
     /// `127.0.0.1:<broker port>`.
     pub(crate) fn broker_addr(&self) -> String {
         format!("127.0.0.1:{}", self.state.broker_port)
+    }
+
+    /// The second broker's address and PID, in a two-broker cluster.
+    pub(crate) fn second_broker(&self) -> Option<(String, u32)> {
+        (self.state.broker_b_port != 0).then(|| {
+            (
+                format!("127.0.0.1:{}", self.state.broker_b_port),
+                self.state.broker_b_pid,
+            )
+        })
+    }
+
+    /// The listen ports of the brokers.
+    fn broker_ports(&self) -> Vec<u16> {
+        [self.state.broker_port, self.state.broker_b_port]
+            .into_iter()
+            .filter(|p| *p != 0)
+            .collect()
     }
 
     fn write_state(&self) -> Result<(), String> {
@@ -167,7 +201,7 @@ impl Cluster {
 
     fn logs_tail(&self) -> String {
         let mut s = String::new();
-        for name in ["namesrv", "broker"] {
+        for name in ["namesrv", "broker", "broker-b"] {
             let log = self.state.data_dir.join(format!("{name}.log"));
             s.push_str(&format!(
                 "----- last lines of {} -----\n{}\n",
@@ -186,7 +220,7 @@ impl Cluster {
         }
         let started = Instant::now();
         let mut killed = Vec::new();
-        for p in [&mut self.broker, &mut self.namesrv] {
+        for p in [&mut self.broker_b, &mut self.broker, &mut self.namesrv] {
             if p.pid != 0 && p.stop(STOP_GRACE) {
                 killed.push(p.name);
             }
@@ -210,7 +244,10 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         // Only clusters owning their children stop on drop; `cluster up` hands its
         // processes over to the state file.
-        if self.namesrv.child.is_some() || self.broker.child.is_some() {
+        if self.namesrv.child.is_some()
+            || self.broker.child.is_some()
+            || self.broker_b.child.is_some()
+        {
             self.stop();
         }
     }
@@ -223,7 +260,7 @@ pub(crate) fn up(opts: &ClusterOpts, detach: bool) -> Result<Cluster, String> {
     opts.validate()?;
     if let Some((state, path)) = find_state(opts)? {
         let mut old = Cluster::from_state(state);
-        if old.namesrv.alive() || old.broker.alive() {
+        if old.namesrv.alive() || old.broker.alive() || old.broker_b.alive() {
             old.stopped = true; // never touch it from here
             return Err(format!(
                 "a cluster is already running on namesrv port {} (namesrv pid {}, broker pid {}, \
@@ -259,6 +296,12 @@ pub(crate) fn up(opts: &ClusterOpts, detach: bool) -> Result<Cluster, String> {
         broker_port: opts.broker_port,
         namesrv_pid: 0,
         broker_pid: 0,
+        broker_b_port: if opts.brokers > 1 {
+            opts.second_broker_port()
+        } else {
+            0
+        },
+        broker_b_pid: 0,
         data_dir,
         serialize: opts.serialize,
     });
@@ -271,8 +314,12 @@ pub(crate) fn up(opts: &ClusterOpts, detach: bool) -> Result<Cluster, String> {
             return Err(format!("{e}\n{logs}"));
         }
     }
+    let second = cluster
+        .second_broker()
+        .map(|(addr, pid)| format!(", second broker {addr} (pid {pid})"))
+        .unwrap_or_default();
     println!(
-        "xtask: cluster ready in {:.2?}: namesrv {} (pid {}), broker {} (pid {}), replies {}, data {}",
+        "xtask: cluster ready in {:.2?}: namesrv {} (pid {}), broker {} (pid {}){second}, replies {}, data {}",
         started.elapsed(),
         cluster.namesrv_addr(),
         cluster.state.namesrv_pid,
@@ -285,6 +332,7 @@ pub(crate) fn up(opts: &ClusterOpts, detach: bool) -> Result<Cluster, String> {
         // The processes now belong to the state file, not to this handle.
         cluster.namesrv.child = None;
         cluster.broker.child = None;
+        cluster.broker_b.child = None;
     }
     Ok(cluster)
 }
@@ -361,18 +409,32 @@ fn start_servers(cluster: &mut Cluster, bins: &Binaries, detach: bool) -> Result
     cluster.broker.pid = child.id();
     cluster.broker.child = Some(child);
     cluster.write_state()?;
+    if cluster.state.broker_b_port != 0 {
+        let child = spawn(
+            "broker-b",
+            &bins.broker,
+            &["-c", "broker-b.toml", "-n", &namesrv_addr],
+        )?;
+        cluster.state.broker_b_pid = child.id();
+        cluster.broker_b.pid = child.id();
+        cluster.broker_b.child = Some(child);
+        cluster.write_state()?;
+    }
 
     loop {
-        for p in [&mut cluster.namesrv, &mut cluster.broker] {
-            if !p.alive() {
+        for p in [
+            &mut cluster.namesrv,
+            &mut cluster.broker,
+            &mut cluster.broker_b,
+        ] {
+            if p.pid != 0 && !p.alive() {
                 return Err(format!("the {} exited during startup", p.name));
             }
         }
-        match probe::cluster_ready(
-            cluster.state.namesrv_port,
-            cluster.state.broker_port,
-            Duration::from_secs(2),
-        ) {
+        let ready = cluster.broker_ports().into_iter().try_for_each(|port| {
+            probe::cluster_ready(cluster.state.namesrv_port, port, Duration::from_secs(2))
+        });
+        match ready {
             Ok(()) => return Ok(()),
             Err(e) if Instant::now() >= deadline => {
                 return Err(format!("cluster not ready within {READY_TIMEOUT:?}: {e}"));
@@ -406,7 +468,11 @@ fn prepare_data_dir(opts: &ClusterOpts) -> Result<PathBuf, String> {
             parent.join(format!("run-{stamp}-{}", std::process::id()))
         }
     };
-    for sub in ["home", "namesrv", "broker/store", "broker/auth"] {
+    let mut subs = vec!["home", "namesrv", "broker/store", "broker/auth"];
+    if opts.brokers > 1 {
+        subs.extend(["broker-b/store", "broker-b/auth"]);
+    }
+    for sub in subs {
         let p = dir.join(sub);
         fs::create_dir_all(&p).map_err(|e| io(&p, e))?;
     }
@@ -420,7 +486,10 @@ fn prepare_data_dir(opts: &ClusterOpts) -> Result<PathBuf, String> {
         "namesrv.toml",
         config::namesrv_toml(&dir, opts.namesrv_port),
     )?;
-    write("broker.toml", config::broker_toml(&dir, opts))?;
+    write("broker.toml", config::broker_toml(&dir, opts, 0))?;
+    if opts.brokers > 1 {
+        write("broker-b.toml", config::broker_toml(&dir, opts, 1))?;
+    }
     Ok(dir)
 }
 
@@ -469,11 +538,13 @@ pub(crate) fn status(opts: &ClusterOpts) -> Result<(), String> {
         c.state.broker_pid,
         word(br_alive)
     );
-    match probe::cluster_ready(
-        c.state.namesrv_port,
-        c.state.broker_port,
-        Duration::from_secs(2),
-    ) {
+    if let Some((addr, pid)) = c.second_broker() {
+        println!("broker b:   {addr} pid {pid} {}", word(c.broker_b.alive()));
+    }
+    let ready = c.broker_ports().into_iter().try_for_each(|port| {
+        probe::cluster_ready(c.state.namesrv_port, port, Duration::from_secs(2))
+    });
+    match ready {
         Ok(()) => {
             println!("ready:      yes (namesrv lists the broker for the cluster and TBW102)");
             Ok(())
@@ -493,6 +564,8 @@ mod tests {
             broker_port: 20911,
             namesrv_pid: 11,
             broker_pid: 22,
+            broker_b_port: 20921,
+            broker_b_pid: 33,
             data_dir: PathBuf::from("some dir/with=equals"),
             serialize: Serialize::RocketMq,
         };
@@ -513,6 +586,7 @@ mod tests {
                 broker_port: 30911 + 100 * k,
                 data_dir: None,
                 serialize: Serialize::RocketMq,
+                brokers: 1,
             })
             .find(|o| o.ports().iter().all(|(_, p)| !sys::port_busy(*p)))
             .expect("no free ports");

@@ -151,13 +151,31 @@ fn test_steps(opts: &TestOpts, steps: &mut Steps) -> Result<(), String> {
         ("cluster-json", Serialize::Json),
         ("cluster-rocketmq", Serialize::RocketMq),
     ];
-    if modes.iter().any(|(name, _)| opts.runs(name)) {
+    if modes.iter().any(|(name, _)| opts.runs(name)) || opts.runs("two-brokers") {
         steps.run("cluster-prepare", prepare_cluster_suite)?;
     }
     for (name, serialize) in modes {
         step(steps, name, &mut || cluster_suite(name, serialize))?;
     }
+    step(steps, "two-brokers", &mut two_broker_suite)?;
     Ok(())
+}
+
+/// Starts a cluster of two brokers, runs the two-broker suite against it, always stops it.
+fn two_broker_suite() -> Result<(), String> {
+    let mut opts = free_test_ports(Serialize::Json)?;
+    opts.brokers = 2;
+    let mut cluster: Cluster = cluster::up(&opts, false)?;
+    let Some((broker_b, broker_b_pid)) = cluster.second_broker() else {
+        cluster.stop();
+        return Err("the two-broker cluster has no second broker".into());
+    };
+    let mut cmd = suite_command("two_brokers", &cluster, Serialize::Json);
+    cmd.env("ROCKETWIRE_BROKER_B", broker_b)
+        .env("ROCKETWIRE_BROKER_B_PID", broker_b_pid.to_string());
+    let result = run("two-brokers", cmd);
+    cluster.stop();
+    result
 }
 
 /// Checks the suite exists, builds it, and installs the servers if needed (so neither
@@ -181,6 +199,8 @@ fn prepare_cluster_suite() -> Result<(), String> {
             "rocketwire-tests",
             "--test",
             "cluster",
+            "--test",
+            "two_brokers",
             "-p",
             "rocketwire-cli",
             "--test",
@@ -197,16 +217,15 @@ fn prepare_cluster_suite() -> Result<(), String> {
     Ok(())
 }
 
-/// Starts a cluster in `serialize` mode, runs the suite against it, always stops it.
-fn cluster_suite(label: &str, serialize: Serialize) -> Result<(), String> {
-    let opts = free_test_ports(serialize)?;
-    let mut cluster: Cluster = cluster::up(&opts, false)?;
+/// `cargo test` of the real-cluster test binary `test` against `cluster`, every test one
+/// after the other.
+fn suite_command(test: &str, cluster: &Cluster, serialize: Serialize) -> Command {
     let mut cmd = cargo(&[
         "test",
         "-p",
         "rocketwire-tests",
         "--test",
-        "cluster",
+        test,
         "--",
         "--include-ignored",
         "--test-threads=1",
@@ -214,7 +233,14 @@ fn cluster_suite(label: &str, serialize: Serialize) -> Result<(), String> {
     cmd.env("ROCKETWIRE_NAMESRV", cluster.namesrv_addr())
         .env("ROCKETWIRE_BROKER", cluster.broker_addr())
         .env("ROCKETWIRE_SERIALIZE", serialize.name());
-    let mut result = run(label, cmd);
+    cmd
+}
+
+/// Starts a cluster in `serialize` mode, runs the suite against it, always stops it.
+fn cluster_suite(label: &str, serialize: Serialize) -> Result<(), String> {
+    let opts = free_test_ports(serialize)?;
+    let mut cluster: Cluster = cluster::up(&opts, false)?;
+    let mut result = run(label, suite_command("cluster", &cluster, serialize));
     if result.is_ok() {
         // The CLI's end-to-end tests run against the same cluster.
         let mut cli = cargo(&[
@@ -241,7 +267,7 @@ fn cluster_suite(label: &str, serialize: Serialize) -> Result<(), String> {
     result
 }
 
-/// The first non-default port set whose four ports are free.
+/// The first non-default port set whose ports (two brokers' worth) are free.
 fn free_test_ports(serialize: Serialize) -> Result<ClusterOpts, String> {
     for k in 0..TEST_PORT_TRIES {
         let opts = ClusterOpts {
@@ -249,11 +275,12 @@ fn free_test_ports(serialize: Serialize) -> Result<ClusterOpts, String> {
             broker_port: 20911 + 100 * k,
             data_dir: None,
             serialize,
+            brokers: 2,
         };
         let free = opts.ports().iter().all(|(_, p)| !sys::port_busy(*p))
             && !cluster::state_path(opts.namesrv_port).exists();
         if free {
-            return Ok(opts);
+            return Ok(ClusterOpts { brokers: 1, ..opts });
         }
     }
     Err("no free port set found for the test cluster (19876+100k / 20911+100k)".into())
