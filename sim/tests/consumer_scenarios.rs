@@ -539,3 +539,43 @@ fn holding_all(seed: u64) -> (World, rocketwire_core::ConsumerId, Harness) {
     assert!(ok, "{}", h.held.len());
     (world, c, h)
 }
+
+/// A consumer whose broker is down for a while (connections refused) consumes again within
+/// 1 s of the broker being back: the jittered re-registration probe (at most 0.8 s apart)
+/// finds it, and the queues waiting out their pull error delay (3 s) pull at once instead.
+#[test]
+fn consumption_resumes_within_a_second_of_a_broker_restart() {
+    for (seed, down) in [(71, secs(5)), (72, ms(1_700)), (73, secs(11))] {
+        let mut world = world(seed, 1, 2);
+        put_all(&mut world, 2, 3);
+        consumer(&mut world, 0, builder().build().unwrap());
+        let mut h = Harness::new(1);
+        let total = |h: &Harness| h.seen.iter().map(|s| s.messages.len()).sum::<usize>();
+        assert!(h
+            .run_until(&mut world, |h, _| total(h) >= 12, secs(10))
+            .unwrap());
+        world.stop_broker("broker-a");
+        h.run(&mut world, down).unwrap();
+        for q in 0..2 {
+            put(&mut world, "broker-a", q, 2);
+        }
+        world.start_broker("broker-a");
+        let back = world.elapsed();
+        let resumed = h
+            .run_until(&mut world, |h, _| total(h) >= 16, secs(10))
+            .unwrap();
+        assert!(resumed, "seed {seed}: not resumed");
+        let first = h
+            .seen
+            .iter()
+            .filter(|s| s.at >= back && s.queue.broker_name == "broker-a")
+            .map(|s| s.at)
+            .min()
+            .expect("a delivery after the restart");
+        assert!(
+            first - back <= secs(1),
+            "seed {seed}, down {down:?}: first message {:?} after the broker was back",
+            first - back
+        );
+    }
+}

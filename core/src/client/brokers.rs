@@ -8,14 +8,20 @@ use std::time::{Duration, Instant};
 use super::{ClientCore, Pending};
 use crate::body::{HeartbeatData, ProducerData};
 use crate::codec::{RemotingCommand, RequestCode};
+use crate::time::Rng;
 
 /// Least time between two re-registrations with one broker after lost connections, so a
 /// broker that accepts and drops connections at once cannot make us spin.
-const REREGISTER_INTERVAL: Duration = Duration::from_millis(1000);
+const REREGISTER_INTERVAL: Duration = Duration::from_millis(200);
 
-/// Longest wait before a failed heartbeat is sent again (the wait doubles from
-/// [`REREGISTER_INTERVAL`] with each failure in a row).
-const HEARTBEAT_RETRY_MAX: Duration = Duration::from_secs(30);
+/// First wait before a failed heartbeat is sent again; it doubles with each failure in a row
+/// up to [`HEARTBEAT_RETRY_MAX`], less a random part of up to a fifth (so clients that lost
+/// the same broker do not come back in step).
+const HEARTBEAT_RETRY_BASE: Duration = Duration::from_millis(100);
+
+/// Longest wait before a failed heartbeat is sent again: a broker back from a restart is
+/// registered with, and its queues pulled again, within this long.
+const HEARTBEAT_RETRY_MAX: Duration = Duration::from_millis(800);
 
 /// What a client keeps about registering again with one broker.
 #[derive(Debug, Default)]
@@ -103,7 +109,7 @@ impl BrokerRegistry {
     }
 
     /// A heartbeat to `addr` was answered (`ok`) or failed. A failure is retried with a
-    /// growing back-off when `retry` (consumers are registered). Returns whether a
+    /// growing, jittered back-off when `retry` (consumers are registered). Returns whether a
     /// re-registration ended that consumers in doubt should follow with a rebalance (not for
     /// a failure without `retry`).
     pub(super) fn heartbeat_answered(
@@ -112,6 +118,7 @@ impl BrokerRegistry {
         addr: &str,
         ok: bool,
         retry: bool,
+        rng: &mut Rng,
     ) -> bool {
         let again = self
             .registrations
@@ -127,9 +134,12 @@ impl BrokerRegistry {
             return false;
         }
         let r = self.registrations.entry(addr.to_string()).or_default();
-        let wait = REREGISTER_INTERVAL
+        let wait = HEARTBEAT_RETRY_BASE
             .saturating_mul(1 << r.failures.min(5))
             .min(HEARTBEAT_RETRY_MAX);
+        let jitter = wait.as_millis() / 5;
+        let jitter = u64::try_from(jitter).map_or(0, |j| rng.below(j + 1));
+        let wait = wait.saturating_sub(Duration::from_millis(jitter));
         r.failures = r.failures.saturating_add(1);
         let at = now + wait;
         r.due = Some(r.due.map_or(at, |due| due.min(at)));
@@ -177,11 +187,19 @@ impl ClientCore {
     /// the rest of the group while we keep them. It is sent again soon, backing off while it
     /// keeps failing, as long as consumers are registered. A re-registration answered (or
     /// failed: the broker we lost is not back, the others tell the membership) lets consumers
-    /// in doubt list their group now.
+    /// in doubt list their group now; answered, it also tells that the broker is back: its
+    /// queues are pulled and the sends waiting for a broker tried again at once, not after
+    /// their own waits.
     pub(super) fn heartbeat_answered(&mut self, now: Instant, addr: &str, ok: bool) {
         let retry = self.has_live_consumer();
-        if self.brokers.heartbeat_answered(now, addr, ok, retry) {
+        if self
+            .brokers
+            .heartbeat_answered(now, addr, ok, retry, &mut self.rng)
+        {
             self.rebalance_doubted(now);
+            if ok {
+                self.broker_back(now, addr);
+            }
         }
     }
 
@@ -199,6 +217,12 @@ impl ClientCore {
         self.reregister(now, addr);
         // The other brokers may still list us: then nobody took our queues.
         self.rebalance_doubted(now);
+    }
+
+    /// Broker `addr` answered again after a loss: what waited for it goes on now.
+    fn broker_back(&mut self, now: Instant, addr: &str) {
+        self.consumers_broker_back(now, addr);
+        self.producers_broker_back(now);
     }
 
     /// Heartbeats broker `addr` again, at most once per [`REREGISTER_INTERVAL`].

@@ -564,6 +564,11 @@ impl ClientCore {
                 .any(ConsumerMachine::is_live)
     }
 
+    /// Broker `addr` is back: the queues waiting to pull from it pull now.
+    pub(super) fn consumers_broker_back(&mut self, now: Instant, addr: &str) {
+        self.drive_all_consumers(now, |m, env| m.broker_back(now, env, addr));
+    }
+
     /// Rebalances now every live consumer in doubt about its membership.
     pub(super) fn rebalance_doubted(&mut self, now: Instant) {
         self.drive_all_consumers(now, |m, env| {

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::super::ids::DeliveryId;
 use super::super::Event;
-use super::machine::{ConsumerMachine, Delivery, Env, Request, MAX_OUTSTANDING};
+use super::machine::{master_of, ConsumerMachine, Delivery, Env, Request, MAX_OUTSTANDING};
 use crate::body::MessageQueue;
 use crate::codec::RemotingCommand;
 use crate::consumer::{
@@ -47,6 +47,29 @@ impl ConsumerMachine {
             slot.pq.end_suspension(now);
         }
         self.deliver_ready(now, env);
+    }
+
+    /// Broker `addr` answered again after a loss: pulling queues of it waiting out an error
+    /// delay pull now. Queues still looking up their start offset keep their wait (a queue
+    /// taken over waits out its hand-over grace).
+    pub(in crate::client) fn broker_back(&mut self, now: Instant, env: &mut Env<'_>, addr: &str) {
+        if self.closing.is_some() {
+            return;
+        }
+        let waiting: Vec<MessageQueue> = self
+            .pull_timers
+            .iter()
+            .filter(|(at, mq)| {
+                *at > now
+                    && self.queues.get(mq).is_some_and(|s| s.start.is_none())
+                    && master_of(env, &mq.broker_name).as_deref() == Some(addr)
+            })
+            .map(|(_, mq)| mq.clone())
+            .collect();
+        for mq in waiting {
+            self.cancel_pulls(&mq);
+            self.pull(now, env, &mq);
+        }
     }
 
     fn pull(&mut self, now: Instant, env: &mut Env<'_>, mq: &MessageQueue) {

@@ -503,6 +503,21 @@ impl ProducerMachine {
         }
     }
 
+    /// A broker answered again after a loss: the sends waiting out an outage try now.
+    pub(in crate::client) fn broker_back(&mut self, now: Instant, env: &mut Env<'_>) {
+        let waiting: Vec<(Instant, SendId)> = self.outage_waits.iter().copied().collect();
+        for (until, id) in waiting {
+            if until > now {
+                self.outage_waits.remove(&(until, id));
+                self.outage_waits.insert((now, id));
+                if let Some(send) = self.sends.get_mut(&id) {
+                    send.outage_wait = Some(now);
+                }
+            }
+        }
+        self.handle_timeout(now, env);
+    }
+
     /// The client closes: every send ends with a shutdown error, and a closing producer is
     /// closed at once.
     pub(in crate::client) fn fail_all(&mut self, env: &mut Env<'_>) {

@@ -473,6 +473,14 @@ impl ClientCore {
         }
     }
 
+    /// A broker answered again after a loss: sends waiting out a broker outage try now.
+    pub(super) fn producers_broker_back(&mut self, now: Instant) {
+        let ids: Vec<ProducerId> = self.producers.machines.keys().copied().collect();
+        for id in ids {
+            self.drive_producer(now, id, |m, env| m.broker_back(now, env));
+        }
+    }
+
     /// Ends every send with a shutdown error and closes the closing producers (the client is
     /// closing).
     pub(super) fn fail_all_sends(&mut self, now: Instant) {
