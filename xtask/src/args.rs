@@ -35,6 +35,9 @@ cluster/demo options (environment overrides in brackets):
 test options:
   --skip STEP[,STEP...]     skip steps: fmt clippy doc unit fuzz-harness cluster-json
                             cluster-rocketmq two-brokers
+  --stress                  run the real-cluster steps beside a busy thread on every core
+  --repeat N                run the real-cluster steps N times in a row (default 1),
+                            stopping at the first failure
 sim options:
   --seeds N                 how many seeds, 0..N (default 1000)
 bench options:
@@ -255,10 +258,24 @@ pub(crate) const TEST_STEPS: [&str; 8] = [
 ];
 
 /// Options of `cargo xtask test`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct TestOpts {
     /// Steps to skip (names from [`TEST_STEPS`]).
     pub(crate) skip: Vec<String>,
+    /// Run the real-cluster steps beside a busy thread on every core.
+    pub(crate) stress: bool,
+    /// How many times the real-cluster steps run (stopping at the first failure).
+    pub(crate) repeat: u32,
+}
+
+impl Default for TestOpts {
+    fn default() -> Self {
+        TestOpts {
+            skip: Vec::new(),
+            stress: false,
+            repeat: 1,
+        }
+    }
 }
 
 impl TestOpts {
@@ -303,12 +320,20 @@ pub(crate) fn parse(
             Ok(Command::Demo(parse_cluster_opts(&rest, env)?))
         }
         Some("test") => {
-            let rest: Vec<&str> = it.collect();
+            let mut rest: Vec<&str> = it.collect();
             let mut opts = TestOpts::default();
+            // `--stress` takes no value.
+            let before = rest.len();
+            rest.retain(|a| *a != "--stress");
+            opts.stress = rest.len() != before;
             let mut i = 0;
             while i < rest.len() {
                 let (flag, value) = flag_value(&rest, &mut i)?;
                 match flag {
+                    "--repeat" => match value.trim().parse::<u32>() {
+                        Ok(n) if n > 0 => opts.repeat = n,
+                        _ => return Err(format!("--repeat: `{value}` is not a count above 0")),
+                    },
                     "--skip" => {
                         for step in value.split(',').filter(|s| !s.is_empty()) {
                             if !TEST_STEPS.contains(&step) {
@@ -432,6 +457,24 @@ mod tests {
 
     fn args(s: &str) -> Vec<String> {
         s.split_whitespace().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn test_stress_and_repeat() {
+        let Command::Test(opts) =
+            parse(&args("test --stress --repeat 10 --skip fmt"), &no_env).unwrap()
+        else {
+            panic!("not a test command");
+        };
+        assert!(opts.stress);
+        assert_eq!(opts.repeat, 10);
+        assert!(!opts.runs("fmt") && opts.runs("cluster-json"));
+        let Command::Test(plain) = parse(&args("test"), &no_env).unwrap() else {
+            panic!("not a test command");
+        };
+        assert_eq!(plain, TestOpts::default());
+        assert!(!plain.stress && plain.repeat == 1);
+        assert!(parse(&args("test --repeat 0"), &no_env).is_err());
     }
 
     #[test]

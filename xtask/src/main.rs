@@ -13,6 +13,7 @@
 mod args;
 mod cluster;
 mod config;
+mod hog;
 mod install;
 mod probe;
 mod sys;

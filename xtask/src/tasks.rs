@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::args::{BenchOpts, ClusterOpts, Serialize, TestOpts};
 use crate::cluster::{self, Cluster};
+use crate::hog::CpuHog;
 use crate::{install, sys};
 
 /// Ports tried for the test cluster: namesrv `19876 + 100k`, broker `20911 + 100k`.
@@ -154,10 +155,17 @@ fn test_steps(opts: &TestOpts, steps: &mut Steps) -> Result<(), String> {
     if modes.iter().any(|(name, _)| opts.runs(name)) || opts.runs("two-brokers") {
         steps.run("cluster-prepare", prepare_cluster_suite)?;
     }
-    for (name, serialize) in modes {
-        step(steps, name, &mut || cluster_suite(name, serialize))?;
+    // The hog starts after the builds: it is there to slow the suites, not the compiler.
+    let _hog = opts.stress.then(CpuHog::start);
+    for round in 1..=opts.repeat {
+        if opts.repeat > 1 {
+            println!("xtask: real-cluster round {round} of {}", opts.repeat);
+        }
+        for (name, serialize) in modes {
+            step(steps, name, &mut || cluster_suite(name, serialize))?;
+        }
+        step(steps, "two-brokers", &mut two_broker_suite)?;
     }
-    step(steps, "two-brokers", &mut two_broker_suite)?;
     Ok(())
 }
 
