@@ -4,6 +4,9 @@
 //!   msgs/s, p50/p99 send latency, client CPU time per message.
 //! * Consumer drain: a topic filled with `--drain` messages, consumed by a push consumer per
 //!   adapter: msgs/s, client CPU time per message, peak RSS.
+//! * Soak (`--soak-minutes N`, instead of the above): one client per adapter produces at a
+//!   steady rate and consumes for N minutes; its RSS must stay within 10% of the warmed-up
+//!   value and its open descriptors must not grow (`cargo xtask soak`).
 //!
 //! Every case runs in its own process (this binary, re-executed with `--case`), so CPU time
 //! and peak RSS belong to that case alone. CPU time is the process's user + system time
@@ -14,6 +17,7 @@ mod drain;
 mod measure;
 mod produce;
 mod report;
+mod soak;
 
 use std::io::Read as _;
 use std::process::{Command, ExitCode, Stdio};
@@ -26,6 +30,7 @@ use adapter::{Adapter, Target};
 use drain::DrainCase;
 use produce::ProduceCase;
 use report::{DrainResult, ProduceResult};
+use soak::{SoakCase, SoakResult};
 
 /// Longest a case process may run before it is killed.
 const CASE_LIMIT: Duration = Duration::from_secs(600);
@@ -48,6 +53,8 @@ enum CaseKind {
     Fill,
     /// One drain case.
     Drain,
+    /// One soak run.
+    Soak,
 }
 
 /// rocketwire benchmarks: producer throughput/latency and consumer drain, per adapter.
@@ -85,6 +92,12 @@ struct Args {
     /// Skip the producer cases.
     #[arg(long)]
     no_produce: bool,
+    /// Soak for this many minutes per adapter instead of the other cases (0: no soak).
+    #[arg(long, default_value_t = 0)]
+    soak_minutes: u64,
+    /// Messages per second of the soak.
+    #[arg(long, default_value_t = 200)]
+    soak_rate: u64,
 
     /// (internal) Run one case in this process and print its result line.
     #[arg(long, value_enum, hide = true)]
@@ -164,6 +177,16 @@ fn run_case(args: &Args, kind: CaseKind) -> Result<(), String> {
             };
             println!("{}", adapter::run_case(adapter, &case)?.to_line());
         }
+        CaseKind::Soak => {
+            let case = SoakCase {
+                target,
+                topic: args.topic.clone(),
+                rate: args.soak_rate,
+                duration: Duration::from_secs(args.count),
+                every: Duration::from_secs(10).min(Duration::from_secs(args.count.max(5) / 5)),
+            };
+            println!("{}", adapter::run_case(adapter, &case)?.to_line());
+        }
     }
     Ok(())
 }
@@ -172,6 +195,15 @@ fn run_case(args: &Args, kind: CaseKind) -> Result<(), String> {
 fn spawn_case(
     args: &Args,
     case_args: &[String],
+) -> Result<std::collections::BTreeMap<String, String>, String> {
+    spawn_case_within(args, case_args, CASE_LIMIT)
+}
+
+/// [`spawn_case`] with another time limit.
+fn spawn_case_within(
+    args: &Args,
+    case_args: &[String],
+    limit: Duration,
 ) -> Result<std::collections::BTreeMap<String, String>, String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
     let mut child = Command::new(exe)
@@ -182,6 +214,7 @@ fn spawn_case(
             args.serialize_name(),
         ])
         .args(["--drain-timeout", &args.drain_timeout.to_string()])
+        .args(["--soak-rate", &args.soak_rate.to_string()])
         .args(case_args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -194,7 +227,7 @@ fn spawn_case(
         let _ = stdout.read_to_string(&mut s);
         s
     });
-    let give_up = Instant::now() + CASE_LIMIT;
+    let give_up = Instant::now() + limit;
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
@@ -202,7 +235,7 @@ fn spawn_case(
             Ok(None) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("case did not finish within {CASE_LIMIT:?}"));
+                return Err(format!("case did not finish within {limit:?}"));
             }
             Err(e) => return Err(format!("waiting for the case process: {e}")),
         }
@@ -220,6 +253,9 @@ fn run_all(args: &Args) -> Result<(), String> {
         .iter()
         .map(|a| a.parse())
         .collect::<Result<Vec<Adapter>, String>>()?;
+    if args.soak_minutes > 0 {
+        return soak_all(args, &adapters);
+    }
     let pipelined = args
         .pipelined_messages
         .unwrap_or(args.messages.saturating_mul(5) / 2);
@@ -336,6 +372,63 @@ fn run_all(args: &Args) -> Result<(), String> {
         + drain_rows.iter().filter(|r| r.is_err()).count();
     if failed > 0 {
         return Err(format!("{failed} case(s) failed"));
+    }
+    Ok(())
+}
+
+/// The soak of every adapter, one after the other, each in its own process.
+fn soak_all(args: &Args, adapters: &[Adapter]) -> Result<(), String> {
+    let seconds = args.soak_minutes.saturating_mul(60);
+    let mut failed = 0;
+    println!(
+        "Soak: {} msg/s of 1 KiB produced and consumed by one client for {} min per adapter",
+        args.soak_rate, args.soak_minutes
+    );
+    for &adapter in adapters {
+        eprintln!("rocketwire-bench: soak {}", adapter.name());
+        let topic = adapter::unique("rw_soak");
+        let case = [
+            "--case",
+            "soak",
+            "--adapter",
+            adapter.name(),
+            "--topic",
+            &topic,
+            "--count",
+            &seconds.to_string(),
+        ]
+        .map(str::to_owned);
+        let limit = Duration::from_secs(seconds) + Duration::from_secs(120);
+        let result =
+            spawn_case_within(args, &case, limit).and_then(|f| SoakResult::from_fields(&f));
+        match result {
+            Ok(r) => {
+                let verdict = r.verdict();
+                let rss: Vec<String> = r.samples.iter().map(|s| s.rss_kib.to_string()).collect();
+                let fds: Vec<String> = r.samples.iter().map(|s| s.fds.to_string()).collect();
+                println!(
+                    "{:<10} sent {} failed {} received {}; RSS KiB per sample: {}; open fds: {}; {}",
+                    adapter.name(),
+                    r.sent,
+                    r.failed,
+                    r.received,
+                    rss.join(" "),
+                    fds.join(" "),
+                    match &verdict {
+                        Ok(()) => "flat".to_owned(),
+                        Err(e) => format!("NOT FLAT: {e}"),
+                    }
+                );
+                failed += usize::from(verdict.is_err());
+            }
+            Err(e) => {
+                println!("{:<10} failed: {e}", adapter.name());
+                failed += 1;
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(format!("{failed} soak run(s) failed"));
     }
     Ok(())
 }

@@ -17,6 +17,9 @@ tasks:
   bench            build the benchmarks in release, start a cluster on free non-default
                    ports, run them (producer throughput/latency, consumer drain, per
                    adapter), stop the cluster
+  soak             start a cluster, and on each adapter produce and consume at a steady
+                   rate for a long while: RSS must stay flat (within 10% once warmed up)
+                   and open descriptors must not grow
   sim              the random-fault simulation suites (consumers, producers, remoting)
                    over seeds 0..N in a release build; no cluster needed
   help             this text
@@ -38,6 +41,9 @@ test options:
   --stress                  run the real-cluster steps beside a busy thread on every core
   --repeat N                run the real-cluster steps N times in a row (default 1),
                             stopping at the first failure
+soak options:
+  --minutes N               minutes per adapter (default 10)
+  --rate R                  messages per second (default 200)
 sim options:
   --seeds N                 how many seeds, 0..N (default 1000)
 bench options:
@@ -69,6 +75,8 @@ pub(crate) enum Command {
     Demo(ClusterOpts),
     /// `bench`.
     Bench(BenchOpts),
+    /// `soak`: the bench binary's soak (its `soak_minutes` is set).
+    Soak(BenchOpts),
     /// `sim --seeds N`: the random-fault simulation suites over seeds `0..N`, release build.
     Sim {
         /// How many seeds.
@@ -292,6 +300,10 @@ pub(crate) struct BenchOpts {
     pub(crate) messages: Option<u64>,
     /// Messages filled into the drain topic and consumed per adapter.
     pub(crate) drain: Option<u64>,
+    /// Soak minutes per adapter (the soak replaces the other cases).
+    pub(crate) soak_minutes: Option<u64>,
+    /// Soak rate, messages per second.
+    pub(crate) soak_rate: Option<u64>,
 }
 
 /// Parses the arguments after `cargo xtask`.
@@ -372,6 +384,27 @@ pub(crate) fn parse(
                 }
             }
             Ok(Command::Bench(opts))
+        }
+        Some("soak") => {
+            let rest: Vec<&str> = it.collect();
+            let mut opts = BenchOpts {
+                soak_minutes: Some(10),
+                ..BenchOpts::default()
+            };
+            let mut i = 0;
+            while i < rest.len() {
+                let (flag, value) = flag_value(&rest, &mut i)?;
+                let count = match value.trim().parse::<u64>() {
+                    Ok(n) if n > 0 => n,
+                    _ => return Err(format!("{flag}: `{value}` is not a count above 0")),
+                };
+                match flag {
+                    "--minutes" => opts.soak_minutes = Some(count),
+                    "--rate" => opts.soak_rate = Some(count),
+                    other => return Err(format!("unknown option `{other}` for soak")),
+                }
+            }
+            Ok(Command::Soak(opts))
         }
         Some("sim") => {
             let rest: Vec<&str> = it.collect();
@@ -457,6 +490,20 @@ mod tests {
 
     fn args(s: &str) -> Vec<String> {
         s.split_whitespace().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn soak_defaults_and_options() {
+        let Command::Soak(opts) = parse(&args("soak"), &no_env).unwrap() else {
+            panic!("not a soak command");
+        };
+        assert_eq!((opts.soak_minutes, opts.soak_rate), (Some(10), None));
+        let Command::Soak(opts) = parse(&args("soak --minutes 1 --rate 50"), &no_env).unwrap()
+        else {
+            panic!("not a soak command");
+        };
+        assert_eq!((opts.soak_minutes, opts.soak_rate), (Some(1), Some(50)));
+        assert!(parse(&args("soak --minutes 0"), &no_env).is_err());
     }
 
     #[test]
@@ -590,6 +637,7 @@ mod tests {
             Command::Bench(BenchOpts {
                 messages: Some(300),
                 drain: Some(0),
+                ..BenchOpts::default()
             })
         );
         assert!(parse(&args("bench --messages 0"), &no_env).is_err());

@@ -49,7 +49,7 @@ fn main() -> ExitCode {
         Command::Cluster(ClusterAction::Status, opts) => cluster::status(&opts),
         Command::Test(opts) => tasks::test(&opts),
         Command::Demo(opts) => tasks::demo(&opts),
-        Command::Bench(opts) => tasks::bench(&opts),
+        Command::Bench(opts) | Command::Soak(opts) => tasks::bench(&opts),
         Command::Sim { seeds } => tasks::sim(seeds),
     };
     match result {

@@ -328,8 +328,8 @@ pub(crate) fn demo(opts: &ClusterOpts) -> Result<(), String> {
     result
 }
 
-/// `cargo xtask bench`: builds the benchmarks in release, runs them against a fresh cluster on
-/// the first free non-default port set, always stops the cluster.
+/// `cargo xtask bench` (and `soak`): builds the benchmarks in release, runs them against a
+/// fresh cluster on the first free non-default port set, always stops the cluster.
 pub(crate) fn bench(opts: &BenchOpts) -> Result<(), String> {
     let package = ["-p", "rocketwire-bench"];
     let mut build = cargo(&["build", "--release"]);
@@ -344,6 +344,12 @@ pub(crate) fn bench(opts: &BenchOpts) -> Result<(), String> {
     }
     if let Some(m) = opts.drain {
         cmd.args(["--drain", &m.to_string()]);
+    }
+    if let Some(m) = opts.soak_minutes {
+        cmd.args(["--soak-minutes", &m.to_string()]);
+    }
+    if let Some(r) = opts.soak_rate {
+        cmd.args(["--soak-rate", &r.to_string()]);
     }
     cmd.env("ROCKETWIRE_NAMESRV", cluster.namesrv_addr())
         .env("ROCKETWIRE_SERIALIZE", cluster_opts.serialize.name());
