@@ -4,6 +4,7 @@ use std::future::Future;
 use std::str::FromStr;
 
 use bytes::Bytes;
+use rocketwire_core::consumer::Subscription;
 use rocketwire_core::message::Message;
 use rocketwire_core::producer::ProducerConfig;
 use rocketwire_core::{ClientConfig, SerializeType};
@@ -95,6 +96,13 @@ pub(crate) fn body() -> Bytes {
 /// A fresh message to `topic`.
 pub(crate) fn message(topic: &str, body: &Bytes) -> Message {
     Message::new(topic.to_owned(), body.clone())
+}
+
+/// Every tag of `topic`.
+pub(crate) fn subscriptions(topic: &str) -> Result<Vec<Subscription>, String> {
+    Subscription::tag(topic, "*")
+        .map(|s| vec![s])
+        .map_err(|e| format!("subscription: {e}"))
 }
 
 /// A name unique to this process and call, for topics and groups.

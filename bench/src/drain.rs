@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use futures::stream::{FuturesUnordered, StreamExt};
 use rocketwire_core::body::ConsumeFromWhere;
-use rocketwire_core::consumer::{ConsumerConfig, Subscription};
+use rocketwire_core::consumer::ConsumerConfig;
 use rocketwire_core::message::MessageExt;
 use rocketwire_core::producer::SendStatus;
 use rocketwire_core::ConsumeOutcome;
@@ -192,12 +192,6 @@ fn consumer_config(adapter: Adapter) -> ConsumerConfig {
     }
 }
 
-fn subscriptions(topic: &str) -> Result<Vec<Subscription>, String> {
-    Subscription::tag(topic, "*")
-        .map(|s| vec![s])
-        .map_err(|e| format!("subscription: {e}"))
-}
-
 impl Case for DrainCase {
     type Output = DrainResult;
 
@@ -230,7 +224,7 @@ async fn run_async<R: CurrentRuntime>(
     let consumer = client
         .create_push_consumer_with(
             consumer_config(adapter),
-            subscriptions(&case.topic)?,
+            adapter::subscriptions(&case.topic)?,
             PushConsumerOptions::default(),
             move |messages: Vec<MessageExt>| {
                 seen.add(&messages);
@@ -263,7 +257,7 @@ fn run_blocking(case: &DrainCase) -> Result<DrainResult, String> {
     let consumer = client
         .create_push_consumer(
             consumer_config(Adapter::Blocking),
-            subscriptions(&case.topic)?,
+            adapter::subscriptions(&case.topic)?,
             move |messages: &[MessageExt]| {
                 seen.add(messages);
                 ConsumeOutcome::Success

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rocketwire_core::body::ConsumeFromWhere;
-use rocketwire_core::consumer::{ConsumerConfig, Subscription};
+use rocketwire_core::consumer::ConsumerConfig;
 use rocketwire_core::message::MessageExt;
 use rocketwire_core::producer::SendStatus;
 use rocketwire_core::ConsumeOutcome;
@@ -206,12 +206,6 @@ fn consumer_config() -> ConsumerConfig {
     }
 }
 
-fn subscriptions(topic: &str) -> Result<Vec<Subscription>, String> {
-    Subscription::tag(topic, "*")
-        .map(|s| vec![s])
-        .map_err(|e| format!("subscription: {e}"))
-}
-
 impl Case for SoakCase {
     type Output = SoakResult;
 
@@ -237,7 +231,7 @@ async fn run_async<R: CurrentRuntime>(
     let consumer = client
         .create_push_consumer_with(
             consumer_config(),
-            subscriptions(&case.topic)?,
+            adapter::subscriptions(&case.topic)?,
             PushConsumerOptions::default(),
             move |messages: Vec<MessageExt>| {
                 seen.fetch_add(messages.len() as u64, Ordering::Relaxed);
@@ -293,7 +287,7 @@ fn run_blocking(case: &SoakCase) -> Result<SoakResult, String> {
     let consumer = client
         .create_push_consumer(
             consumer_config(),
-            subscriptions(&case.topic)?,
+            adapter::subscriptions(&case.topic)?,
             move |messages: &[MessageExt]| {
                 seen.fetch_add(messages.len() as u64, Ordering::Relaxed);
                 ConsumeOutcome::Success
