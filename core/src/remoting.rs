@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
+use crate::acl::Credentials;
 use crate::codec::{self, CodecError, FrameDecoder, RemotingCommand, SerializeType, FLAG_RESPONSE};
 use crate::{ConnId, OpId};
 
@@ -167,6 +168,8 @@ pub struct RemotingConfig {
     pub max_frame_len: usize,
     /// How long a connection may take to open.
     pub connect_timeout: Duration,
+    /// ACL credentials every request is signed with ([`crate::acl`]); `None`: unsigned.
+    pub credentials: Option<Credentials>,
 }
 
 /// Every connection of one client and the requests pending on them.
@@ -225,6 +228,9 @@ impl Remoting {
         let opaque = allocate_opaque(&mut self.next_opaque, &conn.pending);
         command.opaque = opaque;
         command.flag &= !(FLAG_RESPONSE | codec::FLAG_ONEWAY);
+        if let Some(credentials) = &self.config.credentials {
+            credentials.sign(&mut command);
+        }
         let frame = match codec::encode(&command, self.config.serialize_type) {
             Ok(frame) => frame,
             Err(e) => {
@@ -251,6 +257,9 @@ impl Remoting {
         };
         command.opaque = allocate_opaque(&mut self.next_opaque, &conn.pending);
         command.flag = (command.flag | codec::FLAG_ONEWAY) & !FLAG_RESPONSE;
+        if let Some(credentials) = &self.config.credentials {
+            credentials.sign(&mut command);
+        }
         match codec::encode(&command, self.config.serialize_type) {
             Ok(frame) => Self::write(&mut self.io, conn_id, conn, frame),
             Err(e) => tracing::warn!(error = %e, "oneway request cannot be encoded; dropped"),
@@ -371,6 +380,22 @@ impl Remoting {
                     );
                 }
             }
+        }
+    }
+
+    /// Signs every request from now on with `credentials` (`None`: unsigned). Servers
+    /// authenticate a connection once, so every connection is closed: requests in flight on
+    /// them fail with [`InvokeError::ConnectionClosed`], later ones open new connections.
+    pub fn set_credentials(&mut self, credentials: Option<Credentials>) {
+        self.config.credentials = credentials;
+        let ids: Vec<ConnId> = self.conns.keys().copied().collect();
+        for id in ids {
+            let addr = self
+                .conns
+                .get(&id)
+                .map(|c| c.addr.clone())
+                .unwrap_or_default();
+            self.drop_conn(id, &InvokeError::ConnectionClosed { addr }, true);
         }
     }
 

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use crate::acl::Credentials;
 use crate::body::MessageQueue;
 use crate::body::{BodyError, TopicRouteData};
 use crate::codec::{
@@ -74,6 +75,10 @@ pub struct ClientConfig {
     pub instance_name: Option<String>,
     /// Process id, for the instance name and message ids (adapters set it).
     pub pid: u32,
+    /// ACL credentials: every request to namesrvs and brokers is signed with them (Java
+    /// `AclClientRPCHook`). Replace them on a running client with
+    /// [`ClientCore::set_credentials`].
+    pub credentials: Option<Credentials>,
 }
 
 impl ClientConfig {
@@ -90,6 +95,7 @@ impl ClientConfig {
             client_ip: "127.0.0.1".to_string(),
             instance_name: None,
             pid: 0,
+            credentials: None,
         }
     }
 }
@@ -385,6 +391,7 @@ impl ClientCore {
             serialize_type: config.serialize_type,
             max_frame_len: config.max_frame_len,
             connect_timeout: config.connect_timeout,
+            credentials: config.credentials.clone(),
         });
         let producers = ProducerTable::new(&config, &mut rng);
         // Periodic jobs are armed by the first producer: a bare client sleeps until asked.
@@ -512,6 +519,16 @@ impl ClientCore {
     /// Sends `command` to `addr` as a oneway request: no response, no event.
     pub fn invoke_oneway(&mut self, now: Instant, addr: &str, command: RemotingCommand) {
         self.remoting.send_oneway(now, addr, command);
+    }
+
+    /// Signs every request from now on with `credentials` (`None`: unsigned), e.g. after a
+    /// key rotation. Servers authenticate a connection once, so every connection is closed and
+    /// opened again on demand; requests in flight on them fail as on a lost connection (sends
+    /// are retried within their budget).
+    pub fn set_credentials(&mut self, now: Instant, credentials: Option<Credentials>) {
+        self.config.credentials.clone_from(&credentials);
+        self.remoting.set_credentials(credentials);
+        self.process(now);
     }
 
     /// Answers a broker→client request.
