@@ -103,7 +103,7 @@ pub mod request;
 pub mod time;
 
 pub use client::{
-    AnswerToken, ClientConfig, ClientCore, ClientError, ConnId, ConsumeOutcome,
+    AnswerToken, BrokerAddrMap, ClientConfig, ClientCore, ClientError, ConnId, ConsumeOutcome,
     ConsumerCloseReport, ConsumerError, ConsumerId, DeliveryId, Event, IncomingRequest, Input,
     LocalTransactionToken, Misuse, OpId, Output, ProducerId, RouteError, SendMode, SendTarget,
     TransactionCheckToken, TransactionSendResult,

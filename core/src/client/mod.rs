@@ -26,6 +26,7 @@ use crate::producer::{SendError, SendResult};
 use crate::remoting::{InvokeError, Io, PeerError, Remoting, RemotingConfig};
 use crate::time::{Rng, WallClock};
 
+mod addr_map;
 mod brokers;
 mod consumer;
 pub(crate) mod ids;
@@ -49,6 +50,7 @@ pub use transaction::{LocalTransactionToken, TransactionCheckToken, TransactionS
 
 pub use crate::remoting::{AnswerToken, IncomingRequest};
 
+pub use addr_map::BrokerAddrMap;
 pub use ids::{ConnId, OpId};
 
 /// Client settings. Defaults follow the Java client.
@@ -79,6 +81,9 @@ pub struct ClientConfig {
     /// `AclClientRPCHook`). Replace them on a running client with
     /// [`ClientCore::set_credentials`].
     pub credentials: Option<Credentials>,
+    /// Broker addresses to dial instead of the ones routes name (NAT, port forwarding,
+    /// containers); applied to every broker address the client learns.
+    pub broker_addr_map: BrokerAddrMap,
 }
 
 impl ClientConfig {
@@ -96,6 +101,7 @@ impl ClientConfig {
             instance_name: None,
             pid: 0,
             credentials: None,
+            broker_addr_map: BrokerAddrMap::default(),
         }
     }
 }

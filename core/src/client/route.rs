@@ -138,9 +138,12 @@ impl ClientCore {
         let _ = op;
         let outcome = match result {
             Ok(response) => match response.response_code() {
-                ResponseCode::Success => {
-                    TopicRouteData::decode(&response.body).map_err(RouteError::Malformed)
-                }
+                ResponseCode::Success => TopicRouteData::decode(&response.body)
+                    .map(|mut route| {
+                        self.config.broker_addr_map.apply_to_route(&mut route);
+                        route
+                    })
+                    .map_err(RouteError::Malformed),
                 ResponseCode::TopicNotExist => Err(RouteError::TopicNotExist(topic.clone())),
                 code => Err(RouteError::Rejected {
                     code,

@@ -59,7 +59,7 @@ impl ConsumerMachine {
         let offsets: Vec<i64> = d.messages.iter().map(|m| m.queue_offset).collect();
         match outcome {
             ConsumeOutcome::ReconsumeLater { delay_level } if self.clustering() => {
-                self.send_back(delivery, d, delay_level);
+                self.send_back(env, delivery, d, delay_level);
                 return self.after_progress(now, env);
             }
             // Success, a suspension (not orderly: consumed), or broadcasting's reconsume
@@ -113,7 +113,7 @@ impl ConsumerMachine {
             };
             self.orderly_dlq
                 .insert(delivery, OrderlyDlq { pause, total });
-            self.send_back(delivery, to_dlq, -1);
+            self.send_back(env, delivery, to_dlq, -1);
             return self.after_progress(now, env);
         }
         self.end_orderly_batch(now, env, &d, pause);
@@ -157,7 +157,7 @@ impl ConsumerMachine {
         }
     }
 
-    fn send_back(&mut self, delivery: DeliveryId, d: Delivery, delay_level: i32) {
+    fn send_back(&mut self, env: &Env<'_>, delivery: DeliveryId, d: Delivery, delay_level: i32) {
         let group = self.config.group.clone();
         let max = self.config.effective_max_reconsume_times();
         let mut waiting = 0;
@@ -165,8 +165,9 @@ impl ConsumerMachine {
             let header = send_back_header(&group, m, delay_level, max, Some(&d.mq.broker_name));
             let command = send_back_request(&header);
             waiting += 1;
+            let store_host = m.store_host.to_string();
             self.request_with(
-                m.store_host.to_string(),
+                env.addr_map.apply(&store_host).to_string(),
                 command,
                 SEND_BACK_TIMEOUT,
                 Request::SendBack(delivery, m.queue_offset),

@@ -12,6 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
+use super::super::addr_map::BrokerAddrMap;
 use super::super::ids::{ConsumerId, DeliveryId, OpId};
 use super::super::route::RouteState;
 use super::super::Event;
@@ -44,6 +45,8 @@ pub(in crate::client) struct Env<'a> {
     pub(in crate::client) request_timeout: Duration,
     /// The client is closed: nothing is armed any more (its requests fail at once).
     pub(in crate::client) stopped: bool,
+    /// Broker addresses to dial instead of learned ones (a message's store host).
+    pub(in crate::client) addr_map: &'a BrokerAddrMap,
 }
 
 /// What a consumer machine asks of the router, in the order it must happen.

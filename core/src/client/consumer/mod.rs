@@ -422,6 +422,7 @@ impl ClientCore {
             next_delivery: &mut self.consumers.next_delivery,
             request_timeout: self.config.request_timeout,
             stopped: self.closing,
+            addr_map: &self.config.broker_addr_map,
         };
         let result = f(machine, &mut env);
         self.flush_consumer(now, id);

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 
+use super::super::addr_map::BrokerAddrMap;
 use super::super::ids::{ConsumerId, DeliveryId, OpId};
 use super::super::route::RouteState;
 use super::super::{ClientConfig, Event};
@@ -32,6 +33,7 @@ struct Router {
     rng: Rng,
     next_delivery: u64,
     now: Instant,
+    addr_map: BrokerAddrMap,
 }
 
 /// A request the machine asked for, as the router saw it.
@@ -64,6 +66,7 @@ impl Router {
             rng,
             next_delivery: 1,
             now: Instant::now(),
+            addr_map: BrokerAddrMap::default(),
         }
     }
 
@@ -83,6 +86,7 @@ impl Router {
             next_delivery: &mut self.next_delivery,
             request_timeout: Duration::from_secs(3),
             stopped: false,
+            addr_map: &self.addr_map,
         };
         let result = f(m, now, &mut env);
         let mut out = Out::default();
@@ -519,4 +523,25 @@ fn a_stale_pull_after_a_seek_is_ignored() {
         .expect("new pull");
     assert_eq!(pull.request, Request::Pull(mq(0), 1));
     assert_eq!(pull.command.field("queueOffset"), Some("10"));
+}
+
+#[test]
+fn a_send_back_goes_to_the_mapped_store_host() {
+    let mut r = Router::new();
+    r.addr_map = BrokerAddrMap::new().with(BROKER, "broker-a.example:30911");
+    let (mut m, pulls) = pulling(&mut r);
+    let pull = pulls.into_iter().next().expect("a pull");
+    let response = pull_answer(&pull.command, &[0]);
+    let out = r.answer(&mut m, pull, response);
+    let (delivery, _, _) = deliveries(&out)[0].clone();
+    let (_, out) = r.call(&mut m, |m, now, env| {
+        m.ack(
+            now,
+            env,
+            delivery,
+            ConsumeOutcome::ReconsumeLater { delay_level: 0 },
+        )
+    });
+    let send_back = out.requests.into_iter().next().expect("send-back");
+    assert_eq!(send_back.addr, "broker-a.example:30911");
 }
