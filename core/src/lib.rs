@@ -97,6 +97,7 @@ pub mod codec;
 pub mod consumer;
 pub mod header;
 pub mod message;
+pub mod namespace;
 pub mod producer;
 pub mod remoting;
 pub mod request;

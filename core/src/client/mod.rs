@@ -22,6 +22,7 @@ use crate::codec::{
     RemotingCommand, RequestCode, ResponseCode, SerializeType, DEFAULT_MAX_FRAME_LEN,
 };
 use crate::message::{Message, MessageExt};
+use crate::namespace::Namespace;
 use crate::producer::{SendError, SendResult};
 use crate::remoting::{InvokeError, Io, PeerError, Remoting, RemotingConfig};
 use crate::time::{Rng, WallClock};
@@ -31,6 +32,7 @@ mod brokers;
 mod consumer;
 pub(crate) mod ids;
 pub(crate) mod misuse;
+mod namespaced;
 mod producer;
 mod route;
 mod shutdown;
@@ -84,6 +86,9 @@ pub struct ClientConfig {
     /// Broker addresses to dial instead of the ones routes name (NAT, port forwarding,
     /// containers); applied to every broker address the client learns.
     pub broker_addr_map: BrokerAddrMap,
+    /// The namespace of every topic and group (Java 5.x `namespace`): the user names them
+    /// without it, the cluster sees them with it; empty (the default) means none.
+    pub namespace: Namespace,
 }
 
 impl ClientConfig {
@@ -102,6 +107,7 @@ impl ClientConfig {
             pid: 0,
             credentials: None,
             broker_addr_map: BrokerAddrMap::default(),
+            namespace: Namespace::default(),
         }
     }
 }
@@ -484,7 +490,7 @@ impl ClientCore {
                 };
             }
             if let Some(event) = self.events.pop_front() {
-                return Output::Event(event);
+                return Output::Event(self.config.namespace.unwrap_event(event));
             }
             match self.next_deadline(now) {
                 Some(at) if at <= now => {
@@ -502,7 +508,8 @@ impl ClientCore {
     /// Asks the namesrvs (with failover) for `topic`'s route; the answer is [`Event::Route`].
     pub fn query_route(&mut self, now: Instant, topic: &str) -> OpId {
         let op = self.alloc_op();
-        self.request_route(now, topic, route::Waiter::User(op));
+        let topic = self.config.namespace.wrap(topic);
+        self.request_route(now, &topic, route::Waiter::User(op));
         self.process(now);
         op
     }

@@ -76,6 +76,7 @@ impl ClientCore {
         mut message: Message,
     ) -> Result<OpId, Misuse> {
         self.live_producer(producer)?;
+        self.config.namespace.wrap_message(&mut message);
         let group = self.producer_group(producer).unwrap_or_default();
         message.remove_property(keys::DELAY_TIME_LEVEL);
         let marked = message

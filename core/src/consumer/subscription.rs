@@ -105,6 +105,12 @@ impl Subscription {
         }
     }
 
+    /// The same subscription of another topic (a namespace wraps the user's topic).
+    pub(crate) fn with_topic(mut self, topic: String) -> Self {
+        self.topic = topic;
+        self
+    }
+
     /// The topic.
     pub fn topic(&self) -> &str {
         &self.topic

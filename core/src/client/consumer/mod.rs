@@ -213,6 +213,13 @@ impl ClientCore {
         if subscriptions.is_empty() {
             return Err(ConsumerError::NoSubscription);
         }
+        let namespace = self.config.namespace.clone();
+        let mut config = config;
+        config.group = namespace.wrap(&config.group);
+        let subscriptions: Vec<Subscription> = subscriptions
+            .into_iter()
+            .map(|s| namespace.wrap_subscription(s))
+            .collect();
         let offsets = match local_offsets {
             Some(bytes) if !bytes.is_empty() => OffsetTable::from_map(decode_offset_file(bytes)?),
             _ => OffsetTable::new(),
@@ -290,7 +297,7 @@ impl ClientCore {
         self.consumers
             .machines
             .get(&consumer)
-            .map(|m| m.offsets().clone())
+            .map(|m| self.config.namespace.unwrap_offsets(m.offsets().clone()))
             .unwrap_or_default()
     }
 
@@ -301,6 +308,9 @@ impl ClientCore {
             .get(&consumer)
             .map(ConsumerMachine::held_queues)
             .unwrap_or_default()
+            .iter()
+            .map(|q| self.config.namespace.unwrap_queue(q))
+            .collect()
     }
 
     /// Adds `subscription` to a running consumer, or replaces the expression of a topic it
@@ -314,6 +324,7 @@ impl ClientCore {
         consumer: ConsumerId,
         subscription: Subscription,
     ) -> Result<(), Misuse> {
+        let subscription = self.config.namespace.wrap_subscription(subscription);
         self.consumer_command(now, consumer, |m, env| m.subscribe(now, env, subscription))
     }
 
@@ -327,7 +338,8 @@ impl ClientCore {
         consumer: ConsumerId,
         topic: &str,
     ) -> Result<(), Misuse> {
-        self.consumer_command(now, consumer, |m, env| m.unsubscribe(now, env, topic))
+        let topic = self.config.namespace.wrap(topic);
+        self.consumer_command(now, consumer, |m, env| m.unsubscribe(now, env, &topic))
     }
 
     /// Takes `queues` instead of rebalancing (lite pull's `assign`): the consumer holds
@@ -338,6 +350,7 @@ impl ClientCore {
         consumer: ConsumerId,
         queues: Vec<MessageQueue>,
     ) -> Result<(), Misuse> {
+        let queues = self.config.namespace.wrap_queues(&queues);
         self.consumer_command(now, consumer, |m, env| m.assign(now, env, queues))
     }
 
@@ -354,12 +367,14 @@ impl ClientCore {
         if offset < 0 {
             return Err(Misuse::NegativeOffset { offset });
         }
-        self.consumer_command(now, consumer, |m, env| m.seek(now, env, queue, offset))
+        let queue = self.config.namespace.wrap_queue(queue);
+        self.consumer_command(now, consumer, |m, env| m.seek(now, env, &queue, offset))
     }
 
     /// Stops pulling and delivering `queues` until [`ClientCore::resume`].
     pub fn pause(&mut self, consumer: ConsumerId, queues: &[MessageQueue]) -> Result<(), Misuse> {
-        self.live_consumer(consumer)?.pause(queues)
+        let queues = self.config.namespace.wrap_queues(queues);
+        self.live_consumer(consumer)?.pause(&queues)
     }
 
     /// Resumes paused queues.
@@ -369,7 +384,8 @@ impl ClientCore {
         consumer: ConsumerId,
         queues: &[MessageQueue],
     ) -> Result<(), Misuse> {
-        self.consumer_command(now, consumer, |m, env| m.resume(now, env, queues))
+        let queues = self.config.namespace.wrap_queues(queues);
+        self.consumer_command(now, consumer, |m, env| m.resume(now, env, &queues))
     }
 
     /// Persists the consumer's offsets now (lite pull's synchronous `commit`):

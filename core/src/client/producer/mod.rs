@@ -114,6 +114,8 @@ impl ClientCore {
         config: ProducerConfig,
         selector: QueueSelector,
     ) -> ProducerId {
+        let mut config = config;
+        config.group = self.config.namespace.wrap(&config.group);
         let id = ProducerId(self.producers.next_producer);
         self.producers.next_producer += 1;
         let machine = ProducerMachine::new(id, config, selector);
@@ -136,6 +138,8 @@ impl ClientCore {
     ) -> Result<OpId, Misuse> {
         self.live_producer(producer)?;
         let op = self.alloc_op();
+        self.config.namespace.wrap_message(&mut message);
+        let target = self.wrap_target(target);
         let prepared = self.with_id_clock(producer, |config, clock| {
             prepare_message(config, &mut message, clock)
         });
@@ -157,6 +161,10 @@ impl ClientCore {
     ) -> Result<OpId, Misuse> {
         self.live_producer(producer)?;
         let op = self.alloc_op();
+        for message in &mut messages {
+            self.config.namespace.wrap_message(message);
+        }
+        let target = self.wrap_target(target);
         let prepared = self.with_id_clock(producer, |config, clock| {
             prepare_batch(config, &mut messages, clock)
         });
@@ -177,6 +185,14 @@ impl ClientCore {
         let op = self.alloc_op();
         self.drive_producer(now, producer, |m, env| m.close(env, op));
         Ok(op)
+    }
+
+    /// A chosen queue of the user's topic, as the cluster knows it.
+    fn wrap_target(&self, target: SendTarget) -> SendTarget {
+        match target {
+            SendTarget::Queue(q) => SendTarget::Queue(self.config.namespace.wrap_queue(&q)),
+            other => other,
+        }
     }
 
     /// Every producer not closed yet (closing ones included).
