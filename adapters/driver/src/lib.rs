@@ -80,7 +80,7 @@ pub use lite::{
 };
 #[doc(hidden)]
 pub use lite::{assignment_of, close_report_of, committable_of, LiteState, Ready, Subscribe};
-pub use park::{block_on, park_until};
+pub use park::{block_on, park_until, sleep_until, Sleep};
 #[doc(hidden)]
 pub use producer::{shutdown_error, try_send_command};
 pub use producer::{Producer, SendHandle, TrySendError};
