@@ -4,12 +4,13 @@
 //!   channels. It takes user [`Command`]s, IO inputs and timeouts, routes the core's events to
 //!   whoever waits for them, and hands out only IO work ([`Io`]). It has no IO and no runtime,
 //!   so the async driver here and the blocking adapter's thread run the very same logic.
-//! * [`Runtime`] is what the async driver needs from an executor: connect, timer, spawn, now.
-//!   tokio, smol and async-std implement it in a few dozen lines each (`async-io` feature:
-//!   [`AsyncIoRuntime`] for the latter two).
+//! * [`Runtime`] is what the driver needs from an executor: now, timer, spawn, and open a
+//!   [`Connection`]. tokio, smol and async-std implement it in a few dozen lines each
+//!   (`async-io` feature: [`AsyncIoRuntime`] for the latter two), running each connection as
+//!   one task ([`spawn_connection`]).
 //! * [`Client`] is the user's handle. One driver task owns the shell (no lock around the core);
-//!   one task per connection connects, then reads and writes concurrently, so a slow socket
-//!   never blocks the driver. Handles talk to the driver over a channel with oneshot replies.
+//!   each connection connects, then reads and writes concurrently, so a slow socket never
+//!   blocks the driver. Handles talk to the driver over a channel with oneshot replies.
 //!
 //! The loop that owns a [`Shell`] (the async driver's, and the blocking adapter's thread):
 //!
@@ -51,6 +52,7 @@
 mod async_io;
 mod client;
 mod close_on_drop;
+mod connection;
 mod consumer;
 mod driver;
 mod inflight;
@@ -67,6 +69,7 @@ mod transaction;
 pub use async_io::{AsyncIoRuntime, Spawn};
 pub use client::Client;
 pub use close_on_drop::CloseOnDrop;
+pub use connection::{advance, Connection, Link, ReadBuffer};
 pub use consumer::{
     consume_directly_response, ConsumerEvent, ConsumerStartError, OffsetStore, PushConsumer,
     PushConsumerOptions, DEFAULT_CONSUME_CONCURRENCY, FAILED_OUTCOME,
@@ -84,7 +87,7 @@ pub use park::{block_on, park_until, sleep_until, Sleep};
 #[doc(hidden)]
 pub use producer::{shutdown_error, try_send_command};
 pub use producer::{Producer, SendHandle, TrySendError};
-pub use runtime::{AsyncIo, BoxFuture, CurrentRuntime, Runtime};
+pub use runtime::{spawn_connection, BoxFuture, CurrentRuntime, Runtime};
 pub use shell::{
     check_success, os_seed, reply_result, Command, ConsumerState, DriverOptions, Io, Reply,
     ReplyReceiver, SendPayload, SendReply, Shell, ShutdownComplete, TransactionReply,
