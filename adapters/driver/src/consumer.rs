@@ -28,6 +28,7 @@ use rocketwire_core::{
     ResponseCode,
 };
 
+use crate::bounded::Bounded;
 use crate::client::Client;
 use crate::close_on_drop::CloseOnDrop;
 use crate::shell::Command;
@@ -435,8 +436,7 @@ async fn dispatch<R, H, F>(
     H: Fn(Vec<MessageExt>) -> F + Send + Sync + 'static,
     F: Future<Output = ConsumeOutcome> + Send + 'static,
 {
-    let (done_tx, mut done_rx) = mpsc::unbounded::<()>();
-    let mut running = 0usize;
+    let mut handlers = Bounded::new(limit);
     while let Some(event) = events.next().await {
         match event {
             ConsumerEvent::PersistOffsets { seq, content } => {
@@ -450,8 +450,7 @@ async fn dispatch<R, H, F>(
                 orderly,
             } => {
                 // Not counted against the concurrency: an admin's one-off request.
-                let handler = handler.clone();
-                let task_client = client.clone();
+                let (handler, task_client) = (handler.clone(), client.clone());
                 client.runtime().spawn(Box::pin(async move {
                     let client = task_client;
                     let started = client.runtime().now();
@@ -468,18 +467,8 @@ async fn dispatch<R, H, F>(
             ConsumerEvent::Deliver {
                 delivery, messages, ..
             } => {
-                while running >= limit {
-                    if done_rx.next().await.is_none() {
-                        return;
-                    }
-                    running -= 1;
-                }
-                running += 1;
-                let handler = handler.clone();
-                let task_client = client.clone();
-                let done = done_tx.clone();
-                client.runtime().spawn(Box::pin(async move {
-                    let client = task_client;
+                let (handler, task_client) = (handler.clone(), client.clone());
+                let task = async move {
                     let outcome = match AssertUnwindSafe(async { handler(messages).await })
                         .catch_unwind()
                         .await
@@ -490,14 +479,10 @@ async fn dispatch<R, H, F>(
                             FAILED_OUTCOME
                         }
                     };
-                    let _ = client.send(Command::Ack { delivery, outcome }).await;
-                    let _ = done.unbounded_send(());
-                }));
+                    let _ = task_client.send(Command::Ack { delivery, outcome }).await;
+                };
+                handlers.spawn(client.runtime().as_ref(), task).await;
             }
-        }
-        // Count finished handlers without waiting.
-        while let Ok(()) = done_rx.try_recv() {
-            running = running.saturating_sub(1);
         }
     }
 }

@@ -50,6 +50,7 @@
 
 #[cfg(feature = "async-io")]
 mod async_io;
+mod bounded;
 mod client;
 mod close_on_drop;
 mod connection;
