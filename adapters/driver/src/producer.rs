@@ -104,6 +104,18 @@ impl<R> Producer<R> {
         .await
     }
 
+    /// Hands `message` to the driver as [`Producer::send_async`] does once there is in-flight
+    /// room, and returns the handle of its result without waiting for it (to pipeline sends
+    /// from one task). Dropping the handle does not cancel the send.
+    pub async fn enqueue(&self, message: Message) -> SendHandle {
+        self.hand_over(
+            SendPayload::One(message),
+            SendTarget::Default,
+            SendMode::Async,
+        )
+        .await
+    }
+
     /// Sends `message` without waiting for the broker: resolves once it is written.
     pub async fn send_oneway(&self, message: Message) -> Result<(), SendError> {
         let permit = self.client.in_flight().acquire(message.body.len()).await;
@@ -168,13 +180,21 @@ impl<R> Producer<R> {
         target: SendTarget,
         mode: SendMode,
     ) -> Result<SendResult, SendError> {
+        self.hand_over(payload, target, mode).await.await
+    }
+
+    async fn hand_over(
+        &self,
+        payload: SendPayload,
+        target: SendTarget,
+        mode: SendMode,
+    ) -> SendHandle {
         let permit = self.client.in_flight().acquire(payload.body_len()).await;
         let (command, handle) = Command::send(self.id, payload, target, mode, Some(permit));
-        self.client
-            .send(command)
-            .await
-            .map_err(|_| shutdown_error())?;
-        handle.await
+        match self.client.send(command).await {
+            Ok(()) => handle,
+            Err(_) => SendHandle::resolved(Err(shutdown_error())),
+        }
     }
 
     fn try_submit(&self, payload: SendPayload) -> Result<SendHandle, TrySendError> {
