@@ -7,7 +7,7 @@
 //! * [`Runtime`] is what the driver needs from an executor: now, timer, spawn, and open a
 //!   [`Connection`]. tokio, smol and async-std implement it in a few dozen lines each
 //!   (`async-io` feature: [`AsyncIoRuntime`] for the latter two), running each connection as
-//!   one task ([`spawn_connection`]).
+//!   one task ([`spawn_connection`]); the blocking adapter implements it with std threads.
 //! * [`Client`] is the user's handle. One driver task owns the shell (no lock around the core);
 //!   each connection connects, then reads and writes concurrently, so a slow socket never
 //!   blocks the driver. Handles talk to the driver over a channel with oneshot replies.
