@@ -210,10 +210,10 @@ impl OffsetStore {
 }
 
 /// A broadcasting consumer's offset store and the content it holds.
-pub type OpenedStore = (Option<Arc<OffsetStore>>, Option<Vec<u8>>);
+pub(crate) type OpenedStore = (Option<Arc<OffsetStore>>, Option<Vec<u8>>);
 
 /// Reads the offset file of a broadcasting consumer, or `None` for clustering.
-pub fn open_store(
+pub(crate) fn open_store(
     config: &ConsumerConfig,
     options: &PushConsumerOptions,
     client_id: &str,
@@ -227,7 +227,7 @@ pub fn open_store(
 }
 
 /// Maps the core's refusal of a broadcasting consumer's file to an error naming the file.
-pub fn start_error(error: ConsumerError, store: Option<&OffsetStore>) -> ConsumerStartError {
+pub(crate) fn start_error(error: ConsumerError, store: Option<&OffsetStore>) -> ConsumerStartError {
     match (error, store) {
         (ConsumerError::OffsetFile(e), Some(store)) => ConsumerStartError::OffsetFile {
             path: store.path().to_path_buf(),
@@ -238,7 +238,7 @@ pub fn start_error(error: ConsumerError, store: Option<&OffsetStore>) -> Consume
 }
 
 /// Writes a persist event, logging a failure (the next persist tries again).
-pub fn persist(store: Option<&OffsetStore>, seq: u64, content: &[u8]) {
+pub(crate) fn persist(store: Option<&OffsetStore>, seq: u64, content: &[u8]) {
     if let Some(store) = store {
         if let Err(e) = store.save(seq, content) {
             tracing::warn!(path = %store.path().display(), error = %e, "offset file not written");

@@ -3,7 +3,7 @@
 //! * [`Shell`] owns the sans-IO [`rocketwire_core::ClientCore`] and the table of reply
 //!   channels. It takes user [`Command`]s, IO inputs and timeouts, routes the core's events to
 //!   whoever waits for them, and hands out only IO work ([`Io`]). It has no IO and no runtime,
-//!   so the async driver here and the blocking adapter's thread run the very same logic.
+//!   so any loop can own it: the driver loop here, or an embedding's own.
 //! * [`Runtime`] is what the driver needs from an executor: now, timer, spawn, and open a
 //!   [`Connection`]. tokio, smol and async-std implement it in a few dozen lines each
 //!   (`async-io` feature: [`AsyncIoRuntime`] for the latter two), running each connection as
@@ -12,7 +12,7 @@
 //!   each connection connects, then reads and writes concurrently, so a slow socket never
 //!   blocks the driver. Handles talk to the driver over a channel with oneshot replies.
 //!
-//! The loop that owns a [`Shell`] (the async driver's, and the blocking adapter's thread):
+//! The loop that owns a [`Shell`] (the driver loop's shape, written out by hand):
 //!
 //! ```no_run
 //! use std::time::Instant;
@@ -75,18 +75,12 @@ pub use consumer::{
     consume_directly_response, ConsumerEvent, ConsumerStartError, OffsetStore, PushConsumer,
     PushConsumerOptions, DEFAULT_CONSUME_CONCURRENCY, FAILED_OUTCOME,
 };
-#[doc(hidden)]
-pub use consumer::{open_store, persist, start_error, OpenedStore};
 pub use inflight::{Acquire, InFlight, Permit, ProducerOptions};
 pub use lite::{
     assign_subscriptions, user_queue, LiteBuffer, LiteMode, LitePullConsumer, LitePullError,
     LitePullOptions, Taken,
 };
-#[doc(hidden)]
-pub use lite::{assignment_of, close_report_of, committable_of, LiteState, Ready, Subscribe};
 pub use park::{block_on, park_until, sleep_until, Sleep};
-#[doc(hidden)]
-pub use producer::{shutdown_error, try_send_command};
 pub use producer::{Producer, SendHandle, TrySendError};
 pub use runtime::{spawn_connection, BoxFuture, CurrentRuntime, Runtime};
 pub use shell::{

@@ -1,5 +1,5 @@
-//! [`Producer`]: the async producer handle, and [`SendHandle`], the result of a send already
-//! handed to the driver (shared with the blocking adapter).
+//! [`Producer`]: the producer handle, and [`SendHandle`], the result of a send already handed
+//! to the driver (awaited, or waited for on a blocking client).
 
 use std::fmt;
 use std::sync::Arc;
@@ -13,14 +13,12 @@ use rocketwire_core::ClientError;
 use crate::client::Client;
 use crate::close_on_drop::CloseOnDrop;
 use crate::inflight::InFlight;
-use crate::shell::{reply_result, Command, SendPayload};
-pub use crate::shell::{shutdown_error, SendHandle, TrySendError};
+use crate::shell::{reply_result, shutdown_error, Command, SendPayload};
+pub use crate::shell::{SendHandle, TrySendError};
 
 /// The async send of `payload` by producer `id` if `in_flight` has room now, without waiting:
-/// the command to hand to the driver and the handle of its result (what `try_send` does in
-/// every adapter).
-#[doc(hidden)]
-pub fn try_send_command(
+/// the command to hand to the driver and the handle of its result.
+fn try_send_command(
     in_flight: &Arc<InFlight>,
     id: ProducerId,
     payload: SendPayload,
