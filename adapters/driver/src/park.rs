@@ -7,16 +7,26 @@
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::{pin, Pin};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 use std::time::Instant;
 
 thread_local! {
-    /// The pending [`Sleep`]s of this thread's current wait: when each is due, and its waker.
-    static SLEEPS: RefCell<Vec<(Instant, Waker)>> = const { RefCell::new(Vec::new()) };
+    /// The pending [`Sleep`]s of this thread's current wait.
+    static SLEEPS: RefCell<Vec<Pending>> = const { RefCell::new(Vec::new()) };
 }
+
+/// A [`Sleep`] polled by this thread and not yet due: whom to wake, and when.
+struct Pending {
+    sleep: u64,
+    at: Instant,
+    waker: Waker,
+}
+
+/// The id of the next [`Sleep`].
+static NEXT_SLEEP: AtomicU64 = AtomicU64::new(0);
 
 /// Wakes the thread that parked. The flag keeps a wake-up meant for this wait when a wait
 /// nested inside the poll (a blocking call made by polled code) consumed the unpark.
@@ -68,11 +78,10 @@ pub fn park_until<T>(
 fn wait(woken: &AtomicBool, deadline: Option<Instant>) -> bool {
     loop {
         let now = Instant::now();
-        let (due, pending): (Vec<_>, Vec<_>) =
-            SLEEPS.take().into_iter().partition(|(at, _)| *at <= now);
-        let next_sleep = pending.iter().map(|(at, _)| *at).min();
+        let (due, pending): (Vec<_>, Vec<_>) = SLEEPS.take().into_iter().partition(|p| p.at <= now);
+        let next_sleep = pending.iter().map(|p| p.at).min();
         SLEEPS.set(pending);
-        due.into_iter().for_each(|(_, waker)| waker.wake());
+        due.into_iter().for_each(|p| p.waker.wake());
         if woken.swap(false, Ordering::Acquire) {
             return true;
         }
@@ -104,31 +113,48 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
 /// While pending, the waiting thread wakes it at `at`; polled by another executor, it is never
 /// woken.
 pub fn sleep_until(at: Instant) -> Sleep {
-    Sleep(at)
+    Sleep {
+        id: NEXT_SLEEP.fetch_add(1, Ordering::Relaxed),
+        at,
+    }
 }
 
-/// The future of [`sleep_until`].
+/// The future of [`sleep_until`]. Dropping it forgets its deadline.
 #[derive(Debug)]
 #[must_use = "a timer does nothing unless polled"]
-pub struct Sleep(Instant);
+pub struct Sleep {
+    id: u64,
+    at: Instant,
+}
 
 impl Future for Sleep {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let at = self.0;
-        if Instant::now() >= at {
+        if Instant::now() >= self.at {
             return Poll::Ready(());
         }
-        SLEEPS.with_borrow_mut(|sleeps| {
-            if !sleeps
-                .iter()
-                .any(|(t, w)| *t == at && w.will_wake(cx.waker()))
-            {
-                sleeps.push((at, cx.waker().clone()));
+        SLEEPS.with_borrow_mut(
+            |sleeps| match sleeps.iter_mut().find(|p| p.sleep == self.id) {
+                Some(pending) => pending.waker.clone_from(cx.waker()),
+                None => sleeps.push(Pending {
+                    sleep: self.id,
+                    at: self.at,
+                    waker: cx.waker().clone(),
+                }),
+            },
+        );
+        Poll::Pending
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        let _ = SLEEPS.try_with(|sleeps| {
+            if let Ok(mut sleeps) = sleeps.try_borrow_mut() {
+                sleeps.retain(|p| p.sleep != self.id);
             }
         });
-        Poll::Pending
     }
 }
 
@@ -236,5 +262,21 @@ mod tests {
         assert_eq!(r, Some(()));
         let elapsed = start.elapsed();
         assert!(elapsed >= Duration::from_millis(40) && elapsed < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_sleep_is_listed_once_and_forgotten_when_dropped() {
+        let far = Instant::now() + Duration::from_secs(60);
+        let listed = block_on(futures::future::poll_fn(|cx| {
+            for i in 0..1000 {
+                let mut replaced = sleep_until(far + Duration::from_millis(i));
+                assert!(Pin::new(&mut replaced).poll(cx).is_pending());
+            }
+            let mut kept = sleep_until(far);
+            assert!(Pin::new(&mut kept).poll(cx).is_pending());
+            assert!(Pin::new(&mut kept).poll(cx).is_pending());
+            Poll::Ready(SLEEPS.with_borrow(Vec::len))
+        }));
+        assert_eq!(listed, 1, "only the live sleep, once");
     }
 }
