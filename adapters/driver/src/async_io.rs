@@ -2,12 +2,12 @@
 //! only spawning differs between those two, through [`Spawn`].
 
 use std::fmt::Debug;
-use std::io;
 use std::time::Instant;
 
 use rocketwire_core::ClientError;
 
-use crate::runtime::{AsyncIo, BoxFuture, CurrentRuntime, Runtime};
+use crate::connection::Connection;
+use crate::runtime::{spawn_connection, BoxFuture, CurrentRuntime, Runtime};
 
 /// Spawns a detached task on some executor.
 pub trait Spawn: Send + Sync + Debug + Default + 'static {
@@ -24,13 +24,13 @@ impl<S: Spawn> Runtime for AsyncIoRuntime<S> {
         Instant::now()
     }
 
-    fn connect(&self, addr: &str) -> BoxFuture<io::Result<Box<dyn AsyncIo>>> {
-        let addr = addr.to_owned();
-        Box::pin(async move {
+    fn open(&self, connection: Connection) {
+        let addr = connection.addr.clone();
+        spawn_connection(self, connection, async move {
             let stream = async_net::TcpStream::connect(addr.as_str()).await?;
             stream.set_nodelay(true)?;
-            Ok(Box::new(stream) as Box<dyn AsyncIo>)
-        })
+            Ok(stream)
+        });
     }
 
     fn timer(&self, at: Instant) -> BoxFuture<()> {

@@ -1,4 +1,4 @@
-//! [`Client`]: the user-facing handle of the async driver.
+//! [`Client`]: the user-facing handle of the driver.
 
 use std::fmt;
 use std::marker::PhantomData;

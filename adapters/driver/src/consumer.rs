@@ -28,6 +28,7 @@ use rocketwire_core::{
     ResponseCode,
 };
 
+use crate::bounded::Bounded;
 use crate::client::Client;
 use crate::close_on_drop::CloseOnDrop;
 use crate::shell::Command;
@@ -209,10 +210,10 @@ impl OffsetStore {
 }
 
 /// A broadcasting consumer's offset store and the content it holds.
-pub type OpenedStore = (Option<Arc<OffsetStore>>, Option<Vec<u8>>);
+pub(crate) type OpenedStore = (Option<Arc<OffsetStore>>, Option<Vec<u8>>);
 
 /// Reads the offset file of a broadcasting consumer, or `None` for clustering.
-pub fn open_store(
+pub(crate) fn open_store(
     config: &ConsumerConfig,
     options: &PushConsumerOptions,
     client_id: &str,
@@ -226,7 +227,7 @@ pub fn open_store(
 }
 
 /// Maps the core's refusal of a broadcasting consumer's file to an error naming the file.
-pub fn start_error(error: ConsumerError, store: Option<&OffsetStore>) -> ConsumerStartError {
+pub(crate) fn start_error(error: ConsumerError, store: Option<&OffsetStore>) -> ConsumerStartError {
     match (error, store) {
         (ConsumerError::OffsetFile(e), Some(store)) => ConsumerStartError::OffsetFile {
             path: store.path().to_path_buf(),
@@ -237,7 +238,7 @@ pub fn start_error(error: ConsumerError, store: Option<&OffsetStore>) -> Consume
 }
 
 /// Writes a persist event, logging a failure (the next persist tries again).
-pub fn persist(store: Option<&OffsetStore>, seq: u64, content: &[u8]) {
+pub(crate) fn persist(store: Option<&OffsetStore>, seq: u64, content: &[u8]) {
     if let Some(store) = store {
         if let Err(e) = store.save(seq, content) {
             tracing::warn!(path = %store.path().display(), error = %e, "offset file not written");
@@ -435,8 +436,7 @@ async fn dispatch<R, H, F>(
     H: Fn(Vec<MessageExt>) -> F + Send + Sync + 'static,
     F: Future<Output = ConsumeOutcome> + Send + 'static,
 {
-    let (done_tx, mut done_rx) = mpsc::unbounded::<()>();
-    let mut running = 0usize;
+    let mut handlers = Bounded::new(limit);
     while let Some(event) = events.next().await {
         match event {
             ConsumerEvent::PersistOffsets { seq, content } => {
@@ -450,8 +450,7 @@ async fn dispatch<R, H, F>(
                 orderly,
             } => {
                 // Not counted against the concurrency: an admin's one-off request.
-                let handler = handler.clone();
-                let task_client = client.clone();
+                let (handler, task_client) = (handler.clone(), client.clone());
                 client.runtime().spawn(Box::pin(async move {
                     let client = task_client;
                     let started = client.runtime().now();
@@ -468,18 +467,8 @@ async fn dispatch<R, H, F>(
             ConsumerEvent::Deliver {
                 delivery, messages, ..
             } => {
-                while running >= limit {
-                    if done_rx.next().await.is_none() {
-                        return;
-                    }
-                    running -= 1;
-                }
-                running += 1;
-                let handler = handler.clone();
-                let task_client = client.clone();
-                let done = done_tx.clone();
-                client.runtime().spawn(Box::pin(async move {
-                    let client = task_client;
+                let (handler, task_client) = (handler.clone(), client.clone());
+                let task = async move {
                     let outcome = match AssertUnwindSafe(async { handler(messages).await })
                         .catch_unwind()
                         .await
@@ -490,14 +479,10 @@ async fn dispatch<R, H, F>(
                             FAILED_OUTCOME
                         }
                     };
-                    let _ = client.send(Command::Ack { delivery, outcome }).await;
-                    let _ = done.unbounded_send(());
-                }));
+                    let _ = task_client.send(Command::Ack { delivery, outcome }).await;
+                };
+                handlers.spawn(client.runtime().as_ref(), task).await;
             }
-        }
-        // Count finished handlers without waiting.
-        while let Ok(()) = done_rx.try_recv() {
-            running = running.saturating_sub(1);
         }
     }
 }

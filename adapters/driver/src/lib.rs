@@ -3,15 +3,16 @@
 //! * [`Shell`] owns the sans-IO [`rocketwire_core::ClientCore`] and the table of reply
 //!   channels. It takes user [`Command`]s, IO inputs and timeouts, routes the core's events to
 //!   whoever waits for them, and hands out only IO work ([`Io`]). It has no IO and no runtime,
-//!   so the async driver here and the blocking adapter's thread run the very same logic.
-//! * [`Runtime`] is what the async driver needs from an executor: connect, timer, spawn, now.
-//!   tokio, smol and async-std implement it in a few dozen lines each (`async-io` feature:
-//!   [`AsyncIoRuntime`] for the latter two).
+//!   so any loop can own it: the driver loop here, or an embedding's own.
+//! * [`Runtime`] is what the driver needs from an executor: now, timer, spawn, and open a
+//!   [`Connection`]. tokio, smol and async-std implement it in a few dozen lines each
+//!   (`async-io` feature: [`AsyncIoRuntime`] for the latter two), running each connection as
+//!   one task ([`spawn_connection`]); the blocking adapter implements it with std threads.
 //! * [`Client`] is the user's handle. One driver task owns the shell (no lock around the core);
-//!   one task per connection connects, then reads and writes concurrently, so a slow socket
-//!   never blocks the driver. Handles talk to the driver over a channel with oneshot replies.
+//!   each connection connects, then reads and writes concurrently, so a slow socket never
+//!   blocks the driver. Handles talk to the driver over a channel with oneshot replies.
 //!
-//! The loop that owns a [`Shell`] (the async driver's, and the blocking adapter's thread):
+//! The loop that owns a [`Shell`] (the driver loop's shape, written out by hand):
 //!
 //! ```no_run
 //! use std::time::Instant;
@@ -49,8 +50,10 @@
 
 #[cfg(feature = "async-io")]
 mod async_io;
+mod bounded;
 mod client;
 mod close_on_drop;
+mod connection;
 mod consumer;
 mod driver;
 mod inflight;
@@ -67,24 +70,19 @@ mod transaction;
 pub use async_io::{AsyncIoRuntime, Spawn};
 pub use client::Client;
 pub use close_on_drop::CloseOnDrop;
+pub use connection::{advance, Connection, Link, ReadBuffer};
 pub use consumer::{
     consume_directly_response, ConsumerEvent, ConsumerStartError, OffsetStore, PushConsumer,
     PushConsumerOptions, DEFAULT_CONSUME_CONCURRENCY, FAILED_OUTCOME,
 };
-#[doc(hidden)]
-pub use consumer::{open_store, persist, start_error, OpenedStore};
 pub use inflight::{Acquire, InFlight, Permit, ProducerOptions};
 pub use lite::{
     assign_subscriptions, user_queue, LiteBuffer, LiteMode, LitePullConsumer, LitePullError,
     LitePullOptions, Taken,
 };
-#[doc(hidden)]
-pub use lite::{assignment_of, close_report_of, committable_of, LiteState, Ready, Subscribe};
-pub use park::{block_on, park_until};
-#[doc(hidden)]
-pub use producer::{shutdown_error, try_send_command};
+pub use park::{block_on, park_until, sleep_until, Sleep};
 pub use producer::{Producer, SendHandle, TrySendError};
-pub use runtime::{AsyncIo, BoxFuture, CurrentRuntime, Runtime};
+pub use runtime::{spawn_connection, BoxFuture, CurrentRuntime, Runtime};
 pub use shell::{
     check_success, os_seed, reply_result, Command, ConsumerState, DriverOptions, Io, Reply,
     ReplyReceiver, SendPayload, SendReply, Shell, ShutdownComplete, TransactionReply,

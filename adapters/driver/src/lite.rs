@@ -102,7 +102,7 @@ impl LitePullOptions {
 
 /// What a lite pull `subscribe` has to do ([`LiteState::subscription`]).
 #[derive(Debug)]
-pub enum Subscribe {
+pub(crate) enum Subscribe {
     /// Start the consumer with this subscription.
     Start(Subscription),
     /// Send this command to the running consumer.
@@ -147,8 +147,8 @@ struct Buffered {
     messages: Vec<MessageExt>,
 }
 
-/// What a lite pull consumer holds, shared by the async and blocking consumers: deliveries
-/// not yet polled, polled ones not yet committed, paused queues.
+/// What a lite pull consumer holds: deliveries not yet polled, polled ones not yet committed,
+/// paused queues.
 #[derive(Debug)]
 pub struct LiteBuffer {
     batch: usize,
@@ -299,13 +299,11 @@ pub fn assign_subscriptions(queues: &[MessageQueue]) -> Result<Vec<Subscription>
         .collect()
 }
 
-/// What a lite pull consumer handle holds besides its client, shared by the async and the
-/// blocking handles: settings, mode, id, event stream and buffer. Its methods are the
-/// consumer's logic short of talking to the driver: they check the state and build the
-/// commands that the handle sends (and waits on) its own way.
-#[doc(hidden)]
+/// What a lite pull consumer handle holds besides its client: settings, mode, id, event
+/// stream and buffer. Its methods are the consumer's logic short of talking to the driver:
+/// they check the state and build the commands that the handle sends (and waits on).
 #[derive(Debug)]
-pub struct LiteState {
+pub(crate) struct LiteState {
     config: ConsumerConfig,
     options: LitePullOptions,
     mode: Option<LiteMode>,
@@ -315,12 +313,11 @@ pub struct LiteState {
 }
 
 /// What [`LiteState::ready`] returns: messages for the user and the ack commands to send first.
-#[doc(hidden)]
-pub type Ready = (Vec<MessageExt>, Vec<Command>);
+pub(crate) type Ready = (Vec<MessageExt>, Vec<Command>);
 
 impl LiteState {
     /// A consumer not started yet.
-    pub fn new(config: ConsumerConfig, options: LitePullOptions) -> Self {
+    pub(crate) fn new(config: ConsumerConfig, options: LitePullOptions) -> Self {
         Self {
             config: options.apply(config),
             buffer: LiteBuffer::new(&options),
@@ -332,34 +329,34 @@ impl LiteState {
     }
 
     /// The consumer group.
-    pub fn group(&self) -> &str {
+    pub(crate) fn group(&self) -> &str {
         &self.config.group
     }
 
     /// The options.
-    pub fn options(&self) -> &LitePullOptions {
+    pub(crate) fn options(&self) -> &LitePullOptions {
         &self.options
     }
 
     /// How the consumer got its queues, once it did.
-    pub fn mode(&self) -> Option<LiteMode> {
+    pub(crate) fn mode(&self) -> Option<LiteMode> {
         self.mode
     }
 
     /// The consumer's id inside the client, once started.
-    pub fn id(&self) -> Option<ConsumerId> {
+    pub(crate) fn id(&self) -> Option<ConsumerId> {
         self.id
     }
 
     /// The id, or [`LitePullError::NotStarted`].
-    pub fn started(&self) -> Result<ConsumerId, LitePullError> {
+    pub(crate) fn started(&self) -> Result<ConsumerId, LitePullError> {
         self.id.ok_or(LitePullError::NotStarted)
     }
 
     /// The command creating the consumer with `subscriptions`, its reply and the receiver of
     /// its events: hand both to [`LiteState::started_with`].
     #[allow(clippy::type_complexity)]
-    pub fn start_command(
+    pub(crate) fn start_command(
         &self,
         subscriptions: Vec<Subscription>,
     ) -> (
@@ -374,7 +371,7 @@ impl LiteState {
     }
 
     /// Takes in the reply to [`LiteState::start_command`].
-    pub fn started_with(
+    pub(crate) fn started_with(
         &mut self,
         reply: Result<Result<ConsumerId, ConsumerError>, oneshot::Canceled>,
         events: mpsc::UnboundedReceiver<ConsumerEvent>,
@@ -392,7 +389,11 @@ impl LiteState {
     /// What a `subscribe` of `topic` with `expression` does: start the consumer with the
     /// subscription ([`LiteState::set_mode`] once started), or, once subscribed, the command
     /// adding it to the running consumer. Fails after `assign`.
-    pub fn subscription(&self, topic: &str, expression: &str) -> Result<Subscribe, LitePullError> {
+    pub(crate) fn subscription(
+        &self,
+        topic: &str,
+        expression: &str,
+    ) -> Result<Subscribe, LitePullError> {
         if self.mode == Some(LiteMode::Assign) {
             return Err(LitePullError::MixedModes);
         }
@@ -406,7 +407,7 @@ impl LiteState {
 
     /// The command dropping `topic` from a subscribed consumer. Fails after `assign` or
     /// before `subscribe`.
-    pub fn unsubscribe_command(&self, topic: &str) -> Result<Command, LitePullError> {
+    pub(crate) fn unsubscribe_command(&self, topic: &str) -> Result<Command, LitePullError> {
         match self.mode {
             Some(LiteMode::Assign) => Err(LitePullError::MixedModes),
             _ => Ok(Command::unsubscribe(self.started()?, topic)),
@@ -414,13 +415,13 @@ impl LiteState {
     }
 
     /// Records how the consumer got its queues.
-    pub fn set_mode(&mut self, mode: LiteMode) {
+    pub(crate) fn set_mode(&mut self, mode: LiteMode) {
         self.mode = Some(mode);
     }
 
     /// Whether an `assign` may go on: the id when already started, `None` when it must start
     /// the consumer (with [`assign_subscriptions`]) first.
-    pub fn assign_target(&self) -> Result<Option<ConsumerId>, LitePullError> {
+    pub(crate) fn assign_target(&self) -> Result<Option<ConsumerId>, LitePullError> {
         if self.mode == Some(LiteMode::Subscribe) {
             return Err(LitePullError::MixedModes);
         }
@@ -429,7 +430,7 @@ impl LiteState {
 
     /// Switches consumer `id` to exactly `queues`: forgets what was buffered of other queues
     /// and returns the command to send.
-    pub fn assign_command(&mut self, id: ConsumerId, queues: Vec<MessageQueue>) -> Command {
+    pub(crate) fn assign_command(&mut self, id: ConsumerId, queues: Vec<MessageQueue>) -> Command {
         self.mode = Some(LiteMode::Assign);
         let set: BTreeSet<MessageQueue> = queues.iter().cloned().collect();
         self.buffer.retain_queues(&set);
@@ -443,7 +444,7 @@ impl LiteState {
     /// waiting) with the acks to send first; `None` when it must wait for the next event
     /// ([`LiteState::events`], then [`LiteState::absorb_next`]). Fails once the event stream
     /// ended.
-    pub fn ready(&mut self) -> Result<Option<Ready>, LitePullError> {
+    pub(crate) fn ready(&mut self) -> Result<Option<Ready>, LitePullError> {
         self.started()?;
         let Some(events) = self.events.as_mut() else {
             return Err(LitePullError::NotStarted);
@@ -467,12 +468,12 @@ impl LiteState {
     }
 
     /// The consumer's event stream, once started.
-    pub fn events(&mut self) -> Option<&mut mpsc::UnboundedReceiver<ConsumerEvent>> {
+    pub(crate) fn events(&mut self) -> Option<&mut mpsc::UnboundedReceiver<ConsumerEvent>> {
         self.events.as_mut()
     }
 
     /// Takes in what the event stream yielded: an event, or `None` at its end.
-    pub fn absorb_next(&mut self, event: Option<ConsumerEvent>) {
+    pub(crate) fn absorb_next(&mut self, event: Option<ConsumerEvent>) {
         match event {
             Some(event) => self.buffer.absorb(event),
             None => self.buffer.set_ended(),
@@ -480,7 +481,7 @@ impl LiteState {
     }
 
     /// The command moving `queue` to `offset`.
-    pub fn seek_command(
+    pub(crate) fn seek_command(
         &self,
         queue: &MessageQueue,
         offset: i64,
@@ -495,7 +496,7 @@ impl LiteState {
     }
 
     /// The command committing now, settling first (without auto-commit) what `poll` returned.
-    pub fn commit_command(&mut self) -> Result<(Command, ReplyReceiver<()>), LitePullError> {
+    pub(crate) fn commit_command(&mut self) -> Result<(Command, ReplyReceiver<()>), LitePullError> {
         let id = self.started()?;
         if let Some(events) = self.events.as_mut() {
             // Seeks already applied must drop their stale deliveries first.
@@ -506,7 +507,10 @@ impl LiteState {
     }
 
     /// Pauses `queues` in the buffer and returns the command pausing their pulls.
-    pub fn pause_command(&mut self, queues: &[MessageQueue]) -> Result<Command, LitePullError> {
+    pub(crate) fn pause_command(
+        &mut self,
+        queues: &[MessageQueue],
+    ) -> Result<Command, LitePullError> {
         let id = self.started()?;
         self.buffer.pause(queues);
         Ok(Command::Pause {
@@ -516,7 +520,10 @@ impl LiteState {
     }
 
     /// Resumes `queues` in the buffer and returns the command resuming their pulls.
-    pub fn resume_command(&mut self, queues: &[MessageQueue]) -> Result<Command, LitePullError> {
+    pub(crate) fn resume_command(
+        &mut self,
+        queues: &[MessageQueue],
+    ) -> Result<Command, LitePullError> {
         let id = self.started()?;
         self.buffer.resume(queues);
         Ok(Command::Resume {
@@ -526,27 +533,28 @@ impl LiteState {
     }
 
     /// The command asking for the consumer's queues and offsets; `None` before start.
-    pub fn state_command(&self) -> Option<(Command, oneshot::Receiver<ConsumerState>)> {
+    pub(crate) fn state_command(&self) -> Option<(Command, oneshot::Receiver<ConsumerState>)> {
         self.id.map(Command::consumer_state)
     }
 
     /// The commands closing the consumer (close, then abandon its deliveries) and the close
     /// reply; `None` before start. Send the close first: if that fails, the client is gone.
-    pub fn close_commands(&self) -> Option<(Command, Command, ReplyReceiver<ConsumerCloseReport>)> {
+    pub(crate) fn close_commands(
+        &self,
+    ) -> Option<(Command, Command, ReplyReceiver<ConsumerCloseReport>)> {
         let id = self.id?;
         let (close, rx) = Command::close_consumer(id);
         Some((close, Command::AbandonDeliveries { consumer: id }, rx))
     }
 
     /// Drops the event stream (once the close is under way).
-    pub fn end_events(&mut self) {
+    pub(crate) fn end_events(&mut self) {
         self.events = None;
     }
 }
 
 /// The user queues of a [`Command::consumer_state`] reply.
-#[doc(hidden)]
-pub fn assignment_of(
+pub(crate) fn assignment_of(
     reply: Result<ConsumerState, oneshot::Canceled>,
 ) -> Result<Vec<MessageQueue>, LitePullError> {
     let (queues, _) = reply.map_err(|_| ClientError::Shutdown)?;
@@ -554,8 +562,7 @@ pub fn assignment_of(
 }
 
 /// The committable offsets of user queues in a [`Command::consumer_state`] reply.
-#[doc(hidden)]
-pub fn committable_of(
+pub(crate) fn committable_of(
     reply: Result<ConsumerState, oneshot::Canceled>,
 ) -> Result<BTreeMap<MessageQueue, i64>, LitePullError> {
     let (_, offsets) = reply.map_err(|_| ClientError::Shutdown)?;
@@ -564,8 +571,7 @@ pub fn committable_of(
 
 /// The close report from a [`LiteState::close_commands`] reply: a client already gone closed
 /// the consumer too.
-#[doc(hidden)]
-pub fn close_report_of(
+pub(crate) fn close_report_of(
     reply: Result<Result<ConsumerCloseReport, ClientError>, oneshot::Canceled>,
 ) -> Result<ConsumerCloseReport, LitePullError> {
     match reply {

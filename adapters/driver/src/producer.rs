@@ -1,5 +1,5 @@
-//! [`Producer`]: the async producer handle, and [`SendHandle`], the result of a send already
-//! handed to the driver (shared with the blocking adapter).
+//! [`Producer`]: the producer handle, and [`SendHandle`], the result of a send already handed
+//! to the driver (awaited, or waited for on a blocking client).
 
 use std::fmt;
 use std::sync::Arc;
@@ -13,14 +13,12 @@ use rocketwire_core::ClientError;
 use crate::client::Client;
 use crate::close_on_drop::CloseOnDrop;
 use crate::inflight::InFlight;
-use crate::shell::{reply_result, Command, SendPayload};
-pub use crate::shell::{shutdown_error, SendHandle, TrySendError};
+use crate::shell::{reply_result, shutdown_error, Command, SendPayload};
+pub use crate::shell::{SendHandle, TrySendError};
 
 /// The async send of `payload` by producer `id` if `in_flight` has room now, without waiting:
-/// the command to hand to the driver and the handle of its result (what `try_send` does in
-/// every adapter).
-#[doc(hidden)]
-pub fn try_send_command(
+/// the command to hand to the driver and the handle of its result.
+fn try_send_command(
     in_flight: &Arc<InFlight>,
     id: ProducerId,
     payload: SendPayload,
@@ -104,6 +102,18 @@ impl<R> Producer<R> {
         .await
     }
 
+    /// Hands `message` to the driver as [`Producer::send_async`] does once there is in-flight
+    /// room, and returns the handle of its result without waiting for it (to pipeline sends
+    /// from one task). Dropping the handle does not cancel the send.
+    pub async fn enqueue(&self, message: Message) -> SendHandle {
+        self.hand_over(
+            SendPayload::One(message),
+            SendTarget::Default,
+            SendMode::Async,
+        )
+        .await
+    }
+
     /// Sends `message` without waiting for the broker: resolves once it is written.
     pub async fn send_oneway(&self, message: Message) -> Result<(), SendError> {
         let permit = self.client.in_flight().acquire(message.body.len()).await;
@@ -168,13 +178,21 @@ impl<R> Producer<R> {
         target: SendTarget,
         mode: SendMode,
     ) -> Result<SendResult, SendError> {
+        self.hand_over(payload, target, mode).await.await
+    }
+
+    async fn hand_over(
+        &self,
+        payload: SendPayload,
+        target: SendTarget,
+        mode: SendMode,
+    ) -> SendHandle {
         let permit = self.client.in_flight().acquire(payload.body_len()).await;
         let (command, handle) = Command::send(self.id, payload, target, mode, Some(permit));
-        self.client
-            .send(command)
-            .await
-            .map_err(|_| shutdown_error())?;
-        handle.await
+        match self.client.send(command).await {
+            Ok(()) => handle,
+            Err(_) => SendHandle::resolved(Err(shutdown_error())),
+        }
     }
 
     fn try_submit(&self, payload: SendPayload) -> Result<SendHandle, TrySendError> {

@@ -1,4 +1,4 @@
-//! The runtime abstraction: the four things the async driver needs from an executor.
+//! The runtime abstraction: the four things the driver needs from an executor.
 
 use std::fmt::Debug;
 use std::future::Future;
@@ -6,26 +6,23 @@ use std::io;
 use std::pin::Pin;
 use std::time::Instant;
 
-use futures_io::{AsyncRead, AsyncWrite};
+use futures::io::{AsyncRead, AsyncWrite};
 use rocketwire_core::ClientError;
+
+use crate::connection::Connection;
 
 /// A boxed, sendable future.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
-/// A connected byte stream (a TCP socket).
-pub trait AsyncIo: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
-
-impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> AsyncIo for T {}
-
-/// What the driver needs from an async runtime. Dyn-compatible: the driver holds an
+/// What the driver needs from a runtime. Dyn-compatible: the driver holds an
 /// `Arc<dyn Runtime>`.
 pub trait Runtime: Send + Sync + Debug + 'static {
     /// The current monotonic time (the driver's only clock).
     fn now(&self) -> Instant;
 
-    /// Opens a TCP connection to `addr` (`host:port`) with `TCP_NODELAY` set. The driver
-    /// applies the connect timeout.
-    fn connect(&self, addr: &str) -> BoxFuture<io::Result<Box<dyn AsyncIo>>>;
+    /// Runs `connection`'s IO until it ends, without blocking the caller. An async runtime
+    /// spawns it as one task over its TCP connect ([`spawn_connection`]).
+    fn open(&self, connection: Connection);
 
     /// A future that completes at `at`.
     fn timer(&self, at: Instant) -> BoxFuture<()>;
@@ -39,4 +36,18 @@ pub trait Runtime: Send + Sync + Debug + 'static {
 pub trait CurrentRuntime: Runtime + Sized {
     /// The runtime of the calling context.
     fn current() -> Result<Self, ClientError>;
+}
+
+/// [`Runtime::open`] of an async runtime: spawns on `rt` one task that runs `connect` (a TCP
+/// connect with `TCP_NODELAY` set), given up after the connection's connect timeout, then
+/// reads and writes the stream concurrently.
+pub fn spawn_connection<S>(
+    rt: &dyn Runtime,
+    connection: Connection,
+    connect: impl Future<Output = io::Result<S>> + Send + 'static,
+) where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let timeout = rt.timer(rt.now() + connection.connect_timeout);
+    rt.spawn(Box::pin(connection.run(connect, timeout)));
 }

@@ -20,6 +20,7 @@ use rocketwire_core::message::{Message, MessageExt};
 use rocketwire_core::producer::{ProducerConfig, SendError};
 use rocketwire_core::{ClientError, ProducerId, TransactionSendResult};
 
+use crate::bounded::Bounded;
 use crate::client::Client;
 use crate::shell::{shutdown_error, Command};
 pub use crate::shell::{LocalTransaction, TransactionCheck};
@@ -166,22 +167,21 @@ impl<R: crate::Runtime> Client<R> {
 /// Answers checks until the shell drops the sender, at most `limit` at once.
 async fn run_checks<R: crate::Runtime>(
     client: Client<R>,
-    checks: mpsc::UnboundedReceiver<TransactionCheck>,
+    mut checks: mpsc::UnboundedReceiver<TransactionCheck>,
     limit: usize,
     listener: Arc<dyn TransactionListener>,
 ) {
-    checks
-        .for_each_concurrent(limit, |check| {
-            let client = client.clone();
-            let listener = listener.clone();
-            async move {
-                let state = run_check(listener.as_ref(), &check.message);
-                let command = Command::AnswerCheck {
-                    token: check.token,
-                    state,
-                };
-                let _ = client.send(command).await;
-            }
-        })
-        .await;
+    let mut checkers = Bounded::new(limit);
+    while let Some(check) = checks.next().await {
+        let (task_client, listener) = (client.clone(), listener.clone());
+        let task = async move {
+            let state = run_check(listener.as_ref(), &check.message);
+            let command = Command::AnswerCheck {
+                token: check.token,
+                state,
+            };
+            let _ = task_client.send(command).await;
+        };
+        checkers.spawn(client.runtime().as_ref(), task).await;
+    }
 }

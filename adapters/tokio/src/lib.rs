@@ -22,11 +22,10 @@
 //! # Ok(()) }
 //! ```
 
-use std::io;
 use std::time::Instant;
 
 use rocketwire_core::ClientError;
-use rocketwire_driver::{AsyncIo, BoxFuture, CurrentRuntime, Runtime};
+use rocketwire_driver::{spawn_connection, BoxFuture, Connection, CurrentRuntime, Runtime};
 use tokio::runtime::Handle;
 use tokio_util::compat::TokioAsyncReadCompatExt;
 
@@ -62,13 +61,13 @@ impl Runtime for TokioRuntime {
         Instant::now()
     }
 
-    fn connect(&self, addr: &str) -> BoxFuture<io::Result<Box<dyn AsyncIo>>> {
-        let addr = addr.to_owned();
-        Box::pin(async move {
+    fn open(&self, connection: Connection) {
+        let addr = connection.addr.clone();
+        spawn_connection(self, connection, async move {
             let stream = tokio::net::TcpStream::connect(addr.as_str()).await?;
             stream.set_nodelay(true)?;
-            Ok(Box::new(stream.compat()) as Box<dyn AsyncIo>)
-        })
+            Ok(stream.compat())
+        });
     }
 
     fn timer(&self, at: Instant) -> BoxFuture<()> {

@@ -61,7 +61,7 @@ pub enum ConsumerEvent {
 }
 
 /// The error of a send whose client is gone.
-pub fn shutdown_error() -> SendError {
+pub(crate) fn shutdown_error() -> SendError {
     SendError::Transport(InvokeError::Shutdown)
 }
 

@@ -85,9 +85,8 @@ mod command;
 mod handout;
 
 pub use command::{Command, SendPayload, SendReply};
-pub use handout::{
-    shutdown_error, ConsumerEvent, LocalTransaction, SendHandle, TransactionCheck, TrySendError,
-};
+pub(crate) use handout::shutdown_error;
+pub use handout::{ConsumerEvent, LocalTransaction, SendHandle, TransactionCheck, TrySendError};
 
 /// Flattens what a [`ReplyReceiver`] yields: a dropped sender means the driver is gone.
 pub fn reply_result<T>(

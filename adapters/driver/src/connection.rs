@@ -1,0 +1,210 @@
+//! [`Connection`]: one connection the driver asks its runtime to open
+//! ([`crate::Runtime::open`]), and how an async runtime runs it: one task connects, then reads
+//! and writes concurrently.
+
+use std::fmt;
+use std::future::Future;
+use std::io::{self, IoSlice};
+use std::pin::pin;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures::channel::{mpsc, oneshot};
+use futures::future::{self, Either};
+use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use futures::{SinkExt, StreamExt};
+use rocketwire_core::{ConnId, Input};
+
+/// Size of one socket read.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Never sent: a clone of the sender lives in each connection's [`Link`], so the receiver
+/// ends when every connection has ended.
+pub(crate) enum Never {}
+
+/// A connection to open and run until it ends: connect to `addr` within `connect_timeout`
+/// and report [`Input::Connected`] or [`Input::ConnectFailed`]; then write `frames` in order
+/// and report what is read as [`Input::Received`], until the peer closes or an IO error
+/// ([`Input::Closed`]), or until `closed` fires: the driver closed the connection, so it
+/// stops at once and reports nothing. The driver learns that the connection's IO has ended
+/// when its [`Link`] is dropped (it waits for that at shutdown).
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Connection {
+    /// `host:port`.
+    pub addr: String,
+    /// How long connecting may take.
+    pub connect_timeout: Duration,
+    /// Frames to write, each head then body; the stream ends when the driver closes the
+    /// connection.
+    pub frames: mpsc::UnboundedReceiver<(Bytes, Bytes)>,
+    /// Resolves (canceled) when the driver closes the connection.
+    pub closed: oneshot::Receiver<()>,
+    /// Reports to the driver.
+    pub link: Link,
+}
+
+/// A connection's way to report to the driver; dropping it tells the driver that the
+/// connection's IO has ended.
+pub struct Link {
+    conn: ConnId,
+    inputs: mpsc::Sender<Input>,
+    _tracker: mpsc::Sender<Never>,
+}
+
+impl fmt::Debug for Link {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Link").field("conn", &self.conn).finish()
+    }
+}
+
+impl Link {
+    pub(crate) fn new(
+        conn: ConnId,
+        inputs: mpsc::Sender<Input>,
+        tracker: mpsc::Sender<Never>,
+    ) -> Self {
+        Self {
+            conn,
+            inputs,
+            _tracker: tracker,
+        }
+    }
+
+    /// The connection's id, for the inputs it reports.
+    pub fn conn(&self) -> ConnId {
+        self.conn
+    }
+
+    /// Hands `input` to the driver, waiting for room: `false` once the driver stopped.
+    pub async fn report(&mut self, input: Input) -> bool {
+        self.inputs.send(input).await.is_ok()
+    }
+}
+
+/// The buffer a connection reads into: large reads, handed out as [`Bytes`] without copying.
+#[derive(Debug)]
+pub struct ReadBuffer(BytesMut);
+
+impl Default for ReadBuffer {
+    fn default() -> Self {
+        Self(BytesMut::zeroed(READ_CHUNK))
+    }
+}
+
+impl ReadBuffer {
+    /// Where the next read goes.
+    pub fn space(&mut self) -> &mut [u8] {
+        &mut self.0
+    }
+
+    /// The `n` bytes the last read put into [`ReadBuffer::space`].
+    pub fn take(&mut self, n: usize) -> Bytes {
+        let chunk = self.0.split_to(n).freeze();
+        if self.0.len() < READ_CHUNK / 8 {
+            self.0 = BytesMut::zeroed(READ_CHUNK);
+        }
+        chunk
+    }
+}
+
+/// Drops the first `n` bytes of a frame being written (head, then body): what one (vectored)
+/// write took of it.
+pub fn advance(head: &mut Bytes, body: &mut Bytes, n: usize) {
+    let from_head = n.min(head.len());
+    let _ = head.split_to(from_head);
+    let _ = body.split_to((n - from_head).min(body.len()));
+}
+
+impl Connection {
+    /// Runs the connection in the calling task: `connect`, given up when `timeout` fires
+    /// first, then reads and writes concurrently.
+    pub(crate) async fn run<S>(
+        self,
+        connect: impl Future<Output = io::Result<S>>,
+        timeout: impl Future<Output = ()>,
+    ) where
+        S: AsyncRead + AsyncWrite + Send + Unpin,
+    {
+        let Connection {
+            addr,
+            connect_timeout,
+            frames,
+            mut closed,
+            mut link,
+        } = self;
+        let conn = link.conn;
+        let (connect, timeout) = (pin!(connect), pin!(timeout));
+        let connect = future::select(connect, timeout);
+        let stream = match future::select(connect, &mut closed).await {
+            Either::Left((Either::Left((Ok(stream), _)), _)) => stream,
+            Either::Left((Either::Left((Err(e), _)), _)) => {
+                link.report(Input::ConnectFailed(conn, e.to_string())).await;
+                return;
+            }
+            Either::Left((Either::Right(((), _)), _)) => {
+                let reason = format!("connect timed out after {connect_timeout:?}");
+                link.report(Input::ConnectFailed(conn, reason)).await;
+                return;
+            }
+            Either::Right(_) => return,
+        };
+        if !link.report(Input::Connected(conn)).await {
+            return;
+        }
+        let (reader, writer) = stream.split();
+        let read = pin!(read_loop(reader, conn, link.inputs.clone()));
+        let write = pin!(write_loop(writer, frames));
+        let io = future::select(read, write);
+        // `closed` first: a connection the driver closed needs no report.
+        if let Either::Right((finished, _)) = future::select(closed, io).await {
+            if let Err(e) = finished.factor_first().0 {
+                tracing::debug!(?conn, %addr, error = %e, "connection failed");
+            }
+            link.report(Input::Closed(conn)).await;
+        }
+    }
+}
+
+/// Forwards received bytes until EOF (`Ok`) or an error.
+async fn read_loop<S: AsyncRead>(
+    mut reader: ReadHalf<S>,
+    conn: ConnId,
+    mut inputs: mpsc::Sender<Input>,
+) -> io::Result<()> {
+    let mut buf = ReadBuffer::default();
+    loop {
+        let n = reader.read(buf.space()).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        if inputs
+            .send(Input::Received(conn, buf.take(n)))
+            .await
+            .is_err()
+        {
+            return Ok(());
+        }
+    }
+}
+
+/// Writes frames (head and body with one vectored write where possible) until the driver
+/// drops the sender (`Ok`) or an error.
+async fn write_loop<S: AsyncWrite>(
+    mut writer: WriteHalf<S>,
+    mut frames: mpsc::UnboundedReceiver<(Bytes, Bytes)>,
+) -> io::Result<()> {
+    while let Some((mut head, mut body)) = frames.next().await {
+        while !head.is_empty() || !body.is_empty() {
+            let n = writer
+                .write_vectored(&[IoSlice::new(&head), IoSlice::new(&body)])
+                .await?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            advance(&mut head, &mut body, n);
+        }
+        writer.flush().await?;
+    }
+    writer.close().await
+}
