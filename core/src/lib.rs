@@ -104,10 +104,10 @@ pub mod request;
 pub mod time;
 
 pub use client::{
-    AnswerToken, BrokerAddrMap, ClientConfig, ClientCore, ClientError, ConnId, ConsumeOutcome,
-    ConsumerCloseReport, ConsumerError, ConsumerId, DeliveryId, Event, IncomingRequest, Input,
-    LocalTransactionToken, Misuse, OpId, Output, ProducerId, RouteError, SendMode, SendTarget,
-    TransactionCheckToken, TransactionSendResult,
+    consume_directly_response, AnswerToken, BrokerAddrMap, ClientConfig, ClientCore, ClientError,
+    ConnId, ConsumeDirectlyToken, ConsumeOutcome, ConsumerCloseReport, ConsumerError, ConsumerId,
+    DeliveryId, Event, IncomingRequest, Input, LocalTransactionToken, Misuse, OpId, Output,
+    ProducerId, RouteError, SendMode, SendTarget, TransactionCheckToken, TransactionSendResult,
 };
 pub use codec::{
     CodecError, FrameDecoder, LanguageCode, RemotingCommand, RequestCode, ResponseCode,

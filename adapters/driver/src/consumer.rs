@@ -20,12 +20,11 @@ use std::time::Duration;
 use futures::channel::{mpsc, oneshot};
 use futures::future::{self, Either};
 use futures::{FutureExt, StreamExt};
-use rocketwire_core::body::{CMResult, ConsumeMessageDirectlyResult, MessageModel, MessageQueue};
+use rocketwire_core::body::{MessageModel, MessageQueue};
 use rocketwire_core::consumer::{ConsumerConfig, Subscription};
 use rocketwire_core::message::MessageExt;
 use rocketwire_core::{
-    ClientError, ConsumeOutcome, ConsumerCloseReport, ConsumerError, ConsumerId, RemotingCommand,
-    ResponseCode,
+    ClientError, ConsumeOutcome, ConsumerCloseReport, ConsumerError, ConsumerId,
 };
 
 use crate::bounded::Bounded;
@@ -36,34 +35,6 @@ pub use crate::shell::ConsumerEvent;
 
 /// Java's default consume thread count (`consumeThreadMin`/`Max` = 20).
 pub const DEFAULT_CONSUME_CONCURRENCY: usize = 20;
-
-/// The answer to CONSUME_MESSAGE_DIRECTLY: `SUCCESS` with a
-/// [`ConsumeMessageDirectlyResult`] body. `outcome` is `None` when the handler panicked
-/// (`CR_THROW_EXCEPTION`); success maps to `CR_SUCCESS`, anything else to `CR_LATER` (Java
-/// `ConsumeMessageConcurrentlyService` / `ConsumeMessageOrderlyService.consumeMessageDirectly`).
-pub fn consume_directly_response(
-    request: &RemotingCommand,
-    outcome: Option<ConsumeOutcome>,
-    spent: Duration,
-    orderly: bool,
-) -> RemotingCommand {
-    let (result, remark) = match outcome {
-        Some(ConsumeOutcome::Success) => (CMResult::Success, None),
-        Some(_) => (CMResult::Later, None),
-        None => (
-            CMResult::ThrowException,
-            Some("the handler panicked".to_string()),
-        ),
-    };
-    let body = ConsumeMessageDirectlyResult {
-        auto_commit: true,
-        consume_result: Some(result),
-        order: orderly,
-        remark,
-        spent_time_mills: i64::try_from(spent.as_millis()).unwrap_or(i64::MAX),
-    };
-    RemotingCommand::response_to(request, ResponseCode::Success).with_body(body.encode())
-}
 
 /// Settings of a push consumer's adapter side (the protocol settings are in
 /// [`ConsumerConfig`]).
@@ -443,12 +414,7 @@ async fn dispatch<R, H, F>(
                 persist(store.as_deref(), seq, &content)
             }
             ConsumerEvent::Seeked { .. } => {}
-            ConsumerEvent::ConsumeDirectly {
-                token,
-                request,
-                messages,
-                orderly,
-            } => {
+            ConsumerEvent::ConsumeDirectly { token, messages } => {
                 // Not counted against the concurrency: an admin's one-off request.
                 let (handler, task_client) = (handler.clone(), client.clone());
                 client.runtime().spawn(Box::pin(async move {
@@ -459,8 +425,7 @@ async fn dispatch<R, H, F>(
                         .await
                         .ok();
                     let spent = client.runtime().now().saturating_duration_since(started);
-                    let response = consume_directly_response(&request, outcome, spent, orderly);
-                    let (command, _rx) = Command::answer(token, response);
+                    let command = Command::answer_consume_directly(token, outcome, spent);
                     let _ = client.send(command).await;
                 }));
             }

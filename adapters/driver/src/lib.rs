@@ -6,7 +6,7 @@
 //!   so any loop can own it: the driver loop here, or an embedding's own.
 //! * [`Runtime`] is what the driver needs from an executor: now, timer, spawn, and open a
 //!   [`Connection`]. tokio, smol and async-std implement it in a few dozen lines each
-//!   (`async-io` feature: [`AsyncIoRuntime`] for the latter two), running each connection as
+//!   (`async-io` feature: `AsyncIoRuntime` for the latter two), running each connection as
 //!   one task ([`spawn_connection`]); the blocking adapter implements it with std threads.
 //! * [`Client`] is the user's handle. One driver task owns the shell (no lock around the core);
 //!   each connection connects, then reads and writes concurrently, so a slow socket never
@@ -72,8 +72,8 @@ pub use client::Client;
 pub use close_on_drop::CloseOnDrop;
 pub use connection::{advance, Connection, Link, ReadBuffer};
 pub use consumer::{
-    consume_directly_response, ConsumerEvent, ConsumerStartError, OffsetStore, PushConsumer,
-    PushConsumerOptions, DEFAULT_CONSUME_CONCURRENCY, FAILED_OUTCOME,
+    ConsumerEvent, ConsumerStartError, OffsetStore, PushConsumer, PushConsumerOptions,
+    DEFAULT_CONSUME_CONCURRENCY, FAILED_OUTCOME,
 };
 pub use inflight::{Acquire, InFlight, Permit, ProducerOptions};
 pub use lite::{
@@ -82,6 +82,8 @@ pub use lite::{
 };
 pub use park::{block_on, park_until, sleep_until, Sleep};
 pub use producer::{Producer, SendHandle, TrySendError};
+/// The answer a handler's outcome gives CONSUME_MESSAGE_DIRECTLY (built by the core).
+pub use rocketwire_core::consume_directly_response;
 pub use runtime::{spawn_connection, BoxFuture, CurrentRuntime, Runtime};
 pub use shell::{
     check_success, os_seed, reply_result, Command, ConsumerState, DriverOptions, Io, Reply,

@@ -491,7 +491,6 @@ impl LiteState {
             consumer: id,
             queue: queue.clone(),
             offset,
-            paused: self.buffer.is_paused(queue),
         })
     }
 

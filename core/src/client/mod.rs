@@ -40,7 +40,10 @@ mod timer;
 mod transaction;
 
 use brokers::BrokerRegistry;
-pub use consumer::{ConsumeOutcome, ConsumerCloseReport, ConsumerError, ConsumerId, DeliveryId};
+pub use consumer::{
+    consume_directly_response, ConsumeDirectlyToken, ConsumeOutcome, ConsumerCloseReport,
+    ConsumerError, ConsumerId, DeliveryId,
+};
 use consumer::{ConsumerRequest, ConsumerTable};
 pub use misuse::Misuse;
 use producer::ProducerTable;
@@ -239,6 +242,27 @@ pub enum Event {
         queue: MessageQueue,
         /// The messages, in queue order.
         messages: Vec<MessageExt>,
+    },
+    /// CONSUME_MESSAGE_DIRECTLY for a push consumer of this client (an admin tool asks it to
+    /// consume one stored message now): run its handler on `messages`, then answer with
+    /// [`ClientCore::answer_consume_directly`]. Nothing is acked: the message is not a
+    /// delivery of the consumer's queues.
+    ConsumeDirectly {
+        /// The push consumer of the request's group.
+        consumer: ConsumerId,
+        /// Answers the broker.
+        token: ConsumeDirectlyToken,
+        /// The decoded message(s) of the request.
+        messages: Vec<MessageExt>,
+    },
+    /// A seek moved `queue` of `consumer` ([`ClientCore::seek`]): its deliveries still out were
+    /// given up (their acks are refused), and deliveries of it emitted before this event are
+    /// stale; an adapter that buffers deliveries drops them.
+    Seeked {
+        /// The consumer.
+        consumer: ConsumerId,
+        /// The queue.
+        queue: MessageQueue,
     },
     /// A broadcasting consumer's offsets changed: write `content` to its offset file (temp
     /// file, fsync, rename; keep a backup) and give it back to

@@ -102,6 +102,12 @@ impl Namespace {
                     self.unwrap_ext(m);
                 }
             }
+            Event::ConsumeDirectly { messages, .. } => {
+                for m in messages {
+                    self.unwrap_ext(m);
+                }
+            }
+            Event::Seeked { queue, .. } => *queue = self.unwrap_queue(queue),
             Event::ConsumerClosed { report, .. } => {
                 report.persisted = self.unwrap_offsets(std::mem::take(&mut report.persisted));
             }

@@ -154,9 +154,9 @@ pub enum Command {
         /// The queues it holds from now on.
         queues: Vec<MessageQueue>,
     },
-    /// [`ClientCore::seek`]. Deliveries of the queue not yet acked are settled first (their
-    /// messages are before the new position), then [`ConsumerEvent::Seeked`] tells the
-    /// consumer to drop what it still holds of the queue.
+    /// [`ClientCore::seek`]: the core gives up the queue's deliveries still out, and its
+    /// `Seeked` event, forwarded as [`ConsumerEvent::Seeked`], tells the consumer to drop
+    /// what it still holds of the queue.
     Seek {
         /// Which consumer.
         consumer: ConsumerId,
@@ -164,8 +164,15 @@ pub enum Command {
         queue: MessageQueue,
         /// The new position.
         offset: i64,
-        /// Whether the user paused the queue (it stays paused).
-        paused: bool,
+    },
+    /// [`ClientCore::answer_consume_directly`]: a handler ran a CONSUME_MESSAGE_DIRECTLY.
+    AnswerConsumeDirectly {
+        /// Answers the broker.
+        token: ConsumeDirectlyToken,
+        /// The handler's outcome; `None` when it panicked.
+        outcome: Option<ConsumeOutcome>,
+        /// How long it took.
+        spent: Duration,
     },
     /// [`ClientCore::pause`].
     Pause {
@@ -306,6 +313,20 @@ impl Command {
             response,
             reply,
         })
+    }
+
+    /// A [`Command::AnswerConsumeDirectly`] of a handler's `outcome` (`None`: it panicked)
+    /// after `spent`.
+    pub fn answer_consume_directly(
+        token: ConsumeDirectlyToken,
+        outcome: Option<ConsumeOutcome>,
+        spent: Duration,
+    ) -> Self {
+        Command::AnswerConsumeDirectly {
+            token,
+            outcome,
+            spent,
+        }
     }
 
     /// A [`Command::NextRequest`] and the receiver of its result.

@@ -10,11 +10,10 @@ use std::task::{Context, Poll};
 
 use futures::channel::oneshot;
 use rocketwire_core::body::MessageQueue;
-use rocketwire_core::client::AnswerToken;
 use rocketwire_core::message::{Message, MessageExt};
 use rocketwire_core::producer::{SendError, SendResult};
 use rocketwire_core::{
-    DeliveryId, InvokeError, LocalTransactionToken, RemotingCommand, TransactionCheckToken,
+    ConsumeDirectlyToken, DeliveryId, InvokeError, LocalTransactionToken, TransactionCheckToken,
 };
 
 use crate::park::block_on;
@@ -40,23 +39,19 @@ pub enum ConsumerEvent {
         /// The file content.
         content: Vec<u8>,
     },
-    /// Lite pull: a seek moved `queue`. Deliveries of it received before this event are
-    /// stale (the shell settled them): drop them.
+    /// A seek moved `queue`. Deliveries of it received before this event are stale (the core
+    /// gave them up): drop them.
     Seeked {
         /// The queue.
         queue: MessageQueue,
     },
-    /// CONSUME_MESSAGE_DIRECTLY (309) for this push consumer's group: run the handler on
-    /// `messages` and answer `token` with [`crate::consume_directly_response`].
+    /// CONSUME_MESSAGE_DIRECTLY (309) for this push consumer: run the handler on `messages`
+    /// and answer `token` with [`crate::shell::Command::answer_consume_directly`].
     ConsumeDirectly {
         /// Answers the broker.
-        token: AnswerToken,
-        /// The broker's request.
-        request: RemotingCommand,
-        /// The decoded message(s) of its body.
+        token: ConsumeDirectlyToken,
+        /// The decoded message(s) of the request.
         messages: Vec<MessageExt>,
-        /// Whether the consumer is orderly.
-        orderly: bool,
     },
 }
 

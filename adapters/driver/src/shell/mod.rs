@@ -13,16 +13,15 @@ use bytes::Bytes;
 use futures::channel::{mpsc, oneshot};
 use rocketwire_core::body::{MessageQueue, TopicRouteData};
 use rocketwire_core::client::{AnswerToken, ProducerId, SendMode, SendTarget};
-use rocketwire_core::codec::RequestCode;
-use rocketwire_core::consumer::{ConsumeMode, ConsumerConfig, Subscription};
+use rocketwire_core::consumer::{ConsumerConfig, Subscription};
 use rocketwire_core::header::TransactionState;
-use rocketwire_core::message::{decode_messages, Message};
+use rocketwire_core::message::Message;
 use rocketwire_core::producer::{ProducerConfig, QueueSelector, SendError, SendResult};
 use rocketwire_core::{
-    ClientConfig, ClientCore, ClientError, ConnId, ConsumeOutcome, ConsumerCloseReport,
-    ConsumerError, ConsumerId, DeliveryId, Event, IncomingRequest, Input, InvokeError,
-    LocalTransactionToken, Misuse, OpId, Output, RemotingCommand, ResponseCode, SystemWallClock,
-    TransactionCheckToken, TransactionSendResult,
+    ClientConfig, ClientCore, ClientError, ConnId, ConsumeDirectlyToken, ConsumeOutcome,
+    ConsumerCloseReport, ConsumerError, ConsumerId, DeliveryId, Event, IncomingRequest, Input,
+    InvokeError, LocalTransactionToken, Misuse, OpId, Output, RemotingCommand, ResponseCode,
+    SystemWallClock, TransactionCheckToken, TransactionSendResult,
 };
 
 use crate::inflight::{Permit, ProducerOptions};
@@ -126,7 +125,8 @@ fn refuse_after_shutdown(waiters: &mut Vec<Reply<()>>, command: Command) -> Opti
         command @ (Command::Ack { .. }
         | Command::AbandonDeliveries { .. }
         | Command::EndLocalTransaction { .. }
-        | Command::AnswerCheck { .. }) => return Some(command),
+        | Command::AnswerCheck { .. }
+        | Command::AnswerConsumeDirectly { .. }) => return Some(command),
         Command::Subscribe { .. }
         | Command::Unsubscribe { .. }
         | Command::Assign { .. }
@@ -228,9 +228,8 @@ pub struct Shell {
     /// Where each live consumer's events go.
     consumers: HashMap<ConsumerId, mpsc::UnboundedSender<ConsumerEvent>>,
     /// Group, kind and mode of each live consumer.
-    consumer_info: HashMap<ConsumerId, ConsumerInfo>,
     /// Deliveries of lite pull consumers not yet acked, for [`Command::Seek`].
-    lite_deliveries: HashMap<DeliveryId, (ConsumerId, MessageQueue)>,
+
     /// Order of offset-file contents.
     persist_seq: u64,
     /// Where broker checks of each transactional producer go.
@@ -259,8 +258,6 @@ impl Shell {
             takers: VecDeque::new(),
             shutdown: None,
             consumers: HashMap::new(),
-            consumer_info: HashMap::new(),
-            lite_deliveries: HashMap::new(),
             persist_seq: 0,
             checkers: HashMap::new(),
         }
@@ -359,11 +356,6 @@ impl Shell {
                 lite,
                 reply,
             } => {
-                let info = ConsumerInfo {
-                    group: config.group.clone(),
-                    lite,
-                    orderly: config.consume_mode == ConsumeMode::Orderly,
-                };
                 let created = if lite {
                     self.core.create_lite_consumer(
                         now,
@@ -377,12 +369,10 @@ impl Shell {
                 };
                 if let Ok(id) = created {
                     self.consumers.insert(id, events);
-                    self.consumer_info.insert(id, info);
                 }
                 let _ = reply.send(created);
             }
             Command::Ack { delivery, outcome } => {
-                self.lite_deliveries.remove(&delivery);
                 // A late ack (after a consume timeout or an abandon) is expected: quiet.
                 if let Err(misuse) = self.core.ack(now, delivery, outcome) {
                     tracing::debug!(%misuse, "ack refused");
@@ -402,8 +392,14 @@ impl Shell {
                 consumer,
                 queue,
                 offset,
-                paused,
-            } => self.seek(now, consumer, queue, offset, paused),
+            } => misused(self.core.seek(now, consumer, &queue, offset)),
+            Command::AnswerConsumeDirectly {
+                token,
+                outcome,
+                spent,
+            } => self
+                .core
+                .answer_consume_directly(now, token, outcome, spent),
             Command::Pause { consumer, queues } => misused(self.core.pause(consumer, &queues)),
             Command::Resume { consumer, queues } => {
                 misused(self.core.resume(now, consumer, &queues))
@@ -414,7 +410,6 @@ impl Shell {
                 reply,
             } => {
                 for delivery in settle {
-                    self.lite_deliveries.remove(&delivery);
                     misused(self.core.ack(now, delivery, ConsumeOutcome::Success));
                 }
                 match self.core.commit_offsets(now, consumer) {
@@ -429,7 +424,6 @@ impl Shell {
                 }
             }
             Command::AbandonDeliveries { consumer } => {
-                self.lite_deliveries.retain(|_, (c, _)| *c != consumer);
                 // The close may have ended just before the drain deadline: nothing to abandon.
                 if let Err(misuse) = self.core.abandon_deliveries(now, consumer) {
                     tracing::debug!(%misuse, "nothing to abandon");
@@ -625,10 +619,6 @@ impl Shell {
                 queue,
                 messages,
             } => {
-                if self.consumer_info.get(&consumer).is_some_and(|i| i.lite) {
-                    self.lite_deliveries
-                        .insert(delivery, (consumer, queue.clone()));
-                }
                 let event = ConsumerEvent::Deliver {
                     delivery,
                     queue,
@@ -657,8 +647,6 @@ impl Shell {
             } => {
                 // Dropping the sender ends the consumer's dispatcher.
                 self.consumers.remove(&consumer);
-                self.consumer_info.remove(&consumer);
-                self.lite_deliveries.retain(|_, (c, _)| *c != consumer);
                 match self.pending.remove(&op) {
                     Some(Pending::CloseConsumer(reply)) => {
                         let _ = reply.send(Ok(report));
@@ -723,92 +711,29 @@ impl Shell {
                 }
                 other => tracing::debug!(?op, ?other, "offsets committed for no commit"),
             },
-            Event::Request(request) => {
-                if let Some(request) = self.consume_directly(now, request) {
-                    self.handle_request(now, request)
+            Event::Request(request) => self.handle_request(now, request),
+            Event::ConsumeDirectly {
+                consumer,
+                token,
+                messages,
+            } => {
+                let event = ConsumerEvent::ConsumeDirectly { token, messages };
+                let sent = self
+                    .consumers
+                    .get(&consumer)
+                    .is_some_and(|tx| tx.unbounded_send(event).is_ok());
+                if !sent {
+                    // Closing: the broker's request times out, as for a client gone.
+                    tracing::debug!(?consumer, "consume-directly for a consumer gone");
+                }
+            }
+            Event::Seeked { consumer, queue } => {
+                if let Some(tx) = self.consumers.get(&consumer) {
+                    let _ = tx.unbounded_send(ConsumerEvent::Seeked { queue });
                 }
             }
             #[allow(unreachable_patterns)] // the core's event list will grow
             other => tracing::debug!(?other, "event not handled by the driver"),
-        }
-    }
-
-    /// Lite pull `seek`: the queue is paused in the core while its unacked deliveries are
-    /// settled (so none of its old messages is delivered in between), then moved, then the
-    /// consumer is told; it stays paused if the user paused it.
-    fn seek(
-        &mut self,
-        now: Instant,
-        consumer: ConsumerId,
-        queue: MessageQueue,
-        offset: i64,
-        paused: bool,
-    ) {
-        let queues = [queue.clone()];
-        misused(self.core.pause(consumer, &queues));
-        let stale: Vec<DeliveryId> = self
-            .lite_deliveries
-            .iter()
-            .filter(|(_, (c, q))| *c == consumer && *q == queue)
-            .map(|(d, _)| *d)
-            .collect();
-        for delivery in stale {
-            self.lite_deliveries.remove(&delivery);
-            misused(self.core.ack(now, delivery, ConsumeOutcome::Success));
-        }
-        misused(self.core.seek(now, consumer, &queue, offset));
-        if let Some(tx) = self.consumers.get(&consumer) {
-            let _ = tx.unbounded_send(ConsumerEvent::Seeked { queue });
-        }
-        if !paused {
-            misused(self.core.resume(now, consumer, &queues));
-        }
-    }
-
-    /// CONSUME_MESSAGE_DIRECTLY for a push consumer of this client: hands the message to its
-    /// dispatcher, which runs the handler and answers. Anything else is given back.
-    fn consume_directly(
-        &mut self,
-        now: Instant,
-        request: IncomingRequest,
-    ) -> Option<IncomingRequest> {
-        if RequestCode::from_code(request.command.code) != RequestCode::ConsumeMessageDirectly {
-            return Some(request);
-        }
-        let Some(token) = request.token.clone() else {
-            return Some(request);
-        };
-        let group = request.command.field("consumerGroup").unwrap_or_default();
-        let Some((id, orderly)) = self
-            .consumer_info
-            .iter()
-            .find(|(_, i)| !i.lite && i.group == group)
-            .map(|(id, i)| (*id, i.orderly))
-        else {
-            return Some(request);
-        };
-        let Some(tx) = self.consumers.get(&id) else {
-            return Some(request);
-        };
-        let messages = match decode_messages(&request.command.body) {
-            Ok(m) if !m.is_empty() => m,
-            Ok(_) | Err(_) => {
-                let response =
-                    RemotingCommand::response_to(&request.command, ResponseCode::SystemError)
-                        .with_remark("cannot decode the message to consume");
-                self.core.answer(now, token, response);
-                return None;
-            }
-        };
-        let event = ConsumerEvent::ConsumeDirectly {
-            token,
-            request: request.command.clone(),
-            messages,
-            orderly,
-        };
-        match tx.unbounded_send(event) {
-            Ok(()) => None,
-            Err(_) => Some(request),
         }
     }
 
@@ -844,14 +769,6 @@ impl Shell {
     }
 }
 
-/// What the shell knows of a live consumer.
-#[derive(Debug)]
-struct ConsumerInfo {
-    group: String,
-    lite: bool,
-    orderly: bool,
-}
-
 /// Who waits for a shutdown; returned by [`Shell::finish`].
 #[derive(Debug)]
 #[must_use = "notify the shutdown waiters"]
@@ -880,6 +797,7 @@ pub fn os_seed() -> u64 {
 #[cfg(test)]
 mod tests {
     use bytes::BytesMut;
+    use rocketwire_core::codec::RequestCode;
     use rocketwire_core::codec::{encode_to_vec, FrameDecoder};
     use rocketwire_core::SerializeType;
 
@@ -1126,27 +1044,17 @@ mod tests {
         );
         settle(&mut shell, now);
         let event = futures::executor::block_on(events_rx.next()).expect("an event");
-        let ConsumerEvent::ConsumeDirectly {
-            token,
-            request,
-            messages,
-            orderly,
-        } = event
-        else {
+        let ConsumerEvent::ConsumeDirectly { token, messages } = event else {
             panic!("expected ConsumeDirectly, got {event:?}")
         };
-        assert!(!orderly);
-        assert_eq!(request.opaque, 42);
         assert_eq!(messages.len(), 1);
         assert_eq!(messages[0].message.body.as_ref(), b"direct");
         assert_eq!((messages[0].queue_id, messages[0].queue_offset), (2, 7));
-        let response = crate::consumer::consume_directly_response(
-            &request,
+        let command = Command::answer_consume_directly(
+            token,
             Some(ConsumeOutcome::ReconsumeLater { delay_level: 0 }),
             Duration::from_millis(12),
-            orderly,
         );
-        let (command, _) = Command::answer(token, response);
         shell.handle_command(now, command);
         let answer = transmitted(&mut shell, now);
         assert!(answer.is_response());
@@ -1158,8 +1066,8 @@ mod tests {
         let text = String::from_utf8_lossy(&answer.body);
         assert!(text.contains("\"consumeResult\":\"CR_LATER\""), "{text}");
         // A handler that panicked.
-        let thrown =
-            crate::consumer::consume_directly_response(&request, None, Duration::ZERO, true);
+        let request = RemotingCommand::request(RequestCode::ConsumeMessageDirectly);
+        let thrown = crate::consume_directly_response(&request, None, Duration::ZERO, true);
         let result = ConsumeMessageDirectlyResult::decode(&thrown.body).expect("json body");
         assert_eq!(result.consume_result, Some(CMResult::ThrowException));
         assert!(result.order);

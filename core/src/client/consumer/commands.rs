@@ -4,7 +4,9 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use super::super::ids::DeliveryId;
 use super::super::misuse::Misuse;
+use super::super::Event;
 use super::machine::{ConsumerMachine, Env};
 use crate::body::MessageQueue;
 use crate::consumer::Subscription;
@@ -92,7 +94,9 @@ impl ConsumerMachine {
     }
 
     /// Moves a held queue's consume position to `offset`; the committed offset follows, even
-    /// backwards.
+    /// backwards. Deliveries of the queue still out are given up (their messages are before
+    /// or after the new position, not the user's to ack any more), and [`Event::Seeked`]
+    /// marks where the queue's stale deliveries end.
     pub(in crate::client) fn seek(
         &mut self,
         now: Instant,
@@ -104,18 +108,26 @@ impl ConsumerMachine {
             return Err(Misuse::NegativeOffset { offset });
         }
         self.check_live()?;
-        let not_held = Misuse::QueueNotHeld {
-            consumer: self.id,
-            queue: queue.clone(),
-        };
+        if !self.queues.contains_key(queue) {
+            return Err(Misuse::QueueNotHeld {
+                consumer: self.id,
+                queue: queue.clone(),
+            });
+        }
+        // The deliveries out leave the process queue first: pulled again from the new
+        // position, their offsets must not find themselves still in flight.
+        self.drop_deliveries_of(queue);
         let Some(slot) = self.queues.get_mut(queue) else {
-            return Err(not_held);
+            return Ok(());
         };
         if slot.start.is_some() {
             // Still looking up the start offset: start right here instead.
             slot.start = None;
             if slot.pq.start(offset).is_err() {
-                return Err(not_held);
+                return Err(Misuse::QueueNotHeld {
+                    consumer: self.id,
+                    queue: queue.clone(),
+                });
             }
         } else if let Ok(change) = slot.pq.seek(offset) {
             self.flow.on_freed(change);
@@ -125,8 +137,43 @@ impl ConsumerMachine {
         slot.started_at = None;
         self.offsets.update(queue, offset, false);
         self.cancel_pulls(queue);
+        self.event(Event::Seeked {
+            consumer: self.id,
+            queue: queue.clone(),
+        });
         self.schedule_pull(now, env, queue, Duration::ZERO);
         Ok(())
+    }
+
+    /// Gives up the deliveries of `queue` still out (not those being sent back, whose
+    /// outcome is already decided).
+    fn drop_deliveries_of(&mut self, queue: &MessageQueue) {
+        let stale: Vec<DeliveryId> = self
+            .deliveries
+            .iter()
+            .filter(|(id, d)| d.mq == *queue && !self.send_backs.contains_key(*id))
+            .map(|(id, _)| *id)
+            .collect();
+        let orderly = self.orderly();
+        for id in stale {
+            let Some(d) = self.deliveries.remove(&id) else {
+                continue;
+            };
+            self.outstanding = self.outstanding.saturating_sub(1);
+            let Some(slot) = self.queues.get_mut(queue) else {
+                continue;
+            };
+            let freed = if orderly {
+                slot.batch_out = false;
+                slot.pq.commit_batch()
+            } else {
+                let offsets: Vec<i64> = d.messages.iter().map(|m| m.queue_offset).collect();
+                slot.pq.settle(&offsets)
+            };
+            if let Ok(change) = freed {
+                self.flow.on_freed(change);
+            }
+        }
     }
 
     /// Stops pulling and delivering `queues` until [`ConsumerMachine::resume`].

@@ -340,6 +340,16 @@ impl ConsumerMachine {
         self.subs.keys()
     }
 
+    /// A lite pull consumer.
+    pub(in crate::client) fn is_lite(&self) -> bool {
+        self.lite
+    }
+
+    /// Consumes orderly.
+    pub(in crate::client) fn is_orderly(&self) -> bool {
+        self.orderly()
+    }
+
     /// Takes commands: not closing.
     pub(in crate::client) fn is_live(&self) -> bool {
         self.closing.is_none()

@@ -46,6 +46,7 @@ mod ack;
 mod admin;
 mod close;
 mod commands;
+mod direct;
 mod machine;
 mod persist;
 mod pull;
@@ -56,6 +57,7 @@ mod start;
 mod tests;
 
 pub use super::ids::{ConsumerId, DeliveryId};
+pub use direct::{consume_directly_response, ConsumeDirectlyToken};
 pub(super) use machine::Request as ConsumerRequest;
 use machine::{ConsumerMachine, ConsumerOutput, Env};
 

@@ -20,6 +20,7 @@ impl ClientCore {
     ) -> Option<IncomingRequest> {
         let field = |name: &str| request.command.field(name).unwrap_or_default().to_string();
         match RequestCode::from_code(request.command.code) {
+            RequestCode::ConsumeMessageDirectly => self.consume_directly(request),
             RequestCode::NotifyConsumerIdsChanged => {
                 let ids = self.consumers.ids_of_group(&field("consumerGroup"));
                 if ids.is_empty() {

@@ -545,3 +545,42 @@ fn a_send_back_goes_to_the_mapped_store_host() {
     let send_back = out.requests.into_iter().next().expect("send-back");
     assert_eq!(send_back.addr, "broker-a.example:30911");
 }
+
+#[test]
+fn a_seek_gives_up_the_queues_deliveries_and_marks_the_event_stream() {
+    let mut r = Router::new();
+    let (mut m, pulls) = pulling(&mut r);
+    let pull = pulls.into_iter().next().expect("a pull");
+    let response = pull_answer(&pull.command, &[0, 1]);
+    let out = r.answer(&mut m, pull, response);
+    let delivered = deliveries(&out);
+    assert_eq!(delivered.len(), 2);
+    // Back to 0 with both deliveries still out (a lite consumer without auto-commit).
+    let (result, out) = r.call(&mut m, |m, now, env| m.seek(now, env, &mq(0), 0));
+    assert_eq!(result, Ok(()));
+    assert!(matches!(
+        &out.events[..],
+        [Event::Seeked { consumer: ConsumerId(1), queue }] if *queue == mq(0)
+    ));
+    assert_eq!(m.deliveries_in_flight(), 0);
+    let (ack, _) = r.call(&mut m, |m, now, env| {
+        m.ack(now, env, delivered[0].0, ConsumeOutcome::Success)
+    });
+    assert_eq!(ack, Err(super::Misuse::UnknownDelivery(delivered[0].0)));
+    assert_eq!(m.offsets().get(&mq(0)), Some(&0));
+    // The same offsets pulled again are delivered again.
+    let pull = r
+        .fire(&mut m)
+        .requests
+        .into_iter()
+        .find(|s| s.request == Request::Pull(mq(0), 1))
+        .expect("a pull from the new position");
+    assert_eq!(pull.command.field("queueOffset"), Some("0"));
+    let response = pull_answer(&pull.command, &[0, 1]);
+    let out = r.answer(&mut m, pull, response);
+    let again: Vec<i64> = deliveries(&out)
+        .into_iter()
+        .flat_map(|(_, _, o)| o)
+        .collect();
+    assert_eq!(again, vec![0, 1]);
+}
