@@ -269,7 +269,7 @@ impl OpsHarness {
                 consumer,
                 delivery,
                 messages,
-                ..
+                queue,
             } => {
                 self.seen.deliveries += 1;
                 self.seen.messages += messages.len();
@@ -291,9 +291,37 @@ impl OpsHarness {
                 self.deliveries.push(DeliveryInfo {
                     id: delivery,
                     consumer,
+                    queue,
                     at: self.now,
                     maybe_abandoned,
                 });
+            }
+            Event::Seeked { consumer, queue } => {
+                // The seek gave up the queue's deliveries still out: acking them is misuse.
+                let (gone, kept): (Vec<DeliveryInfo>, Vec<DeliveryInfo>) =
+                    std::mem::take(&mut self.deliveries)
+                        .into_iter()
+                        .partition(|d| d.consumer == consumer && d.queue == queue);
+                self.deliveries = kept;
+                self.settled.extend(gone.into_iter().map(|d| d.id));
+            }
+            Event::ConsumeDirectly {
+                consumer, token, ..
+            } => {
+                // A broker request the user answers, as `Event::Request` was for it before.
+                self.seen.requests += 1;
+                let info = self.consumers.iter().find(|c| c.id == consumer);
+                assert!(
+                    info.is_some_and(|c| c.life != Life::Closed),
+                    "consume-directly for {consumer:?}, unknown or closed"
+                );
+                let now = self.now;
+                self.core.answer_consume_directly(
+                    now,
+                    token,
+                    Some(ConsumeOutcome::Success),
+                    Duration::ZERO,
+                );
             }
             Event::PersistLocalOffsets { consumer, content } => {
                 self.seen.local_offsets += 1;
@@ -448,6 +476,11 @@ pub(super) fn short_event(event: &Event) -> String {
             messages.len()
         ),
         Event::PersistLocalOffsets { consumer, .. } => format!("PersistLocalOffsets {consumer:?}"),
+        Event::Seeked { consumer, queue } => format!(
+            "Seeked {consumer:?} {}/{}/{}",
+            queue.topic, queue.broker_name, queue.queue_id
+        ),
+        Event::ConsumeDirectly { consumer, .. } => format!("ConsumeDirectly {consumer:?}"),
         Event::OffsetsCommitted { op, consumer } => format!("OffsetsCommitted {op:?} {consumer:?}"),
         Event::ConsumerClosed { op, consumer, .. } => format!("ConsumerClosed {op:?} {consumer:?}"),
         Event::ProducerClosed { op, producer } => format!("ProducerClosed {op:?} {producer:?}"),

@@ -410,6 +410,7 @@ struct ConsumerInfo {
 struct DeliveryInfo {
     id: DeliveryId,
     consumer: ConsumerId,
+    queue: MessageQueue,
     at: Instant,
     /// Came in a drain after a command inside it abandoned its consumer's deliveries: it may
     /// have been queued before, and abandoned with the rest.

@@ -291,10 +291,25 @@ impl OpsHarness {
                     .with_field("isForce", "true")
                     .with_body(body)
             }
-            5 => RemotingCommand::request_code(309)
-                .with_field("consumerGroup", consumer_group)
-                .with_field("clientId", self.core.client_id().to_string())
-                .with_field("msgId", "0A0B"),
+            5 => {
+                // A stored message to consume directly, or a body that is not one.
+                let mut ext =
+                    MessageExt::from_message(Message::new("FuzzTopic", Bytes::from_static(b"d")));
+                ext.store_host = BROKER_A.parse().expect("address");
+                ext.refresh_offset_msg_id();
+                let mut body = BytesMut::new();
+                encode_stored_into(&ext, &mut body).expect("encodable");
+                let body = if arg & 0x40 != 0 {
+                    Bytes::from_static(b"not a message")
+                } else {
+                    body.freeze()
+                };
+                RemotingCommand::request_code(309)
+                    .with_field("consumerGroup", consumer_group)
+                    .with_field("clientId", self.core.client_id().to_string())
+                    .with_field("msgId", ext.offset_msg_id.clone())
+                    .with_body(body)
+            }
             6 => RemotingCommand::request_code(9999 + i32::from(arg)).with_field("x", "y"),
             _ => RemotingCommand::request_code(40).with_field("consumerGroup", "cg-none"),
         };
