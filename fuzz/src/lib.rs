@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use rocketwire_core::body::MessageQueue;
 use rocketwire_core::codec::{encode_to_vec, LanguageCode, RemotingCommand, SerializeType};
 use rocketwire_core::time::ManualWallClock;
 use rocketwire_core::{ClientConfig, ClientCore, Event, Input, Output};
@@ -157,6 +158,11 @@ impl Cutter {
     /// The next chunk length, 1..=64.
     pub fn chunk(&mut self) -> usize {
         (self.next() % 64) as usize + 1
+    }
+
+    /// The next draw below `n` (`n` ≥ 1).
+    pub fn below(&mut self, n: u32) -> u32 {
+        self.next() % n
     }
 
     /// The next time step in milliseconds: 0 seven times in eight, else 1..=1023 (a request
@@ -340,6 +346,58 @@ impl ClientHarness {
     }
 }
 
+/// Reads an offset table out of fuzz bytes (the `offset_file` target's table to write):
+/// entries separated by `0x00`, each `topic 0x01 brokerName 0x01 queueId 0x01 offset` with the
+/// numbers in decimal (missing or unparsable: 0). Text is read as lossy UTF-8; a later entry
+/// for the same queue replaces an earlier one.
+pub fn offset_table_from_bytes(data: &[u8]) -> BTreeMap<MessageQueue, i64> {
+    let text = |part: Option<&[u8]>| String::from_utf8_lossy(part.unwrap_or_default()).into_owned();
+    data.split(|&b| b == 0)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            let mut parts = entry.splitn(4, |&b| b == 1);
+            let topic = text(parts.next());
+            let broker = text(parts.next());
+            let queue_id = text(parts.next()).parse().unwrap_or(0);
+            let offset = text(parts.next()).parse().unwrap_or(0);
+            (MessageQueue::new(topic, broker, queue_id), offset)
+        })
+        .collect()
+}
+
+/// Inserts whitespace between the tokens of JSON (or fastjson) text, never inside a string:
+/// after every `{`, `[`, `,` and `:`, and before every `}` and `]`, one of nothing, ` `, `\t`,
+/// `\n` or `\r\n\t\t`, drawn from `cutter`. The result means what `json` means (Java writes
+/// offset files pretty-printed this way).
+pub fn spread_whitespace(json: &[u8], cutter: &mut Cutter) -> Vec<u8> {
+    const GAPS: [&[u8]; 5] = [b"", b" ", b"\t", b"\n", b"\r\n\t\t"];
+    let mut gap = |out: &mut Vec<u8>| out.extend_from_slice(GAPS[cutter.below(5) as usize]);
+    let mut out = Vec::with_capacity(json.len() * 2);
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in json {
+        if in_string {
+            out.push(b);
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        if matches!(b, b'}' | b']') {
+            gap(&mut out);
+        }
+        out.push(b);
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' | b',' | b':' => gap(&mut out),
+            _ => {}
+        }
+    }
+    out
+}
+
 /// Encodes a response (JSON header) for the client target's requests.
 pub fn response_frame(cmd: &RemotingCommand, ser: SerializeType) -> Vec<u8> {
     encode_to_vec(cmd, ser).expect("encodable")
@@ -438,9 +496,81 @@ mod tests {
     }
 
     #[test]
+    fn offset_file_and_message_id_seeds_are_valid_inputs() {
+        use rocketwire_core::consumer::{decode_offset_file, OffsetFileError};
+        use rocketwire_core::message::{OffsetMessageId, UniqIdParts};
+
+        let files = seeds::offset_file();
+        let sizes: Vec<Result<usize, OffsetFileError>> = files
+            .iter()
+            .map(|f| decode_offset_file(f).map(|t| t.len()))
+            .collect();
+        assert!(matches!(
+            &sizes[..],
+            [
+                Ok(3),
+                Ok(2),
+                Ok(2),
+                Ok(1),
+                Err(OffsetFileError::NegativeOffset { offset: -5, .. }),
+                Err(OffsetFileError::Corrupt(_)),
+            ]
+        ));
+        let written = offset_table_from_bytes(&files[5]);
+        assert_eq!(written.len(), 2);
+        assert_eq!(
+            written.get(&MessageQueue::new("%RETRY%g", "broker-b", -1)),
+            Some(&-3)
+        );
+
+        let ids = message_seeds::message_id();
+        let text = |i: usize| std::str::from_utf8(&ids[i]).unwrap();
+        for i in [0, 1, 2] {
+            assert!(OffsetMessageId::parse(text(i)).is_ok(), "{}", text(i));
+        }
+        assert!(
+            OffsetMessageId::parse(text(3)).is_err(),
+            "port out of range"
+        );
+        for i in 3..7 {
+            assert!(UniqIdParts::parse(text(i)).is_ok(), "{}", text(i));
+        }
+        assert_eq!((ids[7].len(), ids[8].len()), (16, 28));
+    }
+
+    #[test]
+    fn whitespace_spreads_outside_strings_only() {
+        let json = br#"{"a\"{":[1,{"b":"x y"}]}"#;
+        let spread = spread_whitespace(json, &mut Cutter::new(3));
+        let squeezed: Vec<u8> = {
+            let (mut in_string, mut escaped) = (false, false);
+            spread
+                .iter()
+                .copied()
+                .filter(|&b| {
+                    let keep = in_string || !b.is_ascii_whitespace();
+                    if in_string {
+                        match b {
+                            _ if escaped => escaped = false,
+                            b'\\' => escaped = true,
+                            b'"' => in_string = false,
+                            _ => {}
+                        }
+                    } else if b == b'"' {
+                        in_string = true;
+                    }
+                    keep
+                })
+                .collect()
+        };
+        assert_eq!(squeezed, json);
+        assert!(spread.len() > json.len());
+    }
+
+    #[test]
     fn every_target_has_seeds() {
         let all = seeds::all();
-        assert_eq!(all.len(), 11);
+        assert_eq!(all.len(), 13);
         assert!(all.iter().all(|(_, inputs)| !inputs.is_empty()));
     }
 }

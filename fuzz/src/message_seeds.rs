@@ -1,11 +1,12 @@
 //! Seeds for the message targets, built with the core's own encoders.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use bytes::{Bytes, BytesMut};
 use rocketwire_core::message::compress::compress;
 use rocketwire_core::message::{
-    encode_batch, encode_stored_into, sysflag, CompressionType, Message, MessageExt,
+    encode_batch, encode_stored_into, offset_message_id, sysflag, CompressionType, Message,
+    MessageExt, UniqIdGenerator,
 };
 
 fn message(topic: &str, body: &[u8], uniq: &str) -> Message {
@@ -118,11 +119,51 @@ pub fn compressed() -> Vec<Vec<u8>> {
     out
 }
 
+/// Seeds for the `message_id` target: offset ids (IPv4 and IPv6, upper and lower case, one
+/// with an out-of-range port), unique ids written by the generator and by Go (lower-case
+/// suffix), and the raw bytes of an IPv4 and an IPv6 id (the target also reads its input
+/// hex-encoded).
+pub fn message_id() -> Vec<Vec<u8>> {
+    let v4 = offset_message_id(SocketAddr::from(([10, 93, 233, 58], 10_911)), 4_391_252);
+    let v6 = offset_message_id(
+        SocketAddr::from((
+            [
+                0x2408, 0x4004, 0x180, 0x8100, 0x3faa, 0x1dde, 0x2b3f, 0x898a,
+            ],
+            10_911,
+        )),
+        0xCA0,
+    );
+    let month_start = 1_706_745_600_000; // 2024-02-01T00:00Z
+    let uniq_v4 = UniqIdGenerator::new(IpAddr::from([10, 1, 2, 3]), 0x1234_5678, -2, 0xFFFF)
+        .next_with_month_start(month_start + 0x0102_0304, month_start);
+    let uniq_v6 = UniqIdGenerator::new(IpAddr::from([0xfe80, 0, 0, 0, 0, 0, 0, 1]), 7, 0, 0)
+        .next_with_month_start(month_start - 500, month_start);
+    let raw = |id: &str| -> Vec<u8> {
+        (0..id.len())
+            .step_by(2)
+            .map(|at| u8::from_str_radix(&id[at..at + 2], 16).expect("hex"))
+            .collect()
+    };
+    vec![
+        v4.clone().into_bytes(),
+        v4.to_lowercase().into_bytes(),
+        v6.clone().into_bytes(),
+        b"0AAF0895FFFFFFFF000000000009BB4A".to_vec(),
+        uniq_v4.into_bytes(),
+        uniq_v6.into_bytes(),
+        b"0A0102030001000000000bb8000a0001".to_vec(),
+        raw(&v4),
+        raw(&v6),
+    ]
+}
+
 /// Every message target's seeds.
 pub fn all() -> Vec<(&'static str, Vec<Vec<u8>>)> {
     vec![
         ("message_decode", pull_body()),
         ("batch_decode", batch_body()),
         ("decompress", compressed()),
+        ("message_id", message_id()),
     ]
 }

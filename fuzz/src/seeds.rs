@@ -1,7 +1,11 @@
 //! Valid inputs per fuzz target, so that fuzzing starts past the first parse errors.
 //! `cargo run --example gen_seeds` (from `fuzz/`) writes them under `seeds/<target>/`.
 
+use std::collections::BTreeMap;
+
+use rocketwire_core::body::MessageQueue;
 use rocketwire_core::codec::{encode_header, RemotingCommand, SerializeType};
+use rocketwire_core::consumer::encode_offset_file;
 use rocketwire_core::ResponseCode;
 
 use crate::{fields_to_bytes, frame, response_frame};
@@ -212,6 +216,29 @@ pub fn client_core_bytes() -> Vec<Vec<u8>> {
     vec![a, b]
 }
 
+/// Seeds for the `offset_file` target: offset files in every form the reader accepts (the
+/// writer's compact form with names that need escaping, Java's pretty form, Go's list of
+/// pairs, the C client's list), one with a negative offset, and a table to write
+/// (see [`crate::offset_table_from_bytes`]).
+pub fn offset_file() -> Vec<Vec<u8>> {
+    let mut table = BTreeMap::new();
+    table.insert(MessageQueue::new("T", "broker-a", 0), 12);
+    table.insert(MessageQueue::new("%RETRY%group", "broker-b", 3), 0);
+    table.insert(
+        MessageQueue::new("主题\"{}:", "b\\\u{1}", 2_147_483_647),
+        i64::MAX,
+    );
+    vec![
+        encode_offset_file(&table),
+        b"{\n\t\"offsetTable\":{{\n\t\t\t\"brokerName\":\"broker-a\",\n\t\t\t\"queueId\":0,\n\t\t\t\"topic\":\"T\"\n\t\t}:12,{\n\t\t\t\"brokerName\":\"broker-a\",\n\t\t\t\"queueId\":1,\n\t\t\t\"topic\":\"T\"\n\t\t}:3\n\t}\n}".to_vec(),
+        format!(r#"{{"offsetTable":[[{MQ},5],[{{"brokerName":"b","queueId":0,"topic":"t"}},0]]}}"#)
+            .into_bytes(),
+        br#"{"offsetTable":[{"topic":"T","brokerName":"broker-a","queueId":1,"offset":7}]}"#.to_vec(),
+        format!(r#"{{"offsetTable":{{{MQ}:-5}}}}"#).into_bytes(),
+        b"T\x01broker-a\x010\x0112\x00%RETRY%g\x01broker-b\x01-1\x01-3\x00".to_vec(),
+    ]
+}
+
 /// Every target's seeds, by target name.
 pub fn all() -> Vec<(&'static str, Vec<Vec<u8>>)> {
     let mut out = vec![
@@ -221,6 +248,7 @@ pub fn all() -> Vec<(&'static str, Vec<Vec<u8>>)> {
         ("custom_headers", custom_headers()),
         ("route_json", route_json()),
         ("bodies", bodies_seeds()),
+        ("offset_file", offset_file()),
         ("client_core_bytes", client_core_bytes()),
         ("client_core_ops", crate::ops_seeds::client_core_ops()),
     ];
