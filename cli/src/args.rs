@@ -15,6 +15,25 @@ pub struct Cli {
     /// Namesrv address(es), `host:port[;host:port...]`.
     #[arg(long, env = "NAMESRV_ADDR", default_value = DEFAULT_NAMESRV, global = true)]
     pub namesrv: String,
+    /// ACL access key: every request is signed (with `--secret-key`).
+    #[arg(long, env = "ROCKETWIRE_ACCESS_KEY", global = true)]
+    pub access_key: Option<String>,
+    /// ACL secret key (with `--access-key`).
+    #[arg(
+        long,
+        env = "ROCKETWIRE_SECRET_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub secret_key: Option<String>,
+    /// Namespace of every topic and group named here (Java 5.x `namespace`).
+    #[arg(long, global = true)]
+    pub namespace: Option<String>,
+    /// Dial TO wherever a route names broker address FROM (NAT, port forwarding,
+    /// containers); repeatable.
+    #[arg(long = "broker-addr-map", value_name = "FROM=TO", global = true,
+          value_parser = parse_addr_map)]
+    pub broker_addr_map: Vec<(String, String)>,
     /// What to do.
     #[command(subcommand)]
     pub command: CliCommand,
@@ -53,6 +72,11 @@ pub enum StartFrom {
     Last,
     /// Messages stored at or after this time (ms since the epoch).
     Timestamp(i64),
+}
+
+/// Parses `FROM=TO` of `--broker-addr-map`.
+fn parse_addr_map(s: &str) -> Result<(String, String), String> {
+    rocketwire_core::BrokerAddrMap::parse_entry(s)
 }
 
 /// Parses `first`, `last` or a timestamp in ms.

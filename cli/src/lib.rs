@@ -13,7 +13,9 @@ pub mod sink;
 use std::fmt;
 use std::process::ExitCode;
 
-use rocketwire_core::{ClientConfig, ClientError};
+use rocketwire_core::acl::Credentials;
+use rocketwire_core::namespace::Namespace;
+use rocketwire_core::{BrokerAddrMap, ClientConfig, ClientError};
 use rocketwire_driver::{DriverOptions, ProducerOptions};
 
 use args::{Cli, CliCommand, RuntimeKind};
@@ -62,8 +64,28 @@ pub fn client_config(namesrv: &str) -> Result<ClientConfig, CliError> {
     Ok(ClientConfig::new(addrs))
 }
 
+/// The client configuration of `cli`: namesrvs, credentials, namespace, broker address map.
+pub fn cli_config(cli: &Cli) -> Result<ClientConfig, CliError> {
+    let mut config = client_config(&cli.namesrv)?;
+    config.credentials = match (&cli.access_key, &cli.secret_key) {
+        (Some(ak), Some(sk)) => Some(Credentials::new(ak.clone(), sk.clone())),
+        (None, None) => None,
+        _ => return Err(CliError("--access-key and --secret-key go together".into())),
+    };
+    if let Some(ns) = &cli.namespace {
+        config.namespace = Namespace::new(ns.clone());
+    }
+    config.broker_addr_map = cli
+        .broker_addr_map
+        .iter()
+        .fold(BrokerAddrMap::new(), |map, (from, to)| {
+            map.with(from.clone(), to.clone())
+        });
+    Ok(config)
+}
+
 fn run_on<B: Backend>(cli: &Cli) -> Result<ExitCode, CliError> {
-    let config = client_config(&cli.namesrv)?;
+    let config = cli_config(cli)?;
     match &cli.command {
         CliCommand::Route(args) => {
             let client = B::start(config, DriverOptions::default())?;

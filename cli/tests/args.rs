@@ -102,3 +102,39 @@ fn bad_arguments_are_refused() {
         assert!(parse(args).is_err(), "{args:?} must be refused");
     }
 }
+
+#[test]
+fn production_access_options_shape_the_client_config() {
+    let cli = parse(&[
+        "route",
+        "-t",
+        "T",
+        "--access-key",
+        "ak",
+        "--secret-key",
+        "sk",
+        "--namespace",
+        "tenant1",
+        "--broker-addr-map",
+        "10.0.0.5:10911=127.0.0.1:30911",
+        "--broker-addr-map",
+        "10.0.0.6:10911=127.0.0.1:30921",
+    ])
+    .expect("parses");
+    let config = rocketwire_cli::cli_config(&cli).expect("config");
+    assert_eq!(
+        config.credentials.as_ref().map(|c| c.access_key()),
+        Some("ak")
+    );
+    assert_eq!(config.namespace.name(), "tenant1");
+    assert_eq!(
+        config.broker_addr_map.apply("10.0.0.6:10911"),
+        "127.0.0.1:30921"
+    );
+    assert!(parse(&["route", "-t", "T", "--broker-addr-map", "nope"]).is_err());
+    // A key without its secret is refused (unless the environment supplies it).
+    if std::env::var_os("ROCKETWIRE_SECRET_KEY").is_none() {
+        let half = parse(&["route", "-t", "T", "--access-key", "ak"]).expect("parses");
+        assert!(rocketwire_cli::cli_config(&half).is_err());
+    }
+}
