@@ -13,6 +13,7 @@
 //! (`getrusage`), so it includes every client thread.
 
 mod adapter;
+mod chaos;
 mod drain;
 mod measure;
 mod produce;
@@ -55,6 +56,12 @@ enum CaseKind {
     Drain,
     /// One soak run.
     Soak,
+    /// Fill a topic with indexed messages and drain it while `cargo xtask chaos` restarts
+    /// the servers.
+    ChaosConsume,
+    /// Send indexed messages while `cargo xtask chaos` restarts the servers, then read
+    /// them back.
+    ChaosProduce,
 }
 
 /// rocketwire benchmarks: producer throughput/latency and consumer drain, per adapter.
@@ -114,6 +121,12 @@ struct Args {
     /// (internal) The case's in-flight count.
     #[arg(long, hide = true, default_value_t = 1)]
     case_in_flight: usize,
+    /// (internal) Sends per second of the chaos producer.
+    #[arg(long, hide = true, default_value_t = 2_000)]
+    chaos_rate: u64,
+    /// (internal) `send_timeout` of the chaos producer, seconds.
+    #[arg(long, hide = true, default_value_t = 30)]
+    send_timeout: u64,
 }
 
 impl Args {
@@ -184,6 +197,30 @@ fn run_case(args: &Args, kind: CaseKind) -> Result<(), String> {
                 rate: args.soak_rate,
                 duration: Duration::from_secs(args.count),
                 every: Duration::from_secs(10).min(Duration::from_secs(args.count.max(5) / 5)),
+            };
+            println!("{}", adapter::run_case(adapter, &case)?.to_line());
+        }
+        CaseKind::ChaosConsume => {
+            let control = chaos::Control::from_stdin();
+            chaos::fill(&target, &args.topic, args.count)?;
+            let case = chaos::ConsumeCase {
+                target,
+                topic: args.topic.clone(),
+                messages: args.count,
+                timeout: Duration::from_secs(args.drain_timeout),
+                control,
+            };
+            println!("{}", adapter::run_case(adapter, &case)?.to_line());
+        }
+        CaseKind::ChaosProduce => {
+            let case = chaos::ProduceCase {
+                target,
+                topic: args.topic.clone(),
+                limit: args.count,
+                in_flight: args.case_in_flight.max(1),
+                rate: args.chaos_rate,
+                send_timeout: Duration::from_secs(args.send_timeout),
+                control: chaos::Control::from_stdin(),
             };
             println!("{}", adapter::run_case(adapter, &case)?.to_line());
         }

@@ -20,6 +20,11 @@ tasks:
   soak             start a cluster, and on each adapter produce and consume at a steady
                    rate for a long while: RSS must stay flat (within 10% once warmed up)
                    and open descriptors must not grow
+  chaos            start a cluster on free ports (49876+/50911+) and, on each adapter,
+                   drain a large topic and produce while the broker is killed with
+                   SIGKILL and restarted, restarted with SIGTERM, and the namesrv
+                   restarted: prints lost, duplicates, failed sends and the resume time
+                   per restart; fails on a lost message or a failed send
   sim              the random-fault simulation suites (consumers, producers, remoting)
                    over seeds 0..N in a release build; no cluster needed
   help             this text
@@ -44,6 +49,9 @@ test options:
 soak options:
   --minutes N               minutes per adapter (default 10)
   --rate R                  messages per second (default 200)
+chaos options:
+  --messages N              messages in the drained topic (default 300000)
+  --adapters A[,A...]       adapters (default tokio,async-std,smol,blocking)
 sim options:
   --seeds N                 how many seeds, 0..N (default 1000)
 bench options:
@@ -77,6 +85,8 @@ pub(crate) enum Command {
     Bench(BenchOpts),
     /// `soak`: the bench binary's soak (its `soak_minutes` is set).
     Soak(BenchOpts),
+    /// `chaos`: servers killed and restarted under a consumer and a producer.
+    Chaos(ChaosOpts),
     /// `sim --seeds N`: the random-fault simulation suites over seeds `0..N`, release build.
     Sim {
         /// How many seeds.
@@ -306,6 +316,27 @@ pub(crate) struct BenchOpts {
     pub(crate) soak_rate: Option<u64>,
 }
 
+/// Every adapter, in table order.
+const ADAPTERS: [&str; 4] = ["tokio", "async-std", "smol", "blocking"];
+
+/// Options of `cargo xtask chaos`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ChaosOpts {
+    /// Messages in the drained topic (and most sends of the producer).
+    pub(crate) messages: u64,
+    /// Adapters to run.
+    pub(crate) adapters: Vec<String>,
+}
+
+impl Default for ChaosOpts {
+    fn default() -> Self {
+        ChaosOpts {
+            messages: 300_000,
+            adapters: ADAPTERS.map(str::to_owned).to_vec(),
+        }
+    }
+}
+
 /// Parses the arguments after `cargo xtask`.
 pub(crate) fn parse(
     args: &[String],
@@ -405,6 +436,36 @@ pub(crate) fn parse(
                 }
             }
             Ok(Command::Soak(opts))
+        }
+        Some("chaos") => {
+            let rest: Vec<&str> = it.collect();
+            let mut opts = ChaosOpts::default();
+            let mut i = 0;
+            while i < rest.len() {
+                let (flag, value) = flag_value(&rest, &mut i)?;
+                match flag {
+                    "--messages" => match value.trim().parse::<u64>() {
+                        Ok(n) if n > 0 => opts.messages = n,
+                        _ => return Err(format!("--messages: `{value}` is not a count above 0")),
+                    },
+                    "--adapters" => {
+                        opts.adapters = value
+                            .split(',')
+                            .filter(|a| !a.is_empty())
+                            .map(|a| {
+                                ADAPTERS.contains(&a).then(|| a.to_owned()).ok_or_else(|| {
+                                    format!(
+                                        "unknown adapter `{a}` (one of: {})",
+                                        ADAPTERS.join(" ")
+                                    )
+                                })
+                            })
+                            .collect::<Result<_, _>>()?;
+                    }
+                    other => return Err(format!("unknown option `{other}` for chaos")),
+                }
+            }
+            Ok(Command::Chaos(opts))
         }
         Some("sim") => {
             let rest: Vec<&str> = it.collect();
@@ -644,6 +705,25 @@ mod tests {
         assert!(parse(&args("bench --messages lots"), &no_env).is_err());
         assert!(parse(&args("bench --drain"), &no_env).is_err());
         assert!(parse(&args("bench --namesrv-port 1"), &no_env).is_err());
+    }
+
+    #[test]
+    fn chaos_options() {
+        assert_eq!(
+            parse(&args("chaos"), &no_env).unwrap(),
+            Command::Chaos(ChaosOpts::default())
+        );
+        let Command::Chaos(opts) = parse(
+            &args("chaos --messages 5000 --adapters tokio,smol"),
+            &no_env,
+        )
+        .unwrap() else {
+            panic!("not a chaos command");
+        };
+        assert_eq!(opts.messages, 5000);
+        assert_eq!(opts.adapters, vec!["tokio", "smol"]);
+        assert!(parse(&args("chaos --adapters tokyo"), &no_env).is_err());
+        assert!(parse(&args("chaos --messages 0"), &no_env).is_err());
     }
 
     #[test]

@@ -238,6 +238,71 @@ impl Cluster {
             }
         );
     }
+
+    /// The server binaries (installed on first use).
+    fn binaries() -> Result<Binaries, String> {
+        install::ensure_installed(&install::cache_dir(&|k| std::env::var(k).ok())?)
+    }
+
+    /// Kills the first broker with SIGKILL and waits until it is gone (chaos tests).
+    pub(crate) fn kill_broker(&mut self) {
+        self.broker.signal("KILL");
+        sys::wait_until(Duration::from_secs(10), Duration::from_millis(10), || {
+            !self.broker.alive()
+        });
+        if let Some(child) = &mut self.broker.child {
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops the first broker with SIGTERM (SIGKILL after the grace period).
+    pub(crate) fn stop_broker(&mut self) {
+        self.broker.stop(STOP_GRACE);
+    }
+
+    /// Starts the first broker again with its config and data dir; does not wait for it.
+    pub(crate) fn start_broker(&mut self) -> Result<(), String> {
+        let ns = self.namesrv_addr();
+        let bins = Self::binaries()?;
+        let child = spawn_server(
+            &self.state,
+            "broker",
+            &bins.broker,
+            &["-c", "broker.toml", "-n", &ns],
+            false,
+        )?;
+        self.state.broker_pid = child.id();
+        self.broker.pid = child.id();
+        self.broker.child = Some(child);
+        self.write_state()
+    }
+
+    /// Stops the namesrv with SIGTERM (SIGKILL after the grace period).
+    pub(crate) fn stop_namesrv(&mut self) {
+        self.namesrv.stop(STOP_GRACE);
+    }
+
+    /// Starts the namesrv again on its port; does not wait for it.
+    pub(crate) fn start_namesrv(&mut self) -> Result<(), String> {
+        let bins = Self::binaries()?;
+        let args = namesrv_args(&self.state);
+        let child = spawn_server(
+            &self.state,
+            "namesrv",
+            &bins.namesrv,
+            &args.each_ref().map(String::as_str),
+            false,
+        )?;
+        self.state.namesrv_pid = child.id();
+        self.namesrv.pid = child.id();
+        self.namesrv.child = Some(child);
+        self.write_state()
+    }
+
+    /// Whether the first broker and the namesrv are running.
+    pub(crate) fn servers_alive(&mut self) -> bool {
+        self.broker.alive() && self.namesrv.alive()
+    }
 }
 
 impl Drop for Cluster {
@@ -337,50 +402,68 @@ pub(crate) fn up(opts: &ClusterOpts, detach: bool) -> Result<Cluster, String> {
     Ok(cluster)
 }
 
-fn start_servers(cluster: &mut Cluster, bins: &Binaries, detach: bool) -> Result<(), String> {
-    let dir = cluster.state.data_dir.clone();
-    let ns_port = cluster.state.namesrv_port.to_string();
-    let namesrv_addr = cluster.namesrv_addr();
-    let serialize = cluster.state.serialize;
-    let spawn = |name: &str, bin: &Path, args: &[&str]| -> Result<std::process::Child, String> {
-        let log_path = dir.join(format!("{name}.log"));
-        let log = fs::File::create(&log_path)
-            .map_err(|e| format!("cannot create {}: {e}", log_path.display()))?;
-        let log2 = log
-            .try_clone()
-            .map_err(|e| format!("{}: {e}", log_path.display()))?;
-        let mut cmd = Command::new(bin);
-        cmd.args(args)
-            .current_dir(&dir)
-            .env("ROCKETMQ_SECURITY_PROFILE", "development-insecure-loopback")
-            .env("ROCKETMQ_HOME", &dir)
-            .env("HOME", dir.join("home"))
-            .env("ROCKETMQ_SERIALIZE_TYPE", serialize.server_env())
-            // This one would take precedence over ROCKETMQ_SERIALIZE_TYPE.
-            .env_remove("rocketmq.serialize.type")
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log2);
-        #[cfg(unix)]
-        if detach {
-            use std::os::unix::process::CommandExt as _;
-            cmd.process_group(0);
-        }
-        cmd.spawn()
-            .map_err(|e| format!("cannot start {}: {e}", bin.display()))
-    };
+/// Starts server `name` (log `<name>.log`, appended to) of `state`'s cluster with `args`.
+fn spawn_server(
+    state: &State,
+    name: &str,
+    bin: &Path,
+    args: &[&str],
+    detach: bool,
+) -> Result<std::process::Child, String> {
+    let dir = &state.data_dir;
+    let log_path = dir.join(format!("{name}.log"));
+    let log = fs::File::options()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(|e| format!("cannot create {}: {e}", log_path.display()))?;
+    let log2 = log
+        .try_clone()
+        .map_err(|e| format!("{}: {e}", log_path.display()))?;
+    let mut cmd = Command::new(bin);
+    cmd.args(args)
+        .current_dir(dir)
+        .env("ROCKETMQ_SECURITY_PROFILE", "development-insecure-loopback")
+        .env("ROCKETMQ_HOME", dir)
+        .env("HOME", dir.join("home"))
+        .env("ROCKETMQ_SERIALIZE_TYPE", state.serialize.server_env())
+        // This one would take precedence over ROCKETMQ_SERIALIZE_TYPE.
+        .env_remove("rocketmq.serialize.type")
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log2);
+    #[cfg(unix)]
+    if detach {
+        use std::os::unix::process::CommandExt as _;
+        cmd.process_group(0);
+    }
+    cmd.spawn()
+        .map_err(|e| format!("cannot start {}: {e}", bin.display()))
+}
 
+fn namesrv_args(state: &State) -> [String; 6] {
+    [
+        "-c",
+        "namesrv.toml",
+        "--bindAddress",
+        "127.0.0.1",
+        "--listenPort",
+        &state.namesrv_port.to_string(),
+    ]
+    .map(str::to_owned)
+}
+
+fn start_servers(cluster: &mut Cluster, bins: &Binaries, detach: bool) -> Result<(), String> {
+    let namesrv_addr = cluster.namesrv_addr();
+    let state = cluster.state.clone();
+    let spawn =
+        |name: &str, bin: &Path, args: &[&str]| spawn_server(&state, name, bin, args, detach);
+
+    let ns_args = namesrv_args(&cluster.state);
     let child = spawn(
         "namesrv",
         &bins.namesrv,
-        &[
-            "-c",
-            "namesrv.toml",
-            "--bindAddress",
-            "127.0.0.1",
-            "--listenPort",
-            &ns_port,
-        ],
+        &ns_args.each_ref().map(String::as_str),
     )?;
     cluster.state.namesrv_pid = child.id();
     cluster.namesrv.pid = child.id();

@@ -7,10 +7,12 @@
 //!   reply-encoding modes.
 //! * `demo`: the demo example against a fresh cluster.
 //! * `bench`: the benchmarks (`rocketwire-bench`) against a fresh cluster on free ports.
+//! * `chaos`: the servers killed and restarted under a consumer and a producer.
 //!
 //! Std only; see `cargo xtask help`.
 
 mod args;
+mod chaos;
 mod cluster;
 mod config;
 mod hog;
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
         Command::Test(opts) => tasks::test(&opts),
         Command::Demo(opts) => tasks::demo(&opts),
         Command::Bench(opts) | Command::Soak(opts) => tasks::bench(&opts),
+        Command::Chaos(opts) => chaos::chaos(&opts),
         Command::Sim { seeds } => tasks::sim(seeds),
     };
     match result {
