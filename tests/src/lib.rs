@@ -5,6 +5,7 @@
 //! namesrv address comes from `ROCKETWIRE_NAMESRV` (set by `cargo xtask test`), and the header
 //! serialization from `ROCKETWIRE_SERIALIZE` (`json` or `rocketmq`).
 
+pub mod acl;
 mod consume;
 pub mod harness;
 mod lite;

@@ -37,12 +37,14 @@ cluster/demo options (environment overrides in brackets):
                             target/rocketwire-cluster/<namesrv-port>/  [ROCKETWIRE_CLUSTER_DATA_DIR]
   --serialize json|rocketmq server reply header encoding, default json
                                                               [ROCKETWIRE_CLUSTER_SERIALIZE]
+  --auth USER:PASSWORD      brokers authenticate every request (ACL 2.0); USER is their
+                            initial user
   --brokers 1|2             brokers in the cluster, default 1; the second one is named
                             rocketwire-broker-b and listens on broker-port+10
                                                               [ROCKETWIRE_CLUSTER_BROKERS]
 test options:
   --skip STEP[,STEP...]     skip steps: fmt clippy doc unit fuzz-harness cluster-json
-                            cluster-rocketmq two-brokers
+                            cluster-rocketmq two-brokers acl
   --stress                  run the real-cluster steps beside a busy thread on every core
   --repeat N                run the real-cluster steps N times in a row (default 1),
                             stopping at the first failure
@@ -158,6 +160,9 @@ pub(crate) struct ClusterOpts {
     /// Brokers in the cluster: 1, or 2 (a second broker of another name listening on
     /// [`ClusterOpts::second_broker_port`]).
     pub(crate) brokers: u8,
+    /// ACL 2.0 authentication on the brokers, with this `USER:PASSWORD` as the initial
+    /// (super) user; `None`: no authentication.
+    pub(crate) auth: Option<String>,
 }
 
 /// How far above the first broker's listen port the second one listens.
@@ -172,6 +177,7 @@ impl ClusterOpts {
             data_dir: None,
             serialize: Serialize::Json,
             brokers: 1,
+            auth: None,
         };
         if let Some(v) = env("ROCKETWIRE_NAMESRV_PORT") {
             opts.namesrv_port = parse_port("ROCKETWIRE_NAMESRV_PORT", &v)?;
@@ -264,7 +270,7 @@ impl ClusterOpts {
 }
 
 /// Steps of `cargo xtask test` that `--skip` accepts.
-pub(crate) const TEST_STEPS: [&str; 8] = [
+pub(crate) const TEST_STEPS: [&str; 9] = [
     "fmt",
     "clippy",
     "doc",
@@ -273,6 +279,7 @@ pub(crate) const TEST_STEPS: [&str; 8] = [
     "cluster-json",
     "cluster-rocketmq",
     "two-brokers",
+    "acl",
 ];
 
 /// Options of `cargo xtask test`.
@@ -501,6 +508,12 @@ fn parse_cluster_opts(
             "--data-dir" => opts.data_dir = Some(PathBuf::from(value)),
             "--serialize" => opts.serialize = Serialize::parse(value)?,
             "--brokers" => opts.brokers = parse_brokers(flag, value)?,
+            "--auth" => match value.split_once(':') {
+                Some((user, password)) if !user.is_empty() && !password.is_empty() => {
+                    opts.auth = Some(value.to_owned())
+                }
+                _ => return Err(format!("--auth: `{value}` is not USER:PASSWORD")),
+            },
             other => return Err(format!("unknown option `{other}`")),
         }
     }
@@ -612,6 +625,7 @@ mod tests {
             data_dir: Some(PathBuf::from("d")),
             serialize: Serialize::RocketMq,
             brokers: 1,
+            auth: None,
         };
         assert_eq!(cmd, Command::Cluster(ClusterAction::Down, expected));
         let Command::Cluster(_, two) = parse(&args("cluster up --brokers 2"), &no_env).unwrap()

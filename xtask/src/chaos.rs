@@ -472,6 +472,7 @@ fn free_ports() -> Result<ClusterOpts, String> {
             data_dir: None,
             serialize: Serialize::Json,
             brokers: 1,
+            auth: None,
         };
         let free = opts.ports().iter().all(|(_, p)| !sys::port_busy(*p))
             && !cluster::state_path(opts.namesrv_port).exists();

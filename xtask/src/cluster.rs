@@ -670,6 +670,7 @@ mod tests {
                 data_dir: None,
                 serialize: Serialize::RocketMq,
                 brokers: 1,
+                auth: None,
             })
             .find(|o| o.ports().iter().all(|(_, p)| !sys::port_busy(*p)))
             .expect("no free ports");

@@ -55,6 +55,11 @@ pub(crate) fn broker_toml(data_dir: &Path, opts: &ClusterOpts, slot: usize) -> S
     kv(&mut s, "authConfigPath", &toml_str(&dir.join("auth")));
     kv(&mut s, "autoCreateTopicEnable", "true");
     kv(&mut s, "autoCreateSubscriptionGroup", "true");
+    if let Some(user) = &opts.auth {
+        // ACL 2.0: every request is authenticated; `user` is the initial super user.
+        kv(&mut s, "authenticationEnabled", "true");
+        kv(&mut s, "initAuthenticationUser", &format!("\"{user}\""));
+    }
     // Short transaction check-back (≈ 2 s) for the transaction tests.
     kv(&mut s, "transactionCheckInterval", "2000");
     kv(&mut s, "transactionTimeout", "1000");
@@ -116,6 +121,7 @@ mod tests {
             data_dir: None,
             serialize: Serialize::Json,
             brokers: 2,
+            auth: None,
         }
     }
 
@@ -174,6 +180,17 @@ mod tests {
         }
         // The broker derives this one and rejects it when configured.
         assert!(!t.contains("[broker.brokerServerConfig]\nlistenPort"));
+        assert!(!t.contains("authenticationEnabled"));
+        let auth = ClusterOpts {
+            auth: Some("u:p".into()),
+            ..opts()
+        };
+        let a = broker_toml(Path::new("d"), &auth, 0);
+        assert_eq!(
+            section_of_in(&a, "authenticationEnabled = true"),
+            Some("[broker]")
+        );
+        assert!(a.lines().any(|l| l == "initAuthenticationUser = \"u:p\""));
         // The second broker: its own name, ports and files.
         let b = broker_toml(Path::new("d"), &opts(), 1);
         for line in [
@@ -185,6 +202,19 @@ mod tests {
         ] {
             assert!(b.lines().any(|l| l == line), "missing `{line}` in\n{b}");
         }
+    }
+
+    fn section_of_in<'a>(t: &'a str, line: &str) -> Option<&'a str> {
+        let mut section = "";
+        for l in t.lines() {
+            if l.starts_with('[') {
+                section = l;
+            }
+            if l == line {
+                return Some(section);
+            }
+        }
+        None
     }
 
     #[test]

@@ -152,7 +152,8 @@ fn test_steps(opts: &TestOpts, steps: &mut Steps) -> Result<(), String> {
         ("cluster-json", Serialize::Json),
         ("cluster-rocketmq", Serialize::RocketMq),
     ];
-    if modes.iter().any(|(name, _)| opts.runs(name)) || opts.runs("two-brokers") {
+    if modes.iter().any(|(name, _)| opts.runs(name)) || opts.runs("two-brokers") || opts.runs("acl")
+    {
         steps.run("cluster-prepare", prepare_cluster_suite)?;
     }
     // The hog starts after the builds: it is there to slow the suites, not the compiler.
@@ -165,8 +166,26 @@ fn test_steps(opts: &TestOpts, steps: &mut Steps) -> Result<(), String> {
             step(steps, name, &mut || cluster_suite(name, serialize))?;
         }
         step(steps, "two-brokers", &mut two_broker_suite)?;
+        step(steps, "acl", &mut acl_suite)?;
     }
     Ok(())
+}
+
+/// The user the ACL suite's broker authenticates.
+const ACL_USER: (&str, &str) = ("rocketwire", "rw-acl-secret");
+
+/// Starts a cluster whose broker authenticates every request, runs the ACL suite against
+/// it, always stops it.
+fn acl_suite() -> Result<(), String> {
+    let mut opts = free_test_ports(Serialize::Json)?;
+    opts.auth = Some(format!("{}:{}", ACL_USER.0, ACL_USER.1));
+    let mut cluster: Cluster = cluster::up(&opts, false)?;
+    let mut cmd = suite_command("acl", &cluster, Serialize::Json);
+    cmd.env("ROCKETWIRE_ACL_USER", ACL_USER.0)
+        .env("ROCKETWIRE_ACL_PASSWORD", ACL_USER.1);
+    let result = run("acl", cmd);
+    cluster.stop();
+    result
 }
 
 /// Starts a cluster of two brokers, runs the two-broker suite against it, always stops it.
@@ -209,6 +228,8 @@ fn prepare_cluster_suite() -> Result<(), String> {
             "cluster",
             "--test",
             "two_brokers",
+            "--test",
+            "acl",
             "-p",
             "rocketwire-cli",
             "--test",
@@ -284,6 +305,7 @@ fn free_test_ports(serialize: Serialize) -> Result<ClusterOpts, String> {
             data_dir: None,
             serialize,
             brokers: 2,
+            auth: None,
         };
         let free = opts.ports().iter().all(|(_, p)| !sys::port_busy(*p))
             && !cluster::state_path(opts.namesrv_port).exists();

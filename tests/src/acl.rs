@@ -1,0 +1,106 @@
+//! Real-cluster scenarios on a broker with ACL 2.0 authentication (`cargo xtask cluster up
+//! --auth USER:PASSWORD`; `cargo xtask test` starts one): with the right credentials a client
+//! produces and consumes as usual; with a wrong secret its send fails at once with the typed
+//! authorization error, not after retries. The user comes from `ROCKETWIRE_ACL_USER` and
+//! `ROCKETWIRE_ACL_PASSWORD`.
+
+use std::time::{Duration, Instant};
+
+use rocketwire_core::acl::Credentials;
+use rocketwire_core::body::ConsumeFromWhere;
+use rocketwire_core::consumer::{ConsumerConfig, Subscription};
+use rocketwire_core::message::Message;
+use rocketwire_core::producer::{ProducerConfig, QueueSelector, SendError, SendStatus};
+use rocketwire_tokio::PushConsumerOptions;
+
+use crate::seen::Seen;
+use crate::{cluster_config, unique, Harness};
+
+fn env(key: &str) -> String {
+    std::env::var(key)
+        .unwrap_or_else(|_| panic!("{key} is not set: run the ACL suite with `cargo xtask test`"))
+}
+
+/// The credentials of the cluster's user.
+fn credentials() -> Credentials {
+    Credentials::new(env("ROCKETWIRE_ACL_USER"), env("ROCKETWIRE_ACL_PASSWORD"))
+}
+
+/// A client of `h`'s adapter signing with `credentials`.
+fn client_with(h: &dyn Harness, credentials: Credentials) -> Box<dyn Harness> {
+    let mut config = cluster_config();
+    config.credentials = Some(credentials);
+    h.start_another(config)
+}
+
+/// With the cluster user's credentials: route, send, and a push consumer gets the message.
+pub fn signed_client_produces_and_consumes(h: &dyn Harness) {
+    let client = client_with(h, credentials());
+    let topic = unique("rw_acl");
+    let producer = client
+        .create_producer(
+            ProducerConfig::builder(unique("rw_pgroup"))
+                .build()
+                .expect("valid producer config"),
+            QueueSelector::RoundRobin,
+        )
+        .expect("producer");
+    let sent = producer
+        .send(Message::new(topic.clone(), "signed"))
+        .expect("a signed send is stored");
+    assert_eq!(sent.status, SendStatus::SendOk);
+    producer.shutdown().expect("producer shutdown");
+    let give_up = Instant::now() + Duration::from_secs(30);
+    while client.query_route(&topic).is_err() {
+        assert!(Instant::now() < give_up, "no route for {topic}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let seen = Seen::default();
+    let config = ConsumerConfig {
+        group: unique("rw_cgroup"),
+        consume_from_where: ConsumeFromWhere::FirstOffset,
+        ..ConsumerConfig::default()
+    };
+    let consumer = client
+        .create_push_consumer(
+            config,
+            vec![Subscription::tag(topic.as_str(), "*").expect("subscription")],
+            PushConsumerOptions::default(),
+            seen.recorder(),
+        )
+        .expect("consumer");
+    seen.wait_for("the signed message", |m| !m.is_empty());
+    consumer
+        .shutdown(Duration::from_secs(5))
+        .expect("consumer shutdown");
+    client.shutdown().expect("client shutdown");
+}
+
+/// With a wrong secret the broker refuses the send: a typed authorization error, at once
+/// (it is not retried within the send's budget).
+pub fn wrong_secret_fails_fast_with_the_typed_error(h: &dyn Harness) {
+    let user = env("ROCKETWIRE_ACL_USER");
+    let client = client_with(h, Credentials::new(user, "not-the-password"));
+    let producer = client
+        .create_producer(
+            ProducerConfig::builder(unique("rw_pgroup"))
+                .send_timeout(Duration::from_secs(10))
+                .build()
+                .expect("valid producer config"),
+            QueueSelector::RoundRobin,
+        )
+        .expect("producer");
+    let started = Instant::now();
+    let result = producer.send(Message::new(unique("rw_acl_denied"), "refused"));
+    let took = started.elapsed();
+    assert!(
+        matches!(result, Err(SendError::Authorization { .. })),
+        "{result:?}"
+    );
+    assert!(
+        took < Duration::from_secs(5),
+        "failed after {took:?}, not at once"
+    );
+    let _ = producer.shutdown();
+    let _ = client.shutdown();
+}
