@@ -2,6 +2,7 @@
 //! them: each asserts the typed error or the bounded result the fixed code gives.
 
 use rocketwire_core::body::{TopicRouteData, ROUTE_QUEUES_LIMIT};
+use rocketwire_core::codec::{decode_header, encode_header, SerializeType};
 
 /// `route_json`: a route of many queue datas, each claiming the most queues a count may
 /// have, once expanded to billions of queues in its views.
@@ -30,6 +31,34 @@ fn route_views_stay_bounded_over_many_queue_datas() {
     assert_eq!(route.queue_datas.len(), 64);
     assert_eq!(route.publish_queues("T").len(), ROUTE_QUEUES_LIMIT);
     assert_eq!(route.subscribe_queues("T").len(), ROUTE_QUEUES_LIMIT);
+}
+
+/// `json_header` and `frame_decoder`: a JSON header whose ext fields have an empty key or an
+/// empty value. JSON keeps such a field; written as a ROCKETMQ binary header it reads back
+/// without it, as Java reads a zero-length key or value as `null`, and the rest survives.
+#[test]
+fn empty_ext_key_or_value_is_absent_after_a_binary_round_trip() {
+    let binary_round_trip = |json: &[u8]| {
+        let cmd = decode_header(SerializeType::Json, json).expect("a JSON header");
+        let binary = encode_header(&cmd, SerializeType::RocketMq).expect("encodable as binary");
+        let back = decode_header(SerializeType::RocketMq, &binary).expect("reads back");
+        (cmd, back)
+    };
+
+    // As minimised: an empty key.
+    let (cmd, back) = binary_round_trip(br#"{"code":0,"extFields":{"":"}"}}"#);
+    assert_eq!(cmd.field(""), Some("}"));
+    assert!(back.ext_fields.is_empty());
+    assert_eq!(back.code, 0);
+
+    // An empty value next to a field that survives.
+    let (cmd, back) =
+        binary_round_trip(br#"{"code":310,"extFields":{"a":"producer","e":""},"remark":"r"}"#);
+    assert_eq!(cmd.field("e"), Some(""));
+    assert_eq!(back.field("e"), None);
+    assert_eq!(back.field("a"), Some("producer"));
+    assert_eq!(back.ext_fields.len(), 1);
+    assert_eq!((back.code, back.remark.as_deref()), (310, Some("r")));
 }
 
 // ---- client_core_ops --------------------------------------------------------------------

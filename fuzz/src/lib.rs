@@ -75,11 +75,13 @@ pub fn json_normal(mut cmd: RemotingCommand) -> RemotingCommand {
 }
 
 /// What a command looks like after a binary round trip: an empty remark is written as length 0
-/// and read back as `None`.
+/// and read back as `None`; an ext field with an empty key or value is read back as absent
+/// (Java reads a zero-length key or value as `null`).
 pub fn binary_normal(mut cmd: RemotingCommand) -> RemotingCommand {
     if cmd.remark.as_deref() == Some("") {
         cmd.remark = None;
     }
+    cmd.ext_fields.retain(|k, v| !k.is_empty() && !v.is_empty());
     cmd
 }
 
