@@ -33,7 +33,7 @@ impl ConsumerMachine {
         }
         self.subs
             .insert(subscription.topic().to_string(), subscription);
-        self.sub_version = env.wall_ms;
+        self.sub_version = env.wall_ms();
         self.heartbeat();
         self.rebalance(now, env);
         Ok(())
@@ -56,7 +56,7 @@ impl ConsumerMachine {
                 topic: topic.to_string(),
             });
         }
-        self.sub_version = env.wall_ms;
+        self.sub_version = env.wall_ms();
         self.doubt.remove(topic);
         self.list_rounds.remove(topic);
         self.apply_allocation(now, env, topic, Vec::new(), false);

@@ -25,12 +25,13 @@ use crate::consumer::{
 };
 use crate::message::MessageExt;
 use crate::remoting::InvokeError;
-use crate::time::Rng;
+use crate::time::{Rng, WallClock};
 
 /// What a consumer machine sees of the client around it, lent for one call.
 pub(in crate::client) struct Env<'a> {
-    /// Wall-clock milliseconds (subscription versions, the default start timestamp).
-    pub(in crate::client) wall_ms: i64,
+    /// The wall clock (subscription versions, the default start timestamp), read only when
+    /// needed: most calls (acks, pull results) never look at it.
+    pub(in crate::client) wall: &'a dyn WallClock,
     /// This client's id (`ip@instance`).
     pub(in crate::client) client_id: &'a str,
     /// The route cache (read-only).
@@ -47,6 +48,13 @@ pub(in crate::client) struct Env<'a> {
     pub(in crate::client) stopped: bool,
     /// Broker addresses to dial instead of learned ones (a message's store host).
     pub(in crate::client) addr_map: &'a BrokerAddrMap,
+}
+
+impl Env<'_> {
+    /// Wall-clock milliseconds now.
+    pub(in crate::client) fn wall_ms(&self) -> i64 {
+        self.wall.now_millis()
+    }
 }
 
 /// What a consumer machine asks of the router, in the order it must happen.

@@ -432,7 +432,7 @@ impl ClientCore {
     ) -> Option<R> {
         let machine = self.consumers.machines.get_mut(&id)?;
         let mut env = Env {
-            wall_ms: self.wall.now_millis(),
+            wall: self.wall.as_ref(),
             client_id: &self.client_id,
             routes: &self.routes,
             brokers: self.brokers.addrs(),

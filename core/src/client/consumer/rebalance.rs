@@ -273,7 +273,7 @@ impl ConsumerMachine {
         let ts = self
             .config
             .consume_timestamp_ms
-            .unwrap_or(env.wall_ms - 30 * 60 * 1000);
+            .unwrap_or_else(|| env.wall_ms() - 30 * 60 * 1000);
         // A queue taken over from another consumer: that consumer persists its offset when it
         // releases the queue, on the same rebalance trigger. Reading the stored offset a moment
         // later makes it far likelier to see that final offset than a stale one.
@@ -299,7 +299,7 @@ impl ConsumerMachine {
             added.push(mq);
         }
         if changed {
-            self.sub_version = env.wall_ms;
+            self.sub_version = env.wall_ms();
             self.split_topic_thresholds();
         }
         for mq in added {

@@ -21,7 +21,18 @@ use crate::codec::{RemotingCommand, RequestCode, ResponseCode};
 use crate::consumer::{ConsumeMode, ConsumerConfig, OffsetTable, Subscription};
 use crate::header::{CommandHeader, PullMessageResponseHeader};
 use crate::message::{encode_stored, Message, MessageExt};
-use crate::time::Rng;
+use crate::time::{Rng, WallClock};
+
+/// The wall clock the machines see: fixed.
+struct FixedWall;
+
+impl WallClock for FixedWall {
+    fn now_millis(&self) -> i64 {
+        1_700_000_000_000
+    }
+}
+
+static WALL: FixedWall = FixedWall;
 
 const BROKER: &str = "10.0.0.1:10911";
 const ME: &str = "10.0.0.9@me";
@@ -78,7 +89,7 @@ impl Router {
     ) -> (R, Out) {
         let now = self.now;
         let mut env = Env {
-            wall_ms: 1_700_000_000_000,
+            wall: &WALL,
             client_id: ME,
             routes: &self.routes,
             brokers: &self.brokers,

@@ -26,12 +26,12 @@ use crate::producer::{
     TopicPublishInfo, Verdict,
 };
 use crate::remoting::InvokeError;
-use crate::time::Rng;
+use crate::time::{Rng, WallClock};
 
 /// What a producer machine sees of the client around it, lent for one call.
 pub(in crate::client) struct Env<'a> {
-    /// Wall-clock milliseconds (a message's born timestamp).
-    pub(in crate::client) wall_ms: i64,
+    /// The wall clock (a message's born timestamp), read once per attempt that goes out.
+    pub(in crate::client) wall: &'a dyn WallClock,
     /// This client's id.
     pub(in crate::client) client_id: &'a str,
     /// The publish views every producer shares.
@@ -283,9 +283,10 @@ impl ProducerMachine {
                     }
                 }
             };
+            let born = env.wall.now_millis();
             let command = match &send.payload {
-                Payload::Single(p) => p.command(&queue, env.wall_ms),
-                Payload::Batch(b) => b.command(&queue, env.wall_ms),
+                Payload::Single(p) => p.command(&queue, born),
+                Payload::Batch(b) => b.command(&queue, born),
             };
             if send.mode == SendMode::Oneway {
                 self.out.push_back(ProducerOutput::Oneway { addr, command });

@@ -365,7 +365,7 @@ impl ClientCore {
     ) -> Option<R> {
         let machine = self.producers.machines.get_mut(&id)?;
         let mut env = Env {
-            wall_ms: self.wall.now_millis(),
+            wall: self.wall.as_ref(),
             client_id: &self.client_id,
             views: &mut self.producers.views,
             rng: &mut self.rng,

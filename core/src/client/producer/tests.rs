@@ -15,7 +15,18 @@ use crate::body::{BrokerData, QueueData, TopicRouteData};
 use crate::codec::{RemotingCommand, RequestCode, ResponseCode};
 use crate::message::{Message, UniqIdGenerator};
 use crate::producer::{prepare_message, IdClock, ProducerConfig, QueueSelector, SendError};
-use crate::time::Rng;
+use crate::time::{Rng, WallClock};
+
+/// The wall clock the machines see: fixed.
+struct FixedWall;
+
+impl WallClock for FixedWall {
+    fn now_millis(&self) -> i64 {
+        1_700_000_000_000
+    }
+}
+
+static WALL: FixedWall = FixedWall;
 
 struct Router {
     views: PublishViews,
@@ -52,7 +63,7 @@ impl Router {
     ) -> (R, Out) {
         let now = self.now;
         let mut env = Env {
-            wall_ms: 1_700_000_000_000,
+            wall: &WALL,
             client_id: "10.0.0.9@me",
             views: &mut self.views,
             rng: &mut self.rng,
