@@ -16,7 +16,7 @@
 //! reports the first new index seen / first `SendOk` at or after it, so the driver can
 //! compute the resume time from the instant the server was ready again.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::io::BufRead as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -27,8 +27,11 @@ use bytes::Bytes;
 use futures::future::{select, Either};
 use futures::stream::{FuturesUnordered, StreamExt};
 use rocketwire_core::body::ConsumeFromWhere;
+use rocketwire_core::codec::{RemotingCommand, RequestCode, ResponseCode};
 use rocketwire_core::consumer::ConsumerConfig;
-use rocketwire_core::message::{Message, MessageExt};
+use rocketwire_core::message::{
+    decode_message, DecodeOptions, Message, MessageExt, OffsetMessageId,
+};
 use rocketwire_core::producer::{ProducerConfig, SendError, SendResult, SendStatus};
 use rocketwire_core::ConsumeOutcome;
 use rocketwire_driver::{CurrentRuntime, PushConsumerOptions};
@@ -48,6 +51,8 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(20);
 const READ_BACK_QUIET: Duration = Duration::from_secs(3);
 /// Longest read-back.
 const READ_BACK_LIMIT: Duration = Duration::from_secs(60);
+/// Timeout of one VIEW_MESSAGE_BY_ID.
+const VIEW_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a consumer may take to close.
 const CLOSE_DRAIN: Duration = Duration::from_secs(5);
 
@@ -453,7 +458,7 @@ impl Case for ConsumeCase {
 }
 
 /// The outcome of one send.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Slot {
     /// Results seen (exactly one expected).
     results: u32,
@@ -463,6 +468,10 @@ struct Slot {
     failed: bool,
     /// Where the broker said it stored the message (queue id, queue offset).
     at: Option<(i32, i64)>,
+    /// The broker's offset message id of the `SendOk` (it encodes the commit-log offset).
+    offset_msg_id: String,
+    /// The message's client id (`UNIQ_KEY`) the `SendOk` named.
+    msg_id: String,
 }
 
 /// Every send's outcome, by index.
@@ -489,6 +498,8 @@ impl Sends {
             Ok(r) if r.status == SendStatus::SendOk => {
                 slot.ok_ms = now_ms();
                 slot.at = Some((r.message_queue.queue_id, r.queue_offset));
+                slot.offset_msg_id.clone_from(&r.offset_msg_id);
+                slot.msg_id.clone_from(&r.msg_id);
                 self.ok.fetch_add(1, Ordering::AcqRel);
             }
             other => {
@@ -516,7 +527,8 @@ impl Sends {
 /// copies of each index.
 #[derive(Debug, Default)]
 struct StoredInner {
-    at: HashMap<(i32, i64), (u64, i64)>,
+    /// Per queue offset: the index, commit-log offset and client id found there.
+    at: HashMap<(i32, i64), (u64, i64, String)>,
     copies: Vec<u32>,
     /// Offsets delivered again with another index.
     conflicts: u64,
@@ -536,10 +548,10 @@ impl Stored {
             let Some(i) = index_of(m.body()) else {
                 continue;
             };
-            match g
-                .at
-                .insert((m.queue_id, m.queue_offset), (i, m.commit_log_offset))
-            {
+            match g.at.insert(
+                (m.queue_id, m.queue_offset),
+                (i, m.commit_log_offset, m.msg_id().to_owned()),
+            ) {
                 None => {
                     if g.copies.len() <= i as usize {
                         g.copies.resize(i as usize + 1, 0);
@@ -547,7 +559,7 @@ impl Stored {
                     g.copies[i as usize] += 1;
                     g.last_new = Some(Instant::now());
                 }
-                Some((old, _)) if old != i => g.conflicts += 1,
+                Some((old, _, _)) if old != i => g.conflicts += 1,
                 Some(_) => {}
             }
         }
@@ -562,10 +574,22 @@ impl Stored {
         all && g.last_new.is_some_and(|t| t.elapsed() >= READ_BACK_QUIET)
     }
 
-    /// The index and commit-log offset the read-back found at `at`.
-    fn index_at(&self, at: (i32, i64)) -> Option<(u64, i64)> {
+    /// The index, commit-log offset and client id the read-back found at `at`.
+    fn index_at(&self, at: (i32, i64)) -> Option<(u64, i64, String)> {
         let g = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        g.at.get(&at).copied()
+        g.at.get(&at).cloned()
+    }
+
+    /// Every stored copy of `index`: queue offset, commit-log offset, client id.
+    fn copies_of(&self, index: u64) -> Vec<((i32, i64), i64, String)> {
+        let g = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut v: Vec<_> =
+            g.at.iter()
+                .filter(|(_, (i, _, _))| *i == index)
+                .map(|(at, (_, clo, id))| (*at, *clo, id.clone()))
+                .collect();
+        v.sort();
+        v
     }
 
     fn copies(&self) -> Vec<u32> {
@@ -591,16 +615,23 @@ pub(crate) struct ProduceVerdict {
     pub(crate) failed: u64,
     /// Sends without exactly one result.
     pub(crate) not_one_result: u64,
-    /// `SendOk` messages not stored.
+    /// `SendOk` messages not stored: no queue offset holds them, and the commit-log offset
+    /// their `SendOk` named holds something else.
     pub(crate) ok_not_stored: u64,
+    /// `SendOk` messages the broker stored at the commit-log offset their `SendOk` named but
+    /// did not index: the queue offset it returned holds another message. A defect of the
+    /// broker's store (rocketmq-rust 1.0.0 after a graceful restart, see `docs/chaos.md`),
+    /// not a loss by the client; reported beside the losses.
+    pub(crate) unindexed: u64,
     /// Messages stored more than once (extra copies).
     pub(crate) stored_twice: u64,
     /// Failed sends whose message is stored anyway.
     pub(crate) failed_stored: u64,
 }
 
-/// Compares the send outcomes with the stored copies.
-fn produce_verdict(slots: &[Slot], copies: &[u32]) -> ProduceVerdict {
+/// Compares the send outcomes with the stored copies; `unindexed` are the `SendOk` indices
+/// found in the commit log but at no queue offset ([`confirm_unindexed`]).
+fn produce_verdict(slots: &[Slot], copies: &[u32], unindexed: &BTreeSet<u64>) -> ProduceVerdict {
     let mut v = ProduceVerdict {
         sends: slots.len() as u64,
         ..ProduceVerdict::default()
@@ -610,7 +641,10 @@ fn produce_verdict(slots: &[Slot], copies: &[u32]) -> ProduceVerdict {
         v.not_one_result += u64::from(s.results != 1);
         v.ok += u64::from(s.ok_ms != 0);
         v.failed += u64::from(s.failed);
-        v.ok_not_stored += u64::from(s.ok_ms != 0 && stored == 0);
+        let unread = s.ok_ms != 0 && stored == 0;
+        let in_log = unindexed.contains(&(i as u64));
+        v.ok_not_stored += u64::from(unread && !in_log);
+        v.unindexed += u64::from(unread && in_log);
         v.failed_stored += u64::from(s.failed && stored > 0);
         v.stored_twice += u64::from(stored.saturating_sub(1));
     }
@@ -653,7 +687,8 @@ impl ProduceResult {
         let v = &self.verdict;
         format!(
             "{RESULT_PREFIX} kind=chaos-produce adapter={} sends={} ok={} failed={} \
-             not_one_result={} ok_not_stored={} stored_twice={} failed_stored={} marks={} \
+             not_one_result={} ok_not_stored={} unindexed={} stored_twice={} failed_stored={} \
+             marks={} \
              peak_rss_kib={}",
             self.adapter,
             v.sends,
@@ -661,6 +696,7 @@ impl ProduceResult {
             v.failed,
             v.not_one_result,
             v.ok_not_stored,
+            v.unindexed,
             v.stored_twice,
             v.failed_stored,
             self.marks,
@@ -690,7 +726,13 @@ impl ProduceCase {
         Message::new(self.topic.clone(), body(index))
     }
 
-    fn result(&self, adapter: Adapter, sends: &Sends, stored: &Stored) -> ProduceResult {
+    fn result(
+        &self,
+        adapter: Adapter,
+        sends: &Sends,
+        stored: &Stored,
+        unindexed: &BTreeSet<u64>,
+    ) -> ProduceResult {
         if let Some(e) = &*sends
             .first_error
             .lock()
@@ -711,7 +753,11 @@ impl ProduceCase {
                 let odd = (s.ok_ms != 0 && c != 1) || (s.failed && c > 0) || s.results != 1;
                 let there = s.at.and_then(|at| stored.index_at(at));
                 odd.then(|| {
-                    format!("#{i} {s:?} stored {c}x; (index, commit-log offset) there: {there:?}")
+                    let copies = stored.copies_of(i as u64);
+                    format!(
+                        "#{i} {s:?} stored {c}x at {copies:?}; \
+                         (index, commit-log offset, client id) there: {there:?}"
+                    )
                 })
             })
             .take(10)
@@ -727,11 +773,65 @@ impl ProduceCase {
         let ok_times: Vec<u64> = slots.iter().map(|s| s.ok_ms).collect();
         ProduceResult {
             adapter: adapter.name().to_owned(),
-            verdict: produce_verdict(&slots, &stored.copies()),
+            verdict: produce_verdict(&slots, &stored.copies(), unindexed),
             marks: render_marks(&self.control.marks(), &ok_times),
             peak_rss_kib: 0,
         }
     }
+}
+
+/// A VIEW_MESSAGE_BY_ID for each `SendOk` message no queue offset holds: the index, the
+/// storing broker's address and the request for the commit-log offset its `SendOk` named.
+fn view_requests(slots: &[Slot], stored: &Stored) -> Vec<(u64, String, RemotingCommand)> {
+    let copies = stored.copies();
+    slots
+        .iter()
+        .enumerate()
+        .filter(|(i, s)| s.ok_ms != 0 && copies.get(*i).copied().unwrap_or(0) == 0)
+        .filter_map(|(i, s)| {
+            let id = OffsetMessageId::parse(&s.offset_msg_id).ok()?;
+            let command = RemotingCommand::request(RequestCode::ViewMessageById)
+                .with_field("offset", id.offset.to_string());
+            Some((i as u64, id.addr.to_string(), command))
+        })
+        .collect()
+}
+
+/// The indices of `views` (answers to [`view_requests`]) that the broker stored where their
+/// `SendOk` said but did not index: the message at that commit-log offset carries the
+/// send's own index, and the queue offset the `SendOk` named holds a message at another
+/// commit-log offset.
+fn confirm_unindexed(
+    slots: &[Slot],
+    stored: &Stored,
+    views: Vec<(u64, Option<RemotingCommand>)>,
+) -> BTreeSet<u64> {
+    let mut confirmed = BTreeSet::new();
+    for (index, response) in views {
+        let Some(slot) = slots.get(index as usize) else {
+            continue;
+        };
+        let Ok(id) = OffsetMessageId::parse(&slot.offset_msg_id) else {
+            continue;
+        };
+        let in_log = response
+            .filter(|r| r.response_code() == ResponseCode::Success)
+            .and_then(|r| decode_message(&r.body, &DecodeOptions::default()).ok())
+            .is_some_and(|(m, _)| index_of(m.body()) == Some(index));
+        let indexed_elsewhere = slot
+            .at
+            .and_then(|at| stored.index_at(at))
+            .is_some_and(|(_, clo, _)| clo != id.offset);
+        eprintln!(
+            "rocketwire-bench: chaos-produce: #{index} SendOk {:?}: in the commit log at {}: \
+             {in_log}; its queue offset holds another message: {indexed_elsewhere}",
+            slot.at, id.offset
+        );
+        if in_log && indexed_elsewhere {
+            confirmed.insert(index);
+        }
+    }
+    confirmed
 }
 
 /// The `SendOk` indices of `slots`.
@@ -793,8 +893,14 @@ impl Case for ProduceCase {
             move |m: &[MessageExt]| s.add(m),
             || stored.settled(&wanted) || Instant::now() > give_up
         );
+        let mut views = Vec::new();
+        for (index, addr, command) in view_requests(&sends.snapshot(), &stored) {
+            let response = client.invoke(&addr, command, VIEW_TIMEOUT).await;
+            views.push((index, response.ok()));
+        }
+        let unindexed = confirm_unindexed(&sends.snapshot(), &stored, views);
         let _ = client.shutdown(Duration::from_secs(5)).await;
-        Ok(self.result(adapter, &sends, &stored))
+        Ok(self.result(adapter, &sends, &stored, &unindexed))
     }
 
     fn run_blocking(&self) -> Result<ProduceResult, String> {
@@ -838,8 +944,13 @@ impl Case for ProduceCase {
             move |m: &[MessageExt]| s.add(m),
             || stored.settled(&wanted) || Instant::now() > give_up
         );
+        let views = view_requests(&sends.snapshot(), &stored)
+            .into_iter()
+            .map(|(index, addr, command)| (index, client.invoke(&addr, command, VIEW_TIMEOUT).ok()))
+            .collect();
+        let unindexed = confirm_unindexed(&sends.snapshot(), &stored, views);
         let _ = client.shutdown(Duration::from_secs(5));
-        Ok(self.result(Adapter::Blocking, &sends, &stored))
+        Ok(self.result(Adapter::Blocking, &sends, &stored, &unindexed))
     }
 }
 
@@ -885,36 +996,97 @@ mod tests {
         assert_eq!(c.marks(), vec![("kill".to_owned(), 1234)]);
     }
 
-    #[test]
-    fn produce_verdict_compares_results_with_the_store() {
-        let ok = |ms| Slot {
+    fn ok(ms: u64) -> Slot {
+        Slot {
             results: 1,
             ok_ms: ms,
-            failed: false,
-            at: None,
-        };
+            ..Slot::default()
+        }
+    }
+
+    #[test]
+    fn produce_verdict_compares_results_with_the_store() {
         let failed = Slot {
             results: 1,
-            ok_ms: 0,
             failed: true,
-            at: None,
+            ..Slot::default()
         };
         let none = Slot::default();
-        let slots = [ok(5), ok(6), failed, failed, none, ok(7)];
-        let copies = [1, 0, 0, 1, 0, 2];
+        let slots = [ok(5), ok(6), failed.clone(), failed, none, ok(7), ok(8)];
+        let copies = [1, 0, 0, 1, 0, 2, 0];
         assert_eq!(
-            produce_verdict(&slots, &copies),
+            produce_verdict(&slots, &copies, &BTreeSet::from([6])),
             ProduceVerdict {
-                sends: 6,
-                ok: 3,
+                sends: 7,
+                ok: 4,
                 failed: 2,
                 not_one_result: 1,
                 ok_not_stored: 1,
+                unindexed: 1,
                 stored_twice: 1,
                 failed_stored: 1,
             }
         );
-        assert_eq!(ok_indices(&slots), vec![0, 1, 5]);
+        assert_eq!(ok_indices(&slots), vec![0, 1, 5, 6]);
+    }
+
+    /// A stored message with `index`'s body at `(queue, offset)` and commit-log offset `clo`.
+    fn stored_at(index: u64, queue: i32, offset: i64, clo: i64) -> MessageExt {
+        let mut m = MessageExt::from_message(Message::new("t", body(index)));
+        m.queue_id = queue;
+        m.queue_offset = offset;
+        m.commit_log_offset = clo;
+        m
+    }
+
+    /// The answer to a VIEW_MESSAGE_BY_ID holding `m`.
+    fn view_of(m: &MessageExt) -> RemotingCommand {
+        let request = RemotingCommand::request(RequestCode::ViewMessageById);
+        let mut r = RemotingCommand::response_to(&request, ResponseCode::Success);
+        r.body = rocketwire_core::message::encode_stored(m).expect("encodable");
+        r
+    }
+
+    #[test]
+    fn only_a_message_in_the_log_and_indexed_elsewhere_is_unindexed() {
+        let stored = Stored::default();
+        // Index 0 sits at (3, 259), commit-log offset 1000: the offset index 1's SendOk named.
+        let zero = stored_at(0, 3, 259, 1000);
+        stored.add(std::slice::from_ref(&zero));
+        let addr: std::net::SocketAddr = "127.0.0.1:10911".parse().unwrap();
+        let slot = |at, clo| Slot {
+            at: Some(at),
+            offset_msg_id: OffsetMessageId { addr, offset: clo }.to_string(),
+            ..ok(1)
+        };
+        // 1: in the log at 1254, queue offset indexed to 1000. 2: the log holds index 0 there.
+        // 3: in the log, but its queue offset is its own (never read back). 4: no answer.
+        let slots = vec![
+            ok(1),
+            slot((3, 259), 1254),
+            slot((3, 259), 1000),
+            slot((3, 300), 2000),
+            slot((3, 259), 1508),
+        ];
+        let requests = view_requests(&slots, &stored);
+        assert_eq!(
+            requests
+                .iter()
+                .map(|r| (r.0, r.1.as_str()))
+                .collect::<Vec<_>>(),
+            [1, 2, 3, 4].map(|i| (i, "127.0.0.1:10911"))
+        );
+        assert_eq!(requests[0].2.field("offset"), Some("1254"));
+        let views = vec![
+            (1, Some(view_of(&stored_at(1, 3, 259, 1254)))),
+            (2, Some(view_of(&zero))),
+            (3, Some(view_of(&stored_at(3, 3, 300, 2000)))),
+            (4, None),
+        ];
+        assert_eq!(
+            confirm_unindexed(&slots, &stored, views),
+            BTreeSet::from([1])
+        );
     }
 
     #[test]
