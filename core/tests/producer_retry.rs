@@ -164,36 +164,87 @@ fn outcomes_end_or_continue_the_send() {
     );
 }
 
+#[test]
+fn an_unreachable_broker_on_the_last_attempt_waits_within_the_budget() {
+    let closed = || InvokeError::ConnectionClosed { addr: "b:1".into() };
+    let t0 = Instant::now();
+    let mut a = SendAttempts::new(t0, ms(30_000), 1).with_max_per_attempt(Some(ms(2_000)));
+    a.next_attempt(t0).unwrap();
+    // The broker closed the connection before answering: wait and try again.
+    let at = t0 + ms(50);
+    assert_eq!(
+        a.record("a", classify_transport(closed()), at),
+        Step::Wait {
+            until: at + ms(100),
+            refresh_route: false
+        }
+    );
+    assert_eq!(a.attempts_left(), 1, "a wait gives the attempt back");
+    // A silent broker (the attempt's capped share ran out, time is left) waits too, longer.
+    let next = a.next_attempt(at + ms(100)).unwrap();
+    assert_eq!(next.deadline, at + ms(2_100));
+    assert_eq!(
+        a.record("a", classify_transport(InvokeError::Timeout), next.deadline),
+        Step::Wait {
+            until: next.deadline + ms(200),
+            refresh_route: false
+        }
+    );
+    // A broker answer keeps Java's attempt count.
+    let mut b = SendAttempts::new(t0, ms(30_000), 1);
+    b.next_attempt(t0).unwrap();
+    let busy = classify_response(ResponseCode::SystemBusy, None);
+    assert!(matches!(b.record("a", busy, at), Step::Fail(_)));
+    // No wait past the budget: the last failure is reported.
+    let mut c = SendAttempts::new(t0, ms(1_000), 1);
+    c.next_attempt(t0).unwrap();
+    assert_eq!(
+        c.record("a", classify_transport(closed()), t0 + ms(950)),
+        Step::Fail(SendError::Transport(closed()))
+    );
+}
+
 proptest! {
-    /// Whatever the failure times, every attempt ends within the overall deadline, and a
-    /// failed attempt that was not the last leaves at least as much time as it had.
+    /// Whatever the failure times, every attempt ends within the overall deadline, a failed
+    /// attempt that was not the last leaves at least as much time as it had, and the last
+    /// one waits (inside the budget) or fails.
     #[test]
     fn deadlines_stay_inside_the_budget(
         timeout_ms in 1u64..20_000,
         attempts in 1u32..6,
-        permille in proptest::collection::vec(0u32..=1000, 6),
+        permille in proptest::collection::vec(0u32..=1000, 8),
     ) {
         let t0 = Instant::now();
         let mut a = SendAttempts::new(t0, ms(timeout_ms), attempts);
         let mut now = t0;
-        let mut made = 0;
+        let (mut made, mut waits) = (0, 0);
         for k in permille {
             let Ok(attempt) = a.next_attempt(now) else { break };
             made += 1;
             prop_assert!(attempt.deadline <= a.deadline());
             prop_assert!(attempt.deadline > now);
             let share = attempt.deadline - now;
+            let last = a.attempts_left() == 0;
             // The attempt fails somewhere within its share.
             now += share * k / 1000;
             let step = a.record("b", classify_transport(InvokeError::Timeout), now);
-            if a.attempts_left() > 0 && now < a.deadline() {
-                prop_assert_eq!(step, Step::Retry { refresh_route: false });
-                prop_assert!(a.deadline() - now >= share, "a retry has at least the failed share");
-            } else {
-                prop_assert!(matches!(step, Step::Fail(_)));
-                break;
+            match step {
+                Step::Retry { refresh_route: false } => {
+                    prop_assert!(!last && now < a.deadline());
+                    prop_assert!(a.deadline() - now >= share, "a retry has at least the failed share");
+                }
+                Step::Wait { until, refresh_route: false } => {
+                    prop_assert!(last && now < until && until < a.deadline());
+                    waits += 1;
+                    now = until;
+                }
+                Step::Fail(_) => {
+                    prop_assert!(last || now >= a.deadline());
+                    break;
+                }
+                other => prop_assert!(false, "unexpected {:?}", other),
             }
         }
-        prop_assert!(made <= attempts);
+        prop_assert!(made <= attempts + waits);
     }
 }

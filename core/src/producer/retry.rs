@@ -20,11 +20,14 @@
 //!
 //! # Outages
 //!
-//! When the last attempt fails because the broker refused the connection (nothing was sent),
-//! the send does not fail while its budget lasts: it waits ([`Step::Wait`], 100 ms doubling to
-//! 1 s) and tries again, so a send rides out a broker restart (kcat users expect as much; a
-//! longer `send_timeout` rides out a longer one). A connection that closed after the request
-//! was written still counts as a failed attempt: the message may be stored.
+//! When the last attempt fails because the broker is unreachable (it refused the connection,
+//! closed it before answering, or did not answer within the attempt's share of the budget),
+//! the send does not fail while its budget lasts: it waits ([`Step::Wait`], 100 ms doubling
+//! to 1 s) and tries again, so a send rides out a broker restart (kcat users expect as much;
+//! a longer `send_timeout` rides out a longer one). A closed connection or a timeout may have
+//! left the message stored, so the next attempt may store it twice: the same trade every
+//! retry makes, and better than reporting a failure for a message that may be stored.
+//! Broker answers (SYSTEM_BUSY and the like) keep Java's attempt count.
 //!
 //! # Classification
 //!
@@ -140,9 +143,9 @@ pub enum Step {
         /// Fetch the route again before selecting a queue.
         refresh_route: bool,
     },
-    /// Every broker tried refused the connection and no attempt is left: wait until `until`
-    /// (the broker may be restarting), then make one more attempt as for
-    /// [`Step::Retry`]. Nothing was sent, so no message can be stored twice.
+    /// The last attempt found the broker unreachable (refused, closed or silent): wait until
+    /// `until` (the broker may be restarting), then make one more attempt as for
+    /// [`Step::Retry`].
     Wait {
         /// When to try again (before the send's deadline).
         until: Instant,
@@ -244,13 +247,17 @@ impl SendAttempts {
                 ..
             } => {
                 self.last_broker = Some(broker.to_owned());
-                let refused = matches!(
+                let unreachable = matches!(
                     error,
-                    SendError::Transport(InvokeError::ConnectFailed { .. })
+                    SendError::Transport(
+                        InvokeError::ConnectFailed { .. }
+                            | InvokeError::ConnectionClosed { .. }
+                            | InvokeError::Timeout
+                    )
                 );
-                if self.attempts_left() == 0 && refused && now < self.deadline {
-                    // Nothing was sent: ride the outage out within the budget, waiting longer
-                    // each time, and give the attempt back.
+                if self.attempts_left() == 0 && unreachable && now < self.deadline {
+                    // Ride the outage out within the budget, waiting longer each time, and
+                    // give the attempt back.
                     let wait = OUTAGE_WAIT_MIN
                         .saturating_mul(1 << self.outage_waits.min(4))
                         .min(OUTAGE_WAIT_MAX);
