@@ -149,6 +149,14 @@ impl Args {
 }
 
 fn main() -> ExitCode {
+    // The client's log on stderr, only when asked for (`RUST_LOG=rocketwire_core=debug`).
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .init();
+    }
     let args = Args::parse();
     let result = match args.case {
         Some(kind) => run_case(&args, kind),

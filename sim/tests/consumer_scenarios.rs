@@ -541,7 +541,7 @@ fn holding_all(seed: u64) -> (World, rocketwire_core::ConsumerId, Harness) {
 }
 
 /// A consumer whose broker is down for a while (connections refused) consumes again within
-/// 1 s of the broker being back: the jittered re-registration probe (at most 0.8 s apart)
+/// 1 s of the broker being back: the jittered re-registration probe (at most 0.5 s apart)
 /// finds it, and the queues waiting out their pull error delay (3 s) pull at once instead.
 #[test]
 fn consumption_resumes_within_a_second_of_a_broker_restart() {

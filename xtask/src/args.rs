@@ -44,7 +44,7 @@ cluster/demo options (environment overrides in brackets):
                                                               [ROCKETWIRE_CLUSTER_BROKERS]
 test options:
   --skip STEP[,STEP...]     skip steps: fmt clippy doc unit fuzz-harness cluster-json
-                            cluster-rocketmq two-brokers acl
+                            cluster-rocketmq two-brokers acl chaos
   --stress                  run the real-cluster steps beside a busy thread on every core
   --repeat N                run the real-cluster steps N times in a row (default 1),
                             stopping at the first failure
@@ -270,7 +270,7 @@ impl ClusterOpts {
 }
 
 /// Steps of `cargo xtask test` that `--skip` accepts.
-pub(crate) const TEST_STEPS: [&str; 9] = [
+pub(crate) const TEST_STEPS: [&str; 10] = [
     "fmt",
     "clippy",
     "doc",
@@ -280,6 +280,7 @@ pub(crate) const TEST_STEPS: [&str; 9] = [
     "cluster-rocketmq",
     "two-brokers",
     "acl",
+    "chaos",
 ];
 
 /// Options of `cargo xtask test`.
@@ -333,6 +334,13 @@ pub(crate) struct ChaosOpts {
     pub(crate) messages: u64,
     /// Adapters to run.
     pub(crate) adapters: Vec<String>,
+    /// Build and run the bench in release mode (the figures); the test step uses the dev
+    /// build it already has.
+    pub(crate) release: bool,
+    /// Longest resume after a broker restart that passes; `None`: resume times are reported
+    /// only (the shortened run of `cargo xtask test`, where a loaded machine must not fail
+    /// the suite: speed is checked by the real `cargo xtask chaos`).
+    pub(crate) resume_limit: Option<std::time::Duration>,
 }
 
 impl Default for ChaosOpts {
@@ -340,6 +348,8 @@ impl Default for ChaosOpts {
         ChaosOpts {
             messages: 300_000,
             adapters: ADAPTERS.map(str::to_owned).to_vec(),
+            release: true,
+            resume_limit: Some(std::time::Duration::from_secs(1)),
         }
     }
 }

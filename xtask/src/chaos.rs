@@ -140,6 +140,29 @@ impl Row {
     }
 }
 
+impl Row {
+    /// The broker restarts after which the case resumed later than `limit` (or not at all).
+    /// A namesrv restart does not stop a client, so it has no limit.
+    pub(crate) fn slow_resumes(&self, limit: Option<Duration>) -> Vec<String> {
+        let Some(limit) = limit else {
+            return Vec::new();
+        };
+        let limit_ms = limit.as_millis() as i64;
+        self.resume_ms
+            .iter()
+            .filter(|(event, _)| *event != Event::Namesrv)
+            .filter_map(|(event, ms)| match ms {
+                Some(ms) if *ms <= limit_ms => None,
+                Some(ms) => Some(format!(
+                    "resumed {ms} ms after the {} restart (limit {limit_ms} ms)",
+                    event.name()
+                )),
+                None => Some(format!("did not resume after the {} restart", event.name())),
+            })
+            .collect()
+    }
+}
+
 /// Splits the result line in `line` into fields.
 pub(crate) fn parse_result(line: &str) -> Option<BTreeMap<String, String>> {
     let rest = line.strip_prefix(RESULT_PREFIX)?;
@@ -414,7 +437,7 @@ fn run_case(
         Scenario::Consume => "chaos-consume",
         Scenario::Produce => "chaos-produce",
     };
-    let mut cmd = Command::new(bench_exe());
+    let mut cmd = Command::new(bench_exe(opts.release));
     cmd.args(["--namesrv", &cluster.namesrv_addr(), "--serialize", "json"])
         .args(["--case", kind, "--adapter", adapter, "--topic", &topic])
         .args(["--count", &opts.messages.to_string()])
@@ -465,8 +488,9 @@ fn run_case(
 }
 
 /// The bench binary built by [`chaos`].
-fn bench_exe() -> std::path::PathBuf {
-    sys::target_dir().join("release").join("rocketwire-bench")
+fn bench_exe(release: bool) -> std::path::PathBuf {
+    let profile = if release { "release" } else { "debug" };
+    sys::target_dir().join(profile).join("rocketwire-bench")
 }
 
 /// The first free port set of the chaos range.
@@ -494,8 +518,14 @@ fn free_ports() -> Result<ClusterOpts, String> {
 pub(crate) fn chaos(opts: &ChaosOpts) -> Result<(), String> {
     let mut build = sys::cargo();
     build.current_dir(sys::workspace_root());
-    build.args(["build", "--release", "-p", "rocketwire-bench"]);
-    println!("\nxtask: ==> [chaos-build] cargo build --release -p rocketwire-bench");
+    build.args(["build", "-p", "rocketwire-bench"]);
+    if opts.release {
+        build.arg("--release");
+    }
+    println!(
+        "\nxtask: ==> [chaos-build] cargo build -p rocketwire-bench{}",
+        if opts.release { " --release" } else { "" }
+    );
     let status = build.status().map_err(|e| format!("cargo build: {e}"))?;
     if !status.success() {
         return Err(format!("building the bench failed ({status})"));
@@ -549,6 +579,7 @@ pub(crate) fn chaos(opts: &ChaosOpts) -> Result<(), String> {
             Ok(r) => r
                 .problems(scenario)
                 .into_iter()
+                .chain(r.slow_resumes(opts.resume_limit))
                 .map(|p| format!("{runtime} {scenario}: {p}"))
                 .collect(),
             Err(e) => vec![format!("{runtime} {scenario}: {e}")],
@@ -612,6 +643,31 @@ mod tests {
         assert!(clean.problems("produce").is_empty());
         assert!(row(&fields("rocketwire-bench-result kind=drain"), &[]).is_err());
         assert!(parse_result("rocketwire-chaos progress n=5").is_none());
+    }
+
+    #[test]
+    fn resumes_past_the_limit_are_problems_outside_the_namesrv() {
+        let r = Row {
+            resume_ms: vec![
+                (Event::Kill, Some(1_200)),
+                (Event::Term, Some(300)),
+                (Event::Namesrv, Some(-9_000)),
+            ],
+            ..Row::default()
+        };
+        assert_eq!(
+            r.slow_resumes(Some(Duration::from_secs(1))),
+            vec!["resumed 1200 ms after the kill9 restart (limit 1000 ms)"]
+        );
+        assert!(r.slow_resumes(None).is_empty());
+        let stuck = Row {
+            resume_ms: vec![(Event::Term, None), (Event::Namesrv, None)],
+            ..Row::default()
+        };
+        assert_eq!(
+            stuck.slow_resumes(Some(Duration::from_secs(1))),
+            vec!["did not resume after the term restart"]
+        );
     }
 
     #[test]

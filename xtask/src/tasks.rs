@@ -4,10 +4,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::args::{BenchOpts, ClusterOpts, Serialize, TestOpts};
+use crate::args::{BenchOpts, ChaosOpts, ClusterOpts, Serialize, TestOpts};
 use crate::cluster::{self, Cluster};
 use crate::hog::CpuHog;
-use crate::{install, sys};
+use crate::{chaos, install, sys};
 
 /// Ports tried for the test cluster: namesrv `19876 + 100k`, broker `20911 + 100k`.
 const TEST_PORT_TRIES: u16 = 40;
@@ -167,8 +167,20 @@ fn test_steps(opts: &TestOpts, steps: &mut Steps) -> Result<(), String> {
         }
         step(steps, "two-brokers", &mut two_broker_suite)?;
         step(steps, "acl", &mut acl_suite)?;
+        step(steps, "chaos", &mut || chaos::chaos(&short_chaos()))?;
     }
     Ok(())
+}
+
+/// The shortened chaos run of `cargo xtask test`: one runtime, a smaller topic, the dev
+/// build, every loss and failure checked, resume times reported but not judged.
+fn short_chaos() -> ChaosOpts {
+    ChaosOpts {
+        messages: 20_000,
+        adapters: vec!["tokio".to_owned()],
+        release: false,
+        resume_limit: None,
+    }
 }
 
 /// The user the ACL suite's broker authenticates.

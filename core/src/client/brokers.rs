@@ -21,7 +21,7 @@ const HEARTBEAT_RETRY_BASE: Duration = Duration::from_millis(100);
 
 /// Longest wait before a failed heartbeat is sent again: a broker back from a restart is
 /// registered with, and its queues pulled again, within this long.
-const HEARTBEAT_RETRY_MAX: Duration = Duration::from_millis(800);
+const HEARTBEAT_RETRY_MAX: Duration = Duration::from_millis(500);
 
 /// What a client keeps about registering again with one broker.
 #[derive(Debug, Default)]
@@ -221,6 +221,7 @@ impl ClientCore {
 
     /// Broker `addr` answered again after a loss: what waited for it goes on now.
     fn broker_back(&mut self, now: Instant, addr: &str) {
+        tracing::debug!(%addr, "broker answers again");
         self.consumers_broker_back(now, addr);
         self.producers_broker_back(now);
     }

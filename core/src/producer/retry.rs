@@ -23,7 +23,7 @@
 //! When the last attempt fails because the broker is unreachable (it refused the connection,
 //! closed it before answering, or did not answer within the attempt's share of the budget),
 //! the send does not fail while its budget lasts: it waits ([`Step::Wait`], 100 ms doubling
-//! to 1 s) and tries again, so a send rides out a broker restart (kcat users expect as much;
+//! to 500 ms, so a send goes on within half a second of the broker's return) and tries again, so a send rides out a broker restart (kcat users expect as much;
 //! a longer `send_timeout` rides out a longer one). A closed connection or a timeout may have
 //! left the message stored, so the next attempt may store it twice: the same trade every
 //! retry makes, and better than reporting a failure for a message that may be stored.
@@ -160,7 +160,7 @@ pub enum Step {
 /// [`OUTAGE_WAIT_MAX`].
 pub const OUTAGE_WAIT_MIN: Duration = Duration::from_millis(100);
 /// Longest wait between two attempts of a send riding out an outage.
-pub const OUTAGE_WAIT_MAX: Duration = Duration::from_secs(1);
+pub const OUTAGE_WAIT_MAX: Duration = Duration::from_millis(500);
 
 /// Attempt count and time budget of one send.
 #[derive(Debug, Clone, PartialEq, Eq)]

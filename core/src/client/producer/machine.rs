@@ -432,7 +432,11 @@ impl ProducerMachine {
         let latency = now.saturating_duration_since(started);
         self.fault.update(&broker, latency, isolate, now);
         let topic = send.topic.clone();
-        match send.attempts.record(&broker, verdict, now) {
+        let step = send.attempts.record(&broker, verdict, now);
+        if let Err(error) = &result {
+            tracing::debug!(op = ?send.op, %broker, %error, ?step, "send attempt failed");
+        }
+        match step {
             Step::Done(_) => {
                 // A stored status is only ever classified from a response.
                 let outcome = match &result {
