@@ -8,11 +8,9 @@ use std::task::{Context, Wake, Waker};
 use std::thread;
 use std::time::Duration;
 
-use bytes::Bytes;
-use futures::channel::mpsc::UnboundedReceiver;
 use futures::{FutureExt, StreamExt};
 use rocketwire_core::Input;
-use rocketwire_driver::{advance, block_on, Connection, Link, ReadBuffer};
+use rocketwire_driver::{advance, block_on, Connection, Link, Outgoing, ReadBuffer};
 
 /// Shuts a socket down when woken. Registered on [`Connection::closed`], it ends both threads
 /// of the connection as soon as the driver closes it, even when they are blocked on IO.
@@ -105,10 +103,7 @@ fn read_loop(mut stream: &TcpStream, link: &mut Link) -> io::Result<()> {
 
 /// Writes frames, head and body in one vectored write where possible, until the driver
 /// drops the sender (`Ok`) or an error.
-fn write_loop(
-    mut stream: &TcpStream,
-    mut frames: UnboundedReceiver<(Bytes, Bytes)>,
-) -> io::Result<()> {
+fn write_loop(mut stream: &TcpStream, mut frames: Outgoing) -> io::Result<()> {
     while let Some((mut head, mut body)) = block_on(frames.next()) {
         while !head.is_empty() || !body.is_empty() {
             match stream.write_vectored(&[IoSlice::new(&head), IoSlice::new(&body)]) {

@@ -5,14 +5,17 @@
 use std::fmt;
 use std::future::Future;
 use std::io::{self, IoSlice};
-use std::pin::pin;
+use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures::channel::{mpsc, oneshot};
 use futures::future::{self, Either};
 use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
-use futures::{SinkExt, StreamExt};
+use futures::{SinkExt, Stream, StreamExt};
 use rocketwire_core::{ConnId, Input};
 
 /// Size of one socket read.
@@ -37,11 +40,69 @@ pub struct Connection {
     pub connect_timeout: Duration,
     /// Frames to write, each head then body; the stream ends when the driver closes the
     /// connection.
-    pub frames: mpsc::UnboundedReceiver<(Bytes, Bytes)>,
+    pub frames: Outgoing,
     /// Resolves (canceled) when the driver closes the connection.
     pub closed: oneshot::Receiver<()>,
     /// Reports to the driver.
     pub link: Link,
+}
+
+/// The frames queued for one connection's writer, with the bytes they hold: the driver adds
+/// a frame's size when it queues the frame, the writer takes it off when it takes the frame,
+/// so the driver can bound what waits in user space for a peer that stopped reading.
+#[derive(Debug)]
+pub struct Outgoing {
+    frames: mpsc::UnboundedReceiver<(Bytes, Bytes)>,
+    queued: Arc<AtomicUsize>,
+}
+
+/// The driver's end of an [`Outgoing`] queue.
+#[derive(Debug)]
+pub(crate) struct OutgoingSender {
+    frames: mpsc::UnboundedSender<(Bytes, Bytes)>,
+    queued: Arc<AtomicUsize>,
+}
+
+/// A new outgoing queue: the driver's end and the writer's.
+pub(crate) fn outgoing() -> (OutgoingSender, Outgoing) {
+    let (tx, rx) = mpsc::unbounded();
+    let queued = Arc::new(AtomicUsize::new(0));
+    (
+        OutgoingSender {
+            frames: tx,
+            queued: Arc::clone(&queued),
+        },
+        Outgoing { frames: rx, queued },
+    )
+}
+
+impl OutgoingSender {
+    /// Bytes queued and not yet taken by the writer.
+    pub(crate) fn queued(&self) -> usize {
+        self.queued.load(Ordering::Acquire)
+    }
+
+    /// Queues a frame (dropped if the writer has gone).
+    pub(crate) fn send(&self, head: Bytes, body: Bytes) {
+        let len = head.len() + body.len();
+        self.queued.fetch_add(len, Ordering::AcqRel);
+        if self.frames.unbounded_send((head, body)).is_err() {
+            self.queued.fetch_sub(len, Ordering::AcqRel);
+        }
+    }
+}
+
+impl Stream for Outgoing {
+    type Item = (Bytes, Bytes);
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let next = self.frames.poll_next_unpin(cx);
+        if let Poll::Ready(Some((head, body))) = &next {
+            self.queued
+                .fetch_sub(head.len() + body.len(), Ordering::AcqRel);
+        }
+        next
+    }
 }
 
 /// A connection's way to report to the driver; dropping it tells the driver that the
@@ -192,7 +253,7 @@ async fn read_loop<S: AsyncRead>(
 /// drops the sender (`Ok`) or an error.
 async fn write_loop<S: AsyncWrite>(
     mut writer: WriteHalf<S>,
-    mut frames: mpsc::UnboundedReceiver<(Bytes, Bytes)>,
+    mut frames: Outgoing,
 ) -> io::Result<()> {
     while let Some((mut head, mut body)) = frames.next().await {
         while !head.is_empty() || !body.is_empty() {

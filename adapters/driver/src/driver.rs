@@ -7,13 +7,12 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use futures::channel::{mpsc, oneshot};
 use futures::future;
 use futures::StreamExt;
 use rocketwire_core::{ConnId, Input};
 
-use crate::connection::{Connection, Link, Never};
+use crate::connection::{outgoing, Connection, Link, Never, OutgoingSender};
 use crate::runtime::{BoxFuture, Runtime};
 use crate::shell::{Command, Io, Shell};
 
@@ -23,7 +22,7 @@ const INPUT_CAPACITY: usize = 64;
 /// The driver's side of one connection.
 struct ConnHandle {
     /// Frames to write, in order.
-    frames: mpsc::UnboundedSender<(Bytes, Bytes)>,
+    frames: OutgoingSender,
     /// Dropping it stops the connection.
     _closed: oneshot::Sender<()>,
 }
@@ -44,6 +43,7 @@ pub(crate) async fn run(
     ended: Arc<AtomicBool>,
 ) {
     let connect_timeout = shell.config().connect_timeout;
+    let max_queued = shell.options().max_connection_queue_bytes;
     let (input_tx, mut inputs) = mpsc::channel::<Input>(INPUT_CAPACITY);
     let (tracker, mut tasks_done) = mpsc::channel::<Never>(0);
     let mut conns: HashMap<ConnId, ConnHandle> = HashMap::new();
@@ -56,7 +56,7 @@ pub(crate) async fn run(
         let deadline = loop {
             match shell.poll(now) {
                 Io::Connect { conn, addr } => {
-                    let (frames, frames_rx) = mpsc::unbounded();
+                    let (frames, frames_rx) = outgoing();
                     let (closed, closed_rx) = oneshot::channel();
                     conns.insert(
                         conn,
@@ -74,8 +74,20 @@ pub(crate) async fn run(
                     });
                 }
                 Io::Transmit { conn, head, body } => {
-                    if let Some(c) = conns.get(&conn) {
-                        let _ = c.frames.unbounded_send((head, body));
+                    let Some(c) = conns.get(&conn) else { continue };
+                    let queued = c.frames.queued();
+                    if queued + head.len() + body.len() <= max_queued.max(1) || queued == 0 {
+                        c.frames.send(head, body);
+                    } else {
+                        // The peer stopped reading: close rather than queue without bound.
+                        tracing::warn!(
+                            ?conn,
+                            queued,
+                            limit = max_queued,
+                            "outgoing queue full (the peer is not reading); closing the connection"
+                        );
+                        conns.remove(&conn);
+                        shell.handle_input(now, Input::Closed(conn));
                     }
                 }
                 Io::Close { conn } => drop(conns.remove(&conn)),

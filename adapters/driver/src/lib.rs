@@ -70,7 +70,7 @@ mod transaction;
 pub use async_io::{AsyncIoRuntime, Spawn};
 pub use client::Client;
 pub use close_on_drop::CloseOnDrop;
-pub use connection::{advance, Connection, Link, ReadBuffer};
+pub use connection::{advance, Connection, Link, Outgoing, ReadBuffer};
 pub use consumer::{
     ConsumerEvent, ConsumerStartError, OffsetStore, PushConsumer, PushConsumerOptions,
     DEFAULT_CONSUME_CONCURRENCY, FAILED_OUTCOME,

@@ -43,6 +43,12 @@ pub struct DriverOptions {
     pub unclaimed_request_timeout: Duration,
     /// Bounds on in-flight sends, shared by every handle of the client.
     pub producer: ProducerOptions,
+    /// Most bytes queued for one connection and not yet taken by its writer (default
+    /// 128 MiB, twice the in-flight sends' byte bound, so only a peer that stopped reading
+    /// reaches it). A frame that would go past it closes the connection instead: its
+    /// requests fail with `ConnectionClosed` (sends retry on a new connection) and the
+    /// queued bytes are freed.
+    pub max_connection_queue_bytes: usize,
 }
 
 impl Default for DriverOptions {
@@ -51,6 +57,7 @@ impl Default for DriverOptions {
             request_buffer: 64,
             unclaimed_request_timeout: Duration::from_secs(3),
             producer: ProducerOptions::default(),
+            max_connection_queue_bytes: 128 * 1024 * 1024,
         }
     }
 }
@@ -71,6 +78,12 @@ impl DriverOptions {
     /// Sets [`DriverOptions::producer`].
     pub fn with_producer_options(mut self, producer: ProducerOptions) -> Self {
         self.producer = producer;
+        self
+    }
+
+    /// Sets [`DriverOptions::max_connection_queue_bytes`].
+    pub fn with_max_connection_queue_bytes(mut self, bytes: usize) -> Self {
+        self.max_connection_queue_bytes = bytes;
         self
     }
 }
@@ -271,6 +284,11 @@ impl Shell {
     /// The core's configuration.
     pub fn config(&self) -> &ClientConfig {
         self.core.config()
+    }
+
+    /// The driver options.
+    pub fn options(&self) -> &DriverOptions {
+        &self.options
     }
 
     /// Applies a user command.

@@ -218,7 +218,7 @@ macro_rules! conformance_tests {
             producer_send_returns_the_brokers_header, producer_retries_system_busy,
             producer_oneway_is_delivered, producer_shutdown_unregisters,
             dropping_the_last_producer_clone_unregisters,
-            in_flight_sends_are_bounded);
+            in_flight_sends_are_bounded, outgoing_queue_is_bounded);
     };
     (@each $client:ty; $($name:ident),*) => {
         $(
@@ -688,5 +688,53 @@ pub fn in_flight_sends_are_bounded<C: TestClient>() {
         .try_send(Message::new(TOPIC, "room again"))
         .expect("room");
     again.wait().expect("stored");
+    client.shutdown().expect("shutdown");
+}
+
+/// A peer that accepts connections and never reads: the bytes queued for it in user space
+/// stay under [`DriverOptions::max_connection_queue_bytes`]. Once the kernel's buffers are
+/// full, the frame that would go past the limit closes the connection instead, so a request
+/// waiting on it fails at once with `ConnectionClosed` rather than at its (long) timeout.
+pub fn outgoing_queue_is_bounded<C: TestClient>() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&accepted);
+    // Holds every accepted socket open, unread, until the test process ends.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { break };
+            counter.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+            held.push(stream);
+        }
+    });
+    let limit = 1024 * 1024;
+    let options = DriverOptions::default().with_max_connection_queue_bytes(limit);
+    let mut config = ClientConfig::new(vec![addr.clone()]);
+    config.connect_timeout = Duration::from_secs(2);
+    let client = C::start(config, options).expect("client starts");
+    let waiting = {
+        let (client, addr) = (client.clone(), addr.clone());
+        std::thread::spawn(move || client.invoke(&addr, request("never answered"), LONG * 12))
+    };
+    // Far more than the kernel's buffers and the limit together: 256 MiB in 256 KiB frames.
+    let body = "x".repeat(256 * 1024);
+    let start = Instant::now();
+    for _ in 0..1024 {
+        if waiting.is_finished() {
+            break;
+        }
+        client
+            .invoke_oneway(&addr, request(&body))
+            .expect("queued or dropped with its connection");
+    }
+    let result = waiting.join().expect("invoke thread");
+    assert_eq!(
+        result.unwrap_err(),
+        ClientError::Invoke(InvokeError::ConnectionClosed { addr: addr.clone() })
+    );
+    assert!(start.elapsed() < LONG * 6, "closed long before the timeout");
+    assert!(accepted.load(std::sync::atomic::Ordering::Acquire) >= 1);
     client.shutdown().expect("shutdown");
 }
