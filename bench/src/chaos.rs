@@ -26,7 +26,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use futures::future::{select, Either};
 use futures::stream::{FuturesUnordered, StreamExt};
-use rocketwire_core::body::ConsumeFromWhere;
+use rocketwire_core::body::{ConsumeFromWhere, TopicRouteData};
 use rocketwire_core::codec::{RemotingCommand, RequestCode, ResponseCode};
 use rocketwire_core::consumer::ConsumerConfig;
 use rocketwire_core::message::{
@@ -466,13 +466,17 @@ struct Slot {
     ok_ms: u64,
     /// The send failed (an error, or a status other than `SendOk`).
     failed: bool,
-    /// Where the broker said it stored the message (queue id, queue offset).
-    at: Option<(i32, i64)>,
+    /// Where the broker said it stored the message.
+    at: Option<At>,
     /// The broker's offset message id of the `SendOk` (it encodes the commit-log offset).
     offset_msg_id: String,
     /// The message's client id (`UNIQ_KEY`) the `SendOk` named.
     msg_id: String,
 }
+
+/// A queue offset of one broker: the storing broker's address (its store host, as in the
+/// offset message id), queue id, queue offset. Queue ids repeat across brokers.
+type At = (std::net::SocketAddr, i32, i64);
 
 /// Every send's outcome, by index.
 #[derive(Debug, Default)]
@@ -497,7 +501,9 @@ impl Sends {
         match result {
             Ok(r) if r.status == SendStatus::SendOk => {
                 slot.ok_ms = now_ms();
-                slot.at = Some((r.message_queue.queue_id, r.queue_offset));
+                slot.at = OffsetMessageId::parse(&r.offset_msg_id)
+                    .ok()
+                    .map(|id| (id.addr, r.message_queue.queue_id, r.queue_offset));
                 slot.offset_msg_id.clone_from(&r.offset_msg_id);
                 slot.msg_id.clone_from(&r.msg_id);
                 self.ok.fetch_add(1, Ordering::AcqRel);
@@ -528,7 +534,7 @@ impl Sends {
 #[derive(Debug, Default)]
 struct StoredInner {
     /// Per queue offset: the index, commit-log offset and client id found there.
-    at: HashMap<(i32, i64), (u64, i64, String)>,
+    at: HashMap<At, (u64, i64, String)>,
     copies: Vec<u32>,
     /// Offsets delivered again with another index.
     conflicts: u64,
@@ -549,7 +555,7 @@ impl Stored {
                 continue;
             };
             match g.at.insert(
-                (m.queue_id, m.queue_offset),
+                (m.store_host, m.queue_id, m.queue_offset),
                 (i, m.commit_log_offset, m.msg_id().to_owned()),
             ) {
                 None => {
@@ -575,13 +581,13 @@ impl Stored {
     }
 
     /// The index, commit-log offset and client id the read-back found at `at`.
-    fn index_at(&self, at: (i32, i64)) -> Option<(u64, i64, String)> {
+    fn index_at(&self, at: At) -> Option<(u64, i64, String)> {
         let g = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         g.at.get(&at).cloned()
     }
 
     /// Every stored copy of `index`: queue offset, commit-log offset, client id.
-    fn copies_of(&self, index: u64) -> Vec<((i32, i64), i64, String)> {
+    fn copies_of(&self, index: u64) -> Vec<(At, i64, String)> {
         let g = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let mut v: Vec<_> =
             g.at.iter()
@@ -664,6 +670,9 @@ pub(crate) struct ProduceCase {
     pub(crate) rate: u64,
     /// `ProducerConfig::send_timeout`.
     pub(crate) send_timeout: Duration,
+    /// Brokers to create the topic on before sending (then it is routed to all of them);
+    /// empty: auto-created by the first send.
+    pub(crate) create_on: Vec<String>,
     pub(crate) control: Arc<Control>,
 }
 
@@ -720,6 +729,25 @@ impl ProduceCase {
 
     fn more(&self, next: u64) -> bool {
         next < self.limit && !self.control.stopped()
+    }
+
+    /// The request creating the topic on one broker (4 queues, read and write).
+    fn create_topic_command(&self) -> RemotingCommand {
+        RemotingCommand::request(RequestCode::UpdateAndCreateTopic)
+            .with_field("topic", self.topic.as_str())
+            .with_field("defaultTopic", "TBW102")
+            .with_field("readQueueNums", "4")
+            .with_field("writeQueueNums", "4")
+            .with_field("perm", "6")
+            .with_field("topicFilterType", "SINGLE_TAG")
+            .with_field("topicSysFlag", "0")
+            .with_field("order", "false")
+    }
+
+    /// Whether `route` lists every broker of `create_on`.
+    fn routed_to_all(&self, route: &TopicRouteData) -> bool {
+        route.broker_datas.len() >= self.create_on.len()
+            && route.queue_datas.len() >= self.create_on.len()
     }
 
     fn message(&self, index: u64) -> Message {
@@ -849,6 +877,28 @@ impl Case for ProduceCase {
         adapter: Adapter,
     ) -> Result<ProduceResult, String> {
         let client = adapter::start_client::<R>(&self.target).await?;
+        if !self.create_on.is_empty() {
+            for addr in &self.create_on {
+                client
+                    .invoke_ok(addr, self.create_topic_command(), VIEW_TIMEOUT)
+                    .await
+                    .map_err(|e| format!("create {} on {addr}: {e}", self.topic))?;
+            }
+            let give_up = Instant::now() + READ_BACK_LIMIT;
+            while !client
+                .query_route(&self.topic)
+                .await
+                .is_ok_and(|r| self.routed_to_all(&r))
+            {
+                if Instant::now() > give_up {
+                    return Err(format!("{} not routed to every broker", self.topic));
+                }
+                client
+                    .runtime()
+                    .timer(Instant::now() + Duration::from_millis(100))
+                    .await;
+            }
+        }
         let producer = client
             .create_producer(self.config()?)
             .await
@@ -905,6 +955,23 @@ impl Case for ProduceCase {
 
     fn run_blocking(&self) -> Result<ProduceResult, String> {
         let client = adapter::start_blocking_client(&self.target)?;
+        if !self.create_on.is_empty() {
+            for addr in &self.create_on {
+                client
+                    .invoke_ok(addr, self.create_topic_command(), VIEW_TIMEOUT)
+                    .map_err(|e| format!("create {} on {addr}: {e}", self.topic))?;
+            }
+            let give_up = Instant::now() + READ_BACK_LIMIT;
+            while !client
+                .query_route(&self.topic)
+                .is_ok_and(|r| self.routed_to_all(&r))
+            {
+                if Instant::now() > give_up {
+                    return Err(format!("{} not routed to every broker", self.topic));
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
         let producer = client
             .create_producer(self.config()?)
             .map_err(|e| format!("create producer: {e}"))?;
@@ -1030,9 +1097,16 @@ mod tests {
         assert_eq!(ok_indices(&slots), vec![0, 1, 5, 6]);
     }
 
-    /// A stored message with `index`'s body at `(queue, offset)` and commit-log offset `clo`.
+    /// Broker A's store host.
+    fn broker_a() -> std::net::SocketAddr {
+        "127.0.0.1:10911".parse().unwrap()
+    }
+
+    /// A stored message with `index`'s body at `(queue, offset)` of broker A and commit-log
+    /// offset `clo`.
     fn stored_at(index: u64, queue: i32, offset: i64, clo: i64) -> MessageExt {
         let mut m = MessageExt::from_message(Message::new("t", body(index)));
+        m.store_host = broker_a();
         m.queue_id = queue;
         m.queue_offset = offset;
         m.commit_log_offset = clo;
@@ -1052,10 +1126,14 @@ mod tests {
         let stored = Stored::default();
         // Index 0 sits at (3, 259), commit-log offset 1000: the offset index 1's SendOk named.
         let zero = stored_at(0, 3, 259, 1000);
-        stored.add(std::slice::from_ref(&zero));
-        let addr: std::net::SocketAddr = "127.0.0.1:10911".parse().unwrap();
-        let slot = |at, clo| Slot {
-            at: Some(at),
+        // The same queue offset of another broker is another place.
+        let mut five = stored_at(5, 3, 259, 1000);
+        five.store_host = "127.0.0.1:10921".parse().unwrap();
+        stored.add(&[zero.clone(), five]);
+        assert_eq!(stored.copies(), vec![1, 0, 0, 0, 0, 1]);
+        let addr = broker_a();
+        let slot = |(queue, offset), clo| Slot {
+            at: Some((addr, queue, offset)),
             offset_msg_id: OffsetMessageId { addr, offset: clo }.to_string(),
             ..ok(1)
         };

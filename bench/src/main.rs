@@ -127,6 +127,10 @@ struct Args {
     /// (internal) `send_timeout` of the chaos producer, seconds.
     #[arg(long, hide = true, default_value_t = 30)]
     send_timeout: u64,
+    /// (internal) Brokers the chaos producer creates its topic on first (comma-separated
+    /// addresses); empty: the topic is auto-created.
+    #[arg(long, hide = true, value_delimiter = ',')]
+    create_on: Vec<String>,
 }
 
 impl Args {
@@ -228,6 +232,7 @@ fn run_case(args: &Args, kind: CaseKind) -> Result<(), String> {
                 in_flight: args.case_in_flight.max(1),
                 rate: args.chaos_rate,
                 send_timeout: Duration::from_secs(args.send_timeout),
+                create_on: args.create_on.clone(),
                 control: chaos::Control::from_stdin(),
             };
             println!("{}", adapter::run_case(adapter, &case)?.to_line());

@@ -9,6 +9,11 @@
 //! 2. stops it with SIGTERM and starts it again;
 //! 3. stops the namesrv with SIGTERM and starts it again.
 //!
+//! Then, on a cluster of two brokers, a `chaos-produce` case with Java's default 3 s send
+//! budget (`failover`) runs while the second broker is killed with SIGKILL, kept down
+//! [`DOWN`] and started again: the sends it had must go to the first broker within their
+//! budget, none may fail.
+//!
 //! After each restart it records when the server was ready again (the broker answered a
 //! request, the namesrv listed the broker; ms since the epoch) and waits for the case to
 //! make progress again. The case reports, for each event, the first new message consumed /
@@ -22,7 +27,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::args::{ChaosOpts, ClusterOpts, Serialize};
-use crate::cluster::{self, Cluster};
+use crate::cluster::{self, Cluster, Which};
 use crate::{probe, sys};
 
 /// How long the broker stays down after SIGKILL.
@@ -60,18 +65,25 @@ pub(crate) enum Event {
     Term,
     /// The namesrv stopped with SIGTERM and started again.
     Namesrv,
+    /// The second of two brokers killed with SIGKILL, down a few seconds, started again.
+    KillB,
 }
 
 impl Event {
-    const ALL: [Event; 3] = [Event::Kill, Event::Term, Event::Namesrv];
-
     /// Its name in marks and tables.
     pub(crate) fn name(self) -> &'static str {
         match self {
             Event::Kill => "kill9",
             Event::Term => "term",
             Event::Namesrv => "namesrv",
+            Event::KillB => "kill9-b",
         }
+    }
+
+    /// Whether a client must stop for it (and so has a resume time to judge): not for a
+    /// namesrv restart, nor for one of two brokers (the other one takes the traffic).
+    fn stops_the_client(self) -> bool {
+        matches!(self, Event::Kill | Event::Term)
     }
 }
 
@@ -80,6 +92,8 @@ impl Event {
 enum Scenario {
     Consume,
     Produce,
+    /// A producer with a 3 s budget on two brokers while the second one is killed.
+    Failover,
 }
 
 impl Scenario {
@@ -87,6 +101,15 @@ impl Scenario {
         match self {
             Scenario::Consume => "consume",
             Scenario::Produce => "produce",
+            Scenario::Failover => "failover",
+        }
+    }
+
+    /// The events that happen while it runs.
+    fn events(self) -> &'static [Event] {
+        match self {
+            Scenario::Consume | Scenario::Produce => &[Event::Kill, Event::Term, Event::Namesrv],
+            Scenario::Failover => &[Event::KillB],
         }
     }
 }
@@ -150,7 +173,7 @@ impl Row {
         let limit_ms = limit.as_millis() as i64;
         self.resume_ms
             .iter()
-            .filter(|(event, _)| *event != Event::Namesrv)
+            .filter(|(event, _)| event.stops_the_client())
             .filter_map(|(event, ms)| match ms {
                 Some(ms) if *ms <= limit_ms => None,
                 Some(ms) => Some(format!(
@@ -226,7 +249,7 @@ pub(crate) fn row(
 pub(crate) fn table(rows: &[(String, &str, Result<Row, String>)]) -> String {
     let opt = |v: Option<u64>| v.map_or("-".to_owned(), |n| n.to_string());
     let mut s = format!(
-        "{:<10} {:<8} {:>6} {:>9} {:>6} {:>6} {:>9} {:>13} {:>10} {:>10} {:>10}\n",
+        "{:<10} {:<8} {:>6} {:>9} {:>6} {:>6} {:>9} {:>13} {:>10} {:>10} {:>10} {:>10}\n",
         "runtime",
         "scenario",
         "lost",
@@ -237,7 +260,8 @@ pub(crate) fn table(rows: &[(String, &str, Result<Row, String>)]) -> String {
         "failed-stored",
         "kill9",
         "term",
-        "namesrv"
+        "namesrv",
+        "kill9-b"
     );
     for (runtime, scenario, row) in rows {
         match row {
@@ -252,7 +276,7 @@ pub(crate) fn table(rows: &[(String, &str, Result<Row, String>)]) -> String {
                         })
                 };
                 s.push_str(&format!(
-                    "{runtime:<10} {scenario:<8} {:>6} {:>9} {:>6} {:>6} {:>9} {:>13} {:>10} {:>10} {:>10}\n",
+                    "{runtime:<10} {scenario:<8} {:>6} {:>9} {:>6} {:>6} {:>9} {:>13} {:>10} {:>10} {:>10} {:>10}\n",
                     r.lost,
                     opt(r.unindexed),
                     r.duplicates,
@@ -261,7 +285,8 @@ pub(crate) fn table(rows: &[(String, &str, Result<Row, String>)]) -> String {
                     opt(r.failed_stored),
                     resume(Event::Kill),
                     resume(Event::Term),
-                    resume(Event::Namesrv)
+                    resume(Event::Namesrv),
+                    resume(Event::KillB)
                 ));
             }
             Err(e) => s.push_str(&format!("{runtime:<10} {scenario:<8} FAILED: {e}\n")),
@@ -374,8 +399,17 @@ impl CaseProcess {
 /// namesrv: it lists the broker again) and returns when (ms since the epoch); then until
 /// the whole cluster is ready.
 fn wait_ready(cluster: &mut Cluster, event: Event) -> Result<u64, String> {
-    let (ns, broker) = (cluster.state.namesrv_port, cluster.state.broker_port);
-    let broker_addr = std::net::SocketAddr::from(([127, 0, 0, 1], broker));
+    let ns = cluster.state.namesrv_port;
+    let restarted = match event {
+        Event::KillB => cluster.broker_port(Which::B),
+        _ => cluster.broker_port(Which::A),
+    };
+    let brokers: Vec<u16> = [Which::A, Which::B]
+        .map(|w| cluster.broker_port(w))
+        .into_iter()
+        .filter(|p| *p != 0)
+        .collect();
+    let broker_addr = std::net::SocketAddr::from(([127, 0, 0, 1], restarted));
     let timeout = Duration::from_secs(1);
     let mut poll = |check: &dyn Fn() -> bool| -> Result<u64, String> {
         let give_up = Instant::now() + READY_LIMIT;
@@ -392,10 +426,14 @@ fn wait_ready(cluster: &mut Cluster, event: Event) -> Result<u64, String> {
             std::thread::sleep(READY_POLL);
         }
     };
-    let cluster_ready = || probe::cluster_ready(ns, broker, timeout).is_ok();
+    let cluster_ready = || {
+        brokers
+            .iter()
+            .all(|&b| probe::cluster_ready(ns, b, timeout).is_ok())
+    };
     let ready_at = match event {
         Event::Namesrv => poll(&cluster_ready)?,
-        Event::Kill | Event::Term => poll(&|| {
+        Event::Kill | Event::Term | Event::KillB => poll(&|| {
             probe::call(broker_addr, GET_BROKER_RUNTIME_INFO, &[], timeout)
                 .is_ok_and(|r| r.code == 0)
         })?,
@@ -408,7 +446,11 @@ fn wait_ready(cluster: &mut Cluster, event: Event) -> Result<u64, String> {
 fn bring_down(cluster: &mut Cluster, event: Event) {
     match event {
         Event::Kill => {
-            cluster.kill_broker();
+            cluster.kill_broker(Which::A);
+            std::thread::sleep(DOWN);
+        }
+        Event::KillB => {
+            cluster.kill_broker(Which::B);
             std::thread::sleep(DOWN);
         }
         Event::Term => cluster.stop_broker(),
@@ -419,7 +461,8 @@ fn bring_down(cluster: &mut Cluster, event: Event) {
 /// Starts the server of `event` again.
 fn start_again(cluster: &mut Cluster, event: Event) -> Result<(), String> {
     match event {
-        Event::Kill | Event::Term => cluster.start_broker(),
+        Event::Kill | Event::Term => cluster.start_broker(Which::A),
+        Event::KillB => cluster.start_broker(Which::B),
         Event::Namesrv => cluster.start_namesrv(),
     }
 }
@@ -435,13 +478,18 @@ fn run_case(
     let topic = format!("rw_chaos_{}_{}_{}", scenario.name(), adapter, now_ms());
     let kind = match scenario {
         Scenario::Consume => "chaos-consume",
-        Scenario::Produce => "chaos-produce",
+        Scenario::Produce | Scenario::Failover => "chaos-produce",
     };
     let mut cmd = Command::new(bench_exe(opts.release));
     cmd.args(["--namesrv", &cluster.namesrv_addr(), "--serialize", "json"])
         .args(["--case", kind, "--adapter", adapter, "--topic", &topic])
         .args(["--count", &opts.messages.to_string()])
         .args(["--case-in-flight", "16", "--drain-timeout", "240"]);
+    if scenario == Scenario::Failover {
+        // Java's default budget, and the topic on both brokers from the start.
+        let brokers = [Which::A, Which::B].map(|w| format!("127.0.0.1:{}", cluster.broker_port(w)));
+        cmd.args(["--send-timeout", "3", "--create-on", &brokers.join(",")]);
+    }
     let mut case = match CaseProcess::spawn(&mut cmd) {
         Ok(c) => c,
         Err(e) => return Ok(Err(e)),
@@ -453,7 +501,7 @@ fn run_case(
     }
     let mut ready = Vec::new();
     let step = (opts.messages / SETTLE_SHARE).max(1);
-    for event in Event::ALL {
+    for &event in scenario.events() {
         let from = case.progress;
         case.wait(SETTLE, |n| n >= from + step);
         if case.finished() {
@@ -484,6 +532,11 @@ fn run_case(
         );
         ready.push((event, ready_at));
     }
+    if scenario == Scenario::Failover {
+        // Go on a while with both brokers back.
+        let from = case.progress;
+        case.wait(SETTLE * 4, |n| n >= from + step);
+    }
     Ok(case.finish().and_then(|fields| row(&fields, &ready)))
 }
 
@@ -493,15 +546,15 @@ fn bench_exe(release: bool) -> std::path::PathBuf {
     sys::target_dir().join(profile).join("rocketwire-bench")
 }
 
-/// The first free port set of the chaos range.
-fn free_ports() -> Result<ClusterOpts, String> {
+/// The first free port set of the chaos range for a cluster of `brokers` brokers.
+fn free_ports(brokers: u8) -> Result<ClusterOpts, String> {
     for k in 0..PORT_TRIES {
         let opts = ClusterOpts {
             namesrv_port: 49876 + 100 * k,
             broker_port: 50911 + 100 * k,
             data_dir: None,
             serialize: Serialize::Json,
-            brokers: 1,
+            brokers,
             auth: None,
         };
         let free = opts.ports().iter().all(|(_, p)| !sys::port_busy(*p))
@@ -530,31 +583,39 @@ pub(crate) fn chaos(opts: &ChaosOpts) -> Result<(), String> {
     if !status.success() {
         return Err(format!("building the bench failed ({status})"));
     }
-    let mut cluster = cluster::up(&free_ports()?, false)?;
     let mut rows = Vec::new();
     let mut fatal = None;
-    'outer: for adapter in &opts.adapters {
-        for scenario in [Scenario::Consume, Scenario::Produce] {
-            println!(
-                "xtask: chaos: {adapter} {} ({} messages)",
-                scenario.name(),
-                opts.messages
-            );
-            match run_case(&mut cluster, opts, adapter, scenario) {
-                Ok(row) => rows.push((adapter.clone(), scenario.name(), row)),
-                Err(e) => {
-                    fatal = Some(e);
-                    break 'outer;
+    let plan = [
+        (1, [Scenario::Consume, Scenario::Produce].as_slice()),
+        (2, [Scenario::Failover].as_slice()),
+    ];
+    'outer: for (brokers, scenarios) in plan {
+        let mut cluster = cluster::up(&free_ports(brokers)?, false)?;
+        for adapter in &opts.adapters {
+            for &scenario in scenarios {
+                println!(
+                    "xtask: chaos: {adapter} {} ({} messages)",
+                    scenario.name(),
+                    opts.messages
+                );
+                match run_case(&mut cluster, opts, adapter, scenario) {
+                    Ok(row) => rows.push((adapter.clone(), scenario.name(), row)),
+                    Err(e) => {
+                        fatal = Some(e);
+                        cluster.stop();
+                        break 'outer;
+                    }
                 }
             }
         }
+        cluster.stop();
     }
-    cluster.stop();
     println!(
         "\nChaos: {} messages; resume = first new message consumed / first SendOk after the \
          server was started again, minus the instant it was ready (the broker answered a \
          request / the namesrv listed the broker); negative: the client did not wait for it \
-         (a namesrv restart does not stop consuming or sending)",
+         (a namesrv restart does not stop consuming or sending, nor does losing one of two \
+         brokers: failover = a 3 s send budget on two brokers while the second is killed)",
         opts.messages
     );
     print!("{}", table(&rows));
@@ -652,6 +713,8 @@ mod tests {
                 (Event::Kill, Some(1_200)),
                 (Event::Term, Some(300)),
                 (Event::Namesrv, Some(-9_000)),
+                // One of two brokers: the client never stopped, nothing to judge.
+                (Event::KillB, Some(2_000)),
             ],
             ..Row::default()
         };

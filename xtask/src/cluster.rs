@@ -118,6 +118,15 @@ fn find_state(opts: &ClusterOpts) -> Result<Option<(State, PathBuf)>, String> {
     Ok(read_state(&path)?.map(|s| (s, path)))
 }
 
+/// One of the (up to two) brokers of a cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Which {
+    /// The first broker (`broker-a`).
+    A,
+    /// The second broker of a two-broker cluster (`broker-b`).
+    B,
+}
+
 /// A cluster started (or found) by this process.
 #[derive(Debug)]
 pub(crate) struct Cluster {
@@ -244,13 +253,21 @@ impl Cluster {
         install::ensure_installed(&install::cache_dir(&|k| std::env::var(k).ok())?)
     }
 
-    /// Kills the first broker with SIGKILL and waits until it is gone (chaos tests).
-    pub(crate) fn kill_broker(&mut self) {
-        self.broker.signal("KILL");
+    fn broker_proc(&mut self, which: Which) -> &mut Proc {
+        match which {
+            Which::A => &mut self.broker,
+            Which::B => &mut self.broker_b,
+        }
+    }
+
+    /// Kills broker `which` with SIGKILL and waits until it is gone (chaos tests).
+    pub(crate) fn kill_broker(&mut self, which: Which) {
+        let p = self.broker_proc(which);
+        p.signal("KILL");
         sys::wait_until(Duration::from_secs(10), Duration::from_millis(10), || {
-            !self.broker.alive()
+            !p.alive()
         });
-        if let Some(child) = &mut self.broker.child {
+        if let Some(child) = &mut p.child {
             let _ = child.wait();
         }
     }
@@ -260,20 +277,28 @@ impl Cluster {
         self.broker.stop(STOP_GRACE);
     }
 
-    /// Starts the first broker again with its config and data dir; does not wait for it.
-    pub(crate) fn start_broker(&mut self) -> Result<(), String> {
+    /// Starts broker `which` again with its config and data dir; does not wait for it.
+    pub(crate) fn start_broker(&mut self, which: Which) -> Result<(), String> {
         let ns = self.namesrv_addr();
         let bins = Self::binaries()?;
+        let (name, config) = match which {
+            Which::A => ("broker", "broker.toml"),
+            Which::B => ("broker-b", "broker-b.toml"),
+        };
         let child = spawn_server(
             &self.state,
-            "broker",
+            name,
             &bins.broker,
-            &["-c", "broker.toml", "-n", &ns],
+            &["-c", config, "-n", &ns],
             false,
         )?;
-        self.state.broker_pid = child.id();
-        self.broker.pid = child.id();
-        self.broker.child = Some(child);
+        match which {
+            Which::A => self.state.broker_pid = child.id(),
+            Which::B => self.state.broker_b_pid = child.id(),
+        }
+        let p = self.broker_proc(which);
+        p.pid = child.id();
+        p.child = Some(child);
         self.write_state()
     }
 
@@ -299,9 +324,19 @@ impl Cluster {
         self.write_state()
     }
 
-    /// Whether the first broker and the namesrv are running.
+    /// Whether every broker and the namesrv are running.
     pub(crate) fn servers_alive(&mut self) -> bool {
-        self.broker.alive() && self.namesrv.alive()
+        self.broker.alive()
+            && self.namesrv.alive()
+            && (self.state.broker_b_port == 0 || self.broker_b.alive())
+    }
+
+    /// The listen port of broker `which` (0: no second broker).
+    pub(crate) fn broker_port(&self, which: Which) -> u16 {
+        match which {
+            Which::A => self.state.broker_port,
+            Which::B => self.state.broker_b_port,
+        }
     }
 }
 
