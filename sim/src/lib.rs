@@ -55,6 +55,7 @@
 
 mod broker;
 mod clock;
+mod faults;
 mod livelock;
 mod namesrv;
 mod net;
@@ -66,6 +67,7 @@ mod world;
 
 pub use broker::{BrokerConfig, SimBroker};
 pub use clock::{SimClock, DEFAULT_WALL_ORIGIN_MILLIS};
+pub use faults::{broker_fault, BROKER_FAULTS};
 pub use livelock::{LivelockDetector, SimError};
 pub use namesrv::SimNamesrv;
 pub use net::{

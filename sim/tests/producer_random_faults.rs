@@ -121,20 +121,15 @@ fn run(seed: u64, transcript: bool, stats: &mut Stats) -> String {
     let mut partitioned: Option<(&str, Duration)> = None;
     let mut slow: Option<(&str, Duration)> = None;
     for _ in 0..SENDS_PER_SEED {
-        let now = world.now();
         let b = rng.below(2) as usize;
         match rng.below(40) {
-            0 => world
-                .broker(BROKERS[b].0)
-                .stall_until(now + ms(rng.below(2_500))),
-            1 => world
-                .broker(BROKERS[b].0)
-                .busy_next_sends(1 + rng.below(3) as u32),
-            2 => world.broker(BROKERS[b].0).drop_next_sends(1),
-            3 if !restarted => {
-                restarted = true;
-                world.restart_broker(BROKERS[b].0);
-            }
+            kind @ 0..=3 => rocketwire_sim::broker_fault(
+                &mut world,
+                &mut rng,
+                BROKERS[b].0,
+                kind,
+                &mut restarted,
+            ),
             4 | 5 if partitioned.is_none() => {
                 let addr = if rng.below(3) == 0 { NS1 } else { BROKERS[b].1 };
                 world.partition(addr);

@@ -407,6 +407,8 @@ pub(crate) fn sim(seeds: u64) -> Result<(), String> {
         "producer_random_faults",
         "--test",
         "random_faults",
+        "--test",
+        "driver_shell",
         "--",
         "--nocapture",
     ]);

@@ -9,9 +9,10 @@ use super::super::Event;
 use super::machine::{master_of, ConsumerMachine, Env, Request};
 use super::persist::PersistMode;
 use crate::body::MessageQueue;
-use crate::codec::RequestCode;
+use crate::codec::{RemotingCommand, RequestCode, ResponseCode};
 use crate::consumer::unlock_request;
 use crate::header::{self, UnregisterClientRequestHeader};
+use crate::remoting::InvokeError;
 
 impl ConsumerMachine {
     /// Begins the close `op`: pulls stop, cached messages not out are dropped; once every
@@ -84,6 +85,36 @@ impl ConsumerMachine {
         if steps == 0 {
             self.finish_close();
         }
+    }
+
+    /// A close's offset write of `mq` ended. A transport failure goes out once more (on a
+    /// new connection: the last write is what the next owner starts from); a refusal or a
+    /// second failure moves the queue from the report's `persisted` to `not_persisted`.
+    pub(super) fn on_close_persist(
+        &mut self,
+        env: &Env<'_>,
+        mq: MessageQueue,
+        offset: i64,
+        retried: bool,
+        result: Result<RemotingCommand, InvokeError>,
+    ) {
+        let written = matches!(&result, Ok(r) if r.response_code() == ResponseCode::Success);
+        if !written && !retried && result.is_err() {
+            let again = Request::ClosePersist {
+                mq: mq.clone(),
+                offset,
+                retried: true,
+            };
+            if self.persist_offset(env, &mq, offset, Some(again)) {
+                return;
+            }
+        }
+        if !written {
+            tracing::warn!(queue = ?mq, offset, "the close could not persist this offset");
+            self.report.persisted.remove(&mq);
+            self.report.not_persisted.insert(mq, offset);
+        }
+        self.on_close_step();
     }
 
     /// A request the close waited for was answered.

@@ -87,9 +87,15 @@ pub enum ConsumeOutcome {
 
 /// What a closed consumer left behind.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct ConsumerCloseReport {
-    /// Offsets persisted per queue.
+    /// Offsets the brokers confirmed per queue (clustering), or written to the offset file
+    /// (broadcasting).
     pub persisted: BTreeMap<MessageQueue, i64>,
+    /// Offsets the close could not write: the broker refused, or the request failed twice
+    /// (the second time on a new connection). The next owner of such a queue starts from
+    /// the offset stored before and gets those messages again.
+    pub not_persisted: BTreeMap<MessageQueue, i64>,
     /// Deliveries not acked before the close (their messages will be consumed again).
     pub abandoned_deliveries: usize,
 }

@@ -98,7 +98,11 @@ impl ConsumerMachine {
         for (mq, offset) in changed {
             let request = match mode {
                 PersistMode::Periodic => None,
-                PersistMode::Close => Some(Request::CloseStep),
+                PersistMode::Close => Some(Request::ClosePersist {
+                    mq: mq.clone(),
+                    offset,
+                    retried: false,
+                }),
                 PersistMode::Commit(op) => Some(Request::Commit(op)),
             };
             if self.persist_offset(env, &mq, offset, request) {
