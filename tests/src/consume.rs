@@ -479,7 +479,8 @@ pub fn consume_broadcasting_corrupt_file_fails(h: &dyn Harness) {
     let dir = std::env::temp_dir().join(unique("rw_offsets"));
     let mut client_config = cluster_config();
     let instance = unique("rw_instance");
-    // The client id is `<client ip>@<instance name>`.
+    // The client id is `<client ip>@<instance name>` (an IP given is not detected).
+    client_config.client_ip = "127.0.0.1".into();
     let client_id = format!("{}@{}", client_config.client_ip, instance);
     client_config.instance_name = Some(instance);
     let client = h.start_another(client_config);

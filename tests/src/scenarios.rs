@@ -339,6 +339,24 @@ pub fn producer_send_modes(h: &dyn Harness) {
     producer.shutdown().expect("producer shutdown");
 }
 
+/// A produced message's client id (UNIQ_KEY) carries this host's detected address (the
+/// client's IP is left to the adapter), and its born host is that host.
+pub fn produced_message_id_carries_the_detected_ip(h: &dyn Harness) {
+    let topic = unique("rw_ip");
+    let producer = new_producer(h, QueueSelector::RoundRobin);
+    let sent = producer
+        .send(Message::new(topic.clone(), "where from"))
+        .expect("send");
+    let parts = UniqIdParts::parse(&sent.msg_id).expect("a unique id");
+    assert_eq!(
+        parts.ip,
+        rocketwire_driver::detect_client_ip(),
+        "{}",
+        sent.msg_id
+    );
+    producer.shutdown().expect("producer shutdown");
+}
+
 /// A batch of three messages goes out as one request and is pulled back in order.
 pub fn producer_batch(h: &dyn Harness) {
     let topic = unique("rw_pbatch");

@@ -10,6 +10,7 @@ adapter_suite!(scenarios:
     rejected_request_is_typed,
     closed_connection_fails_pending_requests,
     producer_send_modes,
+    produced_message_id_carries_the_detected_ip,
     producer_batch,
     producer_ordered_by_key,
     producer_delay_level,

@@ -56,6 +56,7 @@ mod close_on_drop;
 mod connection;
 mod consumer;
 mod driver;
+mod identity;
 mod inflight;
 mod lite;
 mod park;
@@ -75,6 +76,7 @@ pub use consumer::{
     ConsumerEvent, ConsumerStartError, OffsetStore, PushConsumer, PushConsumerOptions,
     DEFAULT_CONSUME_CONCURRENCY, FAILED_OUTCOME,
 };
+pub use identity::{choose_client_ip, detect_client_ip};
 pub use inflight::{Acquire, InFlight, Permit, ProducerOptions};
 pub use lite::{
     assign_subscriptions, user_queue, LiteBuffer, LiteMode, LitePullConsumer, LitePullError,

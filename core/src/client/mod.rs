@@ -75,10 +75,13 @@ pub struct ClientConfig {
     pub route_refresh_interval: Duration,
     /// How often every broker gets a heartbeat (Java `heartbeatBrokerInterval`).
     pub heartbeat_interval: Duration,
-    /// This client's IP as brokers should see it in the client id (default `127.0.0.1`;
-    /// adapters may put the host's address here).
+    /// This client's IP as brokers see it in the client id and message ids. Empty (the
+    /// default): the adapters put this host's address here (Java's choice: the first
+    /// site-local IPv4 address, else another non-loopback one); a core driven directly
+    /// uses `127.0.0.1`.
     pub client_ip: String,
-    /// Instance name; `None` makes a collision-resistant one (`<pid>#<nanos>#<random>`).
+    /// Instance name; `None` makes a collision-resistant one (`<pid>#<nanos>#<random>`):
+    /// two clients on one host or on two hosts never share a client id by default.
     pub instance_name: Option<String>,
     /// Process id, for the instance name and message ids (adapters set it).
     pub pid: u32,
@@ -105,7 +108,7 @@ impl ClientConfig {
             serialize_type: SerializeType::Json,
             route_refresh_interval: Duration::from_secs(30),
             heartbeat_interval: Duration::from_secs(30),
-            client_ip: "127.0.0.1".to_string(),
+            client_ip: String::new(),
             instance_name: None,
             pid: 0,
             credentials: None,
@@ -412,7 +415,15 @@ impl std::fmt::Debug for ClientCore {
 
 impl ClientCore {
     /// A core with `config`, a wall clock and an RNG seed, created at `now`.
-    pub fn new(config: ClientConfig, wall: Box<dyn WallClock>, seed: u64, now: Instant) -> Self {
+    pub fn new(
+        mut config: ClientConfig,
+        wall: Box<dyn WallClock>,
+        seed: u64,
+        now: Instant,
+    ) -> Self {
+        if config.client_ip.is_empty() {
+            config.client_ip = "127.0.0.1".to_string();
+        }
         let mut rng = Rng::new(seed);
         let routes = RouteState::new(&config, &mut rng);
         let instance = match &config.instance_name {

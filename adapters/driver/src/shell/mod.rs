@@ -251,10 +251,14 @@ pub struct Shell {
 
 impl Shell {
     /// A shell around a new core with the system wall clock and a seed from the OS. A `pid`
-    /// of 0 in `config` is replaced by this process's id.
+    /// of 0 in `config` is replaced by this process's id, an empty `client_ip` by this
+    /// host's address ([`crate::detect_client_ip`]).
     pub fn new(mut config: ClientConfig, options: DriverOptions, now: Instant) -> Self {
         if config.pid == 0 {
             config.pid = std::process::id();
+        }
+        if config.client_ip.is_empty() {
+            config.client_ip = crate::detect_client_ip().to_string();
         }
         let core = ClientCore::new(config, Box::new(SystemWallClock), os_seed(), now);
         Self::with_core(core, options)
