@@ -1,7 +1,8 @@
 //! Real-cluster scenarios on a broker with ACL 2.0 authentication (`cargo xtask cluster up
 //! --auth USER:PASSWORD`; `cargo xtask test` starts one): with the right credentials a client
 //! produces and consumes as usual; with a wrong secret its send fails at once with the typed
-//! authorization error, not after retries. The user comes from `ROCKETWIRE_ACL_USER` and
+//! authorization error, not after retries; keys rotated on a running client take effect at
+//! once. The user comes from `ROCKETWIRE_ACL_USER` and
 //! `ROCKETWIRE_ACL_PASSWORD`.
 
 use std::time::{Duration, Instant};
@@ -103,4 +104,40 @@ pub fn wrong_secret_fails_fast_with_the_typed_error(h: &dyn Harness) {
     );
     let _ = producer.shutdown();
     let _ = client.shutdown();
+}
+
+/// Keys rotated on a running client: after a switch to a wrong secret its sends are refused
+/// with the typed error; after the switch back (new connections: servers authenticate a
+/// connection once) they are stored again.
+pub fn rotated_credentials_take_effect_on_a_running_client(h: &dyn Harness) {
+    let client = client_with(h, credentials());
+    let topic = unique("rw_acl_rotate");
+    let producer = client
+        .create_producer(
+            ProducerConfig::builder(unique("rw_pgroup"))
+                .build()
+                .expect("valid producer config"),
+            QueueSelector::RoundRobin,
+        )
+        .expect("producer");
+    let send = |body: &str| producer.send(Message::new(topic.clone(), body.to_owned()));
+    assert_eq!(send("before").expect("signed").status, SendStatus::SendOk);
+    let user = env("ROCKETWIRE_ACL_USER");
+    client
+        .set_credentials(Some(Credentials::new(user, "rotated-wrong")))
+        .expect("rotate");
+    let refused = send("with the wrong secret");
+    assert!(
+        matches!(refused, Err(SendError::Authorization { .. })),
+        "{refused:?}"
+    );
+    client
+        .set_credentials(Some(credentials()))
+        .expect("rotate back");
+    assert_eq!(
+        send("after").expect("signed again").status,
+        SendStatus::SendOk
+    );
+    producer.shutdown().expect("producer shutdown");
+    client.shutdown().expect("client shutdown");
 }

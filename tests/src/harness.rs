@@ -37,6 +37,11 @@ pub trait Harness {
     fn kind(&self) -> AdapterKind;
     /// `Client::query_route`.
     fn query_route(&self, topic: &str) -> Result<TopicRouteData, ClientError>;
+    /// `set_credentials`.
+    fn set_credentials(
+        &self,
+        credentials: Option<rocketwire_core::acl::Credentials>,
+    ) -> Result<(), ClientError>;
     /// `Client::invoke`.
     fn invoke(
         &self,
@@ -349,6 +354,12 @@ macro_rules! async_harness {
             fn query_route(&self, topic: &str) -> Result<TopicRouteData, ClientError> {
                 self.run(self.client.query_route(topic))
             }
+            fn set_credentials(
+                &self,
+                credentials: Option<rocketwire_core::acl::Credentials>,
+            ) -> Result<(), ClientError> {
+                self.run(self.client.set_credentials(credentials))
+            }
             fn invoke(
                 &self,
                 addr: &str,
@@ -524,6 +535,12 @@ impl Harness for BlockingHarness {
     }
     fn query_route(&self, topic: &str) -> Result<TopicRouteData, ClientError> {
         self.client.query_route(topic)
+    }
+    fn set_credentials(
+        &self,
+        credentials: Option<rocketwire_core::acl::Credentials>,
+    ) -> Result<(), ClientError> {
+        self.client.set_credentials(credentials)
     }
     fn invoke(
         &self,

@@ -7,4 +7,5 @@ use rocketwire_tests::{acl, adapter_suite};
 adapter_suite!(acl:
     signed_client_produces_and_consumes,
     wrong_secret_fails_fast_with_the_typed_error,
+    rotated_credentials_take_effect_on_a_running_client,
 );

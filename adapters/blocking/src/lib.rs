@@ -65,6 +65,7 @@ mod transaction;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rocketwire_core::acl::Credentials;
 use rocketwire_core::body::TopicRouteData;
 use rocketwire_core::client::AnswerToken;
 use rocketwire_core::producer::{ProducerConfig, QueueSelector};
@@ -102,6 +103,10 @@ impl Client {
     }
 
     blocking! {
+        /// Signs every request from now on with `credentials` (`None`: unsigned): rotate keys
+        /// on a running client. Every connection is closed and opened again (servers
+        /// authenticate a connection once).
+        fn set_credentials(&self, credentials: Option<Credentials>) -> Result<(), ClientError>;
         /// Asks the namesrvs for `topic`'s route.
         fn query_route(&self, topic: &str) -> Result<TopicRouteData, ClientError>;
         /// Sends `command` to `addr` and returns the response matched to it, whatever its code.

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use futures::channel::{mpsc, oneshot};
 use futures::SinkExt;
+use rocketwire_core::acl::Credentials;
 use rocketwire_core::body::TopicRouteData;
 use rocketwire_core::client::AnswerToken;
 use rocketwire_core::{ClientConfig, ClientError, IncomingRequest, RemotingCommand};
@@ -100,6 +101,19 @@ impl<R: Runtime> Client<R> {
 }
 
 impl<R> Client<R> {
+    /// Signs every request from now on with `credentials` (`None`: unsigned): rotate keys on
+    /// a running client. Servers authenticate a connection once, so every connection is
+    /// closed and opened again; requests in flight on them fail with `ConnectionClosed`
+    /// (sends retry within their budget).
+    pub async fn set_credentials(
+        &self,
+        credentials: Option<Credentials>,
+    ) -> Result<(), ClientError> {
+        let (command, rx) = Command::set_credentials(credentials);
+        self.send(command).await?;
+        reply_result(rx.await)
+    }
+
     /// Asks the namesrvs for `topic`'s route.
     pub async fn query_route(&self, topic: &str) -> Result<TopicRouteData, ClientError> {
         let (command, rx) = Command::query_route(topic);

@@ -263,6 +263,15 @@ pub enum Command {
         /// The state.
         state: TransactionState,
     },
+    /// Sign every request from now on with `credentials` (`None`: unsigned); every
+    /// connection is closed and opened again, as servers authenticate a connection once
+    /// ([`ClientCore::set_credentials`]).
+    SetCredentials {
+        /// The new credentials.
+        credentials: Option<Credentials>,
+        /// Gets `Ok` once they are in use.
+        reply: Reply<()>,
+    },
     /// Shut down gracefully ([`ClientCore::shutdown`]): consumers and producers close first,
     /// deliveries out get until `drain` to be acked, then every connection closes; the
     /// reply comes when every IO task has ended.
@@ -275,6 +284,11 @@ pub enum Command {
 }
 
 impl Command {
+    /// A [`Command::SetCredentials`] and the receiver of its result.
+    pub fn set_credentials(credentials: Option<Credentials>) -> (Self, ReplyReceiver<()>) {
+        with_reply(|reply| Command::SetCredentials { credentials, reply })
+    }
+
     /// A [`Command::QueryRoute`] and the receiver of its result.
     pub fn query_route(topic: &str) -> (Self, ReplyReceiver<TopicRouteData>) {
         with_reply(|reply| Command::QueryRoute {

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::channel::{mpsc, oneshot};
+use rocketwire_core::acl::Credentials;
 use rocketwire_core::body::{MessageQueue, TopicRouteData};
 use rocketwire_core::client::{AnswerToken, ProducerId, SendMode, SendTarget};
 use rocketwire_core::consumer::{ConsumerConfig, Subscription};
@@ -124,6 +125,7 @@ fn refuse_after_shutdown(waiters: &mut Vec<Reply<()>>, command: Command) -> Opti
             refuse_shut_down(reply)
         }
         Command::CreateProducer { reply, .. } => refuse_shut_down(reply),
+        Command::SetCredentials { reply, .. } => refuse_shut_down(reply),
         Command::Send { reply, .. } => reply.fail(shutdown_error()),
         Command::CloseProducer { reply, .. } => drop(reply.send(Ok(()))),
         Command::CreateConsumer { reply, .. } => drop(reply.send(Err(ConsumerError::Shutdown))),
@@ -505,6 +507,10 @@ impl Shell {
                 }
                 None => self.takers.push_back(reply),
             },
+            Command::SetCredentials { credentials, reply } => {
+                self.core.set_credentials(now, credentials);
+                let _ = reply.send(Ok(()));
+            }
             Command::Shutdown { drain, reply } => {
                 self.shutdown = Some(vec![reply]);
                 for taker in self.takers.drain(..) {
