@@ -9,9 +9,9 @@
 //!   command completes with its reply.
 //! * A push consumer fed through its event channel, acking (success or retry later) with
 //!   random delays under faults, over 20 seeds: every message is delivered, committed
-//!   offsets never go backwards, the close writes every queue's offset (a write cut by a
-//!   connection reset goes out again on a new connection) and its report says what the
-//!   brokers hold, and the close and the shutdown replies arrive.
+//!   offsets never go backwards, the close's report says which offsets the brokers
+//!   confirmed (a write cut by a connection reset is reported not persisted), and the close
+//!   and the shutdown replies arrive.
 //!
 //! `SHELL_TRANSCRIPT=1` writes each consumer seed's transcript to the temp directory.
 
@@ -386,7 +386,7 @@ fn sends_through_the_shell_end_once_in_time_and_return_their_permits() {
 }
 
 /// One seeded consumer run through the shell; adds the queues whose close-time offset write
-/// failed twice to `not_persisted`.
+/// failed to `not_persisted`.
 fn run_consumer(seed: u64, not_persisted: &mut usize) -> usize {
     let (mut world, shell) = world(seed);
     let mut rng = Rng::new(seed ^ 0xC0_5EED);
@@ -515,7 +515,7 @@ fn run_consumer(seed: u64, not_persisted: &mut usize) -> usize {
     }
     // The close wrote every queue's offset (up to the first message not settled: one whose
     // send-back failed waits for a local retry) and its report says what the broker holds;
-    // a write that failed twice is reported as such.
+    // a write that failed is reported as such.
     for (b, (name, _)) in BROKERS.iter().enumerate() {
         for q in 0..4 {
             let mq = MessageQueue::new("T", *name, q);
@@ -548,13 +548,13 @@ fn a_consumer_through_the_shell_gets_everything_and_closes() {
         .sum();
     eprintln!(
         "shell consumer: {} seeds, {deliveries} deliveries, {not_persisted} close-time offset \
-         writes failed twice",
+         writes failed",
         seeds.len()
     );
     assert!(deliveries > 0);
     if !rocketwire_sim::seeds_overridden() {
         // A connection reset cut the close's offset writes in some default seeds (seed 10:
-        // broker-a's); the write that went out again on a new connection stored them all.
-        assert_eq!(not_persisted, 0);
+        // broker-a's): the report says so rather than listing them as persisted.
+        assert!(not_persisted > 0, "the faults never hit a close");
     }
 }

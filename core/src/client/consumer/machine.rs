@@ -96,11 +96,10 @@ pub(in crate::client) enum Request {
     Lock(BTreeSet<MessageQueue>),
     /// A request a close waits for.
     CloseStep,
-    /// A close's offset write of a queue; `retried` once it went out a second time.
+    /// A close's offset write of a queue.
     ClosePersist {
         mq: MessageQueue,
         offset: i64,
-        retried: bool,
     },
     /// A request a user's commit waits for.
     Commit(OpId),
@@ -509,11 +508,7 @@ impl ConsumerMachine {
             Request::Lock(requested) => self.on_lock(now, env, &requested, result),
             Request::Commit(op) => self.on_commit_step(op),
             Request::CloseStep => self.on_close_step(),
-            Request::ClosePersist {
-                mq,
-                offset,
-                retried,
-            } => self.on_close_persist(env, mq, offset, retried, result),
+            Request::ClosePersist { mq, offset } => self.on_close_persist(mq, offset, result),
         }
     }
 }

@@ -92,9 +92,10 @@ pub struct ConsumerCloseReport {
     /// Offsets the brokers confirmed per queue (clustering), or written to the offset file
     /// (broadcasting).
     pub persisted: BTreeMap<MessageQueue, i64>,
-    /// Offsets the close could not write: the broker refused, or the request failed twice
-    /// (the second time on a new connection). The next owner of such a queue starts from
-    /// the offset stored before and gets those messages again.
+    /// Offsets the close could not write: the broker refused, or the request failed (its
+    /// connection was lost). The next owner of such a queue starts from the offset stored
+    /// before and gets those messages again (at-least-once). They are not written again
+    /// later: by then another member may own the queue and have committed past them.
     pub not_persisted: BTreeMap<MessageQueue, i64>,
     /// Deliveries not acked before the close (their messages will be consumed again).
     pub abandoned_deliveries: usize,

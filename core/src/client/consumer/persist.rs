@@ -101,7 +101,6 @@ impl ConsumerMachine {
                 PersistMode::Close => Some(Request::ClosePersist {
                     mq: mq.clone(),
                     offset,
-                    retried: false,
                 }),
                 PersistMode::Commit(op) => Some(Request::Commit(op)),
             };
