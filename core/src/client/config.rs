@@ -36,7 +36,7 @@ pub struct ClientConfig {
     pub pid: u32,
     /// ACL credentials: every request to namesrvs and brokers is signed with them (Java
     /// `AclClientRPCHook`). Replace them on a running client with
-    /// [`ClientCore::set_credentials`].
+    /// [`super::ClientCore::set_credentials`].
     pub credentials: Option<Credentials>,
     /// Broker addresses to dial instead of the ones routes name (NAT, port forwarding,
     /// containers); applied to every broker address the client learns.
