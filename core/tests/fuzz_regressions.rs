@@ -425,3 +425,29 @@ mod ops {
         );
     }
 }
+
+/// `bodies`: running info whose `subscriptionSet` is out of `TreeSet` order (and repeats a
+/// key) decodes as Java reads it, ordered by `topic@subString` with one entry per key, so
+/// it re-encodes and decodes to itself.
+#[test]
+fn running_info_subscriptions_decode_in_tree_set_order() {
+    use rocketwire_core::body::ConsumerRunningInfo;
+    let body = br#"{"subscriptionSet":[
+        {"topic":"","subString":"","tagsSet":[]},
+        {"topic":":T","subString":"","tagsSet":["TagA"]},
+        {"topic":"","subString":"","tagsSet":["dup"]}]}"#;
+    let info = ConsumerRunningInfo::decode(body).expect("decodes");
+    let topics: Vec<&str> = info
+        .subscription_set
+        .iter()
+        .map(|s| s.topic.as_str())
+        .collect();
+    assert_eq!(
+        topics,
+        [":T", ""],
+        "':T@' sorts before '@'; the repeated key is dropped"
+    );
+    assert_eq!(info.subscription_set[1].tags_set, Vec::<String>::new());
+    let back = ConsumerRunningInfo::decode(&info.encode()).expect("re-decodes");
+    assert_eq!(back, info);
+}

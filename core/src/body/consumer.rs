@@ -56,7 +56,7 @@ impl ConsumerRunningInfo {
     /// `TreeSet` order (`topic@subString`).
     pub fn encode(&self) -> Vec<u8> {
         let mut subs: Vec<&SubscriptionData> = self.subscription_set.iter().collect();
-        subs.sort_by_cached_key(|s| format!("{}@{}", s.topic, s.sub_string));
+        subs.sort_by_cached_key(|s| tree_set_key(s));
         ObjectWriter::new()
             .opt_field("jstack", self.jstack.as_ref())
             .raw("mqPopTable", &write_mq_map(&self.mq_pop_table))
@@ -69,9 +69,20 @@ impl ConsumerRunningInfo {
     }
 
     /// Parses running info (fastjson object keys, Go's pair lists and `dropped` spelling).
+    /// `subscriptionSet` comes out as Java reads it into its `TreeSet`: ordered by
+    /// `topic@subString`, one entry per key (the first).
     pub fn decode(body: &[u8]) -> Result<Self, BodyError> {
-        decode_json(body, "ConsumerRunningInfo")
+        let mut info: Self = decode_json(body, "ConsumerRunningInfo")?;
+        info.subscription_set.sort_by_cached_key(tree_set_key);
+        info.subscription_set
+            .dedup_by(|a, b| tree_set_key(a) == tree_set_key(b));
+        Ok(info)
     }
+}
+
+/// The order (and identity) of Java `SubscriptionData` in a `TreeSet`: `topic@subString`.
+fn tree_set_key(s: &SubscriptionData) -> String {
+    format!("{}@{}", s.topic, s.sub_string)
 }
 
 /// Processing state of one queue (Java `ProcessQueueInfo`).
