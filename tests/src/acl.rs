@@ -14,6 +14,7 @@ use rocketwire_core::message::Message;
 use rocketwire_core::producer::{ProducerConfig, QueueSelector, SendError, SendStatus};
 use rocketwire_tokio::PushConsumerOptions;
 
+use crate::harness::HarnessProducer;
 use crate::seen::Seen;
 use crate::{cluster_config, unique, Harness};
 
@@ -34,18 +35,22 @@ fn client_with(h: &dyn Harness, credentials: Credentials) -> Box<dyn Harness> {
     h.start_another(config)
 }
 
+/// A producer of a unique group on `client` with `send_timeout`.
+fn producer_of(client: &dyn Harness, send_timeout: Duration) -> Box<dyn HarnessProducer + '_> {
+    let config = ProducerConfig::builder(unique("rw_pgroup"))
+        .send_timeout(send_timeout)
+        .build()
+        .expect("valid producer config");
+    client
+        .create_producer(config, QueueSelector::RoundRobin)
+        .expect("producer")
+}
+
 /// With the cluster user's credentials: route, send, and a push consumer gets the message.
 pub fn signed_client_produces_and_consumes(h: &dyn Harness) {
     let client = client_with(h, credentials());
     let topic = unique("rw_acl");
-    let producer = client
-        .create_producer(
-            ProducerConfig::builder(unique("rw_pgroup"))
-                .build()
-                .expect("valid producer config"),
-            QueueSelector::RoundRobin,
-        )
-        .expect("producer");
+    let producer = producer_of(&*client, Duration::from_secs(3));
     let sent = producer
         .send(Message::new(topic.clone(), "signed"))
         .expect("a signed send is stored");
@@ -82,15 +87,7 @@ pub fn signed_client_produces_and_consumes(h: &dyn Harness) {
 pub fn wrong_secret_fails_fast_with_the_typed_error(h: &dyn Harness) {
     let user = env("ROCKETWIRE_ACL_USER");
     let client = client_with(h, Credentials::new(user, "not-the-password"));
-    let producer = client
-        .create_producer(
-            ProducerConfig::builder(unique("rw_pgroup"))
-                .send_timeout(Duration::from_secs(10))
-                .build()
-                .expect("valid producer config"),
-            QueueSelector::RoundRobin,
-        )
-        .expect("producer");
+    let producer = producer_of(&*client, Duration::from_secs(10));
     let started = Instant::now();
     let result = producer.send(Message::new(unique("rw_acl_denied"), "refused"));
     let took = started.elapsed();
@@ -112,14 +109,7 @@ pub fn wrong_secret_fails_fast_with_the_typed_error(h: &dyn Harness) {
 pub fn rotated_credentials_take_effect_on_a_running_client(h: &dyn Harness) {
     let client = client_with(h, credentials());
     let topic = unique("rw_acl_rotate");
-    let producer = client
-        .create_producer(
-            ProducerConfig::builder(unique("rw_pgroup"))
-                .build()
-                .expect("valid producer config"),
-            QueueSelector::RoundRobin,
-        )
-        .expect("producer");
+    let producer = producer_of(&*client, Duration::from_secs(3));
     let send = |body: &str| producer.send(Message::new(topic.clone(), body.to_owned()));
     assert_eq!(send("before").expect("signed").status, SendStatus::SendOk);
     let user = env("ROCKETWIRE_ACL_USER");
