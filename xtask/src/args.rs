@@ -20,7 +20,7 @@ tasks:
   soak             start a cluster, and on each adapter produce and consume at a steady
                    rate for a long while: RSS must stay flat (within 10% once warmed up)
                    and open descriptors must not grow
-  chaos            start a cluster on free ports (49876+/50911+) and, on each adapter,
+  chaos            start a cluster on free ports (25876+/26911+) and, on each adapter,
                    drain a large topic and produce while the broker is killed with
                    SIGKILL and restarted, restarted with SIGTERM, and the namesrv
                    restarted: prints lost, duplicates, failed sends and the resume time

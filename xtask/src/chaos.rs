@@ -47,7 +47,8 @@ const START_LIMIT: Duration = Duration::from_secs(300);
 const RESUME_LIMIT: Duration = Duration::from_secs(60);
 /// Bound on the wait for the result once the events are over (the read-back comes last).
 const RESULT_LIMIT: Duration = Duration::from_secs(240);
-/// Ports tried: namesrv `49876 + 100k`, broker `50911 + 100k`.
+/// Ports tried: namesrv `25876 + 100k`, broker `26911 + 100k`: below the usual ephemeral
+/// range (32768+), so no client connection can hold one when a broker restarts on it.
 const PORT_TRIES: u16 = 20;
 /// GET_BROKER_RUNTIME_INFO, which the broker answers once it serves requests.
 const GET_BROKER_RUNTIME_INFO: i32 = 28;
@@ -546,24 +547,19 @@ fn bench_exe(release: bool) -> std::path::PathBuf {
     sys::target_dir().join(profile).join("rocketwire-bench")
 }
 
-/// The first free port set of the chaos range for a cluster of `brokers` brokers.
-fn free_ports(brokers: u8) -> Result<ClusterOpts, String> {
-    for k in 0..PORT_TRIES {
-        let opts = ClusterOpts {
-            namesrv_port: 49876 + 100 * k,
-            broker_port: 50911 + 100 * k,
+/// Starts a chaos cluster of `brokers` brokers on the first free port set of the chaos
+/// range.
+fn chaos_cluster(brokers: u8) -> Result<Cluster, String> {
+    cluster::up_on_free_ports(PORT_TRIES, "chaos cluster (25876+100k / 26911+100k)", |k| {
+        ClusterOpts {
+            namesrv_port: 25876 + 100 * k,
+            broker_port: 26911 + 100 * k,
             data_dir: None,
             serialize: Serialize::Json,
             brokers,
             auth: None,
-        };
-        let free = opts.ports().iter().all(|(_, p)| !sys::port_busy(*p))
-            && !cluster::state_path(opts.namesrv_port).exists();
-        if free {
-            return Ok(opts);
         }
-    }
-    Err("no free port set found for the chaos cluster (49876+100k / 50911+100k)".into())
+    })
 }
 
 /// `cargo xtask chaos`: builds the bench, starts a cluster, runs both cases on every
@@ -590,7 +586,7 @@ pub(crate) fn chaos(opts: &ChaosOpts) -> Result<(), String> {
         (2, [Scenario::Failover].as_slice()),
     ];
     'outer: for (brokers, scenarios) in plan {
-        let mut cluster = cluster::up(&free_ports(brokers)?, false)?;
+        let mut cluster = chaos_cluster(brokers)?;
         for adapter in &opts.adapters {
             for &scenario in scenarios {
                 println!(

@@ -212,6 +212,14 @@ impl Cluster {
         let mut s = String::new();
         for name in ["namesrv", "broker", "broker-b"] {
             let log = self.state.data_dir.join(format!("{name}.log"));
+            // A failed start names its cause long before the shutdown lines of the tail.
+            let causes = sys::grep(&log, &[" ERROR ", "cause="], LOG_TAIL);
+            if !causes.is_empty() {
+                s.push_str(&format!(
+                    "----- errors in {} -----\n{causes}\n",
+                    log.display()
+                ));
+            }
             s.push_str(&format!(
                 "----- last lines of {} -----\n{}\n",
                 log.display(),
@@ -353,16 +361,86 @@ impl Drop for Cluster {
     }
 }
 
-/// Starts a cluster and waits until it is ready. With `detach`, the servers get their own
-/// process group and outlive this process (for `cluster up`); otherwise they are stopped
-/// when the returned [`Cluster`] is dropped.
+/// How often a start whose servers exit or never become ready is tried again.
+const START_ATTEMPTS: u32 = 3;
+
+/// Why a cluster did not come up.
+#[derive(Debug)]
+enum UpError {
+    /// The servers were started but one exited or never became ready (a port taken in
+    /// the meantime by another process, a slow machine): worth another attempt.
+    Start(String),
+    /// Anything else (bad options, a cluster already running, an install failure).
+    Other(String),
+}
+
+impl From<String> for UpError {
+    fn from(e: String) -> Self {
+        UpError::Other(e)
+    }
+}
+
+/// Starts a cluster on `opts`' ports and waits until it is ready. With `detach`, the
+/// servers get their own process group and outlive this process (for `cluster up`);
+/// otherwise they are stopped when the returned [`Cluster`] is dropped. A start whose
+/// servers exit during startup is tried again on the same ports, up to
+/// [`START_ATTEMPTS`] times.
 pub(crate) fn up(opts: &ClusterOpts, detach: bool) -> Result<Cluster, String> {
+    let mut attempt = 1;
+    loop {
+        match try_up(opts, detach) {
+            Ok(cluster) => return Ok(cluster),
+            Err(UpError::Start(e)) if attempt < START_ATTEMPTS => {
+                eprintln!(
+                    "xtask: cluster start {attempt} of {START_ATTEMPTS} failed, trying again: {e}"
+                );
+                attempt += 1;
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            Err(UpError::Start(e) | UpError::Other(e)) => return Err(e),
+        }
+    }
+}
+
+/// Starts a test cluster on the first free port set of `candidate(0..tries)` (of
+/// `range`, named in errors). A start whose servers exit during startup moves on to the
+/// next free set, up to [`START_ATTEMPTS`] starts: whatever took a port may still hold it.
+pub(crate) fn up_on_free_ports(
+    tries: u16,
+    range: &str,
+    candidate: impl Fn(u16) -> ClusterOpts,
+) -> Result<Cluster, String> {
+    let mut failed = 0;
+    for k in 0..tries {
+        let opts = candidate(k);
+        let free = opts.ports().iter().all(|(_, p)| !sys::port_busy(*p))
+            && !state_path(opts.namesrv_port).exists();
+        if !free {
+            continue;
+        }
+        match try_up(&opts, false) {
+            Ok(cluster) => return Ok(cluster),
+            Err(UpError::Start(e)) if failed + 1 < START_ATTEMPTS => {
+                failed += 1;
+                eprintln!(
+                    "xtask: cluster start on namesrv port {} failed ({failed} of \
+                     {START_ATTEMPTS}), trying the next port set: {e}",
+                    opts.namesrv_port
+                );
+            }
+            Err(UpError::Start(e) | UpError::Other(e)) => return Err(e),
+        }
+    }
+    Err(format!("no free port set found for the {range}"))
+}
+
+fn try_up(opts: &ClusterOpts, detach: bool) -> Result<Cluster, UpError> {
     opts.validate()?;
     if let Some((state, path)) = find_state(opts)? {
         let mut old = Cluster::from_state(state);
         if old.namesrv.alive() || old.broker.alive() || old.broker_b.alive() {
             old.stopped = true; // never touch it from here
-            return Err(format!(
+            return Err(UpError::Other(format!(
                 "a cluster is already running on namesrv port {} (namesrv pid {}, broker pid {}, \
                  data dir {}); stop it with `cargo xtask cluster down --namesrv-port {}`",
                 old.state.namesrv_port,
@@ -370,7 +448,7 @@ pub(crate) fn up(opts: &ClusterOpts, detach: bool) -> Result<Cluster, String> {
                 old.state.broker_pid,
                 old.state.data_dir.display(),
                 old.state.namesrv_port
-            ));
+            )));
         }
         let _ = fs::remove_file(path);
     }
@@ -381,11 +459,11 @@ pub(crate) fn up(opts: &ClusterOpts, detach: bool) -> Result<Cluster, String> {
         .map(|(name, port)| format!("{name} port {port}"))
         .collect();
     if !busy.is_empty() {
-        return Err(format!(
+        return Err(UpError::Other(format!(
             "cannot start the cluster: already in use on 127.0.0.1: {}. Pick other ports with \
              --namesrv-port/--broker-port (the broker uses listen-2, listen, listen+1)",
             busy.join(", ")
-        ));
+        )));
     }
     let cache = install::cache_dir(&|k| std::env::var(k).ok())?;
     let bins = install::ensure_installed(&cache)?;
@@ -411,7 +489,7 @@ pub(crate) fn up(opts: &ClusterOpts, detach: bool) -> Result<Cluster, String> {
             let logs = cluster.logs_tail();
             // Whether detached or not, a cluster that failed to start is ours to stop.
             cluster.stop();
-            return Err(format!("{e}\n{logs}"));
+            return Err(UpError::Start(format!("{e}\n{logs}")));
         }
     }
     let second = cluster

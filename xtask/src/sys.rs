@@ -220,6 +220,20 @@ pub(crate) fn tail(path: &Path, lines: usize) -> String {
     }
 }
 
+/// The first `max` lines of the file at `path` containing any of `needles` (ANSI escapes
+/// removed); empty when there are none or the file cannot be read.
+pub(crate) fn grep(path: &Path, needles: &[&str], max: usize) -> String {
+    let Ok(bytes) = fs::read(path) else {
+        return String::new();
+    };
+    let text = strip_ansi(&String::from_utf8_lossy(&bytes));
+    text.lines()
+        .filter(|l| needles.iter().any(|n| l.contains(n)))
+        .take(max)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Removes ANSI escape sequences (`ESC [ ... final-byte`), which the servers write into
 /// their logs.
 fn strip_ansi(text: &str) -> String {
@@ -251,6 +265,20 @@ mod tests {
             strip_ansi("\u{1b}[2m2026\u{1b}[0m \u{1b}[32m INFO\u{1b}[0m x"),
             "2026  INFO x"
         );
+    }
+
+    #[test]
+    fn grep_finds_the_cause_lines_without_escapes() {
+        let path = std::env::temp_dir().join(format!("xtask-grep-{}.log", std::process::id()));
+        fs::write(
+            &path,
+            "a INFO start\nb \u{1b}[31m ERROR\u{1b}[0m x\nc WARN Rolling back cause=port\nd ERROR y\n",
+        )
+        .unwrap();
+        let found = grep(&path, &[" ERROR ", "cause="], 2);
+        fs::remove_file(&path).unwrap();
+        assert_eq!(found, "b  ERROR x\nc WARN Rolling back cause=port");
+        assert_eq!(grep(Path::new("/nonexistent/x.log"), &["a"], 5), "");
     }
 
     #[test]

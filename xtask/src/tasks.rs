@@ -189,9 +189,9 @@ const ACL_USER: (&str, &str) = ("rocketwire", "rw-acl-secret");
 /// Starts a cluster whose broker authenticates every request, runs the ACL suite against
 /// it, always stops it.
 fn acl_suite() -> Result<(), String> {
-    let mut opts = free_test_ports(Serialize::Json)?;
-    opts.auth = Some(format!("{}:{}", ACL_USER.0, ACL_USER.1));
-    let mut cluster: Cluster = cluster::up(&opts, false)?;
+    let mut cluster = test_cluster(Serialize::Json, |opts| {
+        opts.auth = Some(format!("{}:{}", ACL_USER.0, ACL_USER.1));
+    })?;
     let mut cmd = suite_command("acl", &cluster, Serialize::Json);
     cmd.env("ROCKETWIRE_ACL_USER", ACL_USER.0)
         .env("ROCKETWIRE_ACL_PASSWORD", ACL_USER.1);
@@ -202,9 +202,7 @@ fn acl_suite() -> Result<(), String> {
 
 /// Starts a cluster of two brokers, runs the two-broker suite against it, always stops it.
 fn two_broker_suite() -> Result<(), String> {
-    let mut opts = free_test_ports(Serialize::Json)?;
-    opts.brokers = 2;
-    let mut cluster: Cluster = cluster::up(&opts, false)?;
+    let mut cluster = test_cluster(Serialize::Json, |opts| opts.brokers = 2)?;
     let Some((broker_b, broker_b_pid)) = cluster.second_broker() else {
         cluster.stop();
         return Err("the two-broker cluster has no second broker".into());
@@ -279,8 +277,7 @@ fn suite_command(test: &str, cluster: &Cluster, serialize: Serialize) -> Command
 
 /// Starts a cluster in `serialize` mode, runs the suite against it, always stops it.
 fn cluster_suite(label: &str, serialize: Serialize) -> Result<(), String> {
-    let opts = free_test_ports(serialize)?;
-    let mut cluster: Cluster = cluster::up(&opts, false)?;
+    let mut cluster = test_cluster(serialize, |_| {})?;
     let mut result = run(label, suite_command("cluster", &cluster, serialize));
     if result.is_ok() {
         // The CLI's end-to-end tests run against the same cluster.
@@ -308,24 +305,27 @@ fn cluster_suite(label: &str, serialize: Serialize) -> Result<(), String> {
     result
 }
 
-/// The first non-default port set whose ports (two brokers' worth) are free.
-fn free_test_ports(serialize: Serialize) -> Result<ClusterOpts, String> {
-    for k in 0..TEST_PORT_TRIES {
-        let opts = ClusterOpts {
-            namesrv_port: 19876 + 100 * k,
-            broker_port: 20911 + 100 * k,
-            data_dir: None,
-            serialize,
-            brokers: 2,
-            auth: None,
-        };
-        let free = opts.ports().iter().all(|(_, p)| !sys::port_busy(*p))
-            && !cluster::state_path(opts.namesrv_port).exists();
-        if free {
-            return Ok(ClusterOpts { brokers: 1, ..opts });
-        }
-    }
-    Err("no free port set found for the test cluster (19876+100k / 20911+100k)".into())
+/// Starts a test cluster, `adjust`ed, on the first free non-default port set.
+fn test_cluster(
+    serialize: Serialize,
+    adjust: impl Fn(&mut ClusterOpts),
+) -> Result<Cluster, String> {
+    cluster::up_on_free_ports(
+        TEST_PORT_TRIES,
+        "test cluster (19876+100k / 20911+100k)",
+        |k| {
+            let mut opts = ClusterOpts {
+                namesrv_port: 19876 + 100 * k,
+                broker_port: 20911 + 100 * k,
+                data_dir: None,
+                serialize,
+                brokers: 1,
+                auth: None,
+            };
+            adjust(&mut opts);
+            opts
+        },
+    )
 }
 
 /// `cargo xtask demo`.
@@ -369,8 +369,7 @@ pub(crate) fn bench(opts: &BenchOpts) -> Result<(), String> {
     let mut build = cargo(&["build", "--release"]);
     build.args(package);
     run("bench-build", build)?;
-    let cluster_opts = free_test_ports(Serialize::Json)?;
-    let mut cluster = cluster::up(&cluster_opts, false)?;
+    let mut cluster = test_cluster(Serialize::Json, |_| {})?;
     let mut cmd = cargo(&["run", "--release", "--quiet"]);
     cmd.args(package).arg("--");
     if let Some(n) = opts.messages {
@@ -386,7 +385,7 @@ pub(crate) fn bench(opts: &BenchOpts) -> Result<(), String> {
         cmd.args(["--soak-rate", &r.to_string()]);
     }
     cmd.env("ROCKETWIRE_NAMESRV", cluster.namesrv_addr())
-        .env("ROCKETWIRE_SERIALIZE", cluster_opts.serialize.name());
+        .env("ROCKETWIRE_SERIALIZE", Serialize::Json.name());
     let result = run("bench", cmd);
     cluster.stop();
     result
