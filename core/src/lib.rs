@@ -42,8 +42,9 @@
 //! - **Time is an argument.** Inputs and commands take `now: Instant`, read by the caller from
 //!   a monotonic clock. Wall-clock time (born timestamps, message ids) comes from
 //!   the [`WallClock`] given to [`ClientCore::new`], randomness from its seed.
-//! - **Inputs** ([`ClientCore::handle_input`]) report IO: [`Input::Connected`] or
-//!   [`Input::ConnectFailed`] answer an [`Output::Connect`]; [`Input::Received`] takes any
+//! - **Inputs** ([`ClientCore::handle_input`]) report IO: [`Input::Connected`],
+//!   [`Input::ConnectFailed`] or (for an adapter that encrypts) [`Input::TlsFailed`] answer
+//!   an [`Output::Connect`]; [`Input::Received`] takes any
 //!   split of a connection's byte stream (frames are reassembled inside); [`Input::Closed`]
 //!   reports a connection that ended, for any reason. Inputs for a connection the core has
 //!   already dropped (after [`Output::Close`], a connect timeout or a malformed frame) are
@@ -102,6 +103,7 @@ pub mod producer;
 pub mod remoting;
 pub mod request;
 pub mod time;
+pub mod tls;
 
 pub use client::{
     consume_directly_response, AnswerToken, BrokerAddrMap, ClientConfig, ClientCore, ClientError,
@@ -115,3 +117,4 @@ pub use codec::{
 };
 pub use remoting::InvokeError;
 pub use time::{SystemWallClock, WallClock};
+pub use tls::TlsError;

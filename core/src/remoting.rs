@@ -37,6 +37,14 @@ pub enum InvokeError {
         /// What the adapter reported.
         reason: String,
     },
+    /// The connection was opened but could not be secured (see [`crate::tls`]).
+    #[error("could not secure the connection to {addr}: {error}")]
+    Tls {
+        /// Remote address.
+        addr: String,
+        /// What failed.
+        error: crate::TlsError,
+    },
     /// The connection closed (or was closed for a protocol error) before the response.
     #[error("connection to {addr} closed before the response")]
     ConnectionClosed {
@@ -312,6 +320,14 @@ impl Remoting {
             },
             false,
         );
+    }
+
+    /// The adapter opened `conn` but its TLS handshake failed.
+    pub fn handle_tls_failed(&mut self, conn_id: ConnId, error: crate::TlsError) {
+        let Some(addr) = self.conns.get(&conn_id).map(|c| c.addr.clone()) else {
+            return;
+        };
+        self.drop_conn(conn_id, &InvokeError::Tls { addr, error }, false);
     }
 
     /// Bytes arrived on `conn`.

@@ -11,6 +11,7 @@ use rocketwire_core::remoting::PeerError;
 use rocketwire_core::time::ManualWallClock;
 use rocketwire_core::{
     ClientConfig, ClientCore, ConnId, Event, Input, InvokeError, Output, ResponseCode, RouteError,
+    TlsError,
 };
 
 const BROKER: &str = "127.0.0.1:10911";
@@ -293,6 +294,32 @@ fn broker_request_is_surfaced_with_an_answer_token() {
     assert_eq!(*c, conn);
     assert_eq!(answer.opaque, 900);
     assert!(answer.is_response());
+}
+
+#[test]
+fn tls_failure_fails_the_connections_requests_with_the_typed_error() {
+    let t0 = Instant::now();
+    let mut core = core_with(&["127.0.0.1:9876"], t0);
+    let a = core.invoke(t0, BROKER, ping(), Duration::from_secs(10));
+    let b = core.invoke(t0, BROKER, ping(), Duration::from_secs(10));
+    let conn = drain(&mut core, t0).connects[0].0;
+    let error = TlsError::UntrustedCertificate("unknown issuer".into());
+    core.handle_input(t0, Input::TlsFailed(conn, error.clone()));
+    let d = drain(&mut core, t0);
+    let failed = |op| Event::Response {
+        op,
+        result: Err(InvokeError::Tls {
+            addr: BROKER.into(),
+            error: error.clone(),
+        }),
+    };
+    assert_eq!(d.events, vec![failed(a), failed(b)]);
+    assert_eq!(d.timeout, None, "no deadline is left of that connection");
+    // The next request opens a new connection: the failure was that connection's only.
+    let _c = core.invoke(t0, BROKER, ping(), Duration::from_secs(10));
+    let d = drain(&mut core, t0);
+    assert_eq!(d.connects.len(), 1);
+    assert_ne!(d.connects[0].0, conn);
 }
 
 #[test]

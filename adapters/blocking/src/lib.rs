@@ -77,7 +77,7 @@ pub use lite::LitePullConsumer;
 pub use producer::Producer;
 pub use rocketwire_driver::{
     ConsumerStartError, DriverOptions, LitePullError, LitePullOptions, ProducerOptions,
-    PushConsumerOptions, SendHandle, TransactionListener, TrySendError,
+    PushConsumerOptions, SendHandle, TlsConfig, TlsConfigError, TransactionListener, TrySendError,
 };
 pub use transaction::TransactionProducer;
 

@@ -1,16 +1,21 @@
-//! One connection on std threads and a std `TcpStream`: its thread connects, then reads while
-//! a second thread writes.
+//! One connection on std threads and a std `TcpStream`: its thread connects (and runs the TLS
+//! handshake, when the client uses TLS), then reads while a second thread writes.
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::task::{Context, Wake, Waker};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use futures::channel::mpsc;
 use futures::{FutureExt, StreamExt};
-use rocketwire_core::Input;
-use rocketwire_driver::{advance, block_on, Connection, Link, Outgoing, ReadBuffer};
+use rocketwire_core::{Input, TlsError};
+use rocketwire_driver::{
+    advance, block_on, tls_io_error, Connection, Link, OpenError, Outgoing, ReadBuffer, TlsSession,
+    TlsWork,
+};
 
 /// Shuts a socket down when woken. Registered on [`Connection::closed`], it ends both threads
 /// of the connection as soon as the driver closes it, even when they are blocked on IO.
@@ -25,8 +30,18 @@ impl Wake for ShutDownOnWake {
 /// Runs `connection` on the calling thread until it ends.
 pub(crate) fn run(mut connection: Connection) {
     let conn = connection.link.conn();
+    let session = connection.tls_session();
     let link = &mut connection.link;
-    let (stream, shut_down) = match connect(&connection.addr, connection.connect_timeout) {
+    let session = match session {
+        Ok(session) => session,
+        Err(e) => {
+            report(link, e.into_input(conn));
+            return;
+        }
+    };
+    let timeout = connection.connect_timeout;
+    let deadline = Instant::now() + timeout;
+    let (stream, shut_down) = match connect(&connection.addr, timeout) {
         Ok(connected) => connected,
         Err(e) => {
             report(link, Input::ConnectFailed(conn, e.to_string()));
@@ -35,19 +50,49 @@ pub(crate) fn run(mut connection: Connection) {
     };
     // From now on the driver closing the connection shuts the socket down.
     let closed = &mut connection.closed;
-    let already_closed = closed.poll_unpin(&mut Context::from_waker(&shut_down));
-    if already_closed.is_ready() || !report(link, Input::Connected(conn)) {
+    if closed
+        .poll_unpin(&mut Context::from_waker(&shut_down))
+        .is_ready()
+    {
+        return;
+    }
+    let early = match &session {
+        None => Bytes::new(),
+        Some(session) => match handshake(&stream, session, deadline) {
+            Ok(early) => early,
+            Err(e) => {
+                // A connection the driver closed needs no report.
+                if let Ok(None) = closed.try_recv() {
+                    report(link, e.into_input(conn));
+                }
+                return;
+            }
+        },
+    };
+    if !report(link, Input::Connected(conn)) {
+        return;
+    }
+    if !early.is_empty() && !report(link, Input::Received(conn, early)) {
         return;
     }
     let frames = connection.frames;
+    let (wake_writer, writer_woken) = mpsc::unbounded();
     thread::scope(|threads| {
+        let writer_session = session.clone();
         threads.spawn(|| {
-            if let Err(e) = write_loop(&stream, frames) {
+            let written = match writer_session {
+                None => write_loop(&stream, frames),
+                Some(session) => {
+                    write_loop_tls(&stream, TlsWork::new(frames, writer_woken), &session)
+                }
+            };
+            if let Err(e) = written {
                 tracing::debug!(?conn, error = %e, "connection failed to write");
                 let _ = stream.shutdown(Shutdown::Both);
             }
         });
-        if let Err(e) = read_loop(&stream, link) {
+        let tls = session.map(|s| (s, wake_writer));
+        if let Err(e) = read_loop(&stream, link, tls.as_ref()) {
             tracing::debug!(?conn, error = %e, "connection failed");
         }
         // A connection the driver closed needs no report.
@@ -58,6 +103,75 @@ pub(crate) fn run(mut connection: Connection) {
         // channel.
         let _ = stream.shutdown(Shutdown::Both);
     });
+}
+
+/// Runs the TLS handshake on `stream`, bounded by `deadline`; returns any plaintext that
+/// came with its last records.
+fn handshake(
+    mut stream: &TcpStream,
+    session: &TlsSession,
+    deadline: Instant,
+) -> Result<Bytes, OpenError> {
+    let left = || {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "TLS handshake timed out",
+            ))
+        } else {
+            Ok(Some(left))
+        }
+    };
+    let mut out = Vec::new();
+    let mut buf = ReadBuffer::default();
+    let early = loop {
+        session.take_outgoing(&mut out);
+        if !out.is_empty() {
+            stream.set_write_timeout(left()?)?;
+            stream.write_all(&out)?;
+            out.clear();
+        }
+        if !session.is_handshaking() {
+            break Bytes::new();
+        }
+        stream.set_read_timeout(left()?)?;
+        let n = match stream.read(buf.space()) {
+            Ok(0) => {
+                return Err(OpenError::Tls(TlsError::Handshake(
+                    "the server closed the connection during the handshake".into(),
+                )))
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(
+                    io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out").into(),
+                )
+            }
+            Err(e) => return Err(e.into()),
+        };
+        match session.receive(&buf.take(n)) {
+            Ok(received) if !received.plaintext.is_empty() && !session.is_handshaking() => {
+                break received.plaintext;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                // Tell the server why (best effort): the alert is queued.
+                session.take_outgoing(&mut out);
+                let _ = stream.write_all(&out);
+                return Err(OpenError::Tls(e));
+            }
+        }
+    };
+    stream.set_read_timeout(None)?;
+    stream.set_write_timeout(None)?;
+    Ok(early)
 }
 
 /// Hands `input` to the driver: `false` once it stopped listening.
@@ -84,19 +198,36 @@ fn connect(addr: &str, timeout: Duration) -> io::Result<(TcpStream, Waker)> {
     Err(last)
 }
 
-/// Reports what is read until EOF (`Ok`), an error, or the driver stopped listening.
-fn read_loop(mut stream: &TcpStream, link: &mut Link) -> io::Result<()> {
+/// Reports what is read (decrypted, with TLS) until EOF (`Ok`), an error, or the driver
+/// stopped listening.
+fn read_loop(
+    mut stream: &TcpStream,
+    link: &mut Link,
+    tls: Option<&(TlsSession, mpsc::UnboundedSender<()>)>,
+) -> io::Result<()> {
     let mut buf = ReadBuffer::default();
     loop {
-        match stream.read(buf.space()) {
+        let n = match stream.read(buf.space()) {
             Ok(0) => return Ok(()),
-            Ok(n) => {
-                if !report(link, Input::Received(link.conn(), buf.take(n))) {
-                    return Ok(());
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
+        };
+        let mut bytes = buf.take(n);
+        let mut peer_closed = false;
+        if let Some((session, wake_writer)) = tls {
+            let received = session.receive(&bytes).map_err(tls_io_error)?;
+            if received.wants_write {
+                let _ = wake_writer.unbounded_send(());
+            }
+            peer_closed = received.closed;
+            bytes = received.plaintext;
+        }
+        if !bytes.is_empty() && !report(link, Input::Received(link.conn(), bytes)) {
+            return Ok(());
+        }
+        if peer_closed {
+            return Ok(());
         }
     }
 }
@@ -114,5 +245,23 @@ fn write_loop(mut stream: &TcpStream, mut frames: Outgoing) -> io::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// Seals frames into TLS records and writes them (with any records the session has of its
+/// own) until the driver drops the sender (`Ok`) or an error; then says `close_notify`.
+fn write_loop_tls(
+    mut stream: &TcpStream,
+    mut work: TlsWork,
+    session: &TlsSession,
+) -> io::Result<()> {
+    let mut records = Vec::new();
+    while let Some(frame) = block_on(work.next()) {
+        session
+            .records_for(frame, &mut records)
+            .map_err(tls_io_error)?;
+        stream.write_all(&records)?;
+    }
+    let _ = stream.write_all(&session.goodbye());
     Ok(())
 }

@@ -16,7 +16,9 @@ use futures::channel::{mpsc, oneshot};
 use futures::future::{self, Either};
 use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use futures::{SinkExt, Stream, StreamExt};
-use rocketwire_core::{ConnId, Input};
+use rocketwire_core::{ConnId, Input, TlsError};
+
+use crate::tls::{TlsConfig, TlsSession};
 
 /// Size of one socket read.
 const READ_CHUNK: usize = 64 * 1024;
@@ -45,6 +47,8 @@ pub struct Connection {
     pub closed: oneshot::Receiver<()>,
     /// Reports to the driver.
     pub link: Link,
+    /// Set when the client uses TLS: the connection runs a [`TlsSession`] over the socket.
+    pub tls: Option<TlsConfig>,
 }
 
 /// The frames queued for one connection's writer, with the bytes they hold: the driver adds
@@ -177,9 +181,43 @@ pub fn advance(head: &mut Bytes, body: &mut Bytes, n: usize) {
     let _ = body.split_to((n - from_head).min(body.len()));
 }
 
+/// Why a connection could not be opened: the socket, or its TLS handshake.
+#[derive(Debug)]
+pub enum OpenError {
+    /// Connecting (or the handshake's IO) failed.
+    Io(io::Error),
+    /// The TLS handshake failed.
+    Tls(TlsError),
+}
+
+impl From<io::Error> for OpenError {
+    fn from(e: io::Error) -> Self {
+        OpenError::Io(e)
+    }
+}
+
+impl OpenError {
+    /// The input reporting this failure of `conn`.
+    pub fn into_input(self, conn: ConnId) -> Input {
+        match self {
+            OpenError::Io(e) => Input::ConnectFailed(conn, e.to_string()),
+            OpenError::Tls(e) => Input::TlsFailed(conn, e),
+        }
+    }
+}
+
 impl Connection {
-    /// Runs the connection in the calling task: `connect`, given up when `timeout` fires
-    /// first, then reads and writes concurrently.
+    /// The TLS session for this connection, when the client uses TLS.
+    pub fn tls_session(&self) -> Result<Option<TlsSession>, OpenError> {
+        self.tls
+            .as_ref()
+            .map(|config| TlsSession::new(config, &self.addr))
+            .transpose()
+            .map_err(OpenError::Tls)
+    }
+
+    /// Runs the connection in the calling task: `connect` (and the TLS handshake), given up
+    /// when `timeout` fires first, then reads and writes concurrently.
     pub(crate) async fn run<S>(
         self,
         connect: impl Future<Output = io::Result<S>>,
@@ -187,20 +225,38 @@ impl Connection {
     ) where
         S: AsyncRead + AsyncWrite + Send + Unpin,
     {
+        let session = self.tls_session();
         let Connection {
             addr,
             connect_timeout,
             frames,
             mut closed,
             mut link,
+            ..
         } = self;
         let conn = link.conn;
-        let (connect, timeout) = (pin!(connect), pin!(timeout));
-        let connect = future::select(connect, timeout);
-        let stream = match future::select(connect, &mut closed).await {
-            Either::Left((Either::Left((Ok(stream), _)), _)) => stream,
+        let session = match session {
+            Ok(session) => session,
+            Err(e) => {
+                link.report(e.into_input(conn)).await;
+                return;
+            }
+        };
+        let handshake_session = session.clone();
+        let open = async move {
+            let mut stream = connect.await?;
+            let early = match &handshake_session {
+                Some(session) => handshake(&mut stream, session).await?,
+                None => Bytes::new(),
+            };
+            Ok::<_, OpenError>((stream, early))
+        };
+        let (open, timeout) = (pin!(open), pin!(timeout));
+        let open = future::select(open, timeout);
+        let (stream, early) = match future::select(open, &mut closed).await {
+            Either::Left((Either::Left((Ok(opened), _)), _)) => opened,
             Either::Left((Either::Left((Err(e), _)), _)) => {
-                link.report(Input::ConnectFailed(conn, e.to_string())).await;
+                link.report(e.into_input(conn)).await;
                 return;
             }
             Either::Left((Either::Right(((), _)), _)) => {
@@ -213,9 +269,22 @@ impl Connection {
         if !link.report(Input::Connected(conn)).await {
             return;
         }
+        if !early.is_empty() && !link.report(Input::Received(conn, early)).await {
+            return;
+        }
+        let (wake_writer, writer_woken) = mpsc::unbounded();
         let (reader, writer) = stream.split();
-        let read = pin!(read_loop(reader, conn, link.inputs.clone()));
-        let write = pin!(write_loop(writer, frames));
+        let read = pin!(read_loop(
+            reader,
+            conn,
+            link.inputs.clone(),
+            session.clone().map(|s| (s, wake_writer))
+        ));
+        let write = pin!(write_loop(
+            writer,
+            frames,
+            session.map(|s| (s, writer_woken))
+        ));
         let io = future::select(read, write);
         // `closed` first: a connection the driver closed needs no report.
         if let Either::Right((finished, _)) = future::select(closed, io).await {
@@ -227,11 +296,51 @@ impl Connection {
     }
 }
 
-/// Forwards received bytes until EOF (`Ok`) or an error.
+/// Runs the TLS handshake on a connected `stream`; returns any plaintext that came with
+/// its last records.
+async fn handshake<S>(stream: &mut S, session: &TlsSession) -> Result<Bytes, OpenError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut out = Vec::new();
+    let mut buf = ReadBuffer::default();
+    loop {
+        session.take_outgoing(&mut out);
+        if !out.is_empty() {
+            stream.write_all(&out).await?;
+            stream.flush().await?;
+            out.clear();
+        }
+        if !session.is_handshaking() {
+            return Ok(Bytes::new());
+        }
+        let n = stream.read(buf.space()).await?;
+        if n == 0 {
+            return Err(OpenError::Tls(TlsError::Handshake(
+                "the server closed the connection during the handshake".into(),
+            )));
+        }
+        match session.receive(&buf.take(n)) {
+            Ok(received) if !received.plaintext.is_empty() && !session.is_handshaking() => {
+                return Ok(received.plaintext);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                // Tell the server why (best effort): the alert is queued.
+                session.take_outgoing(&mut out);
+                let _ = stream.write_all(&out).await;
+                return Err(OpenError::Tls(e));
+            }
+        }
+    }
+}
+
+/// Forwards received bytes (decrypted, with TLS) until EOF (`Ok`) or an error.
 async fn read_loop<S: AsyncRead>(
     mut reader: ReadHalf<S>,
     conn: ConnId,
     mut inputs: mpsc::Sender<Input>,
+    tls: Option<(TlsSession, mpsc::UnboundedSender<()>)>,
 ) -> io::Result<()> {
     let mut buf = ReadBuffer::default();
     loop {
@@ -239,33 +348,102 @@ async fn read_loop<S: AsyncRead>(
         if n == 0 {
             return Ok(());
         }
-        if inputs
-            .send(Input::Received(conn, buf.take(n)))
-            .await
-            .is_err()
-        {
+        let mut bytes = buf.take(n);
+        let mut peer_closed = false;
+        if let Some((session, wake_writer)) = &tls {
+            let received = session.receive(&bytes).map_err(tls_io_error)?;
+            if received.wants_write {
+                let _ = wake_writer.unbounded_send(());
+            }
+            peer_closed = received.closed;
+            bytes = received.plaintext;
+        }
+        if !bytes.is_empty() && inputs.send(Input::Received(conn, bytes)).await.is_err() {
+            return Ok(());
+        }
+        if peer_closed {
             return Ok(());
         }
     }
 }
 
-/// Writes frames (head and body with one vectored write where possible) until the driver
-/// drops the sender (`Ok`) or an error.
+/// A TLS failure after the handshake, as the IO error that ends the connection.
+pub fn tls_io_error(e: TlsError) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
+}
+
+/// Writes frames (head and body with one vectored write where possible; sealed into
+/// records with TLS) until the driver drops the sender (`Ok`) or an error.
 async fn write_loop<S: AsyncWrite>(
     mut writer: WriteHalf<S>,
-    mut frames: Outgoing,
+    frames: Outgoing,
+    tls: Option<(TlsSession, mpsc::UnboundedReceiver<()>)>,
 ) -> io::Result<()> {
-    while let Some((mut head, mut body)) = frames.next().await {
-        while !head.is_empty() || !body.is_empty() {
-            let n = writer
-                .write_vectored(&[IoSlice::new(&head), IoSlice::new(&body)])
-                .await?;
-            if n == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
+    let Some((session, woken)) = tls else {
+        let mut frames = frames;
+        while let Some((mut head, mut body)) = frames.next().await {
+            while !head.is_empty() || !body.is_empty() {
+                let n = writer
+                    .write_vectored(&[IoSlice::new(&head), IoSlice::new(&body)])
+                    .await?;
+                if n == 0 {
+                    return Err(io::ErrorKind::WriteZero.into());
+                }
+                advance(&mut head, &mut body, n);
             }
-            advance(&mut head, &mut body, n);
+            writer.flush().await?;
         }
+        return writer.close().await;
+    };
+    let mut records = Vec::new();
+    let mut work = TlsWork::new(frames, woken);
+    while let Some(frame) = work.next().await {
+        session
+            .records_for(frame, &mut records)
+            .map_err(tls_io_error)?;
+        writer.write_all(&records).await?;
         writer.flush().await?;
     }
+    let _ = writer.write_all(&session.goodbye()).await;
     writer.close().await
+}
+
+/// What a TLS writer waits for: the next frame (`Some`), or a wake-up from the reader
+/// (`None`) when the session has records of its own to send (a key update). Ends when the
+/// frames end.
+#[derive(Debug)]
+pub struct TlsWork {
+    frames: Outgoing,
+    woken: Option<mpsc::UnboundedReceiver<()>>,
+}
+
+impl TlsWork {
+    /// The work of a writer taking `frames` and woken through `woken`.
+    pub fn new(frames: Outgoing, woken: mpsc::UnboundedReceiver<()>) -> Self {
+        Self {
+            frames,
+            woken: Some(woken),
+        }
+    }
+}
+
+impl Stream for TlsWork {
+    type Item = Option<(Bytes, Bytes)>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match self.frames.poll_next_unpin(cx) {
+            Poll::Ready(Some(frame)) => return Poll::Ready(Some(Some(frame))),
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Pending => {}
+        }
+        if let Some(woken) = &mut self.woken {
+            match woken.poll_next_unpin(cx) {
+                Poll::Ready(Some(())) => return Poll::Ready(Some(None)),
+                // The reader has ended; the frames decide when the writer does.
+                Poll::Ready(None) => self.woken = None,
+                Poll::Pending => {}
+            }
+        }
+        Poll::Pending
+    }
 }

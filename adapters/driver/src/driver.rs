@@ -44,6 +44,7 @@ pub(crate) async fn run(
 ) {
     let connect_timeout = shell.config().connect_timeout;
     let max_queued = shell.options().max_connection_queue_bytes;
+    let tls = shell.options().tls.clone();
     let (input_tx, mut inputs) = mpsc::channel::<Input>(INPUT_CAPACITY);
     let (tracker, mut tasks_done) = mpsc::channel::<Never>(0);
     let mut conns: HashMap<ConnId, ConnHandle> = HashMap::new();
@@ -71,6 +72,7 @@ pub(crate) async fn run(
                         frames: frames_rx,
                         closed: closed_rx,
                         link: Link::new(conn, input_tx.clone(), tracker.clone()),
+                        tls: tls.clone(),
                     });
                 }
                 Io::Transmit { conn, head, body } => {
@@ -146,7 +148,10 @@ pub(crate) async fn run(
                 shell.handle_command(now, Command::shutdown(Duration::ZERO).0);
             }
             Wake::Input(input) => {
-                if let Input::Closed(conn) | Input::ConnectFailed(conn, _) = &input {
+                if let Input::Closed(conn)
+                | Input::ConnectFailed(conn, _)
+                | Input::TlsFailed(conn, _) = &input
+                {
                     conns.remove(conn);
                 }
                 shell.handle_input(now, input);

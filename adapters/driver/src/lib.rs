@@ -65,13 +65,16 @@ mod runtime;
 mod shell;
 #[cfg(feature = "test-support")]
 pub mod test_support;
+mod tls;
 mod transaction;
 
 #[cfg(feature = "async-io")]
 pub use async_io::{AsyncIoRuntime, Spawn};
 pub use client::Client;
 pub use close_on_drop::CloseOnDrop;
-pub use connection::{advance, Connection, Link, Outgoing, ReadBuffer};
+pub use connection::{
+    advance, tls_io_error, Connection, Link, OpenError, Outgoing, ReadBuffer, TlsWork,
+};
 pub use consumer::{
     ConsumerEvent, ConsumerStartError, OffsetStore, PushConsumer, PushConsumerOptions,
     DEFAULT_CONSUME_CONCURRENCY, FAILED_OUTCOME,
@@ -91,6 +94,7 @@ pub use shell::{
     check_success, os_seed, reply_result, Command, ConsumerState, DriverOptions, Io, Reply,
     ReplyReceiver, SendPayload, SendReply, Shell, ShutdownComplete, TransactionReply,
 };
+pub use tls::{Received, TlsConfig, TlsConfigError, TlsSession};
 pub use transaction::{
     run_check, run_execute, LocalTransaction, TransactionCheck, TransactionListener,
     TransactionProducer, DEFAULT_CHECK_CONCURRENCY,

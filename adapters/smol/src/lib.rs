@@ -20,7 +20,7 @@ use rocketwire_driver::{AsyncIoRuntime, BoxFuture, Spawn};
 
 pub use rocketwire_driver::{
     ConsumerStartError, DriverOptions, LitePullError, LitePullOptions, ProducerOptions,
-    PushConsumerOptions, SendHandle, TransactionListener, TrySendError,
+    PushConsumerOptions, SendHandle, TlsConfig, TlsConfigError, TransactionListener, TrySendError,
 };
 
 /// The rocketwire client on smol. Start it with `Client::start(config).await`.

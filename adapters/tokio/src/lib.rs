@@ -31,7 +31,7 @@ use tokio_util::compat::TokioAsyncReadCompatExt;
 
 pub use rocketwire_driver::{
     ConsumerStartError, DriverOptions, LitePullError, LitePullOptions, ProducerOptions,
-    PushConsumerOptions, SendHandle, TransactionListener, TrySendError,
+    PushConsumerOptions, SendHandle, TlsConfig, TlsConfigError, TransactionListener, TrySendError,
 };
 
 /// The rocketwire client on tokio. Start it with `Client::start(config).await` from inside a

@@ -64,6 +64,9 @@ pub enum Input {
     Connected(ConnId),
     /// A connection could not be opened.
     ConnectFailed(ConnId, String),
+    /// A connection was opened but its TLS handshake failed (it is closed). Requests waiting
+    /// for it fail with [`crate::InvokeError::Tls`], which sends do not retry.
+    TlsFailed(ConnId, crate::TlsError),
     /// Bytes arrived on a connection.
     Received(ConnId, Bytes),
     /// A connection closed (by the peer, an IO error, or after [`Output::Close`]).
@@ -435,6 +438,7 @@ impl ClientCore {
             Input::ConnectFailed(conn, reason) => {
                 self.remoting.handle_connect_failed(conn, &reason)
             }
+            Input::TlsFailed(conn, error) => self.remoting.handle_tls_failed(conn, error),
             Input::Received(conn, bytes) => self.remoting.handle_received(conn, &bytes),
             Input::Closed(conn) => {
                 let addr = self.remoting.addr_of(conn).map(str::to_string);

@@ -360,5 +360,14 @@ mod tests {
             classify_transport(InvokeError::Shutdown),
             Verdict::Fail(SendError::Transport(InvokeError::Shutdown))
         );
+        // A certificate problem is configuration: retrying cannot fix it.
+        let tls = InvokeError::Tls {
+            addr: "a".into(),
+            error: crate::TlsError::UntrustedCertificate("unknown issuer".into()),
+        };
+        assert_eq!(
+            classify_transport(tls.clone()),
+            Verdict::Fail(SendError::Transport(tls))
+        );
     }
 }

@@ -588,7 +588,13 @@ impl OpsHarness {
             }
             Op::ConnectFailed { conn } => {
                 let id = self.pick_conn(conn);
-                self.input(Input::ConnectFailed(id, "refused".to_string()));
+                // Bit 7: the connection opened but its TLS handshake failed.
+                if conn & 0x80 != 0 {
+                    let error = rocketwire_core::TlsError::UntrustedCertificate("fuzz".into());
+                    self.input(Input::TlsFailed(id, error));
+                } else {
+                    self.input(Input::ConnectFailed(id, "refused".to_string()));
+                }
             }
             Op::Closed { conn } => {
                 let id = self.pick_conn(conn);

@@ -21,7 +21,9 @@ impl OpsHarness {
                     }
                 }
             }
-            Input::ConnectFailed(id, _) | Input::Closed(id) => self.gone(*id),
+            Input::ConnectFailed(id, _) | Input::TlsFailed(id, _) | Input::Closed(id) => {
+                self.gone(*id)
+            }
             Input::Received(..) | Input::Timeout => {}
         }
         self.core.handle_input(self.now, input);

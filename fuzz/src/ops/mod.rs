@@ -271,7 +271,7 @@ define_ops! {
     Close = 22 {},
     /// `Input::Connected`.
     Connected = 23 { conn },
-    /// `Input::ConnectFailed`.
+    /// `Input::ConnectFailed` (`Input::TlsFailed` with bit 7 of `conn`).
     ConnectFailed = 24 { conn },
     /// `Input::Closed`.
     Closed = 25 { conn },

@@ -26,6 +26,7 @@ use rocketwire_core::{
 };
 
 use crate::inflight::{Permit, ProducerOptions};
+use crate::tls::TlsConfig;
 
 /// Where a transactional send's result goes.
 pub type TransactionReply = oneshot::Sender<Result<TransactionSendResult, SendError>>;
@@ -50,6 +51,8 @@ pub struct DriverOptions {
     /// requests fail with `ConnectionClosed` (sends retry on a new connection) and the
     /// queued bytes are freed.
     pub max_connection_queue_bytes: usize,
+    /// TLS for every connection (namesrv and brokers), or `None` for plain TCP (default).
+    pub tls: Option<TlsConfig>,
 }
 
 impl Default for DriverOptions {
@@ -59,11 +62,18 @@ impl Default for DriverOptions {
             unclaimed_request_timeout: Duration::from_secs(3),
             producer: ProducerOptions::default(),
             max_connection_queue_bytes: 128 * 1024 * 1024,
+            tls: None,
         }
     }
 }
 
 impl DriverOptions {
+    /// Sets [`DriverOptions::tls`]: every connection runs TLS under `config`.
+    pub fn with_tls(mut self, config: TlsConfig) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
     /// Sets [`DriverOptions::request_buffer`].
     pub fn with_request_buffer(mut self, n: usize) -> Self {
         self.request_buffer = n;
@@ -528,7 +538,9 @@ impl Shell {
     pub fn handle_input(&mut self, now: Instant, input: Input) {
         let conn = match &input {
             Input::Connected(c) | Input::Received(c, _) => Some((*c, false)),
-            Input::ConnectFailed(c, _) | Input::Closed(c) => Some((*c, true)),
+            Input::ConnectFailed(c, _) | Input::TlsFailed(c, _) | Input::Closed(c) => {
+                Some((*c, true))
+            }
             Input::Timeout => None,
         };
         if let Some((conn, ends)) = conn {

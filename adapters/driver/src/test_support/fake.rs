@@ -55,6 +55,9 @@ struct State {
     next_opaque: AtomicI32,
     /// Next offset per queue id, and `SYSTEM_BUSY` answers given per `UNIQ_KEY`.
     sends: Mutex<(HashMap<i32, i64>, HashMap<String, u32>)>,
+    /// The broker address routes name, when not the server's own (see
+    /// [`FakeServer::advertise`]).
+    advertised: Mutex<Option<SocketAddr>>,
 }
 
 impl State {
@@ -99,6 +102,21 @@ impl FakeServer {
     /// `host:port`.
     pub fn addr(&self) -> String {
         self.addr.to_string()
+    }
+
+    /// The listening address.
+    pub fn socket_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Routes name `addr` as the broker's address from now on (e.g. a
+    /// [`super::TlsFront`] before this server).
+    pub fn advertise(&self, addr: SocketAddr) {
+        *self
+            .state
+            .advertised
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(addr);
     }
 
     /// A copy of what it saw so far.
@@ -197,7 +215,11 @@ fn serve(
             }
             match cmd.request_code_typed() {
                 RequestCode::GetRouteInfoByTopic => {
-                    writer.send(&route_response(&cmd, addr));
+                    let advertised = *state
+                        .advertised
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner);
+                    writer.send(&route_response(&cmd, advertised.unwrap_or(addr)));
                     continue;
                 }
                 RequestCode::SendMessage

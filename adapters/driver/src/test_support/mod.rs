@@ -1,5 +1,5 @@
-//! Test support shared by every adapter (feature `test-support`): a fake namesrv/broker and
-//! the conformance suite.
+//! Test support shared by every adapter (feature `test-support`): a fake namesrv/broker, a
+//! TLS front for it, and the conformance suite.
 //!
 //! ```ignore
 //! // in an adapter's tests:
@@ -8,9 +8,13 @@
 
 mod fake;
 mod suite;
+mod tls;
+mod tls_suite;
 
 pub use fake::{
     FakeServer, Log, BROKER_NAME, BUSY_PROPERTY, DELAY_PROPERTY, FAKE_OFFSET_MSG_ID, PUSH_CODE,
     REMARK, TEST_CODE, TOPIC,
 };
 pub use suite::*;
+pub use tls::{TestCa, TlsFront};
+pub use tls_suite::*;

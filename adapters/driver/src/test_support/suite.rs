@@ -218,7 +218,8 @@ macro_rules! conformance_tests {
             producer_send_returns_the_brokers_header, producer_retries_system_busy,
             producer_oneway_is_delivered, producer_shutdown_unregisters,
             dropping_the_last_producer_clone_unregisters,
-            in_flight_sends_are_bounded, outgoing_queue_is_bounded);
+            in_flight_sends_are_bounded, outgoing_queue_is_bounded, tls_round_trip,
+            tls_untrusted_certificate_is_a_typed_error, tls_to_a_plain_server_is_a_handshake_error);
     };
     (@each $client:ty; $($name:ident),*) => {
         $(
