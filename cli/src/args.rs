@@ -34,6 +34,28 @@ pub struct Cli {
     #[arg(long = "broker-addr-map", value_name = "FROM=TO", global = true,
           value_parser = parse_addr_map)]
     pub broker_addr_map: Vec<(String, String)>,
+    /// This client's IP as brokers see it (client id, message ids); default: detected from
+    /// the host's interfaces.
+    #[arg(long, value_name = "IP", global = true)]
+    pub client_ip: Option<String>,
+    /// Instance name (the client id is `IP@INSTANCE`); default: unique per process.
+    #[arg(long, value_name = "NAME", global = true)]
+    pub instance_name: Option<String>,
+    /// TLS to the namesrv and brokers, verified against the system's root certificates
+    /// (or `--ca-file`).
+    #[arg(long, global = true)]
+    pub tls: bool,
+    /// TLS, trusting only the CA certificate(s) of this PEM file (implies `--tls`).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub ca_file: Option<std::path::PathBuf>,
+    /// The name servers' certificates must carry (DNS name or IP), instead of the host of
+    /// each address dialed (implies `--tls`).
+    #[arg(long, value_name = "NAME", global = true)]
+    pub tls_server_name: Option<String>,
+    /// INSECURE: TLS that accepts any server certificate (anyone on the path can pose as
+    /// the cluster); for test clusters with throwaway certificates only. Implies `--tls`.
+    #[arg(long, global = true, conflicts_with = "ca_file")]
+    pub insecure_skip_tls_verify: bool,
     /// What to do.
     #[command(subcommand)]
     pub command: CliCommand,

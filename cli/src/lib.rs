@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use rocketwire_core::acl::Credentials;
 use rocketwire_core::namespace::Namespace;
 use rocketwire_core::{BrokerAddrMap, ClientConfig, ClientError};
-use rocketwire_driver::{DriverOptions, ProducerOptions};
+use rocketwire_driver::{DriverOptions, ProducerOptions, TlsConfig};
 
 use args::{Cli, CliCommand, RuntimeKind};
 use backend::{AsyncStdBackend, Backend, BlockingBackend, SmolBackend, TokioBackend};
@@ -64,7 +64,8 @@ pub fn client_config(namesrv: &str) -> Result<ClientConfig, CliError> {
     Ok(ClientConfig::new(addrs))
 }
 
-/// The client configuration of `cli`: namesrvs, credentials, namespace, broker address map.
+/// The client configuration of `cli`: namesrvs, credentials, namespace, identity, broker
+/// address map.
 pub fn cli_config(cli: &Cli) -> Result<ClientConfig, CliError> {
     let mut config = client_config(&cli.namesrv)?;
     config.credentials = match (&cli.access_key, &cli.secret_key) {
@@ -75,6 +76,10 @@ pub fn cli_config(cli: &Cli) -> Result<ClientConfig, CliError> {
     if let Some(ns) = &cli.namespace {
         config.namespace = Namespace::new(ns.clone());
     }
+    if let Some(ip) = &cli.client_ip {
+        config.client_ip = ip.clone();
+    }
+    config.instance_name = cli.instance_name.clone();
     config.broker_addr_map = cli
         .broker_addr_map
         .iter()
@@ -84,11 +89,41 @@ pub fn cli_config(cli: &Cli) -> Result<ClientConfig, CliError> {
     Ok(config)
 }
 
+/// The driver options of `cli`: TLS as its flags ask.
+pub fn cli_driver_options(cli: &Cli) -> Result<DriverOptions, CliError> {
+    let wants_tls = cli.tls
+        || cli.ca_file.is_some()
+        || cli.tls_server_name.is_some()
+        || cli.insecure_skip_tls_verify;
+    if !wants_tls {
+        return Ok(DriverOptions::default());
+    }
+    let tls = if cli.insecure_skip_tls_verify {
+        eprintln!(
+            "rocketwire: warning: --insecure-skip-tls-verify: the servers' certificates are not \
+             checked; anyone on the path can pose as the cluster"
+        );
+        TlsConfig::dangerous_accept_any_certificate()
+    } else if let Some(ca) = &cli.ca_file {
+        TlsConfig::with_ca_file(ca).map_err(|e| CliError(format!("--ca-file: {e}")))?
+    } else {
+        TlsConfig::system_roots().map_err(|e| CliError(format!("--tls: {e} (give --ca-file)")))?
+    };
+    let tls = match &cli.tls_server_name {
+        Some(name) => tls
+            .with_server_name(name)
+            .map_err(|e| CliError(format!("--tls-server-name: {e}")))?,
+        None => tls,
+    };
+    Ok(DriverOptions::default().with_tls(tls))
+}
+
 fn run_on<B: Backend>(cli: &Cli) -> Result<ExitCode, CliError> {
     let config = cli_config(cli)?;
+    let options = cli_driver_options(cli)?;
     match &cli.command {
         CliCommand::Route(args) => {
-            let client = B::start(config, DriverOptions::default())?;
+            let client = B::start(config, options)?;
             let result = route::run(&client, args);
             let closed = client.shutdown();
             result?;
@@ -96,7 +131,7 @@ fn run_on<B: Backend>(cli: &Cli) -> Result<ExitCode, CliError> {
             Ok(ExitCode::SUCCESS)
         }
         CliCommand::Consume(args) => {
-            let mut client = B::start(config, DriverOptions::default())?;
+            let mut client = B::start(config, options)?;
             let result = consume::run(&mut client, args);
             let closed = client.shutdown();
             let summary = result?;
@@ -107,7 +142,7 @@ fn run_on<B: Backend>(cli: &Cli) -> Result<ExitCode, CliError> {
         CliCommand::Produce(args) => {
             let limits = ProducerOptions::default()
                 .with_max_in_flight(args.inflight.try_into().unwrap_or(1));
-            let options = DriverOptions::default().with_producer_options(limits);
+            let options = options.with_producer_options(limits);
             let mut client = B::start(config, options)?;
             let result = produce::run(&mut client, args);
             let closed = client.shutdown();

@@ -119,8 +119,19 @@ fn production_access_options_shape_the_client_config() {
         "10.0.0.5:10911=127.0.0.1:30911",
         "--broker-addr-map",
         "10.0.0.6:10911=127.0.0.1:30921",
+        "--client-ip",
+        "203.0.113.7",
+        "--instance-name",
+        "billing-1",
     ])
     .expect("parses");
+    assert!(!cli.tls, "TLS is off unless asked for");
+    assert_eq!(
+        rocketwire_cli::cli_driver_options(&cli)
+            .expect("options")
+            .tls,
+        None
+    );
     let config = rocketwire_cli::cli_config(&cli).expect("config");
     assert_eq!(
         config.credentials.as_ref().map(|c| c.access_key()),
@@ -131,7 +142,36 @@ fn production_access_options_shape_the_client_config() {
         config.broker_addr_map.apply("10.0.0.6:10911"),
         "127.0.0.1:30921"
     );
+    assert_eq!(config.client_ip, "203.0.113.7");
+    assert_eq!(config.instance_name.as_deref(), Some("billing-1"));
     assert!(parse(&["route", "-t", "T", "--broker-addr-map", "nope"]).is_err());
+    // TLS flags: insecure mode is TLS without verification; a server name implies TLS.
+    let insecure = parse(&["route", "-t", "T", "--insecure-skip-tls-verify"]).expect("parses");
+    let options = rocketwire_cli::cli_driver_options(&insecure).expect("options");
+    assert!(options.tls.as_ref().is_some_and(|t| !t.verifies()));
+    let named = parse(&[
+        "route",
+        "-t",
+        "T",
+        "--insecure-skip-tls-verify",
+        "--tls-server-name",
+        "mq.example.com",
+    ])
+    .expect("parses");
+    assert!(rocketwire_cli::cli_driver_options(&named)
+        .expect("options")
+        .tls
+        .is_some());
+    let bad_name = parse(&[
+        "route",
+        "-t",
+        "T",
+        "--insecure-skip-tls-verify",
+        "--tls-server-name",
+        "not a name",
+    ])
+    .expect("parses");
+    assert!(rocketwire_cli::cli_driver_options(&bad_name).is_err());
     // A key without its secret is refused (unless the environment supplies it).
     if std::env::var_os("ROCKETWIRE_SECRET_KEY").is_none() {
         let half = parse(&["route", "-t", "T", "--access-key", "ak"]).expect("parses");

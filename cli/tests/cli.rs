@@ -1,38 +1,13 @@
 //! The `rocketwire` binary end to end: errors without a cluster, and (ignored unless a cluster
 //! runs) `route` and `produce` against a real one, on every runtime.
 
+mod common;
+
 use std::net::TcpListener;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn rocketwire(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rocketwire"))
-        .args(args)
-        .env_remove("NAMESRV_ADDR")
-        .output()
-        .expect("the binary runs")
-}
-
-/// Runs the binary on `runtime` against `namesrv` with `args`.
-fn rocketwire_on(runtime: &str, namesrv: &str, args: &[&str]) -> Output {
-    let mut all = vec!["--runtime", runtime, "--namesrv", namesrv];
-    all.extend_from_slice(args);
-    rocketwire(&all)
-}
-
-/// Runs the binary with `args` until it succeeds (the broker registers an auto-created topic
-/// with the namesrv shortly after its first message); fails with `what` after 30 s.
-fn retry_until_success(args: &[&str], what: &str) -> Output {
-    let give_up = Instant::now() + Duration::from_secs(30);
-    loop {
-        let out = rocketwire(args);
-        if out.status.success() {
-            return out;
-        }
-        assert!(Instant::now() < give_up, "{what}");
-        std::thread::sleep(Duration::from_millis(300));
-    }
-}
+use common::{retry_until_success, rocketwire_on, unique};
 
 /// A port nothing listens on.
 fn closed_port() -> String {
@@ -66,14 +41,6 @@ fn cluster_namesrv() -> String {
     std::env::var("ROCKETWIRE_NAMESRV").unwrap_or_else(|_| {
         panic!("ROCKETWIRE_NAMESRV is not set: start a cluster with `cargo xtask cluster up`")
     })
-}
-
-fn unique(prefix: &str) -> String {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0);
-    format!("{prefix}_{}_{t}", std::process::id())
 }
 
 #[test]

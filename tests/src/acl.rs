@@ -8,14 +8,10 @@
 use std::time::{Duration, Instant};
 
 use rocketwire_core::acl::Credentials;
-use rocketwire_core::body::ConsumeFromWhere;
-use rocketwire_core::consumer::{ConsumerConfig, Subscription};
 use rocketwire_core::message::Message;
-use rocketwire_core::producer::{ProducerConfig, QueueSelector, SendError, SendStatus};
-use rocketwire_tokio::PushConsumerOptions;
+use rocketwire_core::producer::{SendError, SendStatus};
 
-use crate::harness::HarnessProducer;
-use crate::seen::Seen;
+use crate::flow::{produce_and_consume, producer_of};
 use crate::{cluster_config, unique, Harness};
 
 fn env(key: &str) -> String {
@@ -35,50 +31,10 @@ fn client_with(h: &dyn Harness, credentials: Credentials) -> Box<dyn Harness> {
     h.start_another(config)
 }
 
-/// A producer of a unique group on `client` with `send_timeout`.
-fn producer_of(client: &dyn Harness, send_timeout: Duration) -> Box<dyn HarnessProducer + '_> {
-    let config = ProducerConfig::builder(unique("rw_pgroup"))
-        .send_timeout(send_timeout)
-        .build()
-        .expect("valid producer config");
-    client
-        .create_producer(config, QueueSelector::RoundRobin)
-        .expect("producer")
-}
-
 /// With the cluster user's credentials: route, send, and a push consumer gets the message.
 pub fn signed_client_produces_and_consumes(h: &dyn Harness) {
     let client = client_with(h, credentials());
-    let topic = unique("rw_acl");
-    let producer = producer_of(&*client, Duration::from_secs(3));
-    let sent = producer
-        .send(Message::new(topic.clone(), "signed"))
-        .expect("a signed send is stored");
-    assert_eq!(sent.status, SendStatus::SendOk);
-    producer.shutdown().expect("producer shutdown");
-    let give_up = Instant::now() + Duration::from_secs(30);
-    while client.query_route(&topic).is_err() {
-        assert!(Instant::now() < give_up, "no route for {topic}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let seen = Seen::default();
-    let config = ConsumerConfig {
-        group: unique("rw_cgroup"),
-        consume_from_where: ConsumeFromWhere::FirstOffset,
-        ..ConsumerConfig::default()
-    };
-    let consumer = client
-        .create_push_consumer(
-            config,
-            vec![Subscription::tag(topic.as_str(), "*").expect("subscription")],
-            PushConsumerOptions::default(),
-            seen.recorder(),
-        )
-        .expect("consumer");
-    seen.wait_for("the signed message", |m| !m.is_empty());
-    consumer
-        .shutdown(Duration::from_secs(5))
-        .expect("consumer shutdown");
+    produce_and_consume(&*client, "rw_acl", "signed", "signed");
     client.shutdown().expect("client shutdown");
 }
 

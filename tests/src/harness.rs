@@ -12,7 +12,8 @@ use rocketwire_core::{
     TransactionSendResult,
 };
 use rocketwire_tokio::{
-    ConsumerStartError, LitePullError, LitePullOptions, PushConsumerOptions, TransactionListener,
+    ConsumerStartError, DriverOptions, LitePullError, LitePullOptions, PushConsumerOptions,
+    TransactionListener,
 };
 
 /// A consumer handler as the suite writes it; async adapters wrap it in an async closure.
@@ -91,6 +92,10 @@ pub trait Harness {
     fn start_another(&self, config: ClientConfig) -> Box<dyn Harness> {
         start(self.kind(), config)
     }
+    /// Starts another client of the same adapter with driver `options`.
+    fn start_another_with(&self, config: ClientConfig, options: DriverOptions) -> Box<dyn Harness> {
+        start_with_options(self.kind(), config, options)
+    }
     /// `Client::shutdown`.
     fn shutdown(self: Box<Self>) -> Result<(), ClientError>;
 }
@@ -160,11 +165,20 @@ pub trait HarnessProducer {
 
 /// Starts a client of `kind` with `config`.
 pub fn start(kind: AdapterKind, config: ClientConfig) -> Box<dyn Harness> {
+    start_with_options(kind, config, DriverOptions::default())
+}
+
+/// Starts a client of `kind` with driver `options` (e.g. TLS).
+pub fn start_with_options(
+    kind: AdapterKind,
+    config: ClientConfig,
+    options: DriverOptions,
+) -> Box<dyn Harness> {
     match kind {
-        AdapterKind::Tokio => Box::new(TokioHarness::start(config)),
-        AdapterKind::AsyncStd => Box::new(AsyncStdHarness::start(config)),
-        AdapterKind::Smol => Box::new(SmolHarness::start(config)),
-        AdapterKind::Blocking => Box::new(BlockingHarness::start(config)),
+        AdapterKind::Tokio => Box::new(TokioHarness::start(config, options)),
+        AdapterKind::AsyncStd => Box::new(AsyncStdHarness::start(config, options)),
+        AdapterKind::Smol => Box::new(SmolHarness::start(config, options)),
+        AdapterKind::Blocking => Box::new(BlockingHarness::start(config, options)),
     }
 }
 
@@ -329,11 +343,11 @@ macro_rules! async_harness {
         }
 
         impl $name {
-            fn start(config: ClientConfig) -> Self {
+            fn start(config: ClientConfig, options: DriverOptions) -> Self {
                 let runtime: $runtime = $make_runtime;
                 let block_on = $block_on;
-                let client =
-                    block_on(&runtime, Box::pin(<$client>::start(config))).expect("client starts");
+                let start = <$client>::start_with_options(config, options);
+                let client = block_on(&runtime, Box::pin(start)).expect("client starts");
                 Self { runtime, client }
             }
 
@@ -513,9 +527,10 @@ struct BlockingHarness {
 }
 
 impl BlockingHarness {
-    fn start(config: ClientConfig) -> Self {
+    fn start(config: ClientConfig, options: DriverOptions) -> Self {
         Self {
-            client: rocketwire_blocking::Client::start(config).expect("client starts"),
+            client: rocketwire_blocking::Client::start_with_options(config, options)
+                .expect("client starts"),
         }
     }
 

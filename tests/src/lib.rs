@@ -7,10 +7,13 @@
 
 pub mod acl;
 mod consume;
+pub mod flow;
 pub mod harness;
 mod lite;
+pub mod nat;
 pub mod scenarios;
 mod seen;
+pub mod tls;
 pub mod two_brokers;
 pub mod wire;
 

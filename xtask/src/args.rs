@@ -39,12 +39,17 @@ cluster/demo options (environment overrides in brackets):
                                                               [ROCKETWIRE_CLUSTER_SERIALIZE]
   --auth USER:PASSWORD      brokers authenticate every request (ACL 2.0); USER is their
                             initial user
+  --broker-ip IP            the IP brokers register (a loopback one, e.g. 127.0.0.2); they
+                            still listen on 127.0.0.1: a broker clients cannot dial as
+                            registered, as behind NAT
+  --tls                     brokers accept only TLS, the namesrv TLS and plain TCP, with
+                            a throwaway CA made at start (its PEM: <data-dir>/tls/ca.pem)
   --brokers 1|2             brokers in the cluster, default 1; the second one is named
                             rocketwire-broker-b and listens on broker-port+10
                                                               [ROCKETWIRE_CLUSTER_BROKERS]
 test options:
   --skip STEP[,STEP...]     skip steps: fmt clippy doc unit fuzz-harness cluster-json
-                            cluster-rocketmq two-brokers acl chaos
+                            cluster-rocketmq two-brokers acl tls nat chaos
   --stress                  run the real-cluster steps beside a busy thread on every core
   --repeat N                run the real-cluster steps N times in a row (default 1),
                             stopping at the first failure
@@ -163,6 +168,13 @@ pub(crate) struct ClusterOpts {
     /// ACL 2.0 authentication on the brokers, with this `USER:PASSWORD` as the initial
     /// (super) user; `None`: no authentication.
     pub(crate) auth: Option<String>,
+    /// TLS: the namesrv accepts TLS and plain TCP (permissive), the brokers only TLS
+    /// (enforcing), with a throwaway CA's certificate made at start.
+    pub(crate) tls: bool,
+    /// The IP the brokers register (`brokerIP1`) instead of `127.0.0.1`; they still listen
+    /// on `127.0.0.1` only, so an address like `127.0.0.2` is one clients cannot dial (a
+    /// broker behind NAT, for `--broker-addr-map`).
+    pub(crate) broker_ip: Option<String>,
 }
 
 /// How far above the first broker's listen port the second one listens.
@@ -178,6 +190,8 @@ impl ClusterOpts {
             serialize: Serialize::Json,
             brokers: 1,
             auth: None,
+            tls: false,
+            broker_ip: None,
         };
         if let Some(v) = env("ROCKETWIRE_NAMESRV_PORT") {
             opts.namesrv_port = parse_port("ROCKETWIRE_NAMESRV_PORT", &v)?;
@@ -270,7 +284,7 @@ impl ClusterOpts {
 }
 
 /// Steps of `cargo xtask test` that `--skip` accepts.
-pub(crate) const TEST_STEPS: [&str; 10] = [
+pub(crate) const TEST_STEPS: [&str; 12] = [
     "fmt",
     "clippy",
     "doc",
@@ -280,6 +294,8 @@ pub(crate) const TEST_STEPS: [&str; 10] = [
     "cluster-rocketmq",
     "two-brokers",
     "acl",
+    "tls",
+    "nat",
     "chaos",
 ];
 
@@ -511,6 +527,11 @@ fn parse_cluster_opts(
     let mut opts = ClusterOpts::from_env(env)?;
     let mut i = 0;
     while i < args.len() {
+        if args[i] == "--tls" {
+            opts.tls = true;
+            i += 1;
+            continue;
+        }
         let (flag, value) = flag_value(args, &mut i)?;
         match flag {
             "--namesrv-port" => opts.namesrv_port = parse_port(flag, value)?,
@@ -518,6 +539,14 @@ fn parse_cluster_opts(
             "--data-dir" => opts.data_dir = Some(PathBuf::from(value)),
             "--serialize" => opts.serialize = Serialize::parse(value)?,
             "--brokers" => opts.brokers = parse_brokers(flag, value)?,
+            "--broker-ip" => match value.parse::<std::net::Ipv4Addr>() {
+                Ok(ip) if ip.is_loopback() => opts.broker_ip = Some(value.to_owned()),
+                _ => {
+                    return Err(format!(
+                        "--broker-ip: `{value}` is not a loopback IPv4 address"
+                    ))
+                }
+            },
             "--auth" => match value.split_once(':') {
                 Some((user, password)) if !user.is_empty() && !password.is_empty() => {
                     opts.auth = Some(value.to_owned())
@@ -636,8 +665,24 @@ mod tests {
             serialize: Serialize::RocketMq,
             brokers: 1,
             auth: None,
+            tls: false,
+            broker_ip: None,
         };
         assert_eq!(cmd, Command::Cluster(ClusterAction::Down, expected));
+        let Command::Cluster(_, nat) =
+            parse(&args("cluster up --broker-ip 127.0.0.2"), &no_env).unwrap()
+        else {
+            panic!("not a cluster command");
+        };
+        assert_eq!(nat.broker_ip.as_deref(), Some("127.0.0.2"));
+        assert!(parse(&args("cluster up --broker-ip 10.0.0.5"), &no_env).is_err());
+        let Command::Cluster(_, tls) =
+            parse(&args("cluster up --tls --brokers 2"), &no_env).unwrap()
+        else {
+            panic!("not a cluster command");
+        };
+        assert!(tls.tls);
+        assert_eq!(tls.brokers, 2);
         let Command::Cluster(_, two) = parse(&args("cluster up --brokers 2"), &no_env).unwrap()
         else {
             panic!("not a cluster command");

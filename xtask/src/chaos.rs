@@ -430,7 +430,7 @@ fn wait_ready(cluster: &mut Cluster, event: Event) -> Result<u64, String> {
     let cluster_ready = || {
         brokers
             .iter()
-            .all(|&b| probe::cluster_ready(ns, b, timeout).is_ok())
+            .all(|&b| probe::cluster_ready(ns, "127.0.0.1", b, timeout).is_ok())
     };
     let ready_at = match event {
         Event::Namesrv => poll(&cluster_ready)?,
@@ -558,6 +558,8 @@ fn chaos_cluster(brokers: u8) -> Result<Cluster, String> {
             serialize: Serialize::Json,
             brokers,
             auth: None,
+            tls: false,
+            broker_ip: None,
         }
     })
 }

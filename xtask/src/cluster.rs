@@ -6,6 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::args::{ClusterOpts, Serialize};
+use crate::certs::{self, TlsFiles};
 use crate::install::{self, Binaries};
 use crate::sys::{self, Proc};
 use crate::{config, probe};
@@ -14,6 +15,8 @@ use crate::{config, probe};
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Grace period between SIGTERM and SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(15);
+/// Where the servers listen (and what brokers register unless told otherwise).
+const LOOPBACK: &str = "127.0.0.1";
 /// Log lines shown when something goes wrong.
 const LOG_TAIL: usize = 25;
 
@@ -36,13 +39,15 @@ pub(crate) struct State {
     pub(crate) data_dir: PathBuf,
     /// Reply header encoding.
     pub(crate) serialize: Serialize,
+    /// The host the brokers register (`brokerIP1`).
+    pub(crate) broker_host: String,
 }
 
 impl State {
     /// `key=value` lines.
     pub(crate) fn render(&self) -> String {
         format!(
-            "namesrv_port={}\nbroker_port={}\nnamesrv_pid={}\nbroker_pid={}\nbroker_b_port={}\nbroker_b_pid={}\nserialize={}\ndata_dir={}\n",
+            "namesrv_port={}\nbroker_port={}\nnamesrv_pid={}\nbroker_pid={}\nbroker_b_port={}\nbroker_b_pid={}\nserialize={}\nbroker_host={}\ndata_dir={}\n",
             self.namesrv_port,
             self.broker_port,
             self.namesrv_pid,
@@ -50,6 +55,7 @@ impl State {
             self.broker_b_port,
             self.broker_b_pid,
             self.serialize.name(),
+            self.broker_host,
             self.data_dir.display()
         )
     }
@@ -82,6 +88,8 @@ impl State {
                 "rocketmq" => Serialize::RocketMq,
                 _ => Serialize::Json,
             },
+            // Absent in the files of clusters made before it existed.
+            broker_host: get("broker_host").map_or_else(|_| LOOPBACK.to_owned(), str::to_owned),
             data_dir: PathBuf::from(get("data_dir")?),
         })
     }
@@ -206,6 +214,12 @@ impl Cluster {
     fn remove_state(&self) {
         let _ = fs::remove_file(self.state.data_dir.join(STATE_FILE));
         let _ = fs::remove_file(state_path(self.state.namesrv_port));
+    }
+
+    /// The CA certificate (PEM) of a TLS cluster's servers; `None` for a plain cluster.
+    pub(crate) fn tls_ca(&self) -> Option<PathBuf> {
+        let ca = TlsFiles::of(&self.state.data_dir).ca;
+        ca.is_file().then_some(ca)
     }
 
     fn logs_tail(&self) -> String {
@@ -468,6 +482,7 @@ fn try_up(opts: &ClusterOpts, detach: bool) -> Result<Cluster, UpError> {
     let cache = install::cache_dir(&|k| std::env::var(k).ok())?;
     let bins = install::ensure_installed(&cache)?;
     let data_dir = prepare_data_dir(opts)?;
+    check_disk(&data_dir)?;
     let started = Instant::now();
     let mut cluster = Cluster::from_state(State {
         namesrv_port: opts.namesrv_port,
@@ -482,6 +497,10 @@ fn try_up(opts: &ClusterOpts, detach: bool) -> Result<Cluster, UpError> {
         broker_b_pid: 0,
         data_dir,
         serialize: opts.serialize,
+        broker_host: opts
+            .broker_ip
+            .clone()
+            .unwrap_or_else(|| LOOPBACK.to_owned()),
     });
     match start_servers(&mut cluster, &bins, detach) {
         Ok(()) => {}
@@ -491,6 +510,12 @@ fn try_up(opts: &ClusterOpts, detach: bool) -> Result<Cluster, UpError> {
             cluster.stop();
             return Err(UpError::Start(format!("{e}\n{logs}")));
         }
+    }
+    if let Some(ca) = cluster.tls_ca() {
+        println!(
+            "xtask: TLS: brokers accept only TLS, the namesrv TLS and plain TCP; clients trust {}",
+            ca.display()
+        );
     }
     let second = cluster
         .second_broker()
@@ -628,7 +653,13 @@ fn start_servers(cluster: &mut Cluster, bins: &Binaries, detach: bool) -> Result
             }
         }
         let ready = cluster.broker_ports().into_iter().try_for_each(|port| {
-            probe::cluster_ready(cluster.state.namesrv_port, port, Duration::from_secs(2))
+            let host = &cluster.state.broker_host;
+            probe::cluster_ready(
+                cluster.state.namesrv_port,
+                host,
+                port,
+                Duration::from_secs(2),
+            )
         });
         match ready {
             Ok(()) => return Ok(()),
@@ -639,6 +670,32 @@ fn start_servers(cluster: &mut Cluster, bins: &Binaries, detach: bool) -> Result
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// The broker's store stops taking messages once the disk of its data dir is 90% used
+/// (`(total - available) / total`; rocketmq-rust 1.0.0 caps the setting there) and deletes
+/// commit log files early from 85%. Tests would fail with `SYSTEM_BUSY` or lose stored
+/// messages for a reason that has nothing to do with the client: say so up front.
+fn check_disk(data_dir: &Path) -> Result<(), String> {
+    let Some(used) = sys::disk_used_ratio(data_dir) else {
+        return Ok(());
+    };
+    let shown = format!("{:.1}%", used * 100.0);
+    if used >= 0.90 {
+        return Err(format!(
+            "the disk of {} is {shown} used: the broker refuses every message from 90% \
+             (free some space, e.g. `cargo clean`)",
+            data_dir.display()
+        ));
+    }
+    if used >= 0.85 {
+        eprintln!(
+            "xtask: warning: the disk of {} is {shown} used: from 85% the broker deletes commit \
+             log files early, and from 90% it refuses messages",
+            data_dir.display()
+        );
+    }
+    Ok(())
 }
 
 /// Creates the data dir and writes the configuration files into it.
@@ -674,13 +731,16 @@ fn prepare_data_dir(opts: &ClusterOpts) -> Result<PathBuf, String> {
     }
     // Absolute paths in the configs: the servers must not depend on their cwd.
     let dir = fs::canonicalize(&dir).map_err(|e| io(&dir, e))?;
+    if opts.tls {
+        certs::generate(&dir)?;
+    }
     let write = |name: &str, text: String| {
         let p = dir.join(name);
         fs::write(&p, text).map_err(|e| io(&p, e))
     };
     write(
         "namesrv.toml",
-        config::namesrv_toml(&dir, opts.namesrv_port),
+        config::namesrv_toml(&dir, opts.namesrv_port, opts.tls),
     )?;
     write("broker.toml", config::broker_toml(&dir, opts, 0))?;
     if opts.brokers > 1 {
@@ -738,7 +798,12 @@ pub(crate) fn status(opts: &ClusterOpts) -> Result<(), String> {
         println!("broker b:   {addr} pid {pid} {}", word(c.broker_b.alive()));
     }
     let ready = c.broker_ports().into_iter().try_for_each(|port| {
-        probe::cluster_ready(c.state.namesrv_port, port, Duration::from_secs(2))
+        probe::cluster_ready(
+            c.state.namesrv_port,
+            &c.state.broker_host,
+            port,
+            Duration::from_secs(2),
+        )
     });
     match ready {
         Ok(()) => {
@@ -764,8 +829,11 @@ mod tests {
             broker_b_pid: 33,
             data_dir: PathBuf::from("some dir/with=equals"),
             serialize: Serialize::RocketMq,
+            broker_host: "127.0.0.2".into(),
         };
         assert_eq!(State::parse(&s.render()).unwrap(), s);
+        let old = s.render().replace("broker_host=127.0.0.2\n", "");
+        assert_eq!(State::parse(&old).unwrap().broker_host, "127.0.0.1");
         assert!(State::parse("namesrv_port=1\n").is_err());
         assert!(
             State::parse(&s.render().replace("broker_port=20911", "broker_port=99999")).is_err()
@@ -784,14 +852,21 @@ mod tests {
                 serialize: Serialize::RocketMq,
                 brokers: 1,
                 auth: None,
+                tls: false,
+                broker_ip: None,
             })
             .find(|o| o.ports().iter().all(|(_, p)| !sys::port_busy(*p)))
             .expect("no free ports");
         let (ns_pid, br_pid) = {
             let cluster = up(&opts, false).unwrap();
             assert!(state_path(opts.namesrv_port).exists());
-            probe::cluster_ready(opts.namesrv_port, opts.broker_port, Duration::from_secs(2))
-                .unwrap();
+            probe::cluster_ready(
+                opts.namesrv_port,
+                LOOPBACK,
+                opts.broker_port,
+                Duration::from_secs(2),
+            )
+            .unwrap();
             // A second start on the same ports is refused.
             let err = up(&opts, false).unwrap_err();
             assert!(err.contains("already running"), "{err}");

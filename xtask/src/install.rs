@@ -14,6 +14,33 @@ pub(crate) const NAMESRV: (&str, &str) = ("rocketmq-namesrv", "rocketmq-namesrv-
 /// broker crate and its binary.
 pub(crate) const BROKER: (&str, &str) = ("rocketmq-broker", "rocketmq-broker-rust");
 
+/// One server to install: crate, binary, install root under the cache (`""`: the cache
+/// itself), cargo features.
+struct Server {
+    krate: &'static str,
+    bin: &'static str,
+    root: &'static str,
+    features: &'static str,
+}
+
+/// The namesrv (TLS is in its default features) and the broker with TLS (not a default
+/// feature), which serves plain TCP as well when its config does not enable TLS. The broker
+/// has its own root so that a cache made before TLS keeps its namesrv.
+const SERVERS: [Server; 2] = [
+    Server {
+        krate: NAMESRV.0,
+        bin: NAMESRV.1,
+        root: "",
+        features: "",
+    },
+    Server {
+        krate: BROKER.0,
+        bin: BROKER.1,
+        root: "broker-tls",
+        features: "tls",
+    },
+];
+
 /// How long to wait for another install into the same root.
 const FOREIGN_INSTALL_WAIT: Duration = Duration::from_secs(90 * 60);
 
@@ -44,23 +71,43 @@ pub(crate) fn cache_dir(env: &dyn Fn(&str) -> Option<String>) -> Result<PathBuf,
     Ok(cargo_home.join("rocketwire-cluster").join(SERVER_VERSION))
 }
 
+fn exe(cache: &Path, server: &Server) -> PathBuf {
+    cache.join(server.root).join("bin").join(format!(
+        "{}{}",
+        server.bin,
+        std::env::consts::EXE_SUFFIX
+    ))
+}
+
 fn binaries(cache: &Path) -> Binaries {
-    let bin = cache.join("bin");
-    let exe = |name: &str| bin.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    let [namesrv, broker] = &SERVERS;
     Binaries {
-        namesrv: exe(NAMESRV.1),
-        broker: exe(BROKER.1),
+        namesrv: exe(cache, namesrv),
+        broker: exe(cache, broker),
     }
 }
 
-/// Crates (as `name@version`) whose binary is missing from `cache`.
-fn missing(cache: &Path) -> Vec<String> {
-    let b = binaries(cache);
-    [(NAMESRV.0, &b.namesrv), (BROKER.0, &b.broker)]
-        .into_iter()
-        .filter(|(_, path)| !path.is_file())
-        .map(|(krate, _)| format!("{krate}@{SERVER_VERSION}"))
+/// The servers whose binary is missing from `cache`.
+fn missing(cache: &Path) -> Vec<&'static Server> {
+    SERVERS
+        .iter()
+        .filter(|server| !exe(cache, server).is_file())
         .collect()
+}
+
+fn describe(servers: &[&Server]) -> String {
+    servers
+        .iter()
+        .map(|s| {
+            let features = if s.features.is_empty() {
+                String::new()
+            } else {
+                format!(" (features {})", s.features)
+            };
+            format!("{}@{SERVER_VERSION}{features}", s.krate)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Returns the cached binaries, installing the missing ones first.
@@ -71,52 +118,65 @@ pub(crate) fn ensure_installed(cache: &Path) -> Result<Binaries, String> {
     fs::create_dir_all(cache).map_err(|e| format!("cannot create {}: {e}", cache.display()))?;
     let _lock = InstallLock::acquire(cache)?;
     wait_for_foreign_installs(cache)?;
-    let crates = missing(cache);
-    if crates.is_empty() {
+    let servers = missing(cache);
+    if servers.is_empty() {
         return Ok(binaries(cache));
     }
     println!(
         "xtask: note: installing the test cluster servers ({}) into {}\n\
          xtask: this builds them from crates.io and takes ~15-20 minutes the first time; \
          later runs reuse the cached binaries",
-        crates.join(", "),
+        describe(&servers),
         cache.display()
     );
     let started = Instant::now();
-    let status = sys::cargo()
-        .arg("install")
-        .arg("--locked")
-        .arg("--root")
-        .arg(cache)
-        .args(&crates)
+    for server in servers {
+        let root = cache.join(server.root);
+        let mut install = sys::cargo();
+        install
+            .arg("install")
+            .arg("--locked")
+            .arg("--root")
+            .arg(&root)
+            .arg(format!("{}@{SERVER_VERSION}", server.krate));
+        if !server.features.is_empty() {
+            install.args(["--features", server.features]);
+        }
         // Outside the workspace, so its `.cargo/config.toml` does not apply.
-        .current_dir(cache)
-        .status()
-        .map_err(|e| format!("cannot run cargo install: {e}"))?;
-    if !status.success() {
-        return Err(format!(
-            "cargo install {} failed ({status})",
-            crates.join(" ")
-        ));
+        fs::create_dir_all(&root).map_err(|e| format!("cannot create {}: {e}", root.display()))?;
+        let status = install
+            .current_dir(&root)
+            .status()
+            .map_err(|e| format!("cannot run cargo install: {e}"))?;
+        if !status.success() {
+            return Err(format!(
+                "cargo install {} failed ({status})",
+                describe(&[server])
+            ));
+        }
     }
     let still = missing(cache);
     if !still.is_empty() {
         return Err(format!(
             "cargo install succeeded but {} still missing from {}",
-            still.join(", "),
-            cache.join("bin").display()
+            describe(&still),
+            cache.display()
         ));
     }
     println!("xtask: servers installed in {:.0?}", started.elapsed());
     Ok(binaries(cache))
 }
 
-/// Waits while a `cargo install` started elsewhere writes into `cache`.
+/// Waits while a `cargo install` started elsewhere writes into one of `cache`'s roots.
 fn wait_for_foreign_installs(cache: &Path) -> Result<(), String> {
     let started = Instant::now();
     let mut announced = false;
     loop {
-        let pids = sys::cargo_installs_into(cache);
+        let mut pids: Vec<u32> = SERVERS
+            .iter()
+            .flat_map(|s| sys::cargo_installs_into(&cache.join(s.root)))
+            .collect();
+        pids.dedup();
         if pids.is_empty() {
             return Ok(());
         }
@@ -234,11 +294,21 @@ mod tests {
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(dir.join("bin")).unwrap();
         assert_eq!(
-            missing(&dir),
-            ["rocketmq-namesrv@1.0.0", "rocketmq-broker@1.0.0"]
+            describe(&missing(&dir)),
+            "rocketmq-namesrv@1.0.0, rocketmq-broker@1.0.0 (features tls)"
         );
         fs::write(binaries(&dir).namesrv, b"").unwrap();
-        assert_eq!(missing(&dir), ["rocketmq-broker@1.0.0"]);
+        assert_eq!(
+            describe(&missing(&dir)),
+            "rocketmq-broker@1.0.0 (features tls)"
+        );
+        // A broker installed before TLS (in the cache's own bin) does not count.
+        fs::write(dir.join("bin").join(BROKER.1), b"").unwrap();
+        assert_eq!(missing(&dir).len(), 1);
+        assert_eq!(
+            binaries(&dir).broker,
+            dir.join("broker-tls").join("bin").join(BROKER.1)
+        );
         let lock = InstallLock::acquire(&dir).unwrap();
         assert!(dir.join(".rocketwire-install.lock").exists());
         drop(lock);

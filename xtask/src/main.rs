@@ -12,6 +12,7 @@
 //! Std only; see `cargo xtask help`.
 
 mod args;
+mod certs;
 mod chaos;
 mod cluster;
 mod config;

@@ -125,15 +125,16 @@ pub(crate) fn call(
 /// A probe request: name, request code, ext fields.
 type Check<'a> = (&'a str, i32, &'a [(&'a str, &'a str)]);
 
-/// Checks that the namesrv on `namesrv_port` lists the broker `127.0.0.1:<broker_port>`
-/// in its cluster info and in the route of `TBW102`.
+/// Checks that the namesrv on `namesrv_port` lists the broker `<broker_host>:<broker_port>`
+/// (the address it registers) in its cluster info and in the route of `TBW102`.
 pub(crate) fn cluster_ready(
     namesrv_port: u16,
+    broker_host: &str,
     broker_port: u16,
     timeout: Duration,
 ) -> Result<(), String> {
     let addr = SocketAddr::from(([127, 0, 0, 1], namesrv_port));
-    let broker = format!("127.0.0.1:{broker_port}");
+    let broker = format!("{broker_host}:{broker_port}");
     let checks: [Check<'_>; 2] = [
         ("GET_BROKER_CLUSTER_INFO", GET_BROKER_CLUSTER_INFO, &[]),
         (
@@ -270,14 +271,14 @@ mod tests {
     #[test]
     fn ready_against_fake_namesrv() {
         let (port, h) = fake_namesrv(br#"{"brokerAddrs":{"0":"127.0.0.1:20911"}}"#, 2);
-        cluster_ready(port, 20911, Duration::from_secs(5)).unwrap();
+        cluster_ready(port, "127.0.0.1", 20911, Duration::from_secs(5)).unwrap();
         assert_eq!(h.join().unwrap(), vec![106, 105]);
     }
 
     #[test]
     fn not_ready_when_broker_missing() {
         let (port, h) = fake_namesrv(br#"{"brokerAddrTable":{}}"#, 1);
-        let err = cluster_ready(port, 20911, Duration::from_secs(5)).unwrap_err();
+        let err = cluster_ready(port, "127.0.0.1", 20911, Duration::from_secs(5)).unwrap_err();
         assert!(
             err.contains("does not list broker 127.0.0.1:20911"),
             "{err}"

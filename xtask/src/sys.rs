@@ -220,6 +220,17 @@ pub(crate) fn tail(path: &Path, lines: usize) -> String {
     }
 }
 
+/// How full the filesystem holding `path` is, as the broker's store counts it:
+/// `(total - available) / total` (from `df -Pk`); `None` when `df` cannot tell.
+pub(crate) fn disk_used_ratio(path: &Path) -> Option<f64> {
+    let out = Command::new("df").arg("-Pk").arg(path).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let fields: Vec<&str> = text.lines().nth(1)?.split_whitespace().collect();
+    let total: f64 = fields.get(1)?.parse().ok()?;
+    let available: f64 = fields.get(3)?.parse().ok()?;
+    (total > 0.0).then(|| (total - available) / total)
+}
+
 /// The first `max` lines of the file at `path` containing any of `needles` (ANSI escapes
 /// removed); empty when there are none or the file cannot be read.
 pub(crate) fn grep(path: &Path, needles: &[&str], max: usize) -> String {
@@ -279,6 +290,13 @@ mod tests {
         fs::remove_file(&path).unwrap();
         assert_eq!(found, "b  ERROR x\nc WARN Rolling back cause=port");
         assert_eq!(grep(Path::new("/nonexistent/x.log"), &["a"], 5), "");
+    }
+
+    #[test]
+    fn disk_used_ratio_is_a_fraction() {
+        let ratio = disk_used_ratio(&std::env::temp_dir()).expect("df works here");
+        assert!((0.0..=1.0).contains(&ratio), "{ratio}");
+        assert_eq!(disk_used_ratio(Path::new("/nonexistent/dir")), None);
     }
 
     #[test]

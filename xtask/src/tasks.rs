@@ -152,7 +152,10 @@ fn test_steps(opts: &TestOpts, steps: &mut Steps) -> Result<(), String> {
         ("cluster-json", Serialize::Json),
         ("cluster-rocketmq", Serialize::RocketMq),
     ];
-    if modes.iter().any(|(name, _)| opts.runs(name)) || opts.runs("two-brokers") || opts.runs("acl")
+    if modes.iter().any(|(name, _)| opts.runs(name))
+        || ["two-brokers", "acl", "tls", "nat"]
+            .iter()
+            .any(|s| opts.runs(s))
     {
         steps.run("cluster-prepare", prepare_cluster_suite)?;
     }
@@ -167,6 +170,8 @@ fn test_steps(opts: &TestOpts, steps: &mut Steps) -> Result<(), String> {
         }
         step(steps, "two-brokers", &mut two_broker_suite)?;
         step(steps, "acl", &mut acl_suite)?;
+        step(steps, "tls", &mut tls_suite)?;
+        step(steps, "nat", &mut nat_suite)?;
         step(steps, "chaos", &mut || chaos::chaos(&short_chaos()))?;
     }
     Ok(())
@@ -196,6 +201,44 @@ fn acl_suite() -> Result<(), String> {
     cmd.env("ROCKETWIRE_ACL_USER", ACL_USER.0)
         .env("ROCKETWIRE_ACL_PASSWORD", ACL_USER.1);
     let result = run("acl", cmd);
+    cluster.stop();
+    result
+}
+
+/// Starts a cluster whose broker accepts only TLS, runs the TLS suite against it, always
+/// stops it.
+fn tls_suite() -> Result<(), String> {
+    let mut cluster = test_cluster(Serialize::Json, |opts| opts.tls = true)?;
+    let Some(ca) = cluster.tls_ca() else {
+        cluster.stop();
+        return Err("the TLS cluster has no CA file".into());
+    };
+    let mut cmd = suite_command("tls", &cluster, Serialize::Json);
+    cmd.env("ROCKETWIRE_TLS_CA", &ca);
+    let mut result = run("tls", cmd);
+    if result.is_ok() {
+        // The CLI's TLS flags against the same cluster.
+        let mut cli = cli_tests("tls", &cluster, Serialize::Json);
+        cli.env("ROCKETWIRE_TLS_CA", &ca);
+        result = run("tls-cli", cli);
+    }
+    cluster.stop();
+    result
+}
+
+/// The IP the NAT suite's broker registers and does not listen on.
+const UNREACHABLE_BROKER_IP: &str = "127.0.0.2";
+
+/// Starts a cluster whose broker registers an address clients cannot dial, runs the NAT
+/// suite (broker address map) against it, always stops it.
+fn nat_suite() -> Result<(), String> {
+    let mut cluster = test_cluster(Serialize::Json, |opts| {
+        opts.broker_ip = Some(UNREACHABLE_BROKER_IP.to_owned());
+    })?;
+    let registered = format!("{UNREACHABLE_BROKER_IP}:{}", cluster.state.broker_port);
+    let mut cmd = suite_command("nat", &cluster, Serialize::Json);
+    cmd.env("ROCKETWIRE_BROKER_REGISTERED", &registered);
+    let result = run("nat", cmd);
     cluster.stop();
     result
 }
@@ -240,10 +283,16 @@ fn prepare_cluster_suite() -> Result<(), String> {
             "two_brokers",
             "--test",
             "acl",
+            "--test",
+            "tls",
+            "--test",
+            "nat",
             "-p",
             "rocketwire-cli",
             "--test",
             "cli",
+            "--test",
+            "tls",
             "--no-run",
         ]),
     )?;
@@ -275,24 +324,30 @@ fn suite_command(test: &str, cluster: &Cluster, serialize: Serialize) -> Command
     cmd
 }
 
+/// `cargo test` of the CLI's end-to-end test `test` against `cluster`.
+fn cli_tests(test: &str, cluster: &Cluster, serialize: Serialize) -> Command {
+    let mut cli = cargo(&[
+        "test",
+        "-p",
+        "rocketwire-cli",
+        "--test",
+        test,
+        "--",
+        "--include-ignored",
+        "--test-threads=1",
+    ]);
+    cli.env("ROCKETWIRE_NAMESRV", cluster.namesrv_addr())
+        .env("ROCKETWIRE_SERIALIZE", serialize.name());
+    cli
+}
+
 /// Starts a cluster in `serialize` mode, runs the suite against it, always stops it.
 fn cluster_suite(label: &str, serialize: Serialize) -> Result<(), String> {
     let mut cluster = test_cluster(serialize, |_| {})?;
     let mut result = run(label, suite_command("cluster", &cluster, serialize));
     if result.is_ok() {
         // The CLI's end-to-end tests run against the same cluster.
-        let mut cli = cargo(&[
-            "test",
-            "-p",
-            "rocketwire-cli",
-            "--test",
-            "cli",
-            "--",
-            "--include-ignored",
-            "--test-threads=1",
-        ]);
-        cli.env("ROCKETWIRE_NAMESRV", cluster.namesrv_addr())
-            .env("ROCKETWIRE_SERIALIZE", serialize.name());
+        let cli = cli_tests("cli", &cluster, serialize);
         result = run(&format!("{label}-cli"), cli);
     }
     if result.is_ok() {
@@ -321,6 +376,8 @@ fn test_cluster(
                 serialize,
                 brokers: 1,
                 auth: None,
+                tls: false,
+                broker_ip: None,
             };
             adjust(&mut opts);
             opts
