@@ -160,6 +160,25 @@ struct Conn {
     pending: HashMap<i32, Pending>,
 }
 
+/// The client's own connections to one address, for telling them from another client's
+/// in a broker's connection list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConnHistory {
+    /// Connections established so far.
+    pub opened: u64,
+    /// The open connection's local address, when the adapter told it
+    /// ([`crate::Input::LocalAddr`]).
+    pub current: Option<String>,
+    /// Local addresses of this and earlier connections, newest first (at most
+    /// [`ConnHistory::KEPT`]).
+    pub local_addrs: VecDeque<String>,
+}
+
+impl ConnHistory {
+    /// How many local addresses are kept.
+    pub const KEPT: usize = 8;
+}
+
 /// What a deadline in the index belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Deadline {
@@ -194,6 +213,9 @@ pub struct Remoting {
     completions: VecDeque<(OpId, Result<RemotingCommand, InvokeError>)>,
     requests: VecDeque<IncomingRequest>,
     peer_errors: VecDeque<(String, PeerError)>,
+    /// Our own connections, per address (a client-id check tells them, current and past, from
+    /// another client's).
+    history: HashMap<String, ConnHistory>,
     shut_down: bool,
 }
 
@@ -212,6 +234,7 @@ impl Remoting {
             completions: VecDeque::new(),
             requests: VecDeque::new(),
             peer_errors: VecDeque::new(),
+            history: HashMap::new(),
             shut_down: false,
         }
     }
@@ -295,6 +318,9 @@ impl Remoting {
         if conn.state == ConnState::Open {
             return;
         }
+        let history = self.history.entry(conn.addr.clone()).or_default();
+        history.opened += 1;
+        history.current = None;
         conn.state = ConnState::Open;
         self.deadlines
             .remove(&(conn.connect_deadline, Deadline::Connect(conn_id)));
@@ -320,6 +346,23 @@ impl Remoting {
             },
             false,
         );
+    }
+
+    /// What the client knows of its own connections, per remote address.
+    pub fn history(&self) -> &HashMap<String, ConnHistory> {
+        &self.history
+    }
+
+    /// The adapter tells the local address (`ip:port`) of `conn`, once it is open.
+    pub fn handle_local_addr(&mut self, conn_id: ConnId, local: &str) {
+        let Some(conn) = self.conns.get(&conn_id) else {
+            return;
+        };
+        let history = self.history.entry(conn.addr.clone()).or_default();
+        history.current = Some(local.to_owned());
+        history.local_addrs.retain(|a| a != local);
+        history.local_addrs.push_front(local.to_owned());
+        history.local_addrs.truncate(ConnHistory::KEPT);
     }
 
     /// The adapter opened `conn` but its TLS handshake failed.
@@ -548,6 +591,9 @@ impl Remoting {
         };
         if self.by_addr.get(&conn.addr) == Some(&conn_id) {
             self.by_addr.remove(&conn.addr);
+            if let Some(history) = self.history.get_mut(&conn.addr) {
+                history.current = None;
+            }
         }
         if conn.state == ConnState::Connecting {
             self.deadlines

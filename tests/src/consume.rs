@@ -131,6 +131,44 @@ pub fn consumer_group_rebalance(h: &dyn Harness) {
     a.shutdown(DRAIN).expect("a shutdown");
 }
 
+/// Two clients given one client id (the same IP and instance name) in one group: a member
+/// finds the other on the broker's connection list and reports the collision (typed, while
+/// it lasts); a member of a group without a twin reports none.
+pub fn a_shared_client_id_is_reported(h: &dyn Harness) {
+    let topic = unique("rw_twins");
+    produce(h, &topic, &bodies("warmup", 1));
+    let mut config = cluster_config();
+    config.client_ip = "127.0.0.1".into();
+    let instance = unique("twin");
+    config.instance_name = Some(instance.clone());
+    let (one, two) = (h.start_another(config.clone()), h.start_another(config));
+    let group = unique("rw_cgroup");
+    let (seen_a, seen_b, seen_c) = (Seen::default(), Seen::default(), Seen::default());
+    let a = member(one.as_ref(), &group, &topic, &seen_a);
+    let b = member(two.as_ref(), &group, &topic, &seen_b);
+    let alone = member(h, &unique("rw_cgroup"), &topic, &seen_c);
+    let give_up = Instant::now() + Duration::from_secs(60);
+    let collision = loop {
+        let found = [&a, &b]
+            .into_iter()
+            .find_map(|c| c.client_id_collision().expect("query"));
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(Instant::now() < give_up, "no collision reported in 60 s");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(collision.client_id, format!("127.0.0.1@{instance}"));
+    assert_eq!(collision.group, group);
+    assert!(!collision.client_addrs.is_empty(), "{collision:?}");
+    assert_eq!(alone.client_id_collision().expect("query"), None);
+    for c in [a, b, alone] {
+        c.shutdown(DRAIN).expect("consumer shutdown");
+    }
+    one.shutdown().expect("client shutdown");
+    two.shutdown().expect("client shutdown");
+}
+
 /// Sends 8 messages to `topic` and waits until `seen` has them all.
 fn produce_and_see(h: &dyn Harness, topic: &str, seen: &Seen) {
     let sent = bodies("after", 8);

@@ -8,8 +8,8 @@ use rocketwire_core::consumer::{ConsumerConfig, Subscription};
 use rocketwire_core::message::{Message, MessageExt};
 use rocketwire_core::producer::{ProducerConfig, QueueSelector, SendError, SendResult};
 use rocketwire_core::{
-    ClientConfig, ClientError, ConsumeOutcome, ConsumerCloseReport, RemotingCommand,
-    TransactionSendResult,
+    ClientConfig, ClientError, ClientIdCollision, ConsumeOutcome, ConsumerCloseReport,
+    RemotingCommand, TransactionSendResult,
 };
 use rocketwire_tokio::{
     ConsumerStartError, DriverOptions, LitePullError, LitePullOptions, PushConsumerOptions,
@@ -104,6 +104,8 @@ pub trait Harness {
 pub trait HarnessConsumer {
     /// `PushConsumer::assigned_queues`.
     fn assigned_queues(&self) -> Result<Vec<MessageQueue>, ClientError>;
+    /// `PushConsumer::client_id_collision`.
+    fn client_id_collision(&self) -> Result<Option<ClientIdCollision>, ClientError>;
     /// `PushConsumer::offsets`: the queues whose start offset is known, with their offsets.
     fn offsets(&self) -> Result<std::collections::BTreeMap<MessageQueue, i64>, ClientError>;
     /// `PushConsumer::subscribe`.
@@ -246,6 +248,9 @@ macro_rules! handle_impls {
         impl HarnessConsumer for $consumer<'_> {
             fn assigned_queues(&self) -> Result<Vec<MessageQueue>, ClientError> {
                 self.harness.run(self.consumer.assigned_queues())
+            }
+            fn client_id_collision(&self) -> Result<Option<ClientIdCollision>, ClientError> {
+                self.harness.run(self.consumer.client_id_collision())
             }
             fn offsets(
                 &self,

@@ -18,6 +18,7 @@ adapter_suite!(scenarios:
     producer_compression_round_trip,
     consume_concurrently,
     consumer_group_rebalance,
+    a_shared_client_id_is_reported,
     dropped_consumer_hands_over_its_queues,
     client_shutdown_closes_its_consumers_first,
     consume_orderly,

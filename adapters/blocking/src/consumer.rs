@@ -8,7 +8,9 @@ use std::time::Duration;
 use rocketwire_core::body::MessageQueue;
 use rocketwire_core::consumer::{ConsumerConfig, Subscription};
 use rocketwire_core::message::MessageExt;
-use rocketwire_core::{ClientError, ConsumeOutcome, ConsumerCloseReport, ConsumerId};
+use rocketwire_core::{
+    ClientError, ClientIdCollision, ConsumeOutcome, ConsumerCloseReport, ConsumerId,
+};
 use rocketwire_driver::{block_on, ConsumerStartError, PushConsumerOptions};
 
 use crate::threads::Threads;
@@ -73,6 +75,9 @@ impl PushConsumer {
     blocking! {
         /// The queues this consumer holds now.
         fn assigned_queues(&self) -> Result<Vec<MessageQueue>, ClientError>;
+        /// Another client of this consumer's group with this client's id, while there is
+        /// one (checked with each rebalance): give each client its own `instance_name`.
+        fn client_id_collision(&self) -> Result<Option<ClientIdCollision>, ClientError>;
         /// The offsets this consumer would commit now, per queue.
         fn offsets(&self) -> Result<BTreeMap<MessageQueue, i64>, ClientError>;
         /// Subscribes another topic while running, or changes the expression of one (Java

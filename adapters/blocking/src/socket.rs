@@ -72,6 +72,11 @@ pub(crate) fn run(mut connection: Connection) {
     if !report(link, Input::Connected(conn)) {
         return;
     }
+    if let Ok(local) = stream.local_addr() {
+        if !report(link, Input::LocalAddr(conn, local.to_string())) {
+            return;
+        }
+    }
     if !early.is_empty() && !report(link, Input::Received(conn, early)) {
         return;
     }

@@ -29,7 +29,8 @@ impl<S: Spawn> Runtime for AsyncIoRuntime<S> {
         spawn_connection(self, connection, async move {
             let stream = async_net::TcpStream::connect(addr.as_str()).await?;
             stream.set_nodelay(true)?;
-            Ok(stream)
+            let local = stream.local_addr().ok();
+            Ok((stream, local))
         });
     }
 

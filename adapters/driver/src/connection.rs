@@ -5,6 +5,7 @@
 use std::fmt;
 use std::future::Future;
 use std::io::{self, IoSlice};
+use std::net::SocketAddr;
 use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -220,7 +221,7 @@ impl Connection {
     /// when `timeout` fires first, then reads and writes concurrently.
     pub(crate) async fn run<S>(
         self,
-        connect: impl Future<Output = io::Result<S>>,
+        connect: impl Future<Output = io::Result<(S, Option<SocketAddr>)>>,
         timeout: impl Future<Output = ()>,
     ) where
         S: AsyncRead + AsyncWrite + Send + Unpin,
@@ -244,16 +245,16 @@ impl Connection {
         };
         let handshake_session = session.clone();
         let open = async move {
-            let mut stream = connect.await?;
+            let (mut stream, local) = connect.await?;
             let early = match &handshake_session {
                 Some(session) => handshake(&mut stream, session).await?,
                 None => Bytes::new(),
             };
-            Ok::<_, OpenError>((stream, early))
+            Ok::<_, OpenError>((stream, local, early))
         };
         let (open, timeout) = (pin!(open), pin!(timeout));
         let open = future::select(open, timeout);
-        let (stream, early) = match future::select(open, &mut closed).await {
+        let (stream, local, early) = match future::select(open, &mut closed).await {
             Either::Left((Either::Left((Ok(opened), _)), _)) => opened,
             Either::Left((Either::Left((Err(e), _)), _)) => {
                 link.report(e.into_input(conn)).await;
@@ -268,6 +269,11 @@ impl Connection {
         };
         if !link.report(Input::Connected(conn)).await {
             return;
+        }
+        if let Some(local) = local {
+            if !link.report(Input::LocalAddr(conn, local.to_string())).await {
+                return;
+            }
         }
         if !early.is_empty() && !link.report(Input::Received(conn, early)).await {
             return;

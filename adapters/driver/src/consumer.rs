@@ -24,7 +24,7 @@ use rocketwire_core::body::{MessageModel, MessageQueue};
 use rocketwire_core::consumer::{ConsumerConfig, Subscription};
 use rocketwire_core::message::MessageExt;
 use rocketwire_core::{
-    ClientError, ConsumeOutcome, ConsumerCloseReport, ConsumerError, ConsumerId,
+    ClientError, ClientIdCollision, ConsumeOutcome, ConsumerCloseReport, ConsumerError, ConsumerId,
 };
 
 use crate::bounded::Bounded;
@@ -261,6 +261,16 @@ impl<R> PushConsumer<R> {
         rx.await
             .map(|(queues, _)| queues)
             .map_err(|_| ClientError::Shutdown)
+    }
+
+    /// Another client of this consumer's group with this client's id, while there is one
+    /// (the consumer checks with each rebalance; see
+    /// [`rocketwire_core::ClientIdCollision`]). Two members with one id split the group's
+    /// queues wrongly: give each client its own `instance_name`.
+    pub async fn client_id_collision(&self) -> Result<Option<ClientIdCollision>, ClientError> {
+        let (command, rx) = Command::client_id_collision(self.id);
+        self.client.send(command).await?;
+        rx.await.map_err(|_| ClientError::Shutdown)
     }
 
     /// The offsets this consumer would commit now, per queue.

@@ -3,6 +3,7 @@
 use std::fmt::Debug;
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::time::Instant;
 
@@ -39,12 +40,12 @@ pub trait CurrentRuntime: Runtime + Sized {
 }
 
 /// [`Runtime::open`] of an async runtime: spawns on `rt` one task that runs `connect` (a TCP
-/// connect with `TCP_NODELAY` set), given up after the connection's connect timeout, then
-/// reads and writes the stream concurrently.
+/// connect with `TCP_NODELAY` set, giving the stream and its local address), given up after
+/// the connection's connect timeout, then reads and writes the stream concurrently.
 pub fn spawn_connection<S>(
     rt: &dyn Runtime,
     connection: Connection,
-    connect: impl Future<Output = io::Result<S>> + Send + 'static,
+    connect: impl Future<Output = io::Result<(S, Option<SocketAddr>)>> + Send + 'static,
 ) where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {

@@ -66,7 +66,8 @@ impl Runtime for TokioRuntime {
         spawn_connection(self, connection, async move {
             let stream = tokio::net::TcpStream::connect(addr.as_str()).await?;
             stream.set_nodelay(true)?;
-            Ok(stream.compat())
+            let local = stream.local_addr().ok();
+            Ok((stream.compat(), local))
         });
     }
 

@@ -39,8 +39,8 @@ mod transaction;
 
 use brokers::BrokerRegistry;
 pub use consumer::{
-    consume_directly_response, ConsumeDirectlyToken, ConsumeOutcome, ConsumerCloseReport,
-    ConsumerError, ConsumerId, DeliveryId,
+    consume_directly_response, ClientIdCollision, ConsumeDirectlyToken, ConsumeOutcome,
+    ConsumerCloseReport, ConsumerError, ConsumerId, DeliveryId,
 };
 use consumer::{ConsumerRequest, ConsumerTable};
 pub use misuse::Misuse;
@@ -67,6 +67,9 @@ pub enum Input {
     /// A connection was opened but its TLS handshake failed (it is closed). Requests waiting
     /// for it fail with [`crate::InvokeError::Tls`], which sends do not retry.
     TlsFailed(ConnId, crate::TlsError),
+    /// The local address (`ip:port`) of a connection that is open (optional: it lets
+    /// consumers tell their own connections from another client's with the same client id).
+    LocalAddr(ConnId, String),
     /// Bytes arrived on a connection.
     Received(ConnId, Bytes),
     /// A connection closed (by the peer, an IO error, or after [`Output::Close`]).
@@ -241,6 +244,11 @@ pub enum Event {
         /// The producer.
         producer: ProducerId,
     },
+    /// Another client in a consumer's group uses this client's id (see
+    /// [`ClientIdCollision`]): the group's queues are split wrongly until one of them
+    /// changes its `instance_name` or `client_ip`. Emitted when found (and again if it
+    /// changes); [`ClientCore::client_id_collision`] tells whether it lasts.
+    ClientIdCollision(ClientIdCollision),
     /// A peer broke the protocol without failing a request of ours (e.g. a response with an
     /// unknown opaque), or sent a malformed frame (its connection was closed).
     PeerError {
@@ -439,6 +447,7 @@ impl ClientCore {
                 self.remoting.handle_connect_failed(conn, &reason)
             }
             Input::TlsFailed(conn, error) => self.remoting.handle_tls_failed(conn, error),
+            Input::LocalAddr(conn, local) => self.remoting.handle_local_addr(conn, &local),
             Input::Received(conn, bytes) => self.remoting.handle_received(conn, &bytes),
             Input::Closed(conn) => {
                 let addr = self.remoting.addr_of(conn).map(str::to_string);

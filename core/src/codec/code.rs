@@ -167,6 +167,8 @@ code_enum! {
         GetRouteInfoByTopic = 105 => "GET_ROUTEINFO_BY_TOPIC",
         /// C→N, admin.
         GetBrokerClusterInfo = 106 => "GET_BROKER_CLUSTER_INFO",
+        /// C→B, admin: the connections of a consumer group.
+        GetConsumerConnectionList = 203 => "GET_CONSUMER_CONNECTION_LIST",
         /// B→C.
         ResetConsumerClientOffset = 220 => "RESET_CONSUMER_CLIENT_OFFSET",
         /// B→C.

@@ -69,6 +69,14 @@ command_header! {
     }
 }
 
+command_header! {
+    /// Java `GetConsumerConnectionListRequestHeader` (GET_CONSUMER_CONNECTION_LIST, 203).
+    pub struct GetConsumerConnectionListRequestHeader {
+        /// `consumerGroup`.
+        pub consumer_group: String = "consumerGroup",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,6 +150,9 @@ mod tests {
         assert_eq!(fields["clientID"], "10.0.0.1@1234");
         assert!(!fields.contains_key("producerGroup"));
         assert_round_trip(&GetConsumerListByGroupRequestHeader {
+            consumer_group: "cg".into(),
+        });
+        assert_round_trip(&GetConsumerConnectionListRequestHeader {
             consumer_group: "cg".into(),
         });
         assert_eq!(

@@ -90,8 +90,9 @@ mod send;
 mod transaction;
 
 pub use admin::{
-    GetConsumerListByGroupRequestHeader, GetRouteInfoRequestHeader, QueryMessageRequestHeader,
-    QueryMessageResponseHeader, UnregisterClientRequestHeader, ViewMessageRequestHeader,
+    GetConsumerConnectionListRequestHeader, GetConsumerListByGroupRequestHeader,
+    GetRouteInfoRequestHeader, QueryMessageRequestHeader, QueryMessageResponseHeader,
+    UnregisterClientRequestHeader, ViewMessageRequestHeader,
 };
 pub use broker::{
     ConsumeMessageDirectlyResultRequestHeader, GetConsumerRunningInfoRequestHeader,

@@ -585,6 +585,11 @@ impl OpsHarness {
             Op::Connected { conn } => {
                 let id = self.pick_conn(conn);
                 self.input(Input::Connected(id));
+                // Bit 7: the adapter also tells the connection's local address.
+                if conn & 0x80 != 0 {
+                    let local = format!("127.0.0.1:{}", 40000 + u32::from(conn));
+                    self.input(Input::LocalAddr(id, local));
+                }
             }
             Op::ConnectFailed { conn } => {
                 let id = self.pick_conn(conn);

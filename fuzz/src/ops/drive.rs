@@ -24,7 +24,7 @@ impl OpsHarness {
             Input::ConnectFailed(id, _) | Input::TlsFailed(id, _) | Input::Closed(id) => {
                 self.gone(*id)
             }
-            Input::Received(..) | Input::Timeout => {}
+            Input::Received(..) | Input::LocalAddr(..) | Input::Timeout => {}
         }
         self.core.handle_input(self.now, input);
         self.drain();

@@ -269,7 +269,7 @@ define_ops! {
     Answer = 21 { token, code },
     /// `close`.
     Close = 22 {},
-    /// `Input::Connected`.
+    /// `Input::Connected` (then `Input::LocalAddr` with bit 7 of `conn`).
     Connected = 23 { conn },
     /// `Input::ConnectFailed` (`Input::TlsFailed` with bit 7 of `conn`).
     ConnectFailed = 24 { conn },

@@ -9,8 +9,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use rocketwire_core::body::{
-    GetConsumerListByGroupResponseBody, HeartbeatData, LockBatchRequestBody, LockBatchResponseBody,
-    MessageQueue, UnlockBatchRequestBody,
+    Connection, ConsumerConnection, GetConsumerListByGroupResponseBody, HeartbeatData,
+    LockBatchRequestBody, LockBatchResponseBody, MessageQueue, UnlockBatchRequestBody,
 };
 use rocketwire_core::header::{self as hdr, CommandHeader};
 use rocketwire_core::message::{Message, MessageExt};
@@ -413,6 +413,27 @@ impl SimBroker {
                     };
                     success(&req.cmd).with_body(body.encode())
                 }),
+            R::GetConsumerConnectionList => {
+                read::<hdr::GetConsumerConnectionListRequestHeader>(&req.cmd).map(|h| {
+                    let Some(members) = self.consumers.get(&h.consumer_group) else {
+                        let remark = format!("the consumer group[{}] not online", h.consumer_group);
+                        return response(&req.cmd, ResponseCode::ConsumerNotOnline, &remark);
+                    };
+                    // One connection per member, its link standing in for its address.
+                    let body = ConsumerConnection {
+                        connection_set: members
+                            .iter()
+                            .map(|(client_id, link)| Connection {
+                                client_id: client_id.clone(),
+                                client_addr: format!("sim-link:{}", link.0),
+                                language: "RUST".into(),
+                                version: 0,
+                            })
+                            .collect(),
+                    };
+                    success(&req.cmd).with_body(body.encode())
+                })
+            }
             R::LockBatchMq => self.lock(now, &req),
             R::UnlockBatchMq => self.unlock(&req),
             R::ConsumerSendMsgBack => self.send_back(now, &req),

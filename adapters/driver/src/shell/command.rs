@@ -217,6 +217,13 @@ pub enum Command {
         /// Which consumer.
         consumer: ConsumerId,
     },
+    /// [`ClientCore::client_id_collision`].
+    ClientIdCollision {
+        /// Which consumer.
+        consumer: ConsumerId,
+        /// Gets it.
+        reply: oneshot::Sender<Option<ClientIdCollision>>,
+    },
     /// [`ClientCore::assigned_queues`] and [`ClientCore::consumer_offsets`].
     ConsumerState {
         /// Which consumer.
@@ -477,6 +484,13 @@ impl Command {
     /// A [`Command::ConsumerState`] and the receiver of its result.
     pub fn consumer_state(consumer: ConsumerId) -> (Self, oneshot::Receiver<ConsumerState>) {
         with_reply(|reply| Command::ConsumerState { consumer, reply })
+    }
+
+    /// A [`Command::ClientIdCollision`] and the receiver of its answer.
+    pub fn client_id_collision(
+        consumer: ConsumerId,
+    ) -> (Self, oneshot::Receiver<Option<ClientIdCollision>>) {
+        with_reply(|reply| Command::ClientIdCollision { consumer, reply })
     }
 
     /// A [`Command::CreateTransactionProducer`] and the receiver of its result.

@@ -19,10 +19,10 @@ use rocketwire_core::header::TransactionState;
 use rocketwire_core::message::Message;
 use rocketwire_core::producer::{ProducerConfig, QueueSelector, SendError, SendResult};
 use rocketwire_core::{
-    ClientConfig, ClientCore, ClientError, ConnId, ConsumeDirectlyToken, ConsumeOutcome,
-    ConsumerCloseReport, ConsumerError, ConsumerId, DeliveryId, Event, IncomingRequest, Input,
-    InvokeError, LocalTransactionToken, Misuse, OpId, Output, RemotingCommand, ResponseCode,
-    SystemWallClock, TransactionCheckToken, TransactionSendResult,
+    ClientConfig, ClientCore, ClientError, ClientIdCollision, ConnId, ConsumeDirectlyToken,
+    ConsumeOutcome, ConsumerCloseReport, ConsumerError, ConsumerId, DeliveryId, Event,
+    IncomingRequest, Input, InvokeError, LocalTransactionToken, Misuse, OpId, Output,
+    RemotingCommand, ResponseCode, SystemWallClock, TransactionCheckToken, TransactionSendResult,
 };
 
 use crate::inflight::{Permit, ProducerOptions};
@@ -143,6 +143,7 @@ fn refuse_after_shutdown(waiters: &mut Vec<Reply<()>>, command: Command) -> Opti
             drop(reply.send(Ok(ConsumerCloseReport::default())))
         }
         Command::ConsumerState { reply, .. } => drop(reply.send(Default::default())),
+        Command::ClientIdCollision { reply, .. } => drop(reply.send(None)),
         Command::CommitOffsets { reply, .. } => refuse_shut_down(reply),
         Command::CreateTransactionProducer { reply, .. } => refuse_shut_down(reply),
         Command::SendTransactional { reply, .. } => drop(reply.send(Err(shutdown_error()))),
@@ -463,6 +464,9 @@ impl Shell {
                     tracing::debug!(%misuse, "nothing to abandon");
                 }
             }
+            Command::ClientIdCollision { consumer, reply } => {
+                let _ = reply.send(self.core.client_id_collision(consumer));
+            }
             Command::ConsumerState { consumer, reply } => {
                 let _ = reply.send((
                     self.core.assigned_queues(consumer),
@@ -537,7 +541,9 @@ impl Shell {
     /// raced with [`Io::Close`]) are dropped here, so IO loops need not filter them.
     pub fn handle_input(&mut self, now: Instant, input: Input) {
         let conn = match &input {
-            Input::Connected(c) | Input::Received(c, _) => Some((*c, false)),
+            Input::Connected(c) | Input::Received(c, _) | Input::LocalAddr(c, _) => {
+                Some((*c, false))
+            }
             Input::ConnectFailed(c, _) | Input::TlsFailed(c, _) | Input::Closed(c) => {
                 Some((*c, true))
             }

@@ -9,13 +9,14 @@
 //! and feeds answers back with [`ConsumerMachine::handle_response`] and
 //! [`ConsumerMachine::handle_route`].
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use super::super::addr_map::BrokerAddrMap;
 use super::super::ids::{ConsumerId, DeliveryId, OpId};
 use super::super::route::RouteState;
 use super::super::Event;
+use super::identity::IdentityCheck;
 use super::ConsumerCloseReport;
 use crate::body::{ConsumeType, ConsumerData, MessageModel, MessageQueue};
 use crate::codec::RemotingCommand;
@@ -24,7 +25,7 @@ use crate::consumer::{
     StartOffset, Subscription,
 };
 use crate::message::MessageExt;
-use crate::remoting::InvokeError;
+use crate::remoting::{ConnHistory, InvokeError};
 use crate::time::{Rng, WallClock};
 
 /// What a consumer machine sees of the client around it, lent for one call.
@@ -48,6 +49,8 @@ pub(in crate::client) struct Env<'a> {
     pub(in crate::client) stopped: bool,
     /// Broker addresses to dial instead of learned ones (a message's store host).
     pub(in crate::client) addr_map: &'a BrokerAddrMap,
+    /// The client's own connections, per address.
+    pub(in crate::client) conn_history: &'a HashMap<String, ConnHistory>,
 }
 
 impl Env<'_> {
@@ -103,6 +106,8 @@ pub(in crate::client) enum Request {
     },
     /// A request a user's commit waits for.
     Commit(OpId),
+    /// The group's connections on a broker, for the client-id check.
+    Connections(String),
 }
 
 #[derive(Debug)]
@@ -241,7 +246,9 @@ pub(in crate::client) struct ConsumerMachine {
     pub(super) list_rounds: BTreeMap<String, ListRound>,
     /// The last rebalance round number handed out.
     pub(super) last_round: u64,
-    out: VecDeque<ConsumerOutput>,
+    /// The client-id collision check.
+    pub(super) identity: IdentityCheck,
+    pub(super) out: VecDeque<ConsumerOutput>,
 }
 
 impl ConsumerMachine {
@@ -283,6 +290,7 @@ impl ConsumerMachine {
             route_retried: BTreeSet::new(),
             list_rounds: BTreeMap::new(),
             last_round: 0,
+            identity: IdentityCheck::default(),
             out: VecDeque::new(),
         }
     }
@@ -509,6 +517,7 @@ impl ConsumerMachine {
             Request::Commit(op) => self.on_commit_step(op),
             Request::CloseStep => self.on_close_step(),
             Request::ClosePersist { mq, offset } => self.on_close_persist(mq, offset, result),
+            Request::Connections(addr) => self.on_connections(now, env, addr, result),
         }
     }
 }

@@ -47,6 +47,7 @@ mod admin;
 mod close;
 mod commands;
 mod direct;
+mod identity;
 mod machine;
 mod persist;
 mod pull;
@@ -58,6 +59,7 @@ mod tests;
 
 pub use super::ids::{ConsumerId, DeliveryId};
 pub use direct::{consume_directly_response, ConsumeDirectlyToken};
+pub use identity::ClientIdCollision;
 pub(super) use machine::Request as ConsumerRequest;
 use machine::{ConsumerMachine, ConsumerOutput, Env};
 
@@ -310,6 +312,15 @@ impl ClientCore {
             .unwrap_or_default()
     }
 
+    /// The client-id collision consumer `consumer` found last ([`Event::ClientIdCollision`]),
+    /// while it lasts.
+    pub fn client_id_collision(&self, consumer: ConsumerId) -> Option<ClientIdCollision> {
+        self.consumers
+            .machines
+            .get(&consumer)
+            .and_then(|m| m.identity.collision().cloned())
+    }
+
     /// The queues a consumer holds now.
     pub fn assigned_queues(&self, consumer: ConsumerId) -> Vec<MessageQueue> {
         self.consumers
@@ -448,6 +459,7 @@ impl ClientCore {
             request_timeout: self.config.request_timeout,
             stopped: self.closing,
             addr_map: &self.config.broker_addr_map,
+            conn_history: self.remoting.history(),
         };
         let result = f(machine, &mut env);
         self.flush_consumer(now, id);

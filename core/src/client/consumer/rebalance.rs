@@ -142,6 +142,7 @@ impl ConsumerMachine {
                 rerun: false,
             },
         );
+        let first = addrs.first().cloned();
         for addr in addrs {
             let command = header::request(RequestCode::GetConsumerListByGroup, &header);
             self.request(
@@ -150,6 +151,10 @@ impl ConsumerMachine {
                 command,
                 Request::ConsumerList(topic.to_string(), round),
             );
+        }
+        // With each round, whether another member shares our client id.
+        if let Some(addr) = first {
+            self.check_identity(env, &addr);
         }
     }
 

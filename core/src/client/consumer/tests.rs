@@ -3,7 +3,7 @@
 //! the machine asks for) and checks what comes out.
 #![allow(clippy::disallowed_methods)] // one real Instant as the origin of virtual time
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -12,15 +12,18 @@ use super::super::addr_map::BrokerAddrMap;
 use super::super::ids::{ConsumerId, DeliveryId, OpId};
 use super::super::route::RouteState;
 use super::super::{ClientConfig, Event};
+use super::identity::STALE_CHANNEL_EXPIRY;
 use super::machine::{ConsumerMachine, ConsumerOutput, Env, Request};
-use super::ConsumeOutcome;
+use super::{ClientIdCollision, ConsumeOutcome};
 use crate::body::{
-    BrokerData, LockBatchResponseBody, MessageModel, MessageQueue, QueueData, TopicRouteData,
+    BrokerData, Connection, ConsumerConnection, LockBatchResponseBody, MessageModel, MessageQueue,
+    QueueData, TopicRouteData,
 };
 use crate::codec::{RemotingCommand, RequestCode, ResponseCode};
 use crate::consumer::{ConsumeMode, ConsumerConfig, OffsetTable, Subscription};
 use crate::header::{CommandHeader, PullMessageResponseHeader};
 use crate::message::{encode_stored, Message, MessageExt};
+use crate::remoting::ConnHistory;
 use crate::time::{Rng, WallClock};
 
 /// The wall clock the machines see: fixed.
@@ -45,6 +48,7 @@ struct Router {
     next_delivery: u64,
     now: Instant,
     addr_map: BrokerAddrMap,
+    conn_history: HashMap<String, ConnHistory>,
 }
 
 /// A request the machine asked for, as the router saw it.
@@ -78,6 +82,7 @@ impl Router {
             next_delivery: 1,
             now: Instant::now(),
             addr_map: BrokerAddrMap::default(),
+            conn_history: HashMap::new(),
         }
     }
 
@@ -98,6 +103,7 @@ impl Router {
             request_timeout: Duration::from_secs(3),
             stopped: false,
             addr_map: &self.addr_map,
+            conn_history: &self.conn_history,
         };
         let result = f(m, now, &mut env);
         let mut out = Out::default();
@@ -228,12 +234,36 @@ fn rebalanced_alone(r: &mut Router, mode: ConsumeMode) -> (ConsumerMachine, Out)
     let mut m = machine(mode, MessageModel::Clustering);
     let (_, out) = r.call(&mut m, |m, now, env| m.rebalance(now, env));
     assert!(out.routes.is_empty(), "the route is cached");
-    let [list] = <[Sent; 1]>::try_from(out.requests).expect("one list request");
+    let [list, connections] =
+        <[Sent; 2]>::try_from(out.requests).expect("a list request and a connection list request");
     assert_eq!(code_of(&list), RequestCode::GetConsumerListByGroup);
     assert_eq!(list.addr, BROKER);
+    assert_eq!(
+        code_of(&connections),
+        RequestCode::GetConsumerConnectionList
+    );
+    let response = connection_list(&connections.command, &[(ME, "10.0.0.9:50000")]);
+    let out = r.answer(&mut m, connections, response);
+    assert!(out.requests.is_empty() && out.events.is_empty(), "{out:?}");
     let response = consumer_list(&list.command, &[ME]);
     let out = r.answer(&mut m, list, response);
     (m, out)
+}
+
+/// A GET_CONSUMER_CONNECTION_LIST answer listing `(client id, address)` pairs.
+fn connection_list(request: &RemotingCommand, members: &[(&str, &str)]) -> RemotingCommand {
+    let connections = ConsumerConnection {
+        connection_set: members
+            .iter()
+            .map(|(id, addr)| Connection {
+                client_id: (*id).to_owned(),
+                client_addr: (*addr).to_owned(),
+                language: "RUST".into(),
+                version: 0,
+            })
+            .collect(),
+    };
+    ok(request).with_body(connections.encode())
 }
 
 /// Rebalanced alone, every queue started at offset 0 and its first pull out.
@@ -594,4 +624,160 @@ fn a_seek_gives_up_the_queues_deliveries_and_marks_the_event_stream() {
         .flat_map(|(_, _, o)| o)
         .collect();
     assert_eq!(again, vec![0, 1]);
+}
+
+/// Starts a rebalance round of `m` at `r.now`, answers its consumer list (`[ME]`) and
+/// returns the connection-list request the round sent.
+fn identity_round(r: &mut Router, m: &mut ConsumerMachine) -> Sent {
+    let (_, out) = r.call(m, |m, now, env| m.rebalance(now, env));
+    let (mut lists, mut checks): (Vec<Sent>, Vec<Sent>) = out
+        .requests
+        .into_iter()
+        .partition(|s| code_of(s) == RequestCode::GetConsumerListByGroup);
+    let list = lists.pop().expect("a consumer list request");
+    let response = consumer_list(&list.command, &[ME]);
+    r.answer(m, list, response);
+    let check = checks.pop().expect("a connection list request");
+    assert_eq!(code_of(&check), RequestCode::GetConsumerConnectionList);
+    assert!(checks.is_empty(), "one check per round");
+    check
+}
+
+/// The collision `m` reports for the addresses `others` on [`BROKER`].
+fn collision(others: &[&str]) -> ClientIdCollision {
+    ClientIdCollision {
+        consumer: ConsumerId(1),
+        group: "g".into(),
+        client_id: ME.into(),
+        broker: BROKER.into(),
+        client_addrs: others.iter().map(|a| (*a).to_owned()).collect(),
+    }
+}
+
+/// One check round of `m` whose answer lists `members`; what came out.
+fn check_round(r: &mut Router, m: &mut ConsumerMachine, members: &[(&str, &str)]) -> Out {
+    let check = identity_round(r, m);
+    let response = connection_list(&check.command, members);
+    r.answer(m, check, response)
+}
+
+#[test]
+fn without_local_addresses_our_id_on_two_connections_is_a_collision() {
+    let mut r = Router::new();
+    let mut m = machine(ConsumeMode::Concurrently, MessageModel::Clustering);
+    let check = identity_round(&mut r, &mut m);
+    assert_eq!(check.addr, BROKER);
+    assert_eq!(check.command.field("consumerGroup"), Some("g"));
+    let members = [
+        (ME, "10.0.0.9:50000"),
+        ("10.0.0.5@other", "10.0.0.5:40000"),
+        (ME, "10.0.0.3:41000"),
+    ];
+    let response = connection_list(&check.command, &members);
+    let out = r.answer(&mut m, check, response);
+    let expected = collision(&["10.0.0.3:41000", "10.0.0.9:50000"]);
+    assert_eq!(out.events, vec![Event::ClientIdCollision(expected.clone())]);
+    assert_eq!(m.identity.collision(), Some(&expected));
+
+    // Seen again: not reported twice. Gone: it lasts until no other address was seen for
+    // a broker's channel expiry, then clears.
+    assert!(check_round(&mut r, &mut m, &members).events.is_empty());
+    assert!(check_round(&mut r, &mut m, &members[..2]).events.is_empty());
+    assert_eq!(m.identity.collision(), Some(&expected));
+    r.now += STALE_CHANNEL_EXPIRY + Duration::from_secs(1);
+    assert!(check_round(&mut r, &mut m, &members[..2]).events.is_empty());
+    assert_eq!(m.identity.collision(), None);
+}
+
+#[test]
+fn after_a_reconnect_a_duplicate_counts_only_once_a_stale_channel_would_have_expired() {
+    let mut r = Router::new();
+    let history = ConnHistory {
+        opened: 2,
+        ..ConnHistory::default()
+    };
+    r.conn_history.insert(BROKER.into(), history);
+    let mut m = machine(ConsumeMode::Concurrently, MessageModel::Clustering);
+    let members = [(ME, "10.0.0.9:50000"), (ME, "10.0.0.9:49000")];
+    let out = check_round(&mut r, &mut m, &members);
+    assert!(
+        out.events.is_empty(),
+        "maybe our previous connection: {out:?}"
+    );
+    r.now += STALE_CHANNEL_EXPIRY;
+    assert!(check_round(&mut r, &mut m, &members).events.is_empty());
+    r.now += Duration::from_secs(1);
+    let out = check_round(&mut r, &mut m, &members);
+    assert_eq!(
+        out.events,
+        vec![Event::ClientIdCollision(collision(&[
+            "10.0.0.9:49000",
+            "10.0.0.9:50000"
+        ]))]
+    );
+}
+
+#[test]
+fn with_local_addresses_another_address_under_our_id_is_a_collision() {
+    let mut r = Router::new();
+    let history = ConnHistory {
+        opened: 2,
+        current: Some("10.0.0.9:50000".into()),
+        local_addrs: ["10.0.0.9:50000".to_owned(), "10.0.0.9:49000".to_owned()].into(),
+    };
+    r.conn_history.insert(BROKER.into(), history);
+    let mut m = machine(ConsumeMode::Concurrently, MessageModel::Clustering);
+    // Our current and our previous connection: nobody else.
+    let ours = [(ME, "10.0.0.9:50000"), (ME, "10.0.0.9:49000")];
+    assert!(check_round(&mut r, &mut m, &ours).events.is_empty());
+    assert_eq!(m.identity.collision(), None);
+    // A broker that keeps one connection per id shows the twin's instead of ours.
+    let out = check_round(&mut r, &mut m, &[(ME, "10.0.0.3:41000")]);
+    let expected = collision(&["10.0.0.3:41000"]);
+    assert_eq!(out.events, vec![Event::ClientIdCollision(expected.clone())]);
+    // Ours again: the twin heartbeats again soon, so the collision stands.
+    assert!(check_round(&mut r, &mut m, &ours[..1]).events.is_empty());
+    assert_eq!(m.identity.collision(), Some(&expected));
+}
+
+#[test]
+fn behind_nat_a_foreign_address_proves_nothing() {
+    let mut r = Router::new();
+    let history = ConnHistory {
+        opened: 1,
+        current: Some("192.168.1.5:50000".into()),
+        local_addrs: ["192.168.1.5:50000".to_owned()].into(),
+    };
+    r.conn_history.insert(BROKER.into(), history);
+    let mut m = machine(ConsumeMode::Concurrently, MessageModel::Clustering);
+    // The broker has never listed our address as we know it: it sees the NAT's.
+    for _ in 0..3 {
+        let out = check_round(&mut r, &mut m, &[(ME, "203.0.113.7:6000")]);
+        assert!(out.events.is_empty(), "{out:?}");
+    }
+    assert_eq!(m.identity.collision(), None);
+}
+
+#[test]
+fn consumers_that_share_no_queues_do_not_check() {
+    let mut r = Router::new();
+    let mut m = machine(ConsumeMode::Concurrently, MessageModel::Broadcasting);
+    let (_, out) = r.call(&mut m, |m, now, env| m.rebalance(now, env));
+    assert!(out
+        .requests
+        .iter()
+        .all(|s| code_of(s) != RequestCode::GetConsumerConnectionList));
+    // A failed check says nothing and the next round asks again.
+    let mut m = machine(ConsumeMode::Concurrently, MessageModel::Clustering);
+    let check = identity_round(&mut r, &mut m);
+    let out = r.call(&mut m, |m, now, env| {
+        m.handle_response(
+            now,
+            env,
+            check.request,
+            Err(crate::remoting::InvokeError::Timeout),
+        )
+    });
+    assert!(out.1.events.is_empty());
+    identity_round(&mut r, &mut m);
 }
