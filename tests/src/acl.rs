@@ -5,11 +5,15 @@
 //! once. The user comes from `ROCKETWIRE_ACL_USER` and
 //! `ROCKETWIRE_ACL_PASSWORD`.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rocketwire_core::acl::Credentials;
+use rocketwire_core::consumer::{ConsumerConfig, Subscription};
 use rocketwire_core::message::Message;
 use rocketwire_core::producer::{SendError, SendStatus};
+use rocketwire_core::{ConsumeOutcome, ResponseCode};
+use rocketwire_tokio::PushConsumerOptions;
 
 use crate::flow::{produce_and_consume, producer_of};
 use crate::{cluster_config, unique, Harness};
@@ -56,6 +60,38 @@ pub fn wrong_secret_fails_fast_with_the_typed_error(h: &dyn Harness) {
         "failed after {took:?}, not at once"
     );
     let _ = producer.shutdown();
+    let _ = client.shutdown();
+}
+
+/// A consumer with a wrong secret gets nothing, and says why: the broker's refusal is typed
+/// (NO_PERMISSION, the request refused, the broker's remark) instead of quiet retries.
+pub fn refused_consumer_reports_the_typed_refusal(h: &dyn Harness) {
+    let user = env("ROCKETWIRE_ACL_USER");
+    let client = client_with(h, Credentials::new(user, "not-the-password"));
+    let config = ConsumerConfig {
+        group: unique("rw_cgroup"),
+        ..ConsumerConfig::default()
+    };
+    // A topic whose route the (unauthenticated) namesrv gives: the broker's own.
+    let consumer = client
+        .create_push_consumer(
+            config,
+            vec![Subscription::tag("TBW102", "*").expect("subscription")],
+            PushConsumerOptions::default(),
+            Arc::new(|_| ConsumeOutcome::Success),
+        )
+        .expect("consumer starts (the refusal comes from the broker later)");
+    let give_up = Instant::now() + Duration::from_secs(30);
+    let refusal = loop {
+        if let Some(refusal) = consumer.refusal().expect("query") {
+            break refusal;
+        }
+        assert!(Instant::now() < give_up, "no refusal reported in 30 s");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(refusal.code, ResponseCode::NoPermission, "{refusal:?}");
+    assert!(!refusal.request.is_empty() && !refusal.broker.is_empty());
+    let _ = consumer.shutdown(Duration::from_secs(1));
     let _ = client.shutdown();
 }
 

@@ -9,7 +9,7 @@ use rocketwire_core::message::{Message, MessageExt};
 use rocketwire_core::producer::{ProducerConfig, QueueSelector, SendError, SendResult};
 use rocketwire_core::{
     ClientConfig, ClientError, ClientIdCollision, ConsumeOutcome, ConsumerCloseReport,
-    RemotingCommand, TransactionSendResult,
+    ConsumerRefusal, RemotingCommand, TransactionSendResult,
 };
 use rocketwire_tokio::{
     ConsumerStartError, DriverOptions, LitePullError, LitePullOptions, PushConsumerOptions,
@@ -106,6 +106,8 @@ pub trait HarnessConsumer {
     fn assigned_queues(&self) -> Result<Vec<MessageQueue>, ClientError>;
     /// `PushConsumer::client_id_collision`.
     fn client_id_collision(&self) -> Result<Option<ClientIdCollision>, ClientError>;
+    /// `PushConsumer::refusal`.
+    fn refusal(&self) -> Result<Option<ConsumerRefusal>, ClientError>;
     /// `PushConsumer::offsets`: the queues whose start offset is known, with their offsets.
     fn offsets(&self) -> Result<std::collections::BTreeMap<MessageQueue, i64>, ClientError>;
     /// `PushConsumer::subscribe`.
@@ -251,6 +253,9 @@ macro_rules! handle_impls {
             }
             fn client_id_collision(&self) -> Result<Option<ClientIdCollision>, ClientError> {
                 self.harness.run(self.consumer.client_id_collision())
+            }
+            fn refusal(&self) -> Result<Option<ConsumerRefusal>, ClientError> {
+                self.harness.run(self.consumer.refusal())
             }
             fn offsets(
                 &self,

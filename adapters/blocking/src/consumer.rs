@@ -10,6 +10,7 @@ use rocketwire_core::consumer::{ConsumerConfig, Subscription};
 use rocketwire_core::message::MessageExt;
 use rocketwire_core::{
     ClientError, ClientIdCollision, ConsumeOutcome, ConsumerCloseReport, ConsumerId,
+    ConsumerRefusal,
 };
 use rocketwire_driver::{block_on, ConsumerStartError, PushConsumerOptions};
 
@@ -78,6 +79,9 @@ impl PushConsumer {
         /// Another client of this consumer's group with this client's id, while there is
         /// one (checked with each rebalance): give each client its own `instance_name`.
         fn client_id_collision(&self) -> Result<Option<ClientIdCollision>, ClientError>;
+        /// The broker's refusal of this consumer for lack of permission, until a request of
+        /// the refused kind succeeds. A refused consumer gets no messages.
+        fn refusal(&self) -> Result<Option<ConsumerRefusal>, ClientError>;
         /// The offsets this consumer would commit now, per queue.
         fn offsets(&self) -> Result<BTreeMap<MessageQueue, i64>, ClientError>;
         /// Subscribes another topic while running, or changes the expression of one (Java

@@ -25,6 +25,7 @@ use rocketwire_core::consumer::{ConsumerConfig, Subscription};
 use rocketwire_core::message::MessageExt;
 use rocketwire_core::{
     ClientError, ClientIdCollision, ConsumeOutcome, ConsumerCloseReport, ConsumerError, ConsumerId,
+    ConsumerRefusal,
 };
 
 use crate::bounded::Bounded;
@@ -269,6 +270,15 @@ impl<R> PushConsumer<R> {
     /// queues wrongly: give each client its own `instance_name`.
     pub async fn client_id_collision(&self) -> Result<Option<ClientIdCollision>, ClientError> {
         let (command, rx) = Command::client_id_collision(self.id);
+        self.client.send(command).await?;
+        rx.await.map_err(|_| ClientError::Shutdown)
+    }
+
+    /// The broker's refusal of this consumer for lack of permission (wrong credentials, an
+    /// ACL not granting its group or topic), until a request of the refused kind succeeds
+    /// (see [`rocketwire_core::ConsumerRefusal`]). A refused consumer gets no messages.
+    pub async fn refusal(&self) -> Result<Option<ConsumerRefusal>, ClientError> {
+        let (command, rx) = Command::consumer_refusal(self.id);
         self.client.send(command).await?;
         rx.await.map_err(|_| ClientError::Shutdown)
     }

@@ -40,7 +40,7 @@ mod transaction;
 use brokers::BrokerRegistry;
 pub use consumer::{
     consume_directly_response, ClientIdCollision, ConsumeDirectlyToken, ConsumeOutcome,
-    ConsumerCloseReport, ConsumerError, ConsumerId, DeliveryId,
+    ConsumerCloseReport, ConsumerError, ConsumerId, ConsumerRefusal, DeliveryId,
 };
 use consumer::{ConsumerRequest, ConsumerTable};
 pub use misuse::Misuse;
@@ -249,6 +249,11 @@ pub enum Event {
     /// changes its `instance_name` or `client_ip`. Emitted when found (and again if it
     /// changes); [`ClientCore::client_id_collision`] tells whether it lasts.
     ClientIdCollision(ClientIdCollision),
+    /// A broker refused a consumer's request for lack of permission (see
+    /// [`ConsumerRefusal`]): wrong credentials or an ACL that does not grant its group or
+    /// topic. Emitted for the first refusal and each new kind of one;
+    /// [`ClientCore::consumer_refusal`] tells whether it lasts.
+    ConsumerRefused(ConsumerRefusal),
     /// A peer broke the protocol without failing a request of ours (e.g. a response with an
     /// unknown opaque), or sent a malformed frame (its connection was closed).
     PeerError {
@@ -350,7 +355,8 @@ enum Pending {
     /// round, and give their queues to others).
     Heartbeat(String),
     /// A request of a consumer.
-    Consumer(ConsumerId, ConsumerRequest),
+    /// A consumer's request to a broker (the address).
+    Consumer(ConsumerId, ConsumerRequest, String),
 }
 
 impl std::fmt::Debug for ClientCore {
@@ -647,8 +653,8 @@ impl ClientCore {
                             matches!(&result, Ok(r) if r.response_code() == ResponseCode::Success);
                         self.heartbeat_answered(now, &addr, ok);
                     }
-                    Some(Pending::Consumer(id, request)) => {
-                        self.finish_consumer_request(now, id, request, result)
+                    Some(Pending::Consumer(id, request, addr)) => {
+                        self.finish_consumer_request(now, id, &addr, request, result)
                     }
                     None => {}
                 }

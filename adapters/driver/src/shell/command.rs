@@ -224,6 +224,13 @@ pub enum Command {
         /// Gets it.
         reply: oneshot::Sender<Option<ClientIdCollision>>,
     },
+    /// [`ClientCore::consumer_refusal`].
+    ConsumerRefusal {
+        /// Which consumer.
+        consumer: ConsumerId,
+        /// Gets it.
+        reply: oneshot::Sender<Option<ConsumerRefusal>>,
+    },
     /// [`ClientCore::assigned_queues`] and [`ClientCore::consumer_offsets`].
     ConsumerState {
         /// Which consumer.
@@ -484,6 +491,13 @@ impl Command {
     /// A [`Command::ConsumerState`] and the receiver of its result.
     pub fn consumer_state(consumer: ConsumerId) -> (Self, oneshot::Receiver<ConsumerState>) {
         with_reply(|reply| Command::ConsumerState { consumer, reply })
+    }
+
+    /// A [`Command::ConsumerRefusal`] and the receiver of its answer.
+    pub fn consumer_refusal(
+        consumer: ConsumerId,
+    ) -> (Self, oneshot::Receiver<Option<ConsumerRefusal>>) {
+        with_reply(|reply| Command::ConsumerRefusal { consumer, reply })
     }
 
     /// A [`Command::ClientIdCollision`] and the receiver of its answer.

@@ -20,8 +20,8 @@ use rocketwire_core::message::Message;
 use rocketwire_core::producer::{ProducerConfig, QueueSelector, SendError, SendResult};
 use rocketwire_core::{
     ClientConfig, ClientCore, ClientError, ClientIdCollision, ConnId, ConsumeDirectlyToken,
-    ConsumeOutcome, ConsumerCloseReport, ConsumerError, ConsumerId, DeliveryId, Event,
-    IncomingRequest, Input, InvokeError, LocalTransactionToken, Misuse, OpId, Output,
+    ConsumeOutcome, ConsumerCloseReport, ConsumerError, ConsumerId, ConsumerRefusal, DeliveryId,
+    Event, IncomingRequest, Input, InvokeError, LocalTransactionToken, Misuse, OpId, Output,
     RemotingCommand, ResponseCode, SystemWallClock, TransactionCheckToken, TransactionSendResult,
 };
 
@@ -144,6 +144,7 @@ fn refuse_after_shutdown(waiters: &mut Vec<Reply<()>>, command: Command) -> Opti
         }
         Command::ConsumerState { reply, .. } => drop(reply.send(Default::default())),
         Command::ClientIdCollision { reply, .. } => drop(reply.send(None)),
+        Command::ConsumerRefusal { reply, .. } => drop(reply.send(None)),
         Command::CommitOffsets { reply, .. } => refuse_shut_down(reply),
         Command::CreateTransactionProducer { reply, .. } => refuse_shut_down(reply),
         Command::SendTransactional { reply, .. } => drop(reply.send(Err(shutdown_error()))),
@@ -466,6 +467,9 @@ impl Shell {
             }
             Command::ClientIdCollision { consumer, reply } => {
                 let _ = reply.send(self.core.client_id_collision(consumer));
+            }
+            Command::ConsumerRefusal { consumer, reply } => {
+                let _ = reply.send(self.core.consumer_refusal(consumer));
             }
             Command::ConsumerState { consumer, reply } => {
                 let _ = reply.send((

@@ -17,6 +17,7 @@ use super::super::ids::{ConsumerId, DeliveryId, OpId};
 use super::super::route::RouteState;
 use super::super::Event;
 use super::identity::IdentityCheck;
+use super::refusal::ConsumerRefusal;
 use super::ConsumerCloseReport;
 use crate::body::{ConsumeType, ConsumerData, MessageModel, MessageQueue};
 use crate::codec::RemotingCommand;
@@ -82,6 +83,24 @@ pub(in crate::client) enum ConsumerOutput {
     Route(String),
     /// Something for the user.
     Event(Event),
+}
+
+impl Request {
+    /// The name of the request code this kind of request is sent with.
+    pub(in crate::client) fn code_name(&self) -> &'static str {
+        match self {
+            Request::ConsumerList(..) => "GET_CONSUMER_LIST_BY_GROUP",
+            Request::QueryOffset(_) => "QUERY_CONSUMER_OFFSET",
+            Request::MaxOffset(_) => "GET_MAX_OFFSET",
+            Request::SearchOffset(_) => "SEARCH_OFFSET_BY_TIMESTAMP",
+            Request::Pull(..) => "PULL_MESSAGE",
+            Request::SendBack(..) => "CONSUMER_SEND_MSG_BACK",
+            Request::Lock(_) => "LOCK_BATCH_MQ",
+            Request::CloseStep => "UNLOCK_BATCH_MQ / UNREGISTER_CLIENT",
+            Request::ClosePersist { .. } | Request::Commit(_) => "UPDATE_CONSUMER_OFFSET",
+            Request::Connections(_) => "GET_CONSUMER_CONNECTION_LIST",
+        }
+    }
 }
 
 /// What a request of the machine was for.
@@ -248,6 +267,8 @@ pub(in crate::client) struct ConsumerMachine {
     pub(super) last_round: u64,
     /// The client-id collision check.
     pub(super) identity: IdentityCheck,
+    /// The last refusal for lack of permission, until a request of its kind succeeds.
+    pub(super) refusal: Option<ConsumerRefusal>,
     pub(super) out: VecDeque<ConsumerOutput>,
 }
 
@@ -291,6 +312,7 @@ impl ConsumerMachine {
             list_rounds: BTreeMap::new(),
             last_round: 0,
             identity: IdentityCheck::default(),
+            refusal: None,
             out: VecDeque::new(),
         }
     }
@@ -501,9 +523,15 @@ impl ConsumerMachine {
         &mut self,
         now: Instant,
         env: &mut Env<'_>,
+        broker: &str,
         request: Request,
         result: Result<RemotingCommand, InvokeError>,
     ) {
+        // The connection list is an admin request an ACL may not grant a consumer: the
+        // collision check goes without it, the consumer works.
+        if !matches!(request, Request::Connections(_)) {
+            self.note_permission(broker, request.code_name(), &result);
+        }
         match request {
             Request::Pull(mq, epoch) => self.on_pull_result(now, env, &mq, epoch, result),
             Request::SendBack(d, offset) => self.on_send_back_result(now, env, d, offset, result),

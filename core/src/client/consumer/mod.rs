@@ -52,6 +52,7 @@ mod machine;
 mod persist;
 mod pull;
 mod rebalance;
+mod refusal;
 mod requests;
 mod start;
 #[cfg(test)]
@@ -62,6 +63,7 @@ pub use direct::{consume_directly_response, ConsumeDirectlyToken};
 pub use identity::ClientIdCollision;
 pub(super) use machine::Request as ConsumerRequest;
 use machine::{ConsumerMachine, ConsumerOutput, Env};
+pub use refusal::ConsumerRefusal;
 
 /// What the user's handler made of a delivered batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -321,6 +323,15 @@ impl ClientCore {
             .and_then(|m| m.identity.collision().cloned())
     }
 
+    /// The refusal for lack of permission consumer `consumer` got last
+    /// ([`Event::ConsumerRefused`]), until a request of its kind succeeds.
+    pub fn consumer_refusal(&self, consumer: ConsumerId) -> Option<ConsumerRefusal> {
+        self.consumers
+            .machines
+            .get(&consumer)
+            .and_then(|m| m.refusal.clone())
+    }
+
     /// The queues a consumer holds now.
     pub fn assigned_queues(&self, consumer: ConsumerId) -> Vec<MessageQueue> {
         self.consumers
@@ -480,7 +491,10 @@ impl ClientCore {
                     command,
                     timeout,
                     request,
-                } => self.request(now, &addr, command, timeout, Pending::Consumer(id, request)),
+                } => {
+                    let pending = Pending::Consumer(id, request, addr.clone());
+                    self.request(now, &addr, command, timeout, pending)
+                }
                 ConsumerOutput::Oneway { addr, command } => {
                     self.remoting.send_oneway(now, &addr, command)
                 }
@@ -547,6 +561,7 @@ impl ClientCore {
         &mut self,
         now: Instant,
         id: ConsumerId,
+        broker: &str,
         request: ConsumerRequest,
         result: Result<RemotingCommand, InvokeError>,
     ) {
@@ -554,7 +569,7 @@ impl ClientCore {
             self.connection_lost(now, addr);
         }
         self.drive_consumer(now, id, |m, env| {
-            m.handle_response(now, env, request, result)
+            m.handle_response(now, env, broker, request, result)
         });
     }
 

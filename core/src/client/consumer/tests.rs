@@ -130,7 +130,7 @@ impl Router {
 
     fn answer(&mut self, m: &mut ConsumerMachine, sent: Sent, response: RemotingCommand) -> Out {
         self.call(m, |m, now, env| {
-            m.handle_response(now, env, sent.request, Ok(response))
+            m.handle_response(now, env, &sent.addr, sent.request, Ok(response))
         })
         .1
     }
@@ -774,10 +774,62 @@ fn consumers_that_share_no_queues_do_not_check() {
         m.handle_response(
             now,
             env,
+            BROKER,
             check.request,
             Err(crate::remoting::InvokeError::Timeout),
         )
     });
     assert!(out.1.events.is_empty());
     identity_round(&mut r, &mut m);
+}
+
+/// NO_PERMISSION, as an ACL-enabled broker refuses.
+fn refused(request: &RemotingCommand) -> RemotingCommand {
+    RemotingCommand::response_to(request, ResponseCode::NoPermission)
+        .with_remark("user rw-bad is not authorized")
+}
+
+/// A rebalance round of `m` whose connection list is refused and whose consumer list gets
+/// `answer`; the events of the list's answer.
+fn refusal_round(
+    r: &mut Router,
+    m: &mut ConsumerMachine,
+    answer: fn(&RemotingCommand) -> RemotingCommand,
+) -> Vec<Event> {
+    let (_, out) = r.call(m, |m, now, env| m.rebalance(now, env));
+    let mut events = Vec::new();
+    for sent in out.requests {
+        if code_of(&sent) == RequestCode::GetConsumerListByGroup {
+            let response = answer(&sent.command);
+            events.extend(r.answer(m, sent, response).events);
+        } else {
+            // The connection list is admin's: refusing it does not make the consumer refused.
+            let response = refused(&sent.command);
+            assert!(r.answer(m, sent, response).events.is_empty());
+        }
+    }
+    events
+}
+
+#[test]
+fn a_refusal_for_lack_of_permission_is_reported_once_and_ends_with_a_success() {
+    let mut r = Router::new();
+    let mut m = machine(ConsumeMode::Concurrently, MessageModel::Clustering);
+    let events = refusal_round(&mut r, &mut m, refused);
+    let [Event::ConsumerRefused(refusal)] = &events[..] else {
+        panic!("{events:?}");
+    };
+    assert_eq!(refusal.request, "GET_CONSUMER_LIST_BY_GROUP");
+    assert_eq!(refusal.broker, BROKER);
+    assert_eq!(refusal.code, ResponseCode::NoPermission);
+    assert_eq!(
+        refusal.remark.as_deref(),
+        Some("user rw-bad is not authorized")
+    );
+    assert_eq!(m.refusal.as_ref(), Some(refusal));
+    // Refused again the same way: not reported twice. Then accepted: over.
+    assert!(refusal_round(&mut r, &mut m, refused).is_empty());
+    assert!(m.refusal.is_some());
+    refusal_round(&mut r, &mut m, |c| consumer_list(c, &[ME]));
+    assert_eq!(m.refusal, None, "a successful list ends the refusal");
 }
