@@ -2,7 +2,7 @@
 //!
 //! The core never sees TLS itself: an adapter that encrypts its connections reports a failed
 //! handshake as [`crate::Input::TlsFailed`], and every request waiting for that connection
-//! fails with [`crate::remoting::InvokeError::Tls`]. Such a failure is about configuration
+//! fails with [`crate::InvokeError::Tls`]. Such a failure is about configuration
 //! (certificates, trust, protocol versions), not a passing fault, so sends do not retry it.
 
 /// Why a TLS handshake failed, by blame: the server's certificate, the handshake, or the

@@ -113,14 +113,20 @@ fn run() -> Result<(), String> {
             match core.poll_output(now) {
                 Output::Connect { conn, addr } => {
                     let result = connect(&addr, connect_timeout);
-                    inputs.push(match result {
+                    match result {
                         Ok(stream) => {
+                            // Optional: the local address lets consumers tell their own
+                            // connections from another client's with the same client id.
+                            let local = stream.local_addr().map(|a| a.to_string());
                             let outbox = VecDeque::new();
                             conns.insert(conn, Conn { stream, outbox });
-                            Input::Connected(conn)
+                            inputs.push(Input::Connected(conn));
+                            if let Ok(local) = local {
+                                inputs.push(Input::LocalAddr(conn, local));
+                            }
                         }
-                        Err(e) => Input::ConnectFailed(conn, e.to_string()),
-                    });
+                        Err(e) => inputs.push(Input::ConnectFailed(conn, e.to_string())),
+                    }
                 }
                 // The core emits frames for a connection only after `Input::Connected`.
                 Output::Transmit { conn, head, body } => {

@@ -25,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&selector, body)) = data.split_first() else {
         return;
     };
-    match selector % 11 {
+    match selector % 12 {
         0 => round_trip!(ResetOffsetBody, body),
         1 => round_trip!(GetConsumerStatusBody, body),
         2 => round_trip!(ConsumerRunningInfo, body),
@@ -36,6 +36,7 @@ fuzz_target!(|data: &[u8]| {
         7 => round_trip!(UnlockBatchRequestBody, body),
         8 => round_trip!(GetConsumerListByGroupResponseBody, body),
         9 => round_trip!(ClusterInfo, body),
+        10 => round_trip!(ConsumerConnection, body),
         _ => round_trip!(TopicRouteData, body),
     }
 });

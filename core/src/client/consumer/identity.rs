@@ -21,13 +21,9 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::machine::{ConsumerMachine, ConsumerOutput, Env, Request};
-use crate::body::{ConsumerConnection, MessageModel};
-use crate::client::Event;
-use crate::codec::{RemotingCommand, RequestCode, ResponseCode};
-use crate::header::{self, GetConsumerConnectionListRequestHeader};
-use crate::remoting::{ConnHistory, InvokeError};
-use crate::ConsumerId;
+use crate::body::ConsumerConnection;
+use crate::client::ConsumerId;
+use crate::remoting::ConnHistory;
 
 /// How long a broker may list a connection that is gone (Java broker
 /// `channelExpiredTimeout`, 120 s).
@@ -77,10 +73,84 @@ enum Verdict {
     Unsure,
 }
 
+/// Who is asking, for the collision record.
+pub(super) struct Asker<'a> {
+    pub(super) consumer: ConsumerId,
+    pub(super) group: &'a str,
+    pub(super) client_id: &'a str,
+}
+
 impl IdentityCheck {
     /// The collision found last, while it lasts.
     pub(super) fn collision(&self) -> Option<&ClientIdCollision> {
         self.reported.as_ref()
+    }
+
+    /// Starts a check unless one is under way: `false` when one is.
+    pub(super) fn start(&mut self) -> bool {
+        !std::mem::replace(&mut self.in_flight, true)
+    }
+
+    /// The answer of `broker` (its connection list, or `None`: no usable answer) to the
+    /// check `asker` started; a collision to report, when there is a new one.
+    pub(super) fn observe(
+        &mut self,
+        now: Instant,
+        asker: &Asker<'_>,
+        broker: &str,
+        connections: Option<ConsumerConnection>,
+        history: Option<&ConnHistory>,
+    ) -> Option<ClientIdCollision> {
+        self.in_flight = false;
+        // No answer says nothing either way: the next round asks again.
+        let connections = connections?;
+        let listed: Vec<String> = connections
+            .connection_set
+            .into_iter()
+            .filter(|c| c.client_id == asker.client_id)
+            .map(|c| c.client_addr)
+            .collect();
+        let client_addrs = match self.judge(now, broker, &listed, history) {
+            Verdict::Collision(addrs) => addrs,
+            Verdict::Unsure => return None,
+            Verdict::Clear => {
+                let lasted = self
+                    .foreign_seen
+                    .is_some_and(|t| now.saturating_duration_since(t) <= STALE_CHANNEL_EXPIRY);
+                if !lasted {
+                    if let Some(gone) = self.reported.take() {
+                        tracing::info!(
+                            group = %gone.group,
+                            client_id = %gone.client_id,
+                            "the client id is no longer shared"
+                        );
+                    }
+                }
+                return None;
+            }
+        };
+        self.foreign_seen = Some(now);
+        let collision = ClientIdCollision {
+            consumer: asker.consumer,
+            group: asker.group.to_owned(),
+            client_id: asker.client_id.to_owned(),
+            broker: broker.to_owned(),
+            client_addrs,
+        };
+        if self.reported.as_ref() == Some(&collision) {
+            return None;
+        }
+        tracing::error!(
+            group = %collision.group,
+            client_id = %collision.client_id,
+            broker = %collision.broker,
+            others = ?collision.client_addrs,
+            "CLIENT ID COLLISION: another client in this consumer group uses this client's id; \
+             the group's queues are split wrongly (some consumed twice, some not at all). Give \
+             each client its own ClientConfig::instance_name (or client_ip)"
+        );
+        self.reported = Some(collision.clone());
+        Some(collision)
     }
 
     /// Judges the addresses `listed` for our id by broker `broker`, given our own
@@ -134,100 +204,5 @@ fn same_addr(a: &str, b: &str) -> bool {
     match (a.parse::<SocketAddr>(), b.parse::<SocketAddr>()) {
         (Ok(a), Ok(b)) => a == b,
         _ => a == b,
-    }
-}
-
-impl ConsumerMachine {
-    /// Asks `addr` for the group's connections, unless a check is under way or this
-    /// consumer does not share queues (broadcasting, assigned queues).
-    pub(super) fn check_identity(&mut self, env: &mut Env<'_>, addr: &str) {
-        if self.identity.in_flight
-            || self.closing.is_some()
-            || self.assigned.is_some()
-            || self.config.message_model == MessageModel::Broadcasting
-        {
-            return;
-        }
-        self.identity.in_flight = true;
-        let header = GetConsumerConnectionListRequestHeader {
-            consumer_group: self.config.group.clone(),
-        };
-        let command = header::request(RequestCode::GetConsumerConnectionList, &header);
-        self.request(
-            env,
-            addr.to_owned(),
-            command,
-            Request::Connections(addr.to_owned()),
-        );
-    }
-
-    /// The group's connections on `addr` (or why there are none).
-    pub(super) fn on_connections(
-        &mut self,
-        now: Instant,
-        env: &mut Env<'_>,
-        addr: String,
-        result: Result<RemotingCommand, InvokeError>,
-    ) {
-        self.identity.in_flight = false;
-        let connections = result.ok().and_then(|r| {
-            (r.response_code() == ResponseCode::Success)
-                .then(|| ConsumerConnection::decode(&r.body).ok())
-                .flatten()
-        });
-        // No answer says nothing either way: the next round asks again.
-        let Some(connections) = connections else {
-            return;
-        };
-        let listed: Vec<String> = connections
-            .connection_set
-            .into_iter()
-            .filter(|c| c.client_id == env.client_id)
-            .map(|c| c.client_addr)
-            .collect();
-        let history = env.conn_history.get(&addr);
-        let client_addrs = match self.identity.judge(now, &addr, &listed, history) {
-            Verdict::Collision(addrs) => addrs,
-            Verdict::Unsure => return,
-            Verdict::Clear => {
-                let lasted = self
-                    .identity
-                    .foreign_seen
-                    .is_some_and(|t| now.saturating_duration_since(t) <= STALE_CHANNEL_EXPIRY);
-                if !lasted {
-                    if let Some(gone) = self.identity.reported.take() {
-                        tracing::info!(
-                            group = %gone.group,
-                            client_id = %gone.client_id,
-                            "the client id is no longer shared"
-                        );
-                    }
-                }
-                return;
-            }
-        };
-        self.identity.foreign_seen = Some(now);
-        let collision = ClientIdCollision {
-            consumer: self.id,
-            group: self.config.group.clone(),
-            client_id: env.client_id.to_owned(),
-            broker: addr,
-            client_addrs,
-        };
-        if self.identity.reported.as_ref() == Some(&collision) {
-            return;
-        }
-        tracing::error!(
-            group = %collision.group,
-            client_id = %collision.client_id,
-            broker = %collision.broker,
-            others = ?collision.client_addrs,
-            "CLIENT ID COLLISION: another client in this consumer group uses this client's id; \
-             the group's queues are split wrongly (some consumed twice, some not at all). Give \
-             each client its own ClientConfig::instance_name (or client_ip)"
-        );
-        self.identity.reported = Some(collision.clone());
-        self.out
-            .push_back(ConsumerOutput::Event(Event::ClientIdCollision(collision)));
     }
 }

@@ -17,7 +17,7 @@ use super::super::ids::{ConsumerId, DeliveryId, OpId};
 use super::super::route::RouteState;
 use super::super::Event;
 use super::identity::IdentityCheck;
-use super::refusal::ConsumerRefusal;
+use super::refusal::RefusalState;
 use super::ConsumerCloseReport;
 use crate::body::{ConsumeType, ConsumerData, MessageModel, MessageQueue};
 use crate::codec::RemotingCommand;
@@ -268,7 +268,7 @@ pub(in crate::client) struct ConsumerMachine {
     /// The client-id collision check.
     pub(super) identity: IdentityCheck,
     /// The last refusal for lack of permission, until a request of its kind succeeds.
-    pub(super) refusal: Option<ConsumerRefusal>,
+    pub(super) refusal: RefusalState,
     pub(super) out: VecDeque<ConsumerOutput>,
 }
 
@@ -312,7 +312,7 @@ impl ConsumerMachine {
             list_rounds: BTreeMap::new(),
             last_round: 0,
             identity: IdentityCheck::default(),
-            refusal: None,
+            refusal: RefusalState::default(),
             out: VecDeque::new(),
         }
     }
@@ -530,7 +530,11 @@ impl ConsumerMachine {
         // The connection list is an admin request an ACL may not grant a consumer: the
         // collision check goes without it, the consumer works.
         if !matches!(request, Request::Connections(_)) {
-            self.note_permission(broker, request.code_name(), &result);
+            let who = (self.id, self.config.group.as_str());
+            if let Some(refusal) = self.refusal.note(who, broker, request.code_name(), &result) {
+                self.out
+                    .push_back(ConsumerOutput::Event(Event::ConsumerRefused(refusal)));
+            }
         }
         match request {
             Request::Pull(mq, epoch) => self.on_pull_result(now, env, &mq, epoch, result),

@@ -314,7 +314,7 @@ impl ClientCore {
             .unwrap_or_default()
     }
 
-    /// The client-id collision consumer `consumer` found last ([`Event::ClientIdCollision`]),
+    /// The client-id collision consumer `consumer` found last ([`crate::Event::ClientIdCollision`]),
     /// while it lasts.
     pub fn client_id_collision(&self, consumer: ConsumerId) -> Option<ClientIdCollision> {
         self.consumers
@@ -324,12 +324,12 @@ impl ClientCore {
     }
 
     /// The refusal for lack of permission consumer `consumer` got last
-    /// ([`Event::ConsumerRefused`]), until a request of its kind succeeds.
+    /// ([`crate::Event::ConsumerRefused`]), until a request of its kind succeeds.
     pub fn consumer_refusal(&self, consumer: ConsumerId) -> Option<ConsumerRefusal> {
         self.consumers
             .machines
             .get(&consumer)
-            .and_then(|m| m.refusal.clone())
+            .and_then(|m| m.refusal.current().cloned())
     }
 
     /// The queues a consumer holds now.

@@ -4,11 +4,20 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use super::machine::{master_of, ConsumerMachine, Doubt, Env, ListRound, Request, Slot};
-use crate::body::{GetConsumerListByGroupResponseBody, MessageModel, MessageQueue, TopicRouteData};
+use super::identity::Asker;
+use super::machine::{
+    master_of, ConsumerMachine, ConsumerOutput, Doubt, Env, ListRound, Request, Slot,
+};
+use crate::body::{
+    ConsumerConnection, GetConsumerListByGroupResponseBody, MessageModel, MessageQueue,
+    TopicRouteData,
+};
+use crate::client::Event;
 use crate::codec::{RemotingCommand, RequestCode, ResponseCode};
 use crate::consumer::{unlock_request, QueueState, StartOffset};
-use crate::header::{self, GetConsumerListByGroupRequestHeader};
+use crate::header::{
+    self, GetConsumerConnectionListRequestHeader, GetConsumerListByGroupRequestHeader,
+};
 use crate::remoting::InvokeError;
 
 /// How soon a subscribed topic without a route is looked up again.
@@ -409,6 +418,58 @@ impl ConsumerMachine {
                     since: now,
                     last: now,
                 });
+        }
+    }
+}
+
+impl ConsumerMachine {
+    /// Asks `addr` for the group's connections (the client-id check, see [`super::identity`]),
+    /// unless a check is under way or this consumer does not share queues (broadcasting,
+    /// assigned queues).
+    pub(super) fn check_identity(&mut self, env: &mut Env<'_>, addr: &str) {
+        let shares_queues = self.closing.is_none()
+            && self.assigned.is_none()
+            && self.config.message_model != MessageModel::Broadcasting;
+        if !shares_queues || !self.identity.start() {
+            return;
+        }
+        let header = GetConsumerConnectionListRequestHeader {
+            consumer_group: self.config.group.clone(),
+        };
+        let command = header::request(RequestCode::GetConsumerConnectionList, &header);
+        self.request(
+            env,
+            addr.to_owned(),
+            command,
+            Request::Connections(addr.to_owned()),
+        );
+    }
+
+    /// The group's connections on `addr` (or why there are none).
+    pub(super) fn on_connections(
+        &mut self,
+        now: Instant,
+        env: &mut Env<'_>,
+        addr: String,
+        result: Result<RemotingCommand, InvokeError>,
+    ) {
+        let connections = result.ok().and_then(|r| {
+            (r.response_code() == ResponseCode::Success)
+                .then(|| ConsumerConnection::decode(&r.body).ok())
+                .flatten()
+        });
+        let asker = Asker {
+            consumer: self.id,
+            group: &self.config.group,
+            client_id: env.client_id,
+        };
+        let history = env.conn_history.get(&addr);
+        if let Some(collision) = self
+            .identity
+            .observe(now, &asker, &addr, connections, history)
+        {
+            self.out
+                .push_back(ConsumerOutput::Event(Event::ClientIdCollision(collision)));
         }
     }
 }

@@ -826,10 +826,14 @@ fn a_refusal_for_lack_of_permission_is_reported_once_and_ends_with_a_success() {
         refusal.remark.as_deref(),
         Some("user rw-bad is not authorized")
     );
-    assert_eq!(m.refusal.as_ref(), Some(refusal));
+    assert_eq!(m.refusal.current(), Some(refusal));
     // Refused again the same way: not reported twice. Then accepted: over.
     assert!(refusal_round(&mut r, &mut m, refused).is_empty());
-    assert!(m.refusal.is_some());
+    assert!(m.refusal.current().is_some());
     refusal_round(&mut r, &mut m, |c| consumer_list(c, &[ME]));
-    assert_eq!(m.refusal, None, "a successful list ends the refusal");
+    assert_eq!(
+        m.refusal.current(),
+        None,
+        "a successful list ends the refusal"
+    );
 }
