@@ -354,6 +354,17 @@ impl OpsHarness {
                 }
             }
             Event::PeerError { .. } => self.seen.peer_errors += 1,
+            Event::ClientIdCollision(c) => {
+                assert!(
+                    !c.client_addrs.is_empty(),
+                    "a collision names addresses: {c:?}"
+                );
+                self.seen.diagnostics += 1;
+            }
+            Event::ConsumerRefused(r) => {
+                assert_eq!(r.code, ResponseCode::NoPermission, "{r:?}");
+                self.seen.diagnostics += 1;
+            }
         }
     }
 
@@ -487,5 +498,9 @@ pub(super) fn short_event(event: &Event) -> String {
         Event::ConsumerClosed { op, consumer, .. } => format!("ConsumerClosed {op:?} {consumer:?}"),
         Event::ProducerClosed { op, producer } => format!("ProducerClosed {op:?} {producer:?}"),
         Event::PeerError { addr, error } => format!("PeerError {addr} {error}"),
+        Event::ClientIdCollision(c) => {
+            format!("ClientIdCollision {:?} {:?}", c.consumer, c.client_addrs)
+        }
+        Event::ConsumerRefused(r) => format!("ConsumerRefused {:?} {}", r.consumer, r.request),
     }
 }

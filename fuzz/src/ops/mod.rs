@@ -452,6 +452,8 @@ pub struct OpsSeen {
     pub requests: usize,
     /// `Event::PeerError`.
     pub peer_errors: usize,
+    /// Client-id collisions and consumer refusals reported.
+    pub diagnostics: usize,
     /// Answers the core wrote to broker requests.
     pub answers_written: usize,
     /// Responses the harness fed back to the core's requests.
