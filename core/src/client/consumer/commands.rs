@@ -9,7 +9,7 @@ use super::super::misuse::Misuse;
 use super::super::Event;
 use super::machine::{ConsumerMachine, Env};
 use crate::body::MessageQueue;
-use crate::consumer::Subscription;
+use crate::consumer::{QueueState, Subscription};
 
 impl ConsumerMachine {
     /// `Ok` when the consumer takes commands (it is not closing).
@@ -108,7 +108,15 @@ impl ConsumerMachine {
             return Err(Misuse::NegativeOffset { offset });
         }
         self.check_live()?;
-        if !self.queues.contains_key(queue) {
+        // Checked before anything changes: a refused seek must leave the deliveries out alone.
+        // A queue on its way out (draining or released, e.g. after `assign` dropped it) is no
+        // longer the user's to move.
+        let seekable = self.queues.get(queue).is_some_and(|s| match s.pq.state() {
+            QueueState::Pulling => true,
+            QueueState::Assigned => s.start.is_some(),
+            QueueState::Draining | QueueState::Released => false,
+        });
+        if !seekable {
             return Err(Misuse::QueueNotHeld {
                 consumer: self.id,
                 queue: queue.clone(),

@@ -626,6 +626,37 @@ fn a_seek_gives_up_the_queues_deliveries_and_marks_the_event_stream() {
     assert_eq!(again, vec![0, 1]);
 }
 
+/// Found by fuzzing (`client_core_ops`): a seek of a queue that `assign` had just dropped was
+/// refused as not held, but only after it had given up the queue's deliveries still out, so
+/// the user's later ack of one was refused too.
+#[test]
+fn a_refused_seek_leaves_the_deliveries_out_alone() {
+    let mut r = Router::new();
+    let (mut m, pulls) = pulling(&mut r);
+    let pull = pulls.into_iter().next().expect("a pull");
+    let response = pull_answer(&pull.command, &[0]);
+    let out = r.answer(&mut m, pull, response);
+    let delivered = deliveries(&out);
+    assert_eq!(delivered.len(), 1);
+    let (assigned, _) = r.call(&mut m, |m, now, env| m.assign(now, env, vec![mq(1)]));
+    assert_eq!(assigned, Ok(()));
+    let (seek, out) = r.call(&mut m, |m, now, env| m.seek(now, env, &mq(0), 0));
+    assert!(
+        matches!(seek, Err(super::Misuse::QueueNotHeld { .. })),
+        "{seek:?}"
+    );
+    assert!(out.events.is_empty(), "{out:?}");
+    assert_eq!(m.deliveries_in_flight(), 1);
+    let (ack, _) = r.call(&mut m, |m, now, env| {
+        m.ack(now, env, delivered[0].0, ConsumeOutcome::Success)
+    });
+    assert_eq!(
+        ack,
+        Ok(()),
+        "the user's ack of a delivery it holds is taken"
+    );
+}
+
 /// Starts a rebalance round of `m` at `r.now`, answers its consumer list (`[ME]`) and
 /// returns the connection-list request the round sent.
 fn identity_round(r: &mut Router, m: &mut ConsumerMachine) -> Sent {
