@@ -9,7 +9,7 @@ use crate::args::{ClusterOpts, Serialize};
 use crate::certs::{self, TlsFiles};
 use crate::install::{self, Binaries};
 use crate::sys::{self, Proc};
-use crate::{config, probe};
+use crate::{config, probe, store};
 
 /// Bound on start-to-ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -41,13 +41,20 @@ pub(crate) struct State {
     pub(crate) serialize: Serialize,
     /// The host the brokers register (`brokerIP1`).
     pub(crate) broker_host: String,
+    /// The brokers' stores when they are in memory, not in the data dir (removed on stop).
+    pub(crate) store_dir: Option<PathBuf>,
 }
 
 impl State {
     /// `key=value` lines.
     pub(crate) fn render(&self) -> String {
+        let store_dir = self
+            .store_dir
+            .as_ref()
+            .map(|d| format!("store_dir={}\n", d.display()))
+            .unwrap_or_default();
         format!(
-            "namesrv_port={}\nbroker_port={}\nnamesrv_pid={}\nbroker_pid={}\nbroker_b_port={}\nbroker_b_pid={}\nserialize={}\nbroker_host={}\ndata_dir={}\n",
+            "namesrv_port={}\nbroker_port={}\nnamesrv_pid={}\nbroker_pid={}\nbroker_b_port={}\nbroker_b_pid={}\nserialize={}\nbroker_host={}\ndata_dir={}\n{store_dir}",
             self.namesrv_port,
             self.broker_port,
             self.namesrv_pid,
@@ -91,6 +98,8 @@ impl State {
             // Absent in the files of clusters made before it existed.
             broker_host: get("broker_host").map_or_else(|_| LOOPBACK.to_owned(), str::to_owned),
             data_dir: PathBuf::from(get("data_dir")?),
+            // Absent when the stores are in the data dir.
+            store_dir: get("store_dir").ok().map(PathBuf::from),
         })
     }
 }
@@ -258,6 +267,10 @@ impl Cluster {
         }
         self.stopped = true;
         self.remove_state();
+        if let Some(dir) = &self.state.store_dir {
+            // Memory, not disk: nothing to keep for a look afterwards.
+            let _ = fs::remove_dir_all(dir);
+        }
         println!(
             "xtask: cluster on namesrv port {} stopped in {:.2?}{}",
             self.state.namesrv_port,
@@ -481,8 +494,7 @@ fn try_up(opts: &ClusterOpts, detach: bool) -> Result<Cluster, UpError> {
     }
     let cache = install::cache_dir(&|k| std::env::var(k).ok())?;
     let bins = install::ensure_installed(&cache)?;
-    let data_dir = prepare_data_dir(opts)?;
-    check_disk(&data_dir)?;
+    let (data_dir, store_dir) = prepare_data_dir(opts)?;
     let started = Instant::now();
     let mut cluster = Cluster::from_state(State {
         namesrv_port: opts.namesrv_port,
@@ -501,6 +513,7 @@ fn try_up(opts: &ClusterOpts, detach: bool) -> Result<Cluster, UpError> {
             .broker_ip
             .clone()
             .unwrap_or_else(|| LOOPBACK.to_owned()),
+        store_dir,
     });
     match start_servers(&mut cluster, &bins, detach) {
         Ok(()) => {}
@@ -672,34 +685,9 @@ fn start_servers(cluster: &mut Cluster, bins: &Binaries, detach: bool) -> Result
     }
 }
 
-/// The broker's store stops taking messages once the disk of its data dir is 90% used
-/// (`(total - available) / total`; rocketmq-rust 1.0.0 caps the setting there) and deletes
-/// commit log files early from 85%. Tests would fail with `SYSTEM_BUSY` or lose stored
-/// messages for a reason that has nothing to do with the client: say so up front.
-fn check_disk(data_dir: &Path) -> Result<(), String> {
-    let Some(used) = sys::disk_used_ratio(data_dir) else {
-        return Ok(());
-    };
-    let shown = format!("{:.1}%", used * 100.0);
-    if used >= 0.90 {
-        return Err(format!(
-            "the disk of {} is {shown} used: the broker refuses every message from 90% \
-             (free some space, e.g. `cargo clean`)",
-            data_dir.display()
-        ));
-    }
-    if used >= 0.85 {
-        eprintln!(
-            "xtask: warning: the disk of {} is {shown} used: from 85% the broker deletes commit \
-             log files early, and from 90% it refuses messages",
-            data_dir.display()
-        );
-    }
-    Ok(())
-}
-
-/// Creates the data dir and writes the configuration files into it.
-fn prepare_data_dir(opts: &ClusterOpts) -> Result<PathBuf, String> {
+/// Creates the data dir and writes the configuration files into it; the second path is
+/// the brokers' stores when they are in memory (see [`store`]).
+fn prepare_data_dir(opts: &ClusterOpts) -> Result<(PathBuf, Option<PathBuf>), String> {
     let io = |p: &Path, e: std::io::Error| format!("{}: {e}", p.display());
     let root = cluster_root();
     fs::create_dir_all(&root).map_err(|e| io(&root, e))?;
@@ -721,9 +709,9 @@ fn prepare_data_dir(opts: &ClusterOpts) -> Result<PathBuf, String> {
             parent.join(format!("run-{stamp}-{}", std::process::id()))
         }
     };
-    let mut subs = vec!["home", "namesrv", "broker/store", "broker/auth"];
+    let mut subs = vec!["home", "namesrv", "broker/auth"];
     if opts.brokers > 1 {
-        subs.extend(["broker-b/store", "broker-b/auth"]);
+        subs.push("broker-b/auth");
     }
     for sub in subs {
         let p = dir.join(sub);
@@ -731,6 +719,12 @@ fn prepare_data_dir(opts: &ClusterOpts) -> Result<PathBuf, String> {
     }
     // Absolute paths in the configs: the servers must not depend on their cwd.
     let dir = fs::canonicalize(&dir).map_err(|e| io(&dir, e))?;
+    store::sweep_orphans();
+    let (store_root, store_dir) = store::place(&dir)?;
+    for slot in 0..usize::from(opts.brokers.min(2)) {
+        let p = store_root.join(config::broker_dir(slot)).join("store");
+        fs::create_dir_all(&p).map_err(|e| io(&p, e))?;
+    }
     if opts.tls {
         certs::generate(&dir)?;
     }
@@ -742,11 +736,17 @@ fn prepare_data_dir(opts: &ClusterOpts) -> Result<PathBuf, String> {
         "namesrv.toml",
         config::namesrv_toml(&dir, opts.namesrv_port, opts.tls),
     )?;
-    write("broker.toml", config::broker_toml(&dir, opts, 0))?;
+    write(
+        "broker.toml",
+        config::broker_toml(&dir, &store_root, opts, 0),
+    )?;
     if opts.brokers > 1 {
-        write("broker-b.toml", config::broker_toml(&dir, opts, 1))?;
+        write(
+            "broker-b.toml",
+            config::broker_toml(&dir, &store_root, opts, 1),
+        )?;
     }
-    Ok(dir)
+    Ok((dir, store_dir))
 }
 
 /// `cluster down`.
@@ -830,8 +830,14 @@ mod tests {
             data_dir: PathBuf::from("some dir/with=equals"),
             serialize: Serialize::RocketMq,
             broker_host: "127.0.0.2".into(),
+            store_dir: None,
         };
         assert_eq!(State::parse(&s.render()).unwrap(), s);
+        let in_memory = State {
+            store_dir: Some(PathBuf::from("/dev/shm/rocketwire-store_2fx")),
+            ..s.clone()
+        };
+        assert_eq!(State::parse(&in_memory.render()).unwrap(), in_memory);
         let old = s.render().replace("broker_host=127.0.0.2\n", "");
         assert_eq!(State::parse(&old).unwrap().broker_host, "127.0.0.1");
         assert!(State::parse("namesrv_port=1\n").is_err());

@@ -19,6 +19,7 @@ mod config;
 mod hog;
 mod install;
 mod probe;
+mod store;
 mod sys;
 mod tasks;
 

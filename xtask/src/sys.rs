@@ -220,15 +220,26 @@ pub(crate) fn tail(path: &Path, lines: usize) -> String {
     }
 }
 
-/// How full the filesystem holding `path` is, as the broker's store counts it:
-/// `(total - available) / total` (from `df -Pk`); `None` when `df` cannot tell.
-pub(crate) fn disk_used_ratio(path: &Path) -> Option<f64> {
+/// How full a filesystem is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct DiskUsage {
+    /// `(total - available) / total`, as the broker's store counts it.
+    pub(crate) used: f64,
+    /// Bytes an unprivileged writer may still use.
+    pub(crate) available: u64,
+}
+
+/// How full the filesystem holding `path` is (from `df -Pk`); `None` when `df` cannot tell.
+pub(crate) fn disk_usage(path: &Path) -> Option<DiskUsage> {
     let out = Command::new("df").arg("-Pk").arg(path).output().ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     let fields: Vec<&str> = text.lines().nth(1)?.split_whitespace().collect();
-    let total: f64 = fields.get(1)?.parse().ok()?;
-    let available: f64 = fields.get(3)?.parse().ok()?;
-    (total > 0.0).then(|| (total - available) / total)
+    let total: u64 = fields.get(1)?.parse().ok()?;
+    let available: u64 = fields.get(3)?.parse().ok()?;
+    (total > 0 && available <= total).then(|| DiskUsage {
+        used: (total - available) as f64 / total as f64,
+        available: available.saturating_mul(1024),
+    })
 }
 
 /// The first `max` lines of the file at `path` containing any of `needles` (ANSI escapes
@@ -293,10 +304,11 @@ mod tests {
     }
 
     #[test]
-    fn disk_used_ratio_is_a_fraction() {
-        let ratio = disk_used_ratio(&std::env::temp_dir()).expect("df works here");
-        assert!((0.0..=1.0).contains(&ratio), "{ratio}");
-        assert_eq!(disk_used_ratio(Path::new("/nonexistent/dir")), None);
+    fn disk_usage_is_a_fraction() {
+        let usage = disk_usage(&std::env::temp_dir()).expect("df works here");
+        assert!((0.0..=1.0).contains(&usage.used), "{usage:?}");
+        assert!(usage.available > 0, "{usage:?}");
+        assert_eq!(disk_usage(Path::new("/nonexistent/dir")), None);
     }
 
     #[test]
