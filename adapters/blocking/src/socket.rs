@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::channel::mpsc;
 use futures::{FutureExt, StreamExt};
-use rocketwire_core::{Input, TlsError};
+use rocketwire_core::Input;
 use rocketwire_driver::{
-    advance, block_on, tls_io_error, Connection, Link, OpenError, Outgoing, ReadBuffer, TlsSession,
-    TlsWork,
+    advance, block_on, tls_io_error, Connection, Handshake, HandshakeStep, Link, OpenError,
+    Outgoing, ReadBuffer, TlsReader, TlsSession, TlsWork,
 };
 
 /// Shuts a socket down when woken. Registered on [`Connection::closed`], it ends both threads
@@ -96,7 +96,7 @@ pub(crate) fn run(mut connection: Connection) {
                 let _ = stream.shutdown(Shutdown::Both);
             }
         });
-        let tls = session.map(|s| (s, wake_writer));
+        let tls = session.map(|s| TlsReader::new(s, wake_writer));
         if let Err(e) = read_loop(&stream, link, tls.as_ref()) {
             tracing::debug!(?conn, error = %e, "connection failed");
         }
@@ -117,61 +117,41 @@ fn handshake(
     session: &TlsSession,
     deadline: Instant,
 ) -> Result<Bytes, OpenError> {
-    let left = || {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "TLS handshake timed out",
-            ))
-        } else {
-            Ok(Some(left))
-        }
+    let timed_out = || io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out");
+    let left = || match deadline.saturating_duration_since(Instant::now()) {
+        left if left.is_zero() => Err(timed_out()),
+        left => Ok(Some(left)),
     };
-    let mut out = Vec::new();
+    let mut handshake = Handshake::new(session);
     let mut buf = ReadBuffer::default();
     let early = loop {
-        session.take_outgoing(&mut out);
-        if !out.is_empty() {
-            stream.set_write_timeout(left()?)?;
-            stream.write_all(&out)?;
-            out.clear();
-        }
-        if !session.is_handshaking() {
-            break Bytes::new();
-        }
-        stream.set_read_timeout(left()?)?;
-        let n = match stream.read(buf.space()) {
-            Ok(0) => {
-                return Err(OpenError::Tls(TlsError::Handshake(
-                    "the server closed the connection during the handshake".into(),
-                )))
+        match handshake.step() {
+            HandshakeStep::Write(bytes) => {
+                stream.set_write_timeout(left()?)?;
+                stream.write_all(bytes)?;
+                handshake.written();
             }
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                return Err(
-                    io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out").into(),
-                )
+            HandshakeStep::Read => {
+                stream.set_read_timeout(left()?)?;
+                let n = match stream.read(buf.space()) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                        ) =>
+                    {
+                        return Err(timed_out().into())
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                if let Err(e) = handshake.read(&buf.take(n)) {
+                    let _ = stream.write_all(&handshake.alert());
+                    return Err(OpenError::Tls(e));
+                }
             }
-            Err(e) => return Err(e.into()),
-        };
-        match session.receive(&buf.take(n)) {
-            Ok(received) if !received.plaintext.is_empty() && !session.is_handshaking() => {
-                break received.plaintext;
-            }
-            Ok(_) => {}
-            Err(e) => {
-                // Tell the server why (best effort): the alert is queued.
-                session.take_outgoing(&mut out);
-                let _ = stream.write_all(&out);
-                return Err(OpenError::Tls(e));
-            }
+            HandshakeStep::Done(early) => break early,
         }
     };
     stream.set_read_timeout(None)?;
@@ -205,11 +185,7 @@ fn connect(addr: &str, timeout: Duration) -> io::Result<(TcpStream, Waker)> {
 
 /// Reports what is read (decrypted, with TLS) until EOF (`Ok`), an error, or the driver
 /// stopped listening.
-fn read_loop(
-    mut stream: &TcpStream,
-    link: &mut Link,
-    tls: Option<&(TlsSession, mpsc::UnboundedSender<()>)>,
-) -> io::Result<()> {
+fn read_loop(mut stream: &TcpStream, link: &mut Link, tls: Option<&TlsReader>) -> io::Result<()> {
     let mut buf = ReadBuffer::default();
     loop {
         let n = match stream.read(buf.space()) {
@@ -218,16 +194,10 @@ fn read_loop(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        let mut bytes = buf.take(n);
-        let mut peer_closed = false;
-        if let Some((session, wake_writer)) = tls {
-            let received = session.receive(&bytes).map_err(tls_io_error)?;
-            if received.wants_write {
-                let _ = wake_writer.unbounded_send(());
-            }
-            peer_closed = received.closed;
-            bytes = received.plaintext;
-        }
+        let (bytes, peer_closed) = match tls {
+            Some(tls) => tls.open(&buf.take(n))?,
+            None => (buf.take(n), false),
+        };
         if !bytes.is_empty() && !report(link, Input::Received(link.conn(), bytes)) {
             return Ok(());
         }

@@ -19,7 +19,7 @@ use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, 
 use futures::{SinkExt, Stream, StreamExt};
 use rocketwire_core::{ConnId, Input, TlsError};
 
-use crate::tls::{TlsConfig, TlsSession};
+use crate::tls::{tls_io_error, Handshake, HandshakeStep, TlsConfig, TlsReader, TlsSession};
 
 /// Size of one socket read.
 const READ_CHUNK: usize = 64 * 1024;
@@ -284,7 +284,7 @@ impl Connection {
             reader,
             conn,
             link.inputs.clone(),
-            session.clone().map(|s| (s, wake_writer))
+            session.clone().map(|s| TlsReader::new(s, wake_writer))
         ));
         let write = pin!(write_loop(
             writer,
@@ -308,35 +308,23 @@ async fn handshake<S>(stream: &mut S, session: &TlsSession) -> Result<Bytes, Ope
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut out = Vec::new();
+    let mut handshake = Handshake::new(session);
     let mut buf = ReadBuffer::default();
     loop {
-        session.take_outgoing(&mut out);
-        if !out.is_empty() {
-            stream.write_all(&out).await?;
-            stream.flush().await?;
-            out.clear();
-        }
-        if !session.is_handshaking() {
-            return Ok(Bytes::new());
-        }
-        let n = stream.read(buf.space()).await?;
-        if n == 0 {
-            return Err(OpenError::Tls(TlsError::Handshake(
-                "the server closed the connection during the handshake".into(),
-            )));
-        }
-        match session.receive(&buf.take(n)) {
-            Ok(received) if !received.plaintext.is_empty() && !session.is_handshaking() => {
-                return Ok(received.plaintext);
+        match handshake.step() {
+            HandshakeStep::Write(bytes) => {
+                stream.write_all(bytes).await?;
+                stream.flush().await?;
+                handshake.written();
             }
-            Ok(_) => {}
-            Err(e) => {
-                // Tell the server why (best effort): the alert is queued.
-                session.take_outgoing(&mut out);
-                let _ = stream.write_all(&out).await;
-                return Err(OpenError::Tls(e));
+            HandshakeStep::Read => {
+                let n = stream.read(buf.space()).await?;
+                if let Err(e) = handshake.read(&buf.take(n)) {
+                    let _ = stream.write_all(&handshake.alert()).await;
+                    return Err(OpenError::Tls(e));
+                }
             }
+            HandshakeStep::Done(early) => return Ok(early),
         }
     }
 }
@@ -346,7 +334,7 @@ async fn read_loop<S: AsyncRead>(
     mut reader: ReadHalf<S>,
     conn: ConnId,
     mut inputs: mpsc::Sender<Input>,
-    tls: Option<(TlsSession, mpsc::UnboundedSender<()>)>,
+    tls: Option<TlsReader>,
 ) -> io::Result<()> {
     let mut buf = ReadBuffer::default();
     loop {
@@ -354,16 +342,10 @@ async fn read_loop<S: AsyncRead>(
         if n == 0 {
             return Ok(());
         }
-        let mut bytes = buf.take(n);
-        let mut peer_closed = false;
-        if let Some((session, wake_writer)) = &tls {
-            let received = session.receive(&bytes).map_err(tls_io_error)?;
-            if received.wants_write {
-                let _ = wake_writer.unbounded_send(());
-            }
-            peer_closed = received.closed;
-            bytes = received.plaintext;
-        }
+        let (bytes, peer_closed) = match &tls {
+            Some(tls) => tls.open(&buf.take(n))?,
+            None => (buf.take(n), false),
+        };
         if !bytes.is_empty() && inputs.send(Input::Received(conn, bytes)).await.is_err() {
             return Ok(());
         }
@@ -371,11 +353,6 @@ async fn read_loop<S: AsyncRead>(
             return Ok(());
         }
     }
-}
-
-/// A TLS failure after the handshake, as the IO error that ends the connection.
-pub fn tls_io_error(e: TlsError) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, e)
 }
 
 /// Writes frames (head and body with one vectored write where possible; sealed into

@@ -72,9 +72,7 @@ mod transaction;
 pub use async_io::{AsyncIoRuntime, Spawn};
 pub use client::Client;
 pub use close_on_drop::CloseOnDrop;
-pub use connection::{
-    advance, tls_io_error, Connection, Link, OpenError, Outgoing, ReadBuffer, TlsWork,
-};
+pub use connection::{advance, Connection, Link, OpenError, Outgoing, ReadBuffer, TlsWork};
 pub use consumer::{
     ConsumerEvent, ConsumerStartError, OffsetStore, PushConsumer, PushConsumerOptions,
     DEFAULT_CONSUME_CONCURRENCY, FAILED_OUTCOME,
@@ -94,7 +92,10 @@ pub use shell::{
     check_success, os_seed, reply_result, Command, ConsumerState, DriverOptions, Io, Reply,
     ReplyReceiver, SendPayload, SendReply, Shell, ShutdownComplete, TransactionReply,
 };
-pub use tls::{Received, TlsConfig, TlsConfigError, TlsSession};
+pub use tls::{
+    tls_io_error, Handshake, HandshakeStep, Received, TlsConfig, TlsConfigError, TlsReader,
+    TlsSession,
+};
 pub use transaction::{
     run_check, run_execute, LocalTransaction, TransactionCheck, TransactionListener,
     TransactionProducer, DEFAULT_CHECK_CONCURRENCY,

@@ -7,21 +7,26 @@
 //! frames into records:
 //!
 //! ```text
-//! connect ──► handshake: take_outgoing ─► write ─► read ─► receive ─┐ (until done)
-//!                        ▲─────────────────────────────────────────┘
-//! reader:  read ─► receive ─► plaintext ─► Input::Received   (wants_write ─► wake writer)
-//! writer:  frame ─► seal ─► records ─► write
+//! connect ──► Handshake: Write ─► write ─► Read ─► read ─┐ (until Done)
+//!                        ▲──────────────────────────────┘
+//! TlsReader: read ─► open ─► plaintext ─► Input::Received   (records to send ─► wake writer)
+//! writer:    frame ─► seal ─► records ─► write
 //! ```
+//!
+//! [`Handshake`] and [`TlsReader`] hold every decision; an IO loop (async or blocking) only
+//! moves the bytes they ask for.
 //!
 //! A handshake that fails is reported as [`rocketwire_core::Input::TlsFailed`] with a typed
 //! [`TlsError`]; it ends that connection only.
 
 use std::fmt;
 use std::io::{self, Read as _, Write as _};
+use std::mem;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bytes::{Bytes, BytesMut};
+use futures::channel::mpsc;
 use rocketwire_core::TlsError;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{self, CryptoProvider, WebPkiSupportedAlgorithms};
@@ -400,6 +405,122 @@ impl TlsSession {
     }
 }
 
+/// What a [`Handshake`] needs from its IO loop next.
+#[derive(Debug, PartialEq, Eq)]
+pub enum HandshakeStep<'a> {
+    /// Write these bytes to the socket (all of them), then call [`Handshake::written`].
+    Write(&'a [u8]),
+    /// Read from the socket and hand what came to [`Handshake::read`].
+    Read,
+    /// The handshake is complete; these plaintext bytes came with its last records.
+    Done(Bytes),
+}
+
+/// A TLS handshake as steps for an IO loop, the same on every runtime:
+///
+/// ```text
+/// loop {
+///     match handshake.step() {
+///         Write(bytes) => { write all of bytes; handshake.written() }
+///         Read => { read; on failure, write handshake.alert() (best effort), give up }
+///         Done(early) => break early,
+///     }
+/// }
+/// ```
+#[derive(Debug)]
+pub struct Handshake {
+    session: TlsSession,
+    /// Records taken from the session, not yet written.
+    out: Vec<u8>,
+    /// Plaintext that came with the last handshake records.
+    early: BytesMut,
+}
+
+impl Handshake {
+    /// The handshake of `session` (a new one).
+    pub fn new(session: &TlsSession) -> Self {
+        Self {
+            session: session.clone(),
+            out: Vec::new(),
+            early: BytesMut::new(),
+        }
+    }
+
+    /// The next step: records to write first, then the end of the handshake, else a read.
+    pub fn step(&mut self) -> HandshakeStep<'_> {
+        if self.out.is_empty() {
+            self.session.take_outgoing(&mut self.out);
+        }
+        if !self.out.is_empty() {
+            return HandshakeStep::Write(&self.out);
+        }
+        if self.session.is_handshaking() {
+            HandshakeStep::Read
+        } else {
+            HandshakeStep::Done(mem::take(&mut self.early).freeze())
+        }
+    }
+
+    /// The bytes of the last [`HandshakeStep::Write`] are written.
+    pub fn written(&mut self) {
+        self.out.clear();
+    }
+
+    /// Feeds bytes read from the socket; empty bytes mean the server closed the connection.
+    /// An error ends the handshake ([`Handshake::alert`] says why to the server).
+    pub fn read(&mut self, bytes: &[u8]) -> Result<(), TlsError> {
+        if bytes.is_empty() {
+            return Err(TlsError::Handshake(
+                "the server closed the connection during the handshake".into(),
+            ));
+        }
+        let received = self.session.receive(bytes)?;
+        self.early.extend_from_slice(&received.plaintext);
+        Ok(())
+    }
+
+    /// After a failed [`Handshake::read`]: the records (an alert) that tell the server why,
+    /// to write on a best-effort basis.
+    pub fn alert(&mut self) -> Vec<u8> {
+        self.session.take_outgoing(&mut self.out);
+        mem::take(&mut self.out)
+    }
+}
+
+/// The reading side of an established TLS connection: decrypts what the socket gave, and
+/// wakes the writer when the session has records of its own to send (e.g. a key update).
+#[derive(Debug)]
+pub struct TlsReader {
+    session: TlsSession,
+    wake_writer: mpsc::UnboundedSender<()>,
+}
+
+impl TlsReader {
+    /// The reader of `session`, waking the writer through `wake_writer`.
+    pub fn new(session: TlsSession, wake_writer: mpsc::UnboundedSender<()>) -> Self {
+        Self {
+            session,
+            wake_writer,
+        }
+    }
+
+    /// The plaintext in `ciphertext`, and whether the server said it is done
+    /// (`close_notify`); an error ends the connection.
+    pub fn open(&self, ciphertext: &[u8]) -> io::Result<(Bytes, bool)> {
+        let received = self.session.receive(ciphertext).map_err(tls_io_error)?;
+        if received.wants_write {
+            // A writer that is gone has nothing left to send.
+            let _ = self.wake_writer.unbounded_send(());
+        }
+        Ok((received.plaintext, received.closed))
+    }
+}
+
+/// A TLS failure after the handshake, as the IO error that ends the connection.
+pub fn tls_io_error(e: TlsError) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
+}
+
 /// The typed error for a rustls failure, by blame.
 fn classify(error: rustls::Error) -> TlsError {
     match error {
@@ -476,5 +597,32 @@ mod tests {
         let frame = b"\x00\x00\x00\x10\x00\x00\x00\x0c{\"code\":0}xx";
         let error = session.receive(frame).unwrap_err();
         assert!(matches!(error, TlsError::Handshake(_)), "{error}");
+    }
+
+    #[test]
+    fn a_handshake_writes_its_hello_reads_and_fails_with_an_alert() {
+        let config = TlsConfig::dangerous_accept_any_certificate();
+        let session = TlsSession::new(&config, "127.0.0.1:9876").unwrap();
+        let mut handshake = Handshake::new(&session);
+        match handshake.step() {
+            // A handshake record (22), TLS 1.x.
+            HandshakeStep::Write(hello) => assert_eq!(&hello[..2], &[22, 3]),
+            other => panic!("the client speaks first, not {other:?}"),
+        }
+        // Until written, the same bytes are asked for again.
+        assert!(matches!(handshake.step(), HandshakeStep::Write(_)));
+        handshake.written();
+        assert_eq!(handshake.step(), HandshakeStep::Read);
+        let frame = b"\x00\x00\x00\x10\x00\x00\x00\x0c{\"code\":0}xx";
+        let error = handshake.read(frame).unwrap_err();
+        assert!(error.to_string().contains("not TLS"), "{error}");
+        let alert = handshake.alert();
+        assert_eq!(alert.first(), Some(&21), "an alert record: {alert:?}");
+
+        let session = TlsSession::new(&config, "127.0.0.1:9876").unwrap();
+        let mut handshake = Handshake::new(&session);
+        handshake.written();
+        let closed = handshake.read(&[]).unwrap_err();
+        assert!(closed.to_string().contains("closed"), "{closed}");
     }
 }
