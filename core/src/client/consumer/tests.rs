@@ -281,6 +281,18 @@ fn pulling(r: &mut Router) -> (ConsumerMachine, Vec<Sent>) {
     (m, pulls)
 }
 
+/// Answers the first of `pulls` with messages at `offsets`.
+fn answer_first_pull(
+    r: &mut Router,
+    m: &mut ConsumerMachine,
+    pulls: Vec<Sent>,
+    offsets: &[i64],
+) -> Out {
+    let pull = pulls.into_iter().next().expect("a pull");
+    let response = pull_answer(&pull.command, offsets);
+    r.answer(m, pull, response)
+}
+
 fn deliveries(out: &Out) -> Vec<(DeliveryId, MessageQueue, Vec<i64>)> {
     out.events
         .iter()
@@ -419,9 +431,7 @@ fn pulled_messages_are_delivered_and_acks_move_the_committed_offset() {
 fn reconsume_later_sends_back_and_a_refused_send_back_is_retried_locally() {
     let mut r = Router::new();
     let (mut m, pulls) = pulling(&mut r);
-    let pull = pulls.into_iter().next().expect("a pull");
-    let response = pull_answer(&pull.command, &[0]);
-    let out = r.answer(&mut m, pull, response);
+    let out = answer_first_pull(&mut r, &mut m, pulls, &[0]);
     let (delivery, _, _) = deliveries(&out)[0].clone();
     let (_, out) = r.call(&mut m, |m, now, env| {
         m.ack(
@@ -500,9 +510,7 @@ fn an_orderly_queue_delivers_only_once_locked_and_one_batch_at_a_time() {
 fn close_waits_for_deliveries_then_persists_unregisters_and_reports() {
     let mut r = Router::new();
     let (mut m, pulls) = pulling(&mut r);
-    let pull = pulls.into_iter().next().expect("a pull");
-    let response = pull_answer(&pull.command, &[0]);
-    let out = r.answer(&mut m, pull, response);
+    let out = answer_first_pull(&mut r, &mut m, pulls, &[0]);
     let (delivery, _, _) = deliveries(&out)[0].clone();
     let (_, out) = r.call(&mut m, |m, now, env| m.close(now, env, OpId(9)));
     assert!(out.requests.is_empty(), "waits for the delivery out");
@@ -571,9 +579,7 @@ fn a_send_back_goes_to_the_mapped_store_host() {
     let mut r = Router::new();
     r.addr_map = BrokerAddrMap::new().with(BROKER, "broker-a.example:30911");
     let (mut m, pulls) = pulling(&mut r);
-    let pull = pulls.into_iter().next().expect("a pull");
-    let response = pull_answer(&pull.command, &[0]);
-    let out = r.answer(&mut m, pull, response);
+    let out = answer_first_pull(&mut r, &mut m, pulls, &[0]);
     let (delivery, _, _) = deliveries(&out)[0].clone();
     let (_, out) = r.call(&mut m, |m, now, env| {
         m.ack(
@@ -591,9 +597,7 @@ fn a_send_back_goes_to_the_mapped_store_host() {
 fn a_seek_gives_up_the_queues_deliveries_and_marks_the_event_stream() {
     let mut r = Router::new();
     let (mut m, pulls) = pulling(&mut r);
-    let pull = pulls.into_iter().next().expect("a pull");
-    let response = pull_answer(&pull.command, &[0, 1]);
-    let out = r.answer(&mut m, pull, response);
+    let out = answer_first_pull(&mut r, &mut m, pulls, &[0, 1]);
     let delivered = deliveries(&out);
     assert_eq!(delivered.len(), 2);
     // Back to 0 with both deliveries still out (a lite consumer without auto-commit).
@@ -633,9 +637,7 @@ fn a_seek_gives_up_the_queues_deliveries_and_marks_the_event_stream() {
 fn a_refused_seek_leaves_the_deliveries_out_alone() {
     let mut r = Router::new();
     let (mut m, pulls) = pulling(&mut r);
-    let pull = pulls.into_iter().next().expect("a pull");
-    let response = pull_answer(&pull.command, &[0]);
-    let out = r.answer(&mut m, pull, response);
+    let out = answer_first_pull(&mut r, &mut m, pulls, &[0]);
     let delivered = deliveries(&out);
     assert_eq!(delivered.len(), 1);
     let (assigned, _) = r.call(&mut m, |m, now, env| m.assign(now, env, vec![mq(1)]));
