@@ -93,11 +93,8 @@ fn choose(forced: Option<&str>, data: Option<DiskUsage>, memory: Option<DiskUsag
 pub(crate) fn place(data_dir: &Path) -> Result<(PathBuf, Option<PathBuf>), String> {
     let memory = memory_root();
     let forced = std::env::var(OVERRIDE).ok();
-    match choose(
-        forced.as_deref(),
-        sys::disk_usage(data_dir),
-        memory.and_then(sys::disk_usage),
-    ) {
+    let data = sys::disk_usage(data_dir);
+    match choose(forced.as_deref(), data, memory.and_then(sys::disk_usage)) {
         Choice::DataDir(warning) => {
             if let Some(w) = warning {
                 eprintln!("xtask: warning: the disk of {} {w}", data_dir.display());
@@ -115,7 +112,7 @@ pub(crate) fn place(data_dir: &Path) -> Result<(PathBuf, Option<PathBuf>), Strin
                 None => format!(
                     "the disk of {} is {:.0}% used, and the broker refuses messages from 90%",
                     data_dir.display(),
-                    sys::disk_usage(data_dir).map_or(0.0, |u| u.used * 100.0)
+                    data.map_or(0.0, |u| u.used * 100.0)
                 ),
             };
             println!(
