@@ -11,7 +11,7 @@ use rocketwire_core::consumer::{ConsumeMode, ConsumerConfig, Subscription};
 use rocketwire_core::header::TransactionState;
 use rocketwire_core::message::{keys, Message, MessageExt};
 use rocketwire_core::producer::{ProducerConfig, QueueSelector, SendStatus};
-use rocketwire_core::ConsumeOutcome;
+use rocketwire_core::{ConsumeOutcome, ConsumerCloseReport};
 use rocketwire_tokio::{PushConsumerOptions, TransactionListener};
 
 use crate::harness::{Handler, HarnessConsumer, HarnessProducer};
@@ -95,14 +95,58 @@ pub fn consume_concurrently(h: &dyn Harness) {
         let body = String::from_utf8_lossy(m.body()).into_owned();
         assert_eq!(m.message.key_list().collect::<Vec<_>>(), [body.as_str()]);
     }
-    let persisted: i64 = report
+    let persisted = persisted_sum(&report, &topic);
+    assert_eq!(persisted, 20, "offsets at shutdown: {:?}", report.persisted);
+    assert_eq!(report.abandoned_deliveries, 0);
+}
+
+/// A tag expression written with spaces (`TagA || TagC`, as Java's docs write it) selects
+/// those tags on the real broker, and only those.
+pub fn consume_tag_expression(h: &dyn Harness) {
+    let topic = unique("rw_tags");
+    let producer = new_producer(h, QueueSelector::RoundRobin);
+    let mut wanted = BTreeSet::new();
+    for i in 0..12 {
+        let tag = ["TagA", "TagB", "TagC"][i % 3];
+        let body = format!("{tag}-{i}");
+        let mut m = Message::new(topic.clone(), body.clone());
+        m.set_tags(tag).expect("tags");
+        producer.send(m).expect("send");
+        if tag != "TagB" {
+            wanted.insert(body);
+        }
+    }
+    producer.shutdown().expect("producer shutdown");
+    wait_for_route(h, &topic);
+    let seen = Seen::default();
+    let consumer = h
+        .create_push_consumer(
+            config(&unique("rw_cgroup"), ConsumeFromWhere::FirstOffset),
+            vec![Subscription::tag(&topic, " TagA || TagC ").expect("subscription")],
+            PushConsumerOptions::default(),
+            seen.recorder(),
+        )
+        .expect("consumer starts");
+    seen.wait_for("the 8 TagA and TagC messages", |m| m.len() >= wanted.len());
+    let report = consumer.shutdown(DRAIN).expect("consumer shutdown");
+    let got: BTreeSet<String> = seen.bodies().into_iter().collect();
+    assert_eq!(got, wanted, "TagB filtered out, nothing else");
+    let persisted = persisted_sum(&report, &topic);
+    assert_eq!(
+        persisted, 12,
+        "filtered messages count as consumed: {:?}",
+        report.persisted
+    );
+}
+
+/// The offsets a closed consumer persisted for `topic`'s queues, added up.
+fn persisted_sum(report: &ConsumerCloseReport, topic: &str) -> i64 {
+    report
         .persisted
         .iter()
         .filter(|(mq, _)| mq.topic == topic)
         .map(|(_, o)| *o)
-        .sum();
-    assert_eq!(persisted, 20, "offsets at shutdown: {:?}", report.persisted);
-    assert_eq!(report.abandoned_deliveries, 0);
+        .sum()
 }
 
 fn topic_queues(queues: &[MessageQueue], topic: &str) -> BTreeSet<MessageQueue> {

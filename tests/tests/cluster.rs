@@ -17,6 +17,7 @@ adapter_suite!(scenarios:
     producer_timer_delivery,
     producer_compression_round_trip,
     consume_concurrently,
+    consume_tag_expression,
     consumer_group_rebalance,
     a_shared_client_id_is_reported,
     dropped_consumer_hands_over_its_queues,

@@ -51,6 +51,9 @@ pub struct Subscription {
 impl Subscription {
     /// A tag subscription (Java `FilterAPI.buildSubscriptionData`): empty or `*` is
     /// [`Filter::All`]; otherwise split on `||`, trimmed, empties and duplicates dropped.
+    /// The expression sent to brokers is the tags joined by `||` without spaces: Java's
+    /// broker trims each tag, but the rocketmq-rust broker (1.0.0) matches `TagA || TagB`
+    /// against no message at all, while `TagA||TagB` means the same everywhere.
     pub fn tag(topic: impl Into<String>, expression: &str) -> Result<Self, SubscriptionError> {
         let topic = non_blank(topic.into())?;
         if expression.trim().is_empty() || expression.trim() == SUB_ALL {
@@ -66,7 +69,7 @@ impl Subscription {
         Ok(Self {
             topic,
             filter: Filter::Tags {
-                expression: expression.to_owned(),
+                expression: data.tags_set.join("||"),
                 tags: data.tags_set,
                 codes: data.code_set,
             },
@@ -206,7 +209,9 @@ mod tests {
     fn tags_and_codes() {
         let s = Subscription::tag("T", " TagA || TagB || TagA ").unwrap();
         let d = s.to_data(42);
-        assert_eq!(d.sub_string, " TagA || TagB || TagA ");
+        // Sent without spaces: a broker that does not trim tags still matches them.
+        assert_eq!(d.sub_string, "TagA||TagB");
+        assert_eq!(s.expression(), "TagA||TagB");
         assert_eq!(d.tags_set, vec!["TagA", "TagB"]);
         // Java "TagA".hashCode() == 2598919, "TagB".hashCode() == 2598920.
         assert_eq!(d.code_set, vec![2_598_919, 2_598_920]);
