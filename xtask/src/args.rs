@@ -14,6 +14,8 @@ tasks:
                    broker reply-encoding modes (JSON and ROCKETMQ), then the two-broker
                    suite on a cluster of two brokers
   demo             start a cluster, run the `demo` example against it, stop the cluster
+  gateway          start a cluster (left running, as `cluster up`) and rocketwire-gateway
+                   on port 50051 in the foreground until Ctrl-C
   bench            build the benchmarks in release, start a cluster on free non-default
                    ports, run them (producer throughput/latency, consumer drain, per
                    adapter), stop the cluster
@@ -88,6 +90,8 @@ pub(crate) enum Command {
     Test(TestOpts),
     /// `demo`.
     Demo(ClusterOpts),
+    /// `gateway`: a cluster and the gRPC gateway in the foreground.
+    Gateway(ClusterOpts),
     /// `bench`.
     Bench(BenchOpts),
     /// `soak`: the bench binary's soak (its `soak_minutes` is set).
@@ -284,7 +288,7 @@ impl ClusterOpts {
 }
 
 /// Steps of `cargo xtask test` that `--skip` accepts.
-pub(crate) const TEST_STEPS: [&str; 12] = [
+pub(crate) const TEST_STEPS: [&str; 13] = [
     "fmt",
     "clippy",
     "doc",
@@ -296,6 +300,7 @@ pub(crate) const TEST_STEPS: [&str; 12] = [
     "acl",
     "tls",
     "nat",
+    "gateway",
     "chaos",
 ];
 
@@ -394,6 +399,10 @@ pub(crate) fn parse(
         Some("demo") => {
             let rest: Vec<&str> = it.collect();
             Ok(Command::Demo(parse_cluster_opts(&rest, env)?))
+        }
+        Some("gateway") => {
+            let rest: Vec<&str> = it.collect();
+            Ok(Command::Gateway(parse_cluster_opts(&rest, env)?))
         }
         Some("test") => {
             let mut rest: Vec<&str> = it.collect();

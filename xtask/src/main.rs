@@ -16,6 +16,7 @@ mod certs;
 mod chaos;
 mod cluster;
 mod config;
+mod gateway;
 mod hog;
 mod install;
 mod probe;
@@ -53,6 +54,7 @@ fn main() -> ExitCode {
         Command::Cluster(ClusterAction::Status, opts) => cluster::status(&opts),
         Command::Test(opts) => tasks::test(&opts),
         Command::Demo(opts) => tasks::demo(&opts),
+        Command::Gateway(opts) => gateway::gateway(&opts),
         Command::Bench(opts) | Command::Soak(opts) => tasks::bench(&opts),
         Command::Chaos(opts) => chaos::chaos(&opts),
         Command::Sim { seeds } => tasks::sim(seeds),

@@ -7,13 +7,13 @@ use std::time::{Duration, Instant};
 use crate::args::{BenchOpts, ChaosOpts, ClusterOpts, Serialize, TestOpts};
 use crate::cluster::{self, Cluster};
 use crate::hog::CpuHog;
-use crate::{chaos, install, sys};
+use crate::{chaos, gateway, install, sys};
 
 /// Ports tried for the test cluster: namesrv `19876 + 100k`, broker `20911 + 100k`.
 const TEST_PORT_TRIES: u16 = 40;
 
 /// Runs a command from the workspace root, echoing it first.
-fn run(label: &str, mut cmd: Command) -> Result<(), String> {
+pub(crate) fn run(label: &str, mut cmd: Command) -> Result<(), String> {
     cmd.current_dir(sys::workspace_root());
     let shown = format!(
         "{}{}",
@@ -37,7 +37,7 @@ fn run(label: &str, mut cmd: Command) -> Result<(), String> {
     }
 }
 
-fn cargo(args: &[&str]) -> Command {
+pub(crate) fn cargo(args: &[&str]) -> Command {
     let mut c = sys::cargo();
     c.args(args);
     c
@@ -153,7 +153,7 @@ fn test_steps(opts: &TestOpts, steps: &mut Steps) -> Result<(), String> {
         ("cluster-rocketmq", Serialize::RocketMq),
     ];
     if modes.iter().any(|(name, _)| opts.runs(name))
-        || ["two-brokers", "acl", "tls", "nat"]
+        || ["two-brokers", "acl", "tls", "nat", "gateway"]
             .iter()
             .any(|s| opts.runs(s))
     {
@@ -172,6 +172,7 @@ fn test_steps(opts: &TestOpts, steps: &mut Steps) -> Result<(), String> {
         step(steps, "acl", &mut acl_suite)?;
         step(steps, "tls", &mut tls_suite)?;
         step(steps, "nat", &mut nat_suite)?;
+        step(steps, "gateway", &mut gateway::gateway_suite)?;
         step(steps, "chaos", &mut || chaos::chaos(&short_chaos()))?;
     }
     Ok(())
@@ -293,9 +294,14 @@ fn prepare_cluster_suite() -> Result<(), String> {
             "cli",
             "--test",
             "tls",
+            "-p",
+            "rocketwire-gateway",
+            "--test",
+            "cluster",
             "--no-run",
         ]),
     )?;
+    run("cluster-prepare", cargo(&gateway::BUILD))?;
     run(
         "cluster-prepare",
         cargo(&["build", "-p", "rocketwire-examples", "--example", "embed"]),
@@ -361,7 +367,7 @@ fn cluster_suite(label: &str, serialize: Serialize) -> Result<(), String> {
 }
 
 /// Starts a test cluster, `adjust`ed, on the first free non-default port set.
-fn test_cluster(
+pub(crate) fn test_cluster(
     serialize: Serialize,
     adjust: impl Fn(&mut ClusterOpts),
 ) -> Result<Cluster, String> {

@@ -1,0 +1,141 @@
+"""A Python producer and subscriber against rocketwire-gateway, as scripts written for the
+original Go gateway use it (mq.RocketMQGateway), plus the acknowledged v1 stream.
+
+Run by `cargo xtask test` with stubs generated from gateway/proto on PYTHONPATH:
+
+    python gateway_check.py HOST:PORT TOPIC GROUP
+
+Exits 0 when every message sent was received (and acknowledged on the v1 stream).
+Portable: plain grpcio, no Unix-only calls (the gateway's first users run Windows).
+"""
+
+import queue
+import sys
+import threading
+import time
+
+import grpc
+
+import mq_pb2
+import mq_pb2_grpc
+from rocketwire.gateway.v1 import gateway_pb2 as v1
+from rocketwire.gateway.v1 import gateway_pb2_grpc as v1_grpc
+
+COUNT = 20
+PATIENCE_S = 60
+
+
+def fail(message):
+    print(f"gateway_check: FAILED: {message}", flush=True)
+    sys.exit(1)
+
+
+def original_api(channel, topic, group):
+    stub = mq_pb2_grpc.RocketMQGatewayStub(channel)
+    sent = {}
+    for i in range(COUNT):
+        tags = "TagA" if i % 2 == 0 else "TagB"
+        body = f"hello from python {i}".encode()
+        response = stub.SendMessage(mq_pb2.SendRequest(topic=topic, body=body, tags=tags))
+        if not response.success:
+            fail(f"SendMessage {i}: {response.error}")
+        if tags == "TagA":
+            sent[response.msgId] = body
+    print(f"gateway_check: SendMessage stored {COUNT} messages", flush=True)
+
+    received = {}
+    stream = stub.Subscribe(
+        mq_pb2.SubscribeRequest(topic=topic, consumerGroup=group, tags="TagA || TagC"),
+        timeout=PATIENCE_S,
+    )
+    try:
+        for message in stream:
+            if message.msgId not in sent:
+                fail(f"Subscribe: a message not sent with TagA: {message}")
+            if message.topic != topic or message.body != sent[message.msgId]:
+                fail(f"Subscribe: wrong topic or body: {message}")
+            received[message.msgId] = message.body
+            if len(received) == len(sent):
+                break
+    except grpc.RpcError as e:
+        fail(f"Subscribe ended with {e.code()}: {e.details()} after {len(received)}")
+    finally:
+        stream.cancel()
+    print(f"gateway_check: Subscribe received all {len(received)} TagA messages", flush=True)
+
+
+def v1_api(channel, topic, group):
+    stub = v1_grpc.GatewayStub(channel)
+    batch = stub.SendBatch(
+        v1.SendBatchRequest(
+            messages=[
+                v1.Message(
+                    topic=topic,
+                    body=f"batch {i}".encode(),
+                    tags="V1",
+                    keys=[f"key-{i}"],
+                    properties={"n": str(i)},
+                )
+                for i in range(COUNT)
+            ]
+        )
+    )
+    wanted = set(batch.msg_ids)
+    if len(wanted) != COUNT:
+        fail(f"SendBatch: {batch}")
+
+    requests = queue.Queue()
+    requests.put(
+        v1.ConsumeRequest(
+            subscribe=v1.Subscribe(topic=topic, consumer_group=group + "_v1", tags="V1", window=8)
+        )
+    )
+    done = threading.Event()
+
+    def outgoing():
+        while not done.is_set():
+            try:
+                yield requests.get(timeout=0.1)
+            except queue.Empty:
+                continue
+
+    got = set()
+    responses = stub.Consume(outgoing(), timeout=PATIENCE_S)
+    try:
+        for response in responses:
+            kind = response.WhichOneof("kind")
+            if kind == "subscribed":
+                continue
+            message = response.delivery.message
+            if message.msg_id not in wanted:
+                fail(f"Consume: unexpected message {message}")
+            if message.properties["n"] != message.keys[0].split("-")[1]:
+                fail(f"Consume: keys and properties disagree: {message}")
+            got.add(message.msg_id)
+            requests.put(
+                v1.ConsumeRequest(ack=v1.Ack(delivery_ids=[response.delivery.delivery_id]))
+            )
+            if got == wanted:
+                break
+    except grpc.RpcError as e:
+        fail(f"Consume ended with {e.code()}: {e.details()} after {len(got)}")
+    finally:
+        time.sleep(0.3)  # the last acks leave before the stream is cancelled
+        done.set()
+        responses.cancel()
+    print(f"gateway_check: Consume received and acknowledged all {len(got)}", flush=True)
+
+
+def main():
+    if len(sys.argv) != 4:
+        fail("usage: gateway_check.py HOST:PORT TOPIC GROUP")
+    target, topic, group = sys.argv[1:]
+    with grpc.insecure_channel(target) as channel:
+        grpc.channel_ready_future(channel).result(timeout=PATIENCE_S)
+        original_api(channel, topic, group)
+        v1_api(channel, topic, group)
+    print("gateway_check: OK", flush=True)
+
+
+if __name__ == "__main__":
+    main()
