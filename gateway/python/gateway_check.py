@@ -5,11 +5,14 @@ Run by `cargo xtask test` with stubs generated from gateway/proto on PYTHONPATH:
 
     python gateway_check.py HOST:PORT TOPIC GROUP
 
-Exits 0 when every message sent was received (and acknowledged on the v1 stream).
+Exits 0 when every message sent was received (and acknowledged on the v1 stream), and when a
+consumer process killed mid-stream left every message it had not acknowledged to the next.
 Portable: plain grpcio, no Unix-only calls (the gateway's first users run Windows).
 """
 
+import os
 import queue
+import subprocess
 import sys
 import threading
 import time
@@ -33,12 +36,14 @@ def fail(message):
 def original_api(channel, topic, group):
     stub = mq_pb2_grpc.RocketMQGatewayStub(channel)
     sent = {}
+    every = set()
     for i in range(COUNT):
         tags = "TagA" if i % 2 == 0 else "TagB"
         body = f"hello from python {i}".encode()
         response = stub.SendMessage(mq_pb2.SendRequest(topic=topic, body=body, tags=tags))
         if not response.success:
             fail(f"SendMessage {i}: {response.error}")
+        every.add(response.msgId)
         if tags == "TagA":
             sent[response.msgId] = body
     print(f"gateway_check: SendMessage stored {COUNT} messages", flush=True)
@@ -62,6 +67,7 @@ def original_api(channel, topic, group):
     finally:
         stream.cancel()
     print(f"gateway_check: Subscribe received all {len(received)} TagA messages", flush=True)
+    return every
 
 
 def v1_api(channel, topic, group):
@@ -124,16 +130,106 @@ def v1_api(channel, topic, group):
         done.set()
         responses.cancel()
     print(f"gateway_check: Consume received and acknowledged all {len(got)}", flush=True)
+    return wanted
+
+
+class AckedStream:
+    """A v1 Consume stream whose acks go out from a queue."""
+
+    def __init__(self, channel, topic, group, window):
+        self.requests = queue.Queue()
+        self.requests.put(
+            v1.ConsumeRequest(
+                subscribe=v1.Subscribe(topic=topic, consumer_group=group, window=window)
+            )
+        )
+        self.done = threading.Event()
+        self.responses = v1_grpc.GatewayStub(channel).Consume(
+            self._outgoing(), timeout=PATIENCE_S
+        )
+
+    def _outgoing(self):
+        while not self.done.is_set():
+            try:
+                yield self.requests.get(timeout=0.1)
+            except queue.Empty:
+                continue
+
+    def deliveries(self):
+        for response in self.responses:
+            if response.WhichOneof("kind") == "delivery":
+                yield response.delivery
+
+    def ack(self, delivery_ids):
+        self.requests.put(v1.ConsumeRequest(ack=v1.Ack(delivery_ids=delivery_ids)))
+
+    def close(self):
+        time.sleep(0.3)  # the last acks leave first
+        self.done.set()
+        self.responses.cancel()
+
+
+def crashing_consumer(target, topic, group):
+    """Takes 8 deliveries, acknowledges 3, prints their ids, and dies without a goodbye."""
+    channel = grpc.insecure_channel(target)
+    stream = AckedStream(channel, topic, group, window=8)
+    held = []
+    for delivery in stream.deliveries():
+        held.append(delivery)
+        if len(held) == 8:
+            break
+    stream.ack([d.delivery_id for d in held[:3]])
+    time.sleep(0.5)  # the acks reach the gateway
+    print("ACKED " + ",".join(d.message.msg_id for d in held[:3]), flush=True)
+    os._exit(9)  # a crash: no stream close, no channel close
+
+
+def killed_mid_stream(channel, target, topic, group, wanted):
+    crash_group = group + "_crash"
+    child = subprocess.run(
+        [sys.executable, __file__, "--crash", target, topic, crash_group],
+        capture_output=True,
+        text=True,
+        timeout=PATIENCE_S,
+    )
+    acked_lines = [l for l in child.stdout.splitlines() if l.startswith("ACKED ")]
+    if child.returncode != 9 or len(acked_lines) != 1:
+        fail(f"the crashing consumer: exit {child.returncode}, {child.stdout!r} {child.stderr!r}")
+    acked = set(acked_lines[0][len("ACKED "):].split(","))
+    stream = AckedStream(channel, topic, crash_group, window=32)
+    got = set()
+    try:
+        for delivery in stream.deliveries():
+            msg_id = delivery.message.msg_id
+            if msg_id in acked:
+                fail(f"a message the dead consumer acknowledged came again: {msg_id}")
+            got.add(msg_id)
+            stream.ack([delivery.delivery_id])
+            if got | acked == wanted:
+                break
+    except grpc.RpcError as e:
+        fail(f"after the crash, Consume ended with {e.code()}: {e.details()} after {len(got)}")
+    finally:
+        stream.close()
+    print(
+        f"gateway_check: a consumer killed holding 5 unacknowledged lost nothing: "
+        f"{len(acked)} acknowledged before, {len(got)} received after",
+        flush=True,
+    )
 
 
 def main():
+    if len(sys.argv) == 5 and sys.argv[1] == "--crash":
+        crashing_consumer(*sys.argv[2:])
     if len(sys.argv) != 4:
         fail("usage: gateway_check.py HOST:PORT TOPIC GROUP")
     target, topic, group = sys.argv[1:]
     with grpc.insecure_channel(target) as channel:
         grpc.channel_ready_future(channel).result(timeout=PATIENCE_S)
-        original_api(channel, topic, group)
-        v1_api(channel, topic, group)
+        sent = original_api(channel, topic, group)
+        sent |= v1_api(channel, topic, group)
+        # A new group of the topic: every message sent above.
+        killed_mid_stream(channel, target, topic, group, sent)
     print("gateway_check: OK", flush=True)
 
 
