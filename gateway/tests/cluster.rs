@@ -2,186 +2,23 @@
 //! `cargo xtask test` starts one and runs this with `--include-ignored`
 //! (`ROCKETWIRE_NAMESRV` names its namesrv).
 
-use std::collections::BTreeSet;
-use std::net::SocketAddr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+mod common;
 
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::{msg_id, send_v1, unique, Consumer, Running, PATIENCE};
 use rocketwire_gateway::config::GatewayConfig;
 use rocketwire_gateway::proto::mq::rocket_mq_gateway_client::RocketMqGatewayClient;
 use rocketwire_gateway::proto::mq::{SendRequest as MqSend, SubscribeRequest};
 use rocketwire_gateway::proto::v1::consume_request::Kind;
-use rocketwire_gateway::proto::v1::consume_response::Kind as Out;
 use rocketwire_gateway::proto::v1::gateway_client::GatewayClient;
 use rocketwire_gateway::proto::v1::{
-    Ack, ConsumeRequest, ConsumeResponse, Delivery, Message, Retry, SendBatchRequest, SendRequest,
-    Subscribe,
+    Ack, ConsumeRequest, Message, Retry, SendBatchRequest, SendRequest, Subscribe,
 };
 use rocketwire_gateway::{Gateway, GatewayError};
-use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
+use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::Channel;
-use tonic::Streaming;
-
-/// How long a test waits for what a healthy cluster does in well under a second: long
-/// enough that a loaded machine does not fail it.
-const PATIENCE: Duration = Duration::from_secs(60);
-
-fn namesrv() -> String {
-    std::env::var("ROCKETWIRE_NAMESRV")
-        .unwrap_or_else(|_| panic!("ROCKETWIRE_NAMESRV is not set: run with `cargo xtask test`"))
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!("{prefix}_{}_{nanos}", std::process::id())
-}
-
-/// A gateway on a free loopback port, until `stop` (graceful) or drop.
-struct Running {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<Result<(), GatewayError>>>,
-}
-
-impl Running {
-    async fn start(linger_ms: u64) -> Self {
-        let yaml = format!(
-            "server:\n  listen_port: 0\n  shutdown_timeout_ms: 5000\nrocketmq:\n  nameservers: [\"{}\"]\n  \
-             producer:\n    group_name: gw_test_producer\n    send_retry_times: 2\n  \
-             consumer:\n    consume_from: first\n    linger_ms: {linger_ms}\n",
-            namesrv()
-        );
-        let config = GatewayConfig::parse(&yaml).expect("test config");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let gateway = Gateway::start(config).await.expect("gateway starts");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(gateway.serve(listener, async move {
-            let _ = stopped.await;
-        }));
-        Self {
-            addr,
-            stop: Some(stop),
-            task: Some(task),
-        }
-    }
-
-    async fn channel(&self) -> Channel {
-        Channel::from_shared(format!("http://{}", self.addr))
-            .unwrap()
-            .connect()
-            .await
-            .expect("connect to the gateway")
-    }
-
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let result = tokio::time::timeout(PATIENCE, task)
-                .await
-                .expect("graceful shutdown ends")
-                .expect("gateway task");
-            result.expect("gateway shuts down cleanly");
-        }
-    }
-}
-
-/// Sends `n` messages through the v1 API (the first send creates the topic).
-async fn send_v1(channel: Channel, topic: &str, n: usize, tags: &str) -> Vec<String> {
-    let mut client = GatewayClient::new(channel);
-    let mut ids = Vec::new();
-    for i in 0..n {
-        let sent = client
-            .send(SendRequest {
-                message: Some(Message {
-                    topic: topic.into(),
-                    body: format!("m{i}").into_bytes(),
-                    tags: Some(tags.into()),
-                    ..Default::default()
-                }),
-            })
-            .await
-            .expect("send")
-            .into_inner();
-        assert_eq!(sent.status, "SEND_OK");
-        ids.push(sent.msg_id);
-    }
-    ids
-}
-
-/// An acknowledging v1 consumer stream.
-struct Consumer {
-    requests: mpsc::Sender<ConsumeRequest>,
-    responses: Streaming<ConsumeResponse>,
-}
-
-impl Consumer {
-    async fn open(channel: Channel, topic: &str, group: &str, window: u32) -> Self {
-        let (requests, rx) = mpsc::channel(16);
-        requests
-            .send(ConsumeRequest {
-                kind: Some(Kind::Subscribe(Subscribe {
-                    topic: topic.into(),
-                    consumer_group: group.into(),
-                    tags: None,
-                    window,
-                })),
-            })
-            .await
-            .unwrap();
-        let mut responses = GatewayClient::new(channel)
-            .consume(ReceiverStream::new(rx))
-            .await
-            .expect("consume")
-            .into_inner();
-        let first = responses.message().await.unwrap().unwrap();
-        assert!(
-            matches!(first.kind, Some(Out::Subscribed(ref s)) if s.window == window),
-            "{first:?}"
-        );
-        Self {
-            requests,
-            responses,
-        }
-    }
-
-    async fn next(&mut self) -> Delivery {
-        let response = tokio::time::timeout(PATIENCE, self.responses.message())
-            .await
-            .expect("a delivery in time")
-            .expect("stream ok")
-            .expect("stream open");
-        match response.kind {
-            Some(Out::Delivery(d)) => d,
-            other => panic!("expected a delivery, got {other:?}"),
-        }
-    }
-
-    /// Nothing arrives for `quiet`.
-    async fn nothing_for(&mut self, quiet: Duration) {
-        if let Ok(got) = tokio::time::timeout(quiet, self.responses.message()).await {
-            panic!("expected nothing, got {got:?}");
-        }
-    }
-
-    async fn ack(&self, ids: Vec<u64>) {
-        self.requests
-            .send(ConsumeRequest {
-                kind: Some(Kind::Ack(Ack { delivery_ids: ids })),
-            })
-            .await
-            .unwrap();
-    }
-}
-
-fn msg_id(d: &Delivery) -> String {
-    d.message.as_ref().expect("a message").msg_id.clone()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a running cluster (cargo xtask test)"]
@@ -549,4 +386,33 @@ async fn an_unreachable_namesrv_is_a_clear_error_at_start() {
         "{err:?}"
     );
     assert!(err.to_string().contains("127.0.0.1:1"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a running cluster (cargo xtask test)"]
+async fn a_graceful_shutdown_lets_held_deliveries_be_acknowledged() {
+    let gw = Running::start(30_000).await;
+    let topic = unique("gw_drain");
+    let group = unique("gw_drain_group");
+    send_v1(gw.channel().await, &topic, 4, "A").await;
+    let mut consumer = Consumer::open(gw.channel().await, &topic, &group, 4).await;
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(consumer.next().await.delivery_id);
+    }
+    // The shutdown starts with 4 deliveries out; they are acknowledged during it.
+    let stopping = tokio::spawn(gw.stop());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    consumer.ack(held).await;
+    tokio::time::timeout(PATIENCE, stopping)
+        .await
+        .expect("the shutdown ends")
+        .expect("shutdown task");
+    drop(consumer);
+    // The acknowledgements counted: the group's next consumer gets nothing.
+    let gw = Running::start(1_000).await;
+    let mut next = Consumer::open(gw.channel().await, &topic, &group, 8).await;
+    next.nothing_for(Duration::from_secs(3)).await;
+    drop(next);
+    gw.stop().await;
 }

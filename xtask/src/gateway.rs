@@ -37,23 +37,29 @@ const PROTOS: [&str; 2] = ["mq.proto", "rocketwire/gateway/v1/gateway.proto"];
 pub(crate) fn gateway_suite() -> Result<(), String> {
     let python = python_env()?;
     let mut cluster = test_cluster(Serialize::Json, |_| {})?;
-    let mut tests = cargo(&[
-        "test",
-        "-p",
-        "rocketwire-gateway",
-        "--test",
-        "cluster",
-        "--",
-        "--include-ignored",
-        "--test-threads=1",
-    ]);
-    tests.env("ROCKETWIRE_NAMESRV", cluster.namesrv_addr());
+    let tests = tests_command("cluster", &cluster.namesrv_addr());
     let mut result = run("gateway", tests);
     if result.is_ok() {
         result = python_check(&python, &cluster);
     }
     cluster.stop();
     result
+}
+
+/// `cargo test` of the gateway's real-cluster test binary `test` against `namesrv`.
+pub(crate) fn tests_command(test: &str, namesrv: &str) -> Command {
+    let mut cmd = cargo(&[
+        "test",
+        "-p",
+        "rocketwire-gateway",
+        "--test",
+        test,
+        "--",
+        "--include-ignored",
+        "--test-threads=1",
+    ]);
+    cmd.env("ROCKETWIRE_NAMESRV", namesrv);
+    cmd
 }
 
 /// The virtualenv with grpcio (made once under the target dir) and stubs generated from the

@@ -201,7 +201,14 @@ fn acl_suite() -> Result<(), String> {
     let mut cmd = suite_command("acl", &cluster, Serialize::Json);
     cmd.env("ROCKETWIRE_ACL_USER", ACL_USER.0)
         .env("ROCKETWIRE_ACL_PASSWORD", ACL_USER.1);
-    let result = run("acl", cmd);
+    let mut result = run("acl", cmd);
+    if result.is_ok() {
+        // The gateway with the same credentials in its config.
+        let mut gw = gateway::tests_command("acl", &cluster.namesrv_addr());
+        gw.env("ROCKETWIRE_ACL_USER", ACL_USER.0)
+            .env("ROCKETWIRE_ACL_PASSWORD", ACL_USER.1);
+        result = run("acl-gateway", gw);
+    }
     cluster.stop();
     result
 }
@@ -222,6 +229,12 @@ fn tls_suite() -> Result<(), String> {
         let mut cli = cli_tests("tls", &cluster, Serialize::Json);
         cli.env("ROCKETWIRE_TLS_CA", &ca);
         result = run("tls-cli", cli);
+    }
+    if result.is_ok() {
+        // The gateway with the CA in its config.
+        let mut gw = gateway::tests_command("tls", &cluster.namesrv_addr());
+        gw.env("ROCKETWIRE_TLS_CA", &ca);
+        result = run("tls-gateway", gw);
     }
     cluster.stop();
     result
