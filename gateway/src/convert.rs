@@ -77,15 +77,7 @@ pub(crate) fn send_response(r: &SendResult) -> v1::SendResponse {
 
 /// Java's `SendStatus` name of `r`.
 pub(crate) fn status_name(r: &SendResult) -> String {
-    format!("{:?}", r.status)
-        .chars()
-        .fold(String::new(), |mut out, c| {
-            if c.is_uppercase() && !out.is_empty() {
-                out.push('_');
-            }
-            out.push(c.to_ascii_uppercase());
-            out
-        })
+    r.status.as_str().to_owned()
 }
 
 /// A failed send as a gRPC status, by blame: the request (`InvalidArgument`), the

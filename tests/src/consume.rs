@@ -21,7 +21,7 @@ use crate::{cluster_config, unique, wire, Harness};
 /// How long a scenario waits for messages before failing.
 const WAIT: Duration = Duration::from_secs(25);
 /// Drain time of consumer shutdowns.
-const DRAIN: Duration = Duration::from_secs(5);
+pub(crate) const DRAIN: Duration = Duration::from_secs(5);
 
 fn new_producer(h: &dyn Harness, selector: QueueSelector) -> Box<dyn HarnessProducer + '_> {
     let config = ProducerConfig::builder(unique("rw_pgroup"))
@@ -32,7 +32,7 @@ fn new_producer(h: &dyn Harness, selector: QueueSelector) -> Box<dyn HarnessProd
 
 /// Sends `bodies` to `topic` (tag `TagA`) and waits until the namesrv serves the topic's
 /// route, so consumers find it at once.
-fn produce(h: &dyn Harness, topic: &str, bodies: &[String]) {
+pub(crate) fn produce(h: &dyn Harness, topic: &str, bodies: &[String]) {
     let producer = new_producer(h, QueueSelector::RoundRobin);
     for body in bodies {
         let mut m = Message::new(topic.to_owned(), body.clone());
@@ -53,11 +53,11 @@ fn wait_for_route(h: &dyn Harness, topic: &str) {
     }
 }
 
-fn bodies(prefix: &str, n: usize) -> Vec<String> {
+pub(crate) fn bodies(prefix: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{prefix}-{i}")).collect()
 }
 
-fn config(group: &str, from: ConsumeFromWhere) -> ConsumerConfig {
+pub(crate) fn config(group: &str, from: ConsumeFromWhere) -> ConsumerConfig {
     ConsumerConfig {
         group: group.to_owned(),
         consume_from_where: from,
@@ -65,7 +65,7 @@ fn config(group: &str, from: ConsumeFromWhere) -> ConsumerConfig {
     }
 }
 
-fn sub(topic: &str) -> Vec<Subscription> {
+pub(crate) fn sub(topic: &str) -> Vec<Subscription> {
     vec![Subscription::tag(topic, "*").expect("subscription")]
 }
 

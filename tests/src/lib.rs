@@ -11,6 +11,7 @@ pub mod flow;
 pub mod harness;
 mod lite;
 pub mod nat;
+mod observe;
 pub mod scenarios;
 mod seen;
 pub mod tls;

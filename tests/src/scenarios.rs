@@ -17,6 +17,7 @@ use crate::{unique, Harness};
 
 pub use crate::consume::*;
 pub use crate::lite::*;
+pub use crate::observe::*;
 
 /// A topic that does not exist yet is reported as such; after a send through the template
 /// topic's broker the broker auto-creates it (4 queues) and the namesrv serves its route.

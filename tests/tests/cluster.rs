@@ -18,6 +18,7 @@ adapter_suite!(scenarios:
     producer_compression_round_trip,
     consume_concurrently,
     consume_tag_expression,
+    metrics_of_sends_and_consumption,
     consumer_group_rebalance,
     a_shared_client_id_is_reported,
     dropped_consumer_hands_over_its_queues,

@@ -27,10 +27,12 @@ use rocketwire_core::{
     ClientError, ClientIdCollision, ConsumeOutcome, ConsumerCloseReport, ConsumerError, ConsumerId,
     ConsumerRefusal,
 };
+use tracing::Instrument;
 
 use crate::bounded::Bounded;
 use crate::client::Client;
 use crate::close_on_drop::CloseOnDrop;
+use crate::observe;
 use crate::shell::Command;
 pub use crate::shell::ConsumerEvent;
 
@@ -398,6 +400,7 @@ impl<R: crate::Runtime> Client<R> {
             options.concurrency.max(1),
             Arc::new(handler),
             store,
+            group.clone(),
         );
         self.runtime().spawn(Box::pin(async move {
             dispatcher.await;
@@ -422,12 +425,14 @@ async fn dispatch<R, H, F>(
     limit: usize,
     handler: Arc<H>,
     store: Option<Arc<OffsetStore>>,
+    group: String,
 ) where
     R: crate::Runtime,
     H: Fn(Vec<MessageExt>) -> F + Send + Sync + 'static,
     F: Future<Output = ConsumeOutcome> + Send + 'static,
 {
     let mut handlers = Bounded::new(limit);
+    let group: Arc<str> = Arc::from(group);
     while let Some(event) = events.next().await {
         match event {
             ConsumerEvent::PersistOffsets { seq, content } => {
@@ -450,20 +455,46 @@ async fn dispatch<R, H, F>(
                 }));
             }
             ConsumerEvent::Deliver {
-                delivery, messages, ..
+                delivery,
+                queue,
+                messages,
             } => {
                 let (handler, task_client) = (handler.clone(), client.clone());
+                let group = group.clone();
                 let task = async move {
-                    let outcome = match AssertUnwindSafe(async { handler(messages).await })
-                        .catch_unwind()
-                        .await
-                    {
-                        Ok(outcome) => outcome,
-                        Err(_) => {
-                            tracing::warn!(?delivery, "consumer handler panicked");
-                            FAILED_OUTCOME
-                        }
-                    };
+                    let topic = messages
+                        .first()
+                        .map(|m| m.topic().to_owned())
+                        .unwrap_or_default();
+                    let count = messages.len();
+                    let span = tracing::debug_span!(
+                        "rocketwire.consume",
+                        group = %group,
+                        topic = %topic,
+                        broker = %queue.broker_name,
+                        queue = queue.queue_id,
+                        messages = count,
+                    );
+                    let started = task_client.runtime().now();
+                    let (outcome, label) =
+                        match AssertUnwindSafe(async { handler(messages).await }.instrument(span))
+                            .catch_unwind()
+                            .await
+                        {
+                            Ok(outcome) => {
+                                let label = observe::outcome_label(&outcome);
+                                (outcome, label)
+                            }
+                            Err(_) => {
+                                tracing::warn!(?delivery, "consumer handler panicked");
+                                (FAILED_OUTCOME, "panicked")
+                            }
+                        };
+                    let took = task_client
+                        .runtime()
+                        .now()
+                        .saturating_duration_since(started);
+                    observe::consumed(&group, &topic, count, took, label);
                     let _ = task_client.send(Command::Ack { delivery, outcome }).await;
                 };
                 handlers.spawn(client.runtime().as_ref(), task).await;

@@ -59,6 +59,7 @@ mod driver;
 mod identity;
 mod inflight;
 mod lite;
+pub mod observe;
 mod park;
 mod producer;
 mod runtime;

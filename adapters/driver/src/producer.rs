@@ -9,6 +9,7 @@ use rocketwire_core::client::{ProducerId, SendMode, SendTarget};
 use rocketwire_core::message::Message;
 use rocketwire_core::producer::{ProducerConfig, QueueSelector, SendError, SendResult};
 use rocketwire_core::ClientError;
+use tracing::Instrument;
 
 use crate::client::Client;
 use crate::close_on_drop::CloseOnDrop;
@@ -178,7 +179,24 @@ impl<R> Producer<R> {
         target: SendTarget,
         mode: SendMode,
     ) -> Result<SendResult, SendError> {
-        self.hand_over(payload, target, mode).await.await
+        let span = tracing::debug_span!(
+            "rocketwire.send",
+            topic = %payload.topic(),
+            broker = tracing::field::Empty,
+            queue = tracing::field::Empty,
+            offset = tracing::field::Empty,
+        );
+        let send = async {
+            let result = self.hand_over(payload, target, mode).await.await;
+            if let Ok(sent) = &result {
+                let span = tracing::Span::current();
+                span.record("broker", sent.message_queue.broker_name.as_str());
+                span.record("queue", sent.message_queue.queue_id);
+                span.record("offset", sent.queue_offset);
+            }
+            result
+        };
+        send.instrument(span).await
     }
 
     async fn hand_over(

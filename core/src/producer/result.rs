@@ -37,6 +37,16 @@ impl SendStatus {
             _ => None,
         }
     }
+
+    /// Java's name of the status (`SEND_OK`, `FLUSH_DISK_TIMEOUT`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SendStatus::SendOk => "SEND_OK",
+            SendStatus::FlushDiskTimeout => "FLUSH_DISK_TIMEOUT",
+            SendStatus::FlushSlaveTimeout => "FLUSH_SLAVE_TIMEOUT",
+            SendStatus::SlaveNotAvailable => "SLAVE_NOT_AVAILABLE",
+        }
+    }
 }
 
 /// The outcome of a successful send (Java `SendResult`).

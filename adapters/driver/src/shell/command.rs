@@ -13,6 +13,14 @@ pub enum SendPayload {
 }
 
 impl SendPayload {
+    /// The topic (a batch has one).
+    pub fn topic(&self) -> &str {
+        match self {
+            SendPayload::One(m) => &m.topic,
+            SendPayload::Batch(ms) => ms.first().map_or("", |m| m.topic.as_str()),
+        }
+    }
+
     /// Body bytes, as counted by the in-flight bound.
     pub fn body_len(&self) -> usize {
         match self {

@@ -26,6 +26,7 @@ use rocketwire_core::{
 };
 
 use crate::inflight::{Permit, ProducerOptions};
+use crate::observe::{self, SendMeter};
 use crate::tls::TlsConfig;
 
 /// Where a transactional send's result goes.
@@ -228,7 +229,7 @@ enum Pending {
     Route(Reply<TopicRouteData>),
     Invoke(Reply<RemotingCommand>),
     /// The permit is released when the entry is dropped, i.e. when the result arrived.
-    Send(SendReply, Option<Permit>),
+    Send(SendReply, Option<Permit>, SendMeter),
     CloseProducer(Reply<()>),
     CloseConsumer(Reply<ConsumerCloseReport>),
     CommitOffsets(Reply<()>),
@@ -369,12 +370,13 @@ impl Shell {
                     SendReply::Stored(_) if mode == SendMode::Oneway => SendMode::Async,
                     SendReply::Stored(_) => mode,
                 };
+                let meter = SendMeter::start(payload.topic(), now);
                 let op = match payload {
                     SendPayload::One(m) => self.core.send(now, producer, m, target, mode),
                     SendPayload::Batch(ms) => self.core.send_batch(now, producer, ms, target, mode),
                 };
                 match op {
-                    Ok(op) => drop(self.pending.insert(op, Pending::Send(reply, permit))),
+                    Ok(op) => drop(self.pending.insert(op, Pending::Send(reply, permit, meter))),
                     Err(misuse) => reply.fail(misuse.into()),
                 }
             }
@@ -555,7 +557,11 @@ impl Shell {
         };
         if let Some((conn, ends)) = conn {
             let known = if ends {
-                self.conns.remove(&conn)
+                let removed = self.conns.remove(&conn);
+                if removed {
+                    observe::disconnected(true);
+                }
+                removed
             } else {
                 self.conns.contains(&conn)
             };
@@ -589,12 +595,16 @@ impl Shell {
         loop {
             let deadline = match self.core.poll_output(now) {
                 Output::Connect { conn, addr } => {
-                    self.conns.insert(conn);
+                    if self.conns.insert(conn) {
+                        observe::connecting(&addr);
+                    }
                     return Io::Connect { conn, addr };
                 }
                 Output::Transmit { conn, head, body } => return Io::Transmit { conn, head, body },
                 Output::Close { conn } => {
-                    self.conns.remove(&conn);
+                    if self.conns.remove(&conn) {
+                        observe::disconnected(false);
+                    }
                     return Io::Close { conn };
                 }
                 Output::Event(event) => {
@@ -639,17 +649,19 @@ impl Shell {
                 other => tracing::debug!(?op, ?other, "route for no query"),
             },
             Event::Send { op, result } => match self.pending.remove(&op) {
-                Some(Pending::Send(SendReply::Stored(reply), permit)) => {
+                Some(Pending::Send(SendReply::Stored(reply), permit, meter)) => {
                     // Room first, so a caller woken by the result finds it.
                     drop(permit);
+                    meter.stored(now, &result);
                     let _ = reply.send(result);
                 }
                 other => tracing::debug!(?op, ?other, "send result for no send"),
             },
             Event::OnewaySent { op, result } => match self.pending.remove(&op) {
-                Some(Pending::Send(SendReply::Written(reply), permit)) => {
+                Some(Pending::Send(SendReply::Written(reply), permit, meter)) => {
                     // Room first, so a caller woken by the result finds it.
                     drop(permit);
+                    meter.written(now, &result);
                     let _ = reply.send(result);
                 }
                 other => tracing::debug!(?op, ?other, "oneway result for no oneway send"),

@@ -1,0 +1,140 @@
+//! Metrics through the [`metrics`] facade, recorded by the shared driver for every adapter.
+//! Until the application installs a recorder (a Prometheus exporter, say) each call is a
+//! check of an unset global and nothing else.
+//!
+//! | name | kind | labels | what |
+//! |---|---|---|---|
+//! | `rocketwire_send_duration_seconds` | histogram | `topic`, `result` | from the send's hand-over to the driver to its result, retries included |
+//! | `rocketwire_sends_total` | counter | `topic`, `result` | finished sends |
+//! | `rocketwire_sends_in_flight` | gauge | | sends handed to the driver and not finished |
+//! | `rocketwire_consume_duration_seconds` | histogram | `group`, `topic` | one handler call |
+//! | `rocketwire_consumed_messages_total` | counter | `group`, `topic`, `outcome` | messages by the handler's outcome |
+//! | `rocketwire_delivery_batch_size` | histogram | `group` | messages per handler call |
+//! | `rocketwire_connection_attempts_total` | counter | `peer` | connections opened to namesrvs and brokers |
+//! | `rocketwire_connections_open` | gauge | | connections the client holds (opening or open) |
+//! | `rocketwire_connections_lost_total` | counter | | connections that failed to open or closed without the client asking |
+//!
+//! `result` is the broker's status for a stored message (`SEND_OK`, `FLUSH_DISK_TIMEOUT`, …),
+//! `WRITTEN` for a oneway send, or the error's kind (`timeout`, `broker`, `authorization`,
+//! `no_route`, `transport`, `invalid`, `error`). `outcome` is `success`, `reconsume_later`,
+//! `suspend`, `abandon` or `panicked`.
+
+use std::time::{Duration, Instant};
+
+use metrics::{counter, gauge, histogram};
+use rocketwire_core::producer::{SendError, SendResult};
+use rocketwire_core::ConsumeOutcome;
+
+/// `rocketwire_send_duration_seconds`.
+pub const SEND_DURATION: &str = "rocketwire_send_duration_seconds";
+/// `rocketwire_sends_total`.
+pub const SENDS: &str = "rocketwire_sends_total";
+/// `rocketwire_sends_in_flight`.
+pub const SENDS_IN_FLIGHT: &str = "rocketwire_sends_in_flight";
+/// `rocketwire_consume_duration_seconds`.
+pub const CONSUME_DURATION: &str = "rocketwire_consume_duration_seconds";
+/// `rocketwire_consumed_messages_total`.
+pub const CONSUMED: &str = "rocketwire_consumed_messages_total";
+/// `rocketwire_delivery_batch_size`.
+pub const DELIVERY_BATCH: &str = "rocketwire_delivery_batch_size";
+/// `rocketwire_connection_attempts_total`.
+pub const CONNECTION_ATTEMPTS: &str = "rocketwire_connection_attempts_total";
+/// `rocketwire_connections_open`.
+pub const CONNECTIONS_OPEN: &str = "rocketwire_connections_open";
+/// `rocketwire_connections_lost_total`.
+pub const CONNECTIONS_LOST: &str = "rocketwire_connections_lost_total";
+
+/// One send from its hand-over to its result; counts in `rocketwire_sends_in_flight` while
+/// alive.
+#[derive(Debug)]
+pub(crate) struct SendMeter {
+    topic: String,
+    started: Instant,
+}
+
+impl SendMeter {
+    pub(crate) fn start(topic: &str, now: Instant) -> Self {
+        gauge!(SENDS_IN_FLIGHT).increment(1.0);
+        Self {
+            topic: topic.to_owned(),
+            started: now,
+        }
+    }
+
+    /// A send answered by the broker (or failed).
+    pub(crate) fn stored(self, now: Instant, result: &Result<SendResult, SendError>) {
+        let label = match result {
+            Ok(sent) => sent.status.as_str().to_owned(),
+            Err(e) => error_label(e).to_owned(),
+        };
+        self.finish(now, label);
+    }
+
+    /// A oneway send written (or failed).
+    pub(crate) fn written(self, now: Instant, result: &Result<(), SendError>) {
+        let label = match result {
+            Ok(()) => "WRITTEN".to_owned(),
+            Err(e) => error_label(e).to_owned(),
+        };
+        self.finish(now, label);
+    }
+
+    fn finish(self, now: Instant, result: String) {
+        let took = now.saturating_duration_since(self.started);
+        let labels = [("topic", self.topic.clone()), ("result", result)];
+        histogram!(SEND_DURATION, &labels).record(took.as_secs_f64());
+        counter!(SENDS, &labels).increment(1);
+    }
+}
+
+impl Drop for SendMeter {
+    fn drop(&mut self) {
+        gauge!(SENDS_IN_FLIGHT).decrement(1.0);
+    }
+}
+
+fn error_label(e: &SendError) -> &'static str {
+    match e {
+        SendError::Timeout => "timeout",
+        SendError::Broker { .. } => "broker",
+        SendError::Authorization { .. } => "authorization",
+        SendError::NoRoute { .. } => "no_route",
+        SendError::Transport(_) => "transport",
+        SendError::Validation(_) | SendError::Message(_) | SendError::Misuse(_) => "invalid",
+        _ => "error",
+    }
+}
+
+/// One handler call of a push consumer.
+pub(crate) fn consumed(group: &str, topic: &str, messages: usize, took: Duration, outcome: &str) {
+    let (group, topic) = (group.to_owned(), topic.to_owned());
+    histogram!(CONSUME_DURATION, "group" => group.clone(), "topic" => topic.clone())
+        .record(took.as_secs_f64());
+    histogram!(DELIVERY_BATCH, "group" => group.clone()).record(messages as f64);
+    counter!(CONSUMED, "group" => group, "topic" => topic, "outcome" => outcome.to_owned())
+        .increment(messages as u64);
+}
+
+/// The `outcome` label of a handler's answer.
+pub(crate) fn outcome_label(outcome: &ConsumeOutcome) -> &'static str {
+    match outcome {
+        ConsumeOutcome::Success => "success",
+        ConsumeOutcome::ReconsumeLater { .. } => "reconsume_later",
+        ConsumeOutcome::SuspendCurrentQueue(_) => "suspend",
+        ConsumeOutcome::Abandon => "abandon",
+    }
+}
+
+/// The client opens a connection to `peer`.
+pub(crate) fn connecting(peer: &str) {
+    counter!(CONNECTION_ATTEMPTS, "peer" => peer.to_owned()).increment(1);
+    gauge!(CONNECTIONS_OPEN).increment(1.0);
+}
+
+/// A connection ended: `lost` when the client did not ask for it.
+pub(crate) fn disconnected(lost: bool) {
+    gauge!(CONNECTIONS_OPEN).decrement(1.0);
+    if lost {
+        counter!(CONNECTIONS_LOST).increment(1);
+    }
+}
