@@ -3,7 +3,7 @@ original Go gateway use it (mq.RocketMQGateway), plus the acknowledged v1 stream
 
 Run by `cargo xtask test` with stubs generated from gateway/proto on PYTHONPATH:
 
-    python gateway_check.py HOST:PORT TOPIC GROUP
+    python gateway_check.py HOST:PORT TOPIC GROUP [METRICS_URL]
 
 Exits 0 when every message sent was received (and acknowledged on the v1 stream), and when a
 consumer process killed mid-stream left every message it had not acknowledged to the next.
@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 import grpc
 
@@ -218,18 +219,39 @@ def killed_mid_stream(channel, target, topic, group, wanted):
     )
 
 
+def scraped(url, topic, group):
+    """The Prometheus text at `url` counts what this check did."""
+    text = urllib.request.urlopen(url, timeout=PATIENCE_S).read().decode()
+
+    def value(name, *labels):
+        for line in text.splitlines():
+            if line.startswith(name + "{") and all(l in line for l in labels):
+                return float(line.rsplit(" ", 1)[1])
+        fail(f"metrics: no {name} with {labels} in:\n{text}")
+
+    sends = value("rocketwire_sends_total", f'topic="{topic}"', 'result="SEND_OK"')
+    if sends != COUNT + 1:  # SendMessage x20, SendBatch x1
+        fail(f"metrics: {sends} SEND_OK sends of {topic}, expected {COUNT + 1}")
+    acked = value("rocketwire_gateway_settled_total", f'group="{group}_v1"', 'outcome="ack"')
+    if acked != COUNT:
+        fail(f"metrics: {acked} acks for {group}_v1, expected {COUNT}")
+    print(f"gateway_check: /metrics counts {sends:.0f} sends and {acked:.0f} acks", flush=True)
+
+
 def main():
     if len(sys.argv) == 5 and sys.argv[1] == "--crash":
         crashing_consumer(*sys.argv[2:])
-    if len(sys.argv) != 4:
-        fail("usage: gateway_check.py HOST:PORT TOPIC GROUP")
-    target, topic, group = sys.argv[1:]
+    if len(sys.argv) not in (4, 5):
+        fail("usage: gateway_check.py HOST:PORT TOPIC GROUP [METRICS_URL]")
+    target, topic, group = sys.argv[1:4]
     with grpc.insecure_channel(target) as channel:
         grpc.channel_ready_future(channel).result(timeout=PATIENCE_S)
         sent = original_api(channel, topic, group)
         sent |= v1_api(channel, topic, group)
         # A new group of the topic: every message sent above.
         killed_mid_stream(channel, target, topic, group, sent)
+    if len(sys.argv) == 5:
+        scraped(sys.argv[4], topic, group)
     print("gateway_check: OK", flush=True)
 
 

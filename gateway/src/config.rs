@@ -82,6 +82,9 @@ pub struct ServerConfig {
     /// `server.shutdown_timeout_ms`: how long a graceful shutdown waits for in-flight sends and
     /// deliveries (default 10,000).
     pub shutdown_timeout_ms: u64,
+    /// `server.metrics_port`: serve Prometheus metrics on `listen_address:metrics_port` at
+    /// `/metrics` (default: none).
+    pub metrics_port: Option<u16>,
 }
 
 impl Default for ServerConfig {
@@ -90,6 +93,7 @@ impl Default for ServerConfig {
             listen_port: DEFAULT_PORT,
             listen_address: "0.0.0.0".into(),
             shutdown_timeout_ms: 10_000,
+            metrics_port: None,
         }
     }
 }
@@ -204,6 +208,15 @@ pub struct TlsSection {
     pub insecure_skip_verify: bool,
 }
 
+/// `host:port`, with an IPv6 host in brackets.
+fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
 /// Where the config comes from: `--config FILE`, else `config.yaml` in the working directory
 /// if it exists (as the original), else the defaults.
 pub fn config_path(explicit: Option<&Path>) -> Option<PathBuf> {
@@ -248,8 +261,9 @@ impl GatewayConfig {
         serde_yaml::from_str(text).map_err(|e| e.to_string())
     }
 
-    /// `ROCKETWIRE_GATEWAY_LISTEN_PORT`, `_LISTEN_ADDRESS`, `_NAMESERVERS` (`;` or `,`
-    /// separated), `_PRODUCER_GROUP`, `_ACCESS_KEY`, `_SECRET_KEY`, `_NAMESPACE`, `_TLS_CA_FILE`.
+    /// `ROCKETWIRE_GATEWAY_LISTEN_PORT`, `_LISTEN_ADDRESS`, `_METRICS_PORT`, `_NAMESERVERS` (`;`
+    /// or `,` separated), `_PRODUCER_GROUP`, `_ACCESS_KEY`, `_SECRET_KEY`, `_NAMESPACE`,
+    /// `_TLS_CA_FILE`.
     pub fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         let get = |name: &str| env(name).filter(|v| !v.trim().is_empty());
         if let Some(v) = get("ROCKETWIRE_GATEWAY_LISTEN_PORT") {
@@ -258,6 +272,13 @@ impl GatewayConfig {
                 value: v.clone(),
                 reason: "not a port number".into(),
             })?;
+        }
+        if let Some(v) = get("ROCKETWIRE_GATEWAY_METRICS_PORT") {
+            self.server.metrics_port = Some(v.trim().parse().map_err(|_| ConfigError::Env {
+                name: "ROCKETWIRE_GATEWAY_METRICS_PORT".into(),
+                value: v.clone(),
+                reason: "not a port number".into(),
+            })?);
         }
         if let Some(v) = get("ROCKETWIRE_GATEWAY_LISTEN_ADDRESS") {
             self.server.listen_address = v.trim().to_owned();
@@ -333,12 +354,13 @@ impl GatewayConfig {
 
     /// The address to listen on.
     pub fn listen_addr(&self) -> String {
-        let host = &self.server.listen_address;
-        if host.contains(':') && !host.starts_with('[') {
-            format!("[{host}]:{}", self.server.listen_port)
-        } else {
-            format!("{host}:{}", self.server.listen_port)
-        }
+        host_port(&self.server.listen_address, self.server.listen_port)
+    }
+
+    /// Where Prometheus metrics are served, if anywhere.
+    pub fn metrics_addr(&self) -> Option<String> {
+        let port = self.server.metrics_port?;
+        Some(host_port(&self.server.listen_address, port))
     }
 
     /// The graceful shutdown budget.
@@ -467,6 +489,7 @@ rocketmq:
         let mut config = GatewayConfig::parse("server:\n  listen_port: 5\n").unwrap();
         config.apply_env(&env).unwrap();
         assert_eq!(config.server.listen_port, 6000);
+        assert_eq!(config.metrics_addr(), None);
         assert_eq!(
             config.rocketmq.nameservers,
             vec!["a:1".to_string(), "b:2".to_string()]
@@ -478,6 +501,15 @@ rocketmq:
             err.to_string().contains("ROCKETWIRE_GATEWAY_LISTEN_PORT=x"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn metrics_are_served_on_their_own_port_when_asked() {
+        let config =
+            GatewayConfig::parse("server:\n  listen_address: \"::1\"\n  metrics_port: 9464\n")
+                .unwrap();
+        assert_eq!(config.metrics_addr().as_deref(), Some("[::1]:9464"));
+        assert_eq!(config.listen_addr(), "[::1]:50051");
     }
 
     #[test]

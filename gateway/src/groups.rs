@@ -130,7 +130,7 @@ impl Groups {
             .map_err(|e| Status::invalid_argument(format!("consumer group {group}: {e}")))?;
         let subscription = Subscription::tag(topic, tags)
             .map_err(|e| Status::invalid_argument(format!("tags `{tags}`: {e}")))?;
-        let hub = Arc::new(Hub::default());
+        let hub = Arc::new(Hub::new(group));
         let handler_hub = hub.clone();
         let handler = move |messages: Vec<MessageExt>| {
             let hub = handler_hub.clone();

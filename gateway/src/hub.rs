@@ -68,12 +68,29 @@ struct State {
 }
 
 /// See the module docs.
-#[derive(Default)]
 pub(crate) struct Hub {
+    /// The consumer group, for metrics.
+    group: String,
     state: Mutex<State>,
 }
 
+/// `rocketwire_gateway_streams{group}`: streams attached.
+pub const STREAMS: &str = "rocketwire_gateway_streams";
+/// `rocketwire_gateway_deliveries_total{group}`: messages handed to a stream (again after a
+/// stream ended included).
+pub const DELIVERIES: &str = "rocketwire_gateway_deliveries_total";
+/// `rocketwire_gateway_settled_total{group, outcome}`: deliveries settled by `ack`, `retry`
+/// or `abandon` (the gateway closed the group's consumer first).
+pub const SETTLED: &str = "rocketwire_gateway_settled_total";
+
 impl Hub {
+    pub(crate) fn new(group: &str) -> Self {
+        Self {
+            group: group.to_owned(),
+            state: Mutex::new(State::default()),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -87,7 +104,7 @@ impl Hub {
             pending.settle(ConsumeOutcome::Abandon);
         } else {
             state.queue.push_back(pending);
-            state.pump();
+            state.pump(&self.group);
         }
         rx
     }
@@ -110,7 +127,8 @@ impl Hub {
                 out: BTreeMap::new(),
             },
         );
-        state.pump();
+        state.pump(&self.group);
+        metrics::gauge!(STREAMS, "group" => self.group.clone()).increment(1.0);
         Some((id, rx))
     }
 
@@ -119,10 +137,11 @@ impl Hub {
     pub(crate) fn detach(&self, stream: StreamId) -> usize {
         let mut state = self.lock();
         if let Some(slot) = state.streams.remove(&stream) {
+            metrics::gauge!(STREAMS, "group" => self.group.clone()).decrement(1.0);
             for (_, pending) in slot.out.into_iter().rev() {
                 state.queue.push_front(pending);
             }
-            state.pump();
+            state.pump(&self.group);
         }
         state.streams.len()
     }
@@ -153,7 +172,14 @@ impl Hub {
                 pending.settle(outcome);
             }
         }
-        state.pump();
+        let label = match outcome {
+            ConsumeOutcome::Success => "ack",
+            ConsumeOutcome::ReconsumeLater { .. } => "retry",
+            _ => "abandon",
+        };
+        metrics::counter!(SETTLED, "group" => self.group.clone(), "outcome" => label)
+            .increment(ids.len() as u64);
+        state.pump(&self.group);
         Ok(())
     }
 
@@ -163,11 +189,17 @@ impl Hub {
         let mut state = self.lock();
         state.closed = true;
         let streams = std::mem::take(&mut state.streams);
+        let group = self.group.clone();
+        metrics::gauge!(STREAMS, "group" => group.clone()).decrement(streams.len() as f64);
+        let mut abandoned = 0;
         for (_, slot) in streams {
+            abandoned += slot.out.len();
             for (_, pending) in slot.out {
                 pending.settle(ConsumeOutcome::Abandon);
             }
         }
+        metrics::counter!(SETTLED, "group" => group, "outcome" => "abandon")
+            .increment(abandoned as u64);
         for pending in state.queue.drain(..) {
             pending.settle(ConsumeOutcome::Abandon);
         }
@@ -202,7 +234,7 @@ impl Hub {
 
 impl State {
     /// Hands queued messages to streams with room, round robin.
-    fn pump(&mut self) {
+    fn pump(&mut self, group: &str) {
         while !self.queue.is_empty() && !self.draining {
             let Some(stream) = self.next_with_room() else {
                 return;
@@ -226,6 +258,7 @@ impl State {
                 Ok(()) => {
                     slot.out.insert(id, pending);
                     self.last_served = stream;
+                    metrics::counter!(DELIVERIES, "group" => group.to_owned()).increment(1);
                 }
                 Err(_) => {
                     self.queue.push_front(pending);
@@ -268,7 +301,7 @@ mod tests {
 
     #[test]
     fn a_stream_gets_at_most_its_window_and_acks_free_room() {
-        let hub = Hub::default();
+        let hub = Hub::new("g");
         let (s, mut rx) = hub.attach(2).unwrap();
         let mut settled: Vec<_> = (0..3).map(|n| hub.offer(message(n))).collect();
         let a = rx.try_recv().unwrap();
@@ -293,7 +326,7 @@ mod tests {
 
     #[test]
     fn unknown_or_repeated_ids_are_refused_before_anything_is_settled() {
-        let hub = Hub::default();
+        let hub = Hub::new("g");
         let (s, mut rx) = hub.attach(4).unwrap();
         let mut first = hub.offer(message(0));
         let a = rx.try_recv().unwrap();
@@ -316,7 +349,7 @@ mod tests {
 
     #[test]
     fn a_detached_streams_unsettled_go_to_another_stream_first() {
-        let hub = Hub::default();
+        let hub = Hub::new("g");
         let (s1, mut rx1) = hub.attach(2).unwrap();
         let mut settled: Vec<_> = (0..3).map(|n| hub.offer(message(n))).collect();
         let got: Vec<_> = std::iter::from_fn(|| rx1.try_recv().ok()).collect();
@@ -340,7 +373,7 @@ mod tests {
 
     #[test]
     fn without_streams_messages_wait_for_the_next_stream() {
-        let hub = Hub::default();
+        let hub = Hub::new("g");
         let (s1, rx1) = hub.attach(1).unwrap();
         drop(rx1);
         let _settled = hub.offer(message(0));
@@ -357,7 +390,7 @@ mod tests {
 
     #[test]
     fn streams_share_round_robin() {
-        let hub = Hub::default();
+        let hub = Hub::new("g");
         let (_a, mut rx_a) = hub.attach(10).unwrap();
         let (_b, mut rx_b) = hub.attach(10).unwrap();
         let _settled: Vec<_> = (0..6).map(|n| hub.offer(message(n))).collect();
@@ -368,7 +401,7 @@ mod tests {
 
     #[test]
     fn draining_hands_out_nothing_new_but_takes_settles() {
-        let hub = Hub::default();
+        let hub = Hub::new("g");
         let (s, mut rx) = hub.attach(1).unwrap();
         let mut first = hub.offer(message(0));
         let mut second = hub.offer(message(1));
@@ -384,7 +417,7 @@ mod tests {
 
     #[test]
     fn close_abandons_everything_and_ends_the_streams() {
-        let hub = Hub::default();
+        let hub = Hub::new("g");
         let (_s, mut rx) = hub.attach(1).unwrap();
         let mut out = hub.offer(message(0));
         let mut queued = hub.offer(message(1));

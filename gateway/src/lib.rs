@@ -35,6 +35,11 @@ mod groups;
 mod hub;
 mod v1;
 
+/// The gateway's own metric names; the client's are in `rocketwire_driver::observe`.
+pub mod observe {
+    pub use crate::hub::{DELIVERIES, SETTLED, STREAMS};
+}
+
 /// The generated protobuf messages and gRPC stubs (clients included, for tests and tools).
 #[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
 pub mod proto {
@@ -95,6 +100,14 @@ pub enum GatewayError {
     /// The gRPC server failed.
     #[error("gRPC server: {0}")]
     Server(#[from] tonic::transport::Error),
+    /// The metrics endpoint could not start.
+    #[error("metrics on {addr}: {reason}")]
+    Metrics {
+        /// The address.
+        addr: String,
+        /// Why.
+        reason: String,
+    },
     /// Listening failed.
     #[error("listen on {addr}: {source}")]
     Listen {
@@ -276,4 +289,22 @@ async fn check_namesrv(client: &Client, config: &GatewayConfig) -> Result<(), Ga
         addrs: addrs.join(";"),
         reason,
     })
+}
+
+/// Installs the process's metrics recorder, a Prometheus exporter serving `/metrics` on
+/// `addr` (an IP and port): the client's metrics and the gateway's. Call it once, from
+/// inside the tokio runtime.
+pub fn serve_metrics(addr: &str) -> Result<std::net::SocketAddr, GatewayError> {
+    let failed = |reason: String| GatewayError::Metrics {
+        addr: addr.to_owned(),
+        reason,
+    };
+    let socket: std::net::SocketAddr = addr
+        .parse()
+        .map_err(|_| failed("not an IP address and port".into()))?;
+    metrics_exporter_prometheus::PrometheusBuilder::new()
+        .with_http_listener(socket)
+        .install()
+        .map_err(|e| failed(e.to_string()))?;
+    Ok(socket)
 }

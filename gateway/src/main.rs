@@ -15,7 +15,8 @@ grpc.health.v1.Health, on server.listen_port (default 50051).
 
 The config is FILE, else config.yaml in the working directory if there is one, else the
 defaults; ROCKETWIRE_GATEWAY_* variables override it (LISTEN_PORT, LISTEN_ADDRESS,
-NAMESERVERS, PRODUCER_GROUP, ACCESS_KEY, SECRET_KEY, NAMESPACE, TLS_CA_FILE).
+NAMESERVERS, PRODUCER_GROUP, ACCESS_KEY, SECRET_KEY, NAMESPACE, TLS_CA_FILE,
+METRICS_PORT). server.metrics_port serves Prometheus metrics at /metrics.
 Logs: RUST_LOG (default info).";
 
 fn main() -> ExitCode {
@@ -86,6 +87,10 @@ async fn run(explicit: Option<PathBuf>) -> Result<(), Box<dyn std::error::Error>
             addr: addr.clone(),
             source,
         })?;
+    if let Some(metrics) = config.metrics_addr() {
+        let served = rocketwire_gateway::serve_metrics(&metrics)?;
+        println!("rocketwire-gateway: metrics on http://{served}/metrics");
+    }
     let gateway = Gateway::start(config).await?;
     tracing::info!(%addr, "rocketwire-gateway serving");
     // Printed for scripts that wait for the port.

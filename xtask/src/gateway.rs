@@ -110,8 +110,9 @@ fn python_check(python: &(PathBuf, PathBuf), cluster: &Cluster) -> Result<(), St
     fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     // The original's keys, plus where a new group starts: the check sends before it
     // subscribes, and a new group starts at the end of the queues by default (as Java's).
+    let metrics_port = free_port()?;
     let config = format!(
-        "server:\n  listen_port: 0\nrocketmq:\n  nameservers:\n    - \"{}\"\n  producer:\n    \
+        "server:\n  listen_port: 0\n  metrics_port: {metrics_port}\nrocketmq:\n  nameservers:\n    - \"{}\"\n  producer:\n    \
          group_name: \"python_check_producer\"\n    send_retry_times: 2\n  consumer:\n    \
          consume_from: first\n",
         cluster.namesrv_addr()
@@ -132,6 +133,7 @@ fn python_check(python: &(PathBuf, PathBuf), cluster: &Cluster) -> Result<(), St
         .arg(&addr)
         .arg(format!("py_gateway_{stamp}"))
         .arg(format!("py_gateway_group_{stamp}"))
+        .arg(format!("http://127.0.0.1:{metrics_port}/metrics"))
         .env("PYTHONPATH", stubs);
     let checked = run("gateway-python", check);
     // Graceful shutdown on SIGTERM, within its 10 s budget and then some.
@@ -149,6 +151,17 @@ fn python_check(python: &(PathBuf, PathBuf), cluster: &Cluster) -> Result<(), St
         Some(s) if s.success() => Ok(()),
         other => Err(format!("the gateway exited with {other:?} after SIGTERM")),
     }
+}
+
+/// A loopback port nothing listens on now (for the metrics endpoint, whose exporter cannot
+/// report a port it chose itself).
+fn free_port() -> Result<u16, String> {
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("a free port: {e}"))?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| format!("a free port: {e}"))
 }
 
 /// Starts the built gateway binary in `dir` and waits for its "listening on ADDR" line.
