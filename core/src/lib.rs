@@ -109,8 +109,8 @@ pub use client::{
     consume_directly_response, AnswerToken, BrokerAddrMap, ClientConfig, ClientCore, ClientError,
     ClientIdCollision, ConnId, ConsumeDirectlyToken, ConsumeOutcome, ConsumerCloseReport,
     ConsumerError, ConsumerId, ConsumerRefusal, DeliveryId, Event, IncomingRequest, Input,
-    LocalTransactionToken, Misuse, OpId, Output, ProducerId, RouteError, SendMode, SendTarget,
-    TransactionCheckToken, TransactionSendResult,
+    LocalTransactionToken, Misuse, OpId, Output, ProducerId, QueueStats, RouteError, SendMode,
+    SendTarget, TransactionCheckToken, TransactionSendResult,
 };
 pub use codec::{
     CodecError, FrameDecoder, LanguageCode, RemotingCommand, RequestCode, ResponseCode,

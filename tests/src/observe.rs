@@ -1,52 +1,90 @@
-//! The driver's metrics as a recorder sees them on the real cluster: a debugging recorder is
+//! The driver's metrics as a recorder sees them on the real cluster: a recorder that keeps
+//! every value (counters cumulative, gauges at their last value, every histogram sample) is
 //! installed for the whole test process the first time a scenario here runs, and each
 //! scenario reads only the series of its own topic and group.
 
-use std::sync::OnceLock;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
-use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
-use rocketwire_driver::observe;
-
+use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
+use metrics_util::registry::{AtomicStorage, Registry};
 use rocketwire_core::body::ConsumeFromWhere;
+use rocketwire_driver::observe;
 use rocketwire_tokio::PushConsumerOptions;
 
 use crate::consume::{bodies, config, produce, sub, DRAIN};
 use crate::seen::Seen;
 use crate::{cluster_config, unique, Harness};
 
-/// One series: name, labels, value.
-type Series = (String, Vec<(String, String)>, DebugValue);
+/// A value as read.
+#[derive(Debug, Clone, PartialEq)]
+enum Value {
+    Counter(u64),
+    Gauge(f64),
+    Histogram(Vec<f64>),
+}
 
-fn snapshotter() -> &'static Snapshotter {
-    static SNAPSHOTTER: OnceLock<Snapshotter> = OnceLock::new();
-    SNAPSHOTTER.get_or_init(|| {
-        let recorder = DebuggingRecorder::new();
-        let snapshotter = recorder.snapshotter();
-        recorder
-            .install()
+/// One series: name, labels, value.
+type Series = (String, Vec<(String, String)>, Value);
+
+/// Keeps everything recorded; reading it changes nothing.
+struct Keeper(Arc<Registry<Key, AtomicStorage>>);
+
+impl Recorder for Keeper {
+    fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
+        self.0
+            .get_or_create_counter(key, |c| Counter::from_arc(c.clone()))
+    }
+    fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
+        self.0
+            .get_or_create_gauge(key, |g| Gauge::from_arc(g.clone()))
+    }
+    fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
+        self.0
+            .get_or_create_histogram(key, |h| Histogram::from_arc(h.clone()))
+    }
+}
+
+fn registry() -> &'static Arc<Registry<Key, AtomicStorage>> {
+    static REGISTRY: OnceLock<Arc<Registry<Key, AtomicStorage>>> = OnceLock::new();
+    REGISTRY.get_or_init(|| {
+        let registry = Arc::new(Registry::atomic());
+        metrics::set_global_recorder(Keeper(registry.clone()))
             .expect("no other metrics recorder in the test process");
-        snapshotter
+        registry
     })
 }
 
-fn snapshot() -> Vec<Series> {
-    snapshotter()
-        .snapshot()
-        .into_vec()
-        .into_iter()
-        .map(|(key, _, _, value)| {
-            let (_, key) = key.into_parts();
-            let labels = key
-                .labels()
-                .map(|l| (l.key().to_owned(), l.value().to_owned()))
-                .collect();
-            (key.name().to_owned(), labels, value)
-        })
+fn labels(key: &Key) -> Vec<(String, String)> {
+    key.labels()
+        .map(|l| (l.key().to_owned(), l.value().to_owned()))
         .collect()
 }
 
+fn snapshot() -> Vec<Series> {
+    let r = registry();
+    let mut all = Vec::new();
+    for (key, c) in r.get_counter_handles() {
+        let v = Value::Counter(c.load(Ordering::Acquire));
+        all.push((key.name().to_owned(), labels(&key), v));
+    }
+    for (key, g) in r.get_gauge_handles() {
+        let v = Value::Gauge(f64::from_bits(g.load(Ordering::Acquire)));
+        all.push((key.name().to_owned(), labels(&key), v));
+    }
+    for (key, h) in r.get_histogram_handles() {
+        let v = Value::Histogram(h.data());
+        all.push((key.name().to_owned(), labels(&key), v));
+    }
+    all
+}
+
 /// The series named `name` whose labels include all of `want`.
-fn find<'a>(all: &'a [Series], name: &str, want: &[(&str, &str)]) -> Vec<&'a DebugValue> {
+fn find<'a>(all: &'a [Series], name: &str, want: &[(&str, &str)]) -> Vec<&'a Value> {
     all.iter()
         .filter(|(n, labels, _)| {
             n == name
@@ -62,7 +100,7 @@ fn counter(all: &[Series], name: &str, want: &[(&str, &str)]) -> u64 {
     find(all, name, want)
         .into_iter()
         .map(|v| match v {
-            DebugValue::Counter(n) => *n,
+            Value::Counter(n) => *n,
             other => panic!("{name} is not a counter: {other:?}"),
         })
         .sum()
@@ -72,20 +110,42 @@ fn samples(all: &[Series], name: &str, want: &[(&str, &str)]) -> Vec<f64> {
     find(all, name, want)
         .into_iter()
         .flat_map(|v| match v {
-            DebugValue::Histogram(values) => {
-                values.iter().map(|x| x.into_inner()).collect::<Vec<f64>>()
-            }
+            Value::Histogram(values) => values.clone(),
             other => panic!("{name} is not a histogram: {other:?}"),
         })
         .collect()
 }
 
+fn gauges(all: &[Series], name: &str, want: &[(&str, &str)]) -> Vec<f64> {
+    find(all, name, want)
+        .into_iter()
+        .map(|v| match v {
+            Value::Gauge(g) => *g,
+            other => panic!("{name} is not a gauge: {other:?}"),
+        })
+        .collect()
+}
+
+/// The lag of each queue of `topic` held by `group`.
+fn lag_of(all: &[Series], group: &str, topic: &str) -> Vec<f64> {
+    gauges(
+        all,
+        observe::CONSUMER_LAG,
+        &[("group", group), ("topic", topic)],
+    )
+}
+
+fn buffered_of(all: &[Series], group: &str) -> Vec<f64> {
+    gauges(all, observe::BUFFERED_MESSAGES, &[("group", group)])
+}
+
 /// A client started after the recorder: 5 sends and a push consumer that takes them show
 /// up as 5 `SEND_OK` sends with their latencies, 5 messages consumed with `success`, the
 /// handler calls' durations and batch sizes, and connection attempts to the namesrv and
-/// the broker.
+/// the broker; then the consumer's lag gauges (one per queue) reach 0 and nothing is
+/// buffered.
 pub fn metrics_of_sends_and_consumption(h: &dyn Harness) {
-    let _ = snapshotter();
+    let _ = registry();
     let client = h.start_another(cluster_config());
     let topic = unique("rw_metrics");
     let group = unique("rw_metrics_group");
@@ -100,6 +160,22 @@ pub fn metrics_of_sends_and_consumption(h: &dyn Harness) {
         )
         .expect("consumer starts");
     seen.wait_for("5 messages", |m| m.len() >= 5);
+    // The consumer's gauges follow within a second of the last ack.
+    let give_up = Instant::now() + Duration::from_secs(25);
+    loop {
+        let all = snapshot();
+        let lags = lag_of(&all, &group, &topic);
+        if lags.len() == 4 && lags.iter().sum::<f64>() == 0.0 && buffered_of(&all, &group) == [0.0]
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < give_up,
+            "lag {lags:?}, buffered {:?}",
+            buffered_of(&all, &group)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     consumer.shutdown(DRAIN).expect("consumer shutdown");
     client.shutdown().expect("client shutdown");
     let all = snapshot();
@@ -149,7 +225,7 @@ pub fn metrics_of_sends_and_consumption(h: &dyn Harness) {
                 && labels.iter().any(|(k, v)| k == "peer" && *v != namesrv)
         })
         .map(|(_, _, v)| match v {
-            DebugValue::Counter(n) => *n,
+            Value::Counter(n) => *n,
             _ => 0,
         })
         .sum();
@@ -159,7 +235,7 @@ pub fn metrics_of_sends_and_consumption(h: &dyn Harness) {
     assert!(
         in_flight
             .iter()
-            .all(|v| matches!(v, DebugValue::Gauge(g) if g.into_inner() == 0.0)),
+            .all(|v| matches!(v, Value::Gauge(g) if *g == 0.0)),
         "{in_flight:?}"
     );
 }

@@ -10,9 +10,16 @@
 //! | `rocketwire_consume_duration_seconds` | histogram | `group`, `topic` | one handler call |
 //! | `rocketwire_consumed_messages_total` | counter | `group`, `topic`, `outcome` | messages by the handler's outcome |
 //! | `rocketwire_delivery_batch_size` | histogram | `group` | messages per handler call |
+//! | `rocketwire_consumer_lag` | gauge | `group`, `topic`, `broker`, `queue` | messages between a held queue's committable offset and its end as the broker last reported it |
+//! | `rocketwire_consumer_buffered_messages` | gauge | `group` | messages pulled and not yet settled |
+//! | `rocketwire_consumer_buffered_bytes` | gauge | `group` | their body bytes |
 //! | `rocketwire_connection_attempts_total` | counter | `peer` | connections opened to namesrvs and brokers |
 //! | `rocketwire_connections_open` | gauge | | connections the client holds (opening or open) |
 //! | `rocketwire_connections_lost_total` | counter | | connections that failed to open or closed without the client asking |
+//!
+//! The consumer gauges are refreshed at most once a second, when the client's loop is awake
+//! anyway (it gets no wake-up of its own: an idle client stays idle). A queue given up to
+//! another member keeps its last lag value.
 //!
 //! `result` is the broker's status for a stored message (`SEND_OK`, `FLUSH_DISK_TIMEOUT`, …),
 //! `WRITTEN` for a oneway send, or the error's kind (`timeout`, `broker`, `authorization`,
@@ -23,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use metrics::{counter, gauge, histogram};
 use rocketwire_core::producer::{SendError, SendResult};
-use rocketwire_core::ConsumeOutcome;
+use rocketwire_core::{ConsumeOutcome, QueueStats};
 
 /// `rocketwire_send_duration_seconds`.
 pub const SEND_DURATION: &str = "rocketwire_send_duration_seconds";
@@ -37,6 +44,15 @@ pub const CONSUME_DURATION: &str = "rocketwire_consume_duration_seconds";
 pub const CONSUMED: &str = "rocketwire_consumed_messages_total";
 /// `rocketwire_delivery_batch_size`.
 pub const DELIVERY_BATCH: &str = "rocketwire_delivery_batch_size";
+/// `rocketwire_consumer_lag`.
+pub const CONSUMER_LAG: &str = "rocketwire_consumer_lag";
+/// `rocketwire_consumer_buffered_messages`.
+pub const BUFFERED_MESSAGES: &str = "rocketwire_consumer_buffered_messages";
+/// `rocketwire_consumer_buffered_bytes`.
+pub const BUFFERED_BYTES: &str = "rocketwire_consumer_buffered_bytes";
+/// How often at most the consumer gauges are refreshed.
+pub const STATS_PERIOD: Duration = Duration::from_secs(1);
+
 /// `rocketwire_connection_attempts_total`.
 pub const CONNECTION_ATTEMPTS: &str = "rocketwire_connection_attempts_total";
 /// `rocketwire_connections_open`.
@@ -137,4 +153,25 @@ pub(crate) fn disconnected(lost: bool) {
     if lost {
         counter!(CONNECTIONS_LOST).increment(1);
     }
+}
+
+/// A consumer's queues as gauges.
+pub(crate) fn consumer_stats(group: &str, queues: &[QueueStats]) {
+    let (mut messages, mut bytes) = (0u64, 0u64);
+    for q in queues {
+        messages += q.buffered_messages;
+        bytes += q.buffered_bytes;
+        if let Some(lag) = q.lag() {
+            gauge!(
+                CONSUMER_LAG,
+                "group" => group.to_owned(),
+                "topic" => q.queue.topic.clone(),
+                "broker" => q.queue.broker_name.clone(),
+                "queue" => q.queue.queue_id.to_string()
+            )
+            .set(lag as f64);
+        }
+    }
+    gauge!(BUFFERED_MESSAGES, "group" => group.to_owned()).set(messages as f64);
+    gauge!(BUFFERED_BYTES, "group" => group.to_owned()).set(bytes as f64);
 }

@@ -40,7 +40,7 @@ mod transaction;
 use brokers::BrokerRegistry;
 pub use consumer::{
     consume_directly_response, ClientIdCollision, ConsumeDirectlyToken, ConsumeOutcome,
-    ConsumerCloseReport, ConsumerError, ConsumerId, ConsumerRefusal, DeliveryId,
+    ConsumerCloseReport, ConsumerError, ConsumerId, ConsumerRefusal, DeliveryId, QueueStats,
 };
 use consumer::{ConsumerRequest, ConsumerTable};
 pub use misuse::Misuse;

@@ -262,6 +262,10 @@ pub struct Shell {
     persist_seq: u64,
     /// Where broker checks of each transactional producer go.
     checkers: HashMap<ProducerId, mpsc::UnboundedSender<TransactionCheck>>,
+    /// When the consumers' gauges were last exported ([`observe::STATS_PERIOD`]).
+    stats_at: Option<Instant>,
+    /// A delivery or an ack since then: the gauges are due again.
+    stats_dirty: bool,
 }
 
 impl Shell {
@@ -292,6 +296,8 @@ impl Shell {
             consumers: HashMap::new(),
             persist_seq: 0,
             checkers: HashMap::new(),
+            stats_at: None,
+            stats_dirty: false,
         }
     }
 
@@ -411,6 +417,7 @@ impl Shell {
                 let _ = reply.send(created);
             }
             Command::Ack { delivery, outcome } => {
+                self.stats_dirty = true;
                 // A late ack (after a consume timeout or an abandon) is expected: quiet.
                 if let Err(misuse) = self.core.ack(now, delivery, outcome) {
                     tracing::debug!(%misuse, "ack refused");
@@ -618,10 +625,11 @@ impl Shell {
                 return Io::Finished;
             }
             let expiry = self.unclaimed.front().map(|u| u.expires);
-            return Io::Wait(match (deadline, expiry) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            });
+            // Deliveries handled just now may make the gauges due: export rather than ask
+            // for a wake-up in the past.
+            self.export_stats(now);
+            let stats = self.stats_dirty.then(|| self.stats_due()).flatten();
+            return Io::Wait([deadline, expiry, stats].into_iter().flatten().min());
         }
     }
 
@@ -629,6 +637,26 @@ impl Shell {
     /// and returns who waits for the shutdown to complete.
     pub fn finish(self) -> ShutdownComplete {
         ShutdownComplete(self.shutdown.unwrap_or_default())
+    }
+
+    /// When the consumers' gauges may be exported again.
+    fn stats_due(&self) -> Option<Instant> {
+        self.stats_at.map(|t| t + observe::STATS_PERIOD)
+    }
+
+    /// The consumers' lag and buffer gauges: after deliveries or acks, at most once per
+    /// [`observe::STATS_PERIOD`] (an idle consumer causes no wake-up).
+    fn export_stats(&mut self, now: Instant) {
+        if !self.stats_dirty || self.stats_due().is_some_and(|due| now < due) {
+            return;
+        }
+        self.stats_at = Some(now);
+        self.stats_dirty = false;
+        for id in self.consumers.keys() {
+            if let Some(group) = self.core.consumer_group(*id) {
+                observe::consumer_stats(&group, &self.core.consumer_stats(*id));
+            }
+        }
     }
 
     fn handle_event(&mut self, now: Instant, event: Event) {
@@ -681,6 +709,7 @@ impl Shell {
                 queue,
                 messages,
             } => {
+                self.stats_dirty = true;
                 let event = ConsumerEvent::Deliver {
                     delivery,
                     queue,

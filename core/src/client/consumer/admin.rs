@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use super::machine::ConsumerMachine;
+use super::QueueStats;
 use crate::body::{ConsumerRunningInfo, MessageQueue, ProcessQueueInfo};
 use crate::consumer::QueueState;
 
@@ -36,6 +37,20 @@ impl ConsumerMachine {
             .entries()
             .iter()
             .filter(move |(mq, _)| mq.topic == topic)
+    }
+
+    /// Per held queue: offsets, the broker's end, what is buffered.
+    pub(in crate::client) fn queue_stats(&self) -> Vec<QueueStats> {
+        self.queues
+            .iter()
+            .map(|(mq, slot)| QueueStats {
+                queue: mq.clone(),
+                committed: self.offsets.get(mq),
+                broker_max: slot.broker_max,
+                buffered_messages: slot.pq.cached_count(),
+                buffered_bytes: slot.pq.cached_bytes(),
+            })
+            .collect()
     }
 
     /// GET_CONSUMER_RUNNING_INFO: subscriptions, properties and per-queue state.

@@ -148,6 +148,8 @@ pub(super) struct Slot {
     /// committed meanwhile (its release persist racing our start-offset lookup). Cleared by a
     /// seek, whose offset is the user's to commit.
     pub(super) started_at: Option<i64>,
+    /// The queue's end as the broker last reported it (pull answers), for the lag.
+    pub(super) broker_max: Option<i64>,
 }
 
 impl Slot {
@@ -161,6 +163,7 @@ impl Slot {
             release_pending: false,
             epoch: 0,
             started_at: None,
+            broker_max: None,
         }
     }
 }

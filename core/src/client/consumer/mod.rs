@@ -89,6 +89,30 @@ pub enum ConsumeOutcome {
     Abandon,
 }
 
+/// One queue a consumer holds ([`crate::ClientCore::consumer_stats`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct QueueStats {
+    /// The queue (its topic without the namespace).
+    pub queue: MessageQueue,
+    /// The offset the consumer would commit now, if it has one.
+    pub committed: Option<i64>,
+    /// The queue's end as the broker last reported it, if a pull was answered.
+    pub broker_max: Option<i64>,
+    /// Messages pulled and not yet settled.
+    pub buffered_messages: u64,
+    /// Their body bytes.
+    pub buffered_bytes: u64,
+}
+
+impl QueueStats {
+    /// Messages behind the broker's end: `broker_max - committed` (Java's `diffTotal` per
+    /// queue), when both are known.
+    pub fn lag(&self) -> Option<i64> {
+        Some((self.broker_max? - self.committed?).max(0))
+    }
+}
+
 /// What a closed consumer left behind.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -312,6 +336,28 @@ impl ClientCore {
             .get(&consumer)
             .map(|m| self.config.namespace.unwrap_offsets(m.offsets().clone()))
             .unwrap_or_default()
+    }
+
+    /// What consumer `consumer` holds, per queue (empty for an unknown consumer): for metrics
+    /// and monitoring.
+    pub fn consumer_stats(&self, consumer: ConsumerId) -> Vec<QueueStats> {
+        let Some(m) = self.consumers.machines.get(&consumer) else {
+            return Vec::new();
+        };
+        let ns = &self.config.namespace;
+        m.queue_stats()
+            .into_iter()
+            .map(|mut q| {
+                q.queue.topic = ns.unwrap(&q.queue.topic);
+                q
+            })
+            .collect()
+    }
+
+    /// The group of consumer `consumer` as the user named it (without the namespace).
+    pub fn consumer_group(&self, consumer: ConsumerId) -> Option<String> {
+        let m = self.consumers.machines.get(&consumer)?;
+        Some(self.config.namespace.unwrap(m.group()))
     }
 
     /// The client-id collision consumer `consumer` found last ([`crate::Event::ClientIdCollision`]),

@@ -166,10 +166,12 @@ impl ConsumerMachine {
             PullOutcome::Found {
                 messages,
                 next_offset,
+                max_offset,
                 suggest_broker,
                 ..
             } => {
                 slot.broker_id = suggest_broker;
+                slot.broker_max = Some(max_offset);
                 if let Ok(change) = slot.pq.on_pulled(messages, next_offset, now) {
                     self.flow.on_cached(change);
                 }
@@ -185,6 +187,8 @@ impl ConsumerMachine {
                 suggest_broker,
             } => {
                 slot.broker_id = suggest_broker;
+                // Nothing (left) to read there: the queue ends at least at `next_offset`.
+                slot.broker_max = Some(slot.broker_max.map_or(next_offset, |m| m.max(next_offset)));
                 let _ = slot.pq.on_pulled(Vec::new(), next_offset, now);
                 self.update_committable(mq);
                 Duration::ZERO
