@@ -108,9 +108,9 @@ pub mod tls;
 pub use client::{
     consume_directly_response, AnswerToken, BrokerAddrMap, ClientConfig, ClientCore, ClientError,
     ClientIdCollision, ConnId, ConsumeDirectlyToken, ConsumeOutcome, ConsumerCloseReport,
-    ConsumerError, ConsumerId, ConsumerRefusal, DeliveryId, Event, IncomingRequest, Input,
-    LocalTransactionToken, Misuse, OpId, Output, ProducerId, QueueStats, RouteError, SendMode,
-    SendTarget, TransactionCheckToken, TransactionSendResult,
+    ConsumerError, ConsumerId, ConsumerRefusal, ConsumerStats, DeliveryId, Event, IncomingRequest,
+    Input, LocalTransactionToken, Misuse, OpId, Output, ProducerId, QueueStats, RouteError,
+    SendMode, SendTarget, TransactionCheckToken, TransactionSendResult,
 };
 pub use codec::{
     CodecError, FrameDecoder, LanguageCode, RemotingCommand, RequestCode, ResponseCode,

@@ -143,7 +143,7 @@ fn buffered_of(all: &[Series], group: &str) -> Vec<f64> {
 /// up as 5 `SEND_OK` sends with their latencies, 5 messages consumed with `success`, the
 /// handler calls' durations and batch sizes, and connection attempts to the namesrv and
 /// the broker; then the consumer's lag gauges (one per queue) reach 0 and nothing is
-/// buffered.
+/// buffered, and its first allocation counts as a rebalance.
 pub fn metrics_of_sends_and_consumption(h: &dyn Harness) {
     let _ = registry();
     let client = h.start_another(cluster_config());
@@ -230,6 +230,15 @@ pub fn metrics_of_sends_and_consumption(h: &dyn Harness) {
         })
         .sum();
     assert!(broker_attempts >= 1, "and a broker: {all:#?}");
+    assert!(
+        counter(&all, observe::REBALANCES, &[("group", group.as_str())]) >= 1,
+        "the consumer's first allocation counts: {all:#?}"
+    );
+    assert_eq!(
+        find(&all, observe::BROKERS_ISOLATED, &[]).len(),
+        1,
+        "the isolation gauge is exported with the rest"
+    );
     // Every send finished; none is left counted in flight (this test runs alone).
     let in_flight = find(&all, observe::SENDS_IN_FLIGHT, &[]);
     assert!(

@@ -13,12 +13,14 @@
 //! | `rocketwire_consumer_lag` | gauge | `group`, `topic`, `broker`, `queue` | messages between a held queue's committable offset and its end as the broker last reported it |
 //! | `rocketwire_consumer_buffered_messages` | gauge | `group` | messages pulled and not yet settled |
 //! | `rocketwire_consumer_buffered_bytes` | gauge | `group` | their body bytes |
+//! | `rocketwire_rebalances_total` | counter | `group` | rebalances that changed the queues a consumer holds |
+//! | `rocketwire_brokers_isolated` | gauge | | brokers the producers avoid now (fault isolation after a failure, or slow) |
 //! | `rocketwire_connection_attempts_total` | counter | `peer` | connections opened to namesrvs and brokers |
 //! | `rocketwire_connections_open` | gauge | | connections the client holds (opening or open) |
 //! | `rocketwire_connections_lost_total` | counter | | connections that failed to open or closed without the client asking |
 //!
-//! The consumer gauges are refreshed at most once a second, when the client's loop is awake
-//! anyway (it gets no wake-up of its own: an idle client stays idle). A queue given up to
+//! The consumer and isolation values are refreshed after deliveries, acks and send results,
+//! at most once a second (an idle client gets no wake-up for them). A queue given up to
 //! another member keeps its last lag value.
 //!
 //! `result` is the broker's status for a stored message (`SEND_OK`, `FLUSH_DISK_TIMEOUT`, …),
@@ -30,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use metrics::{counter, gauge, histogram};
 use rocketwire_core::producer::{SendError, SendResult};
-use rocketwire_core::{ConsumeOutcome, QueueStats};
+use rocketwire_core::{ConsumeOutcome, ConsumerStats};
 
 /// `rocketwire_send_duration_seconds`.
 pub const SEND_DURATION: &str = "rocketwire_send_duration_seconds";
@@ -50,6 +52,10 @@ pub const CONSUMER_LAG: &str = "rocketwire_consumer_lag";
 pub const BUFFERED_MESSAGES: &str = "rocketwire_consumer_buffered_messages";
 /// `rocketwire_consumer_buffered_bytes`.
 pub const BUFFERED_BYTES: &str = "rocketwire_consumer_buffered_bytes";
+/// `rocketwire_rebalances_total`.
+pub const REBALANCES: &str = "rocketwire_rebalances_total";
+/// `rocketwire_brokers_isolated`.
+pub const BROKERS_ISOLATED: &str = "rocketwire_brokers_isolated";
 /// How often at most the consumer gauges are refreshed.
 pub const STATS_PERIOD: Duration = Duration::from_secs(1);
 
@@ -155,10 +161,11 @@ pub(crate) fn disconnected(lost: bool) {
     }
 }
 
-/// A consumer's queues as gauges.
-pub(crate) fn consumer_stats(group: &str, queues: &[QueueStats]) {
+/// A consumer's queues as gauges, its rebalances as a counter.
+pub(crate) fn consumer_stats(group: &str, stats: &ConsumerStats) {
+    counter!(REBALANCES, "group" => group.to_owned()).absolute(stats.rebalances);
     let (mut messages, mut bytes) = (0u64, 0u64);
-    for q in queues {
+    for q in &stats.queues {
         messages += q.buffered_messages;
         bytes += q.buffered_bytes;
         if let Some(lag) = q.lag() {
@@ -174,4 +181,9 @@ pub(crate) fn consumer_stats(group: &str, queues: &[QueueStats]) {
     }
     gauge!(BUFFERED_MESSAGES, "group" => group.to_owned()).set(messages as f64);
     gauge!(BUFFERED_BYTES, "group" => group.to_owned()).set(bytes as f64);
+}
+
+/// How many brokers the producers hold unavailable now.
+pub(crate) fn isolated_brokers(count: usize) {
+    gauge!(BROKERS_ISOLATED).set(count as f64);
 }

@@ -40,7 +40,8 @@ mod transaction;
 use brokers::BrokerRegistry;
 pub use consumer::{
     consume_directly_response, ClientIdCollision, ConsumeDirectlyToken, ConsumeOutcome,
-    ConsumerCloseReport, ConsumerError, ConsumerId, ConsumerRefusal, DeliveryId, QueueStats,
+    ConsumerCloseReport, ConsumerError, ConsumerId, ConsumerRefusal, ConsumerStats, DeliveryId,
+    QueueStats,
 };
 use consumer::{ConsumerRequest, ConsumerTable};
 pub use misuse::Misuse;

@@ -144,6 +144,18 @@ impl LatencyFaultTolerance {
             .is_none_or(|item| now >= item.available_at)
     }
 
+    /// The brokers not available at `now` (isolated after a failure, or slow), sorted.
+    pub fn unavailable(&self, now: Instant) -> Vec<&str> {
+        let mut brokers: Vec<&str> = self
+            .items
+            .iter()
+            .filter(|(_, item)| now < item.available_at)
+            .map(|(name, _)| name.as_str())
+            .collect();
+        brokers.sort_unstable();
+        brokers
+    }
+
     /// Whether `broker` is believed reachable (unknown brokers are).
     pub fn is_reachable(&self, broker: &str) -> bool {
         self.items.get(broker).is_none_or(|item| item.reachable)
@@ -273,6 +285,9 @@ mod tests {
         assert!(f.is_reachable("a"));
         assert_eq!(f.available_at("a"), Some(t0 + ms(10_000)));
         assert_eq!(f.latency("a"), Some(ms(1)));
+        f.update("b", ms(1), false, t0);
+        assert_eq!(f.unavailable(t0 + ms(9_999)), vec!["a"]);
+        assert!(f.unavailable(t0 + ms(10_000)).is_empty());
         f.remove("a");
         assert!(f.is_available("a", t0));
 

@@ -264,7 +264,7 @@ pub struct Shell {
     checkers: HashMap<ProducerId, mpsc::UnboundedSender<TransactionCheck>>,
     /// When the consumers' gauges were last exported ([`observe::STATS_PERIOD`]).
     stats_at: Option<Instant>,
-    /// A delivery or an ack since then: the gauges are due again.
+    /// A delivery, an ack or a send result since then: the gauges are due again.
     stats_dirty: bool,
 }
 
@@ -644,8 +644,8 @@ impl Shell {
         self.stats_at.map(|t| t + observe::STATS_PERIOD)
     }
 
-    /// The consumers' lag and buffer gauges: after deliveries or acks, at most once per
-    /// [`observe::STATS_PERIOD`] (an idle consumer causes no wake-up).
+    /// The consumers' gauges and the isolated brokers: after deliveries, acks or send
+    /// results, at most once per [`observe::STATS_PERIOD`] (an idle client gets no wake-up).
     fn export_stats(&mut self, now: Instant) {
         if !self.stats_dirty || self.stats_due().is_some_and(|due| now < due) {
             return;
@@ -657,6 +657,7 @@ impl Shell {
                 observe::consumer_stats(&group, &self.core.consumer_stats(*id));
             }
         }
+        observe::isolated_brokers(self.core.isolated_brokers(now).len());
     }
 
     fn handle_event(&mut self, now: Instant, event: Event) {
@@ -678,6 +679,7 @@ impl Shell {
             },
             Event::Send { op, result } => match self.pending.remove(&op) {
                 Some(Pending::Send(SendReply::Stored(reply), permit, meter)) => {
+                    self.stats_dirty = true;
                     // Room first, so a caller woken by the result finds it.
                     drop(permit);
                     meter.stored(now, &result);

@@ -39,6 +39,11 @@ impl ConsumerMachine {
             .filter(move |(mq, _)| mq.topic == topic)
     }
 
+    /// Rebalances that changed the queues held.
+    pub(in crate::client) fn rebalances(&self) -> u64 {
+        self.rebalances
+    }
+
     /// Per held queue: offsets, the broker's end, what is buffered.
     pub(in crate::client) fn queue_stats(&self) -> Vec<QueueStats> {
         self.queues

@@ -229,6 +229,8 @@ pub(in crate::client) struct ConsumerMachine {
     pub(super) config: ConsumerConfig,
     pub(super) subs: BTreeMap<String, Subscription>,
     pub(super) sub_version: i64,
+    /// Rebalances that changed the queues held.
+    pub(super) rebalances: u64,
     pub(super) queues: BTreeMap<MessageQueue, Slot>,
     pub(super) offsets: OffsetTable,
     pub(super) persisted: BTreeMap<MessageQueue, i64>,
@@ -291,6 +293,7 @@ impl ConsumerMachine {
             flow: FlowControl::new(&config),
             locks: LockTable::new(config.lock_expiry),
             sub_version: wall_ms,
+            rebalances: 0,
             config,
             subs,
             queues: BTreeMap::new(),

@@ -89,7 +89,17 @@ pub enum ConsumeOutcome {
     Abandon,
 }
 
-/// One queue a consumer holds ([`crate::ClientCore::consumer_stats`]).
+/// A consumer's state for metrics ([`crate::ClientCore::consumer_stats`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConsumerStats {
+    /// The queues it holds.
+    pub queues: Vec<QueueStats>,
+    /// Rebalances that changed the queues it holds, since it started.
+    pub rebalances: u64,
+}
+
+/// One queue a consumer holds ([`ConsumerStats::queues`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct QueueStats {
@@ -338,20 +348,25 @@ impl ClientCore {
             .unwrap_or_default()
     }
 
-    /// What consumer `consumer` holds, per queue (empty for an unknown consumer): for metrics
-    /// and monitoring.
-    pub fn consumer_stats(&self, consumer: ConsumerId) -> Vec<QueueStats> {
+    /// What consumer `consumer` holds, per queue, and how often its queues changed (the
+    /// default for an unknown consumer): for metrics and monitoring.
+    pub fn consumer_stats(&self, consumer: ConsumerId) -> ConsumerStats {
         let Some(m) = self.consumers.machines.get(&consumer) else {
-            return Vec::new();
+            return ConsumerStats::default();
         };
         let ns = &self.config.namespace;
-        m.queue_stats()
+        let queues = m
+            .queue_stats()
             .into_iter()
             .map(|mut q| {
                 q.queue.topic = ns.unwrap(&q.queue.topic);
                 q
             })
-            .collect()
+            .collect();
+        ConsumerStats {
+            queues,
+            rebalances: m.rebalances(),
+        }
     }
 
     /// The group of consumer `consumer` as the user named it (without the namespace).

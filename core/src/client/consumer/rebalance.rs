@@ -314,6 +314,7 @@ impl ConsumerMachine {
         }
         if changed {
             self.sub_version = env.wall_ms();
+            self.rebalances += 1;
             self.split_topic_thresholds();
         }
         for mq in added {

@@ -181,6 +181,11 @@ impl ProducerMachine {
         &self.config
     }
 
+    /// The brokers its fault table holds unavailable at `now`.
+    pub(in crate::client) fn unavailable_brokers(&self, now: Instant) -> Vec<&str> {
+        self.fault.unavailable(now)
+    }
+
     pub(in crate::client) fn is_live(&self) -> bool {
         self.closing.is_none()
     }

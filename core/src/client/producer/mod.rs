@@ -218,6 +218,21 @@ impl ClientCore {
             .sum()
     }
 
+    /// Brokers some producer's fault table holds unavailable at `now` (isolated after a
+    /// failure, or slow), sorted: for metrics and monitoring.
+    pub fn isolated_brokers(&self, now: Instant) -> Vec<String> {
+        let mut brokers: Vec<String> = self
+            .producers
+            .machines
+            .values()
+            .flat_map(|m| m.unavailable_brokers(now))
+            .map(str::to_owned)
+            .collect();
+        brokers.sort_unstable();
+        brokers.dedup();
+        brokers
+    }
+
     pub(super) fn producer_group(&self, producer: ProducerId) -> Option<String> {
         self.producers
             .machines
