@@ -168,9 +168,13 @@ pub struct ConsumerSection {
     /// `consume_from`: where a group without a stored offset starts, `last` (default) or
     /// `first`.
     pub consume_from: String,
-    /// `window`: unacknowledged deliveries per stream when the client asks none (default 32;
-    /// the original API's `Subscribe` streams use it too).
+    /// `window`: unacknowledged deliveries per v1 `Consume` stream when the client asks none
+    /// (default 32).
     pub window: u32,
+    /// `subscribe_window`: deliveries per original-API `Subscribe` stream not yet counted as
+    /// consumed (handed over less than 200 ms ago; default 512, so a stream can carry about
+    /// 2,500 messages a second).
+    pub subscribe_window: u32,
     /// `max_window`: the most a client may ask (default 1,024).
     pub max_window: u32,
     /// `max_in_flight`: messages one group has handed to the gateway's streams and not yet
@@ -186,6 +190,7 @@ impl Default for ConsumerSection {
         Self {
             consume_from: "last".into(),
             window: 32,
+            subscribe_window: 512,
             max_window: 1024,
             max_in_flight: 1024,
             linger_ms: 30_000,
@@ -335,6 +340,9 @@ impl GatewayConfig {
                 c.window, c.max_window
             ));
         }
+        if c.subscribe_window == 0 {
+            return invalid("rocketmq.consumer.subscribe_window must be above 0".into());
+        }
         if c.max_in_flight == 0 {
             return invalid("rocketmq.consumer.max_in_flight must be above 0".into());
         }
@@ -443,6 +451,7 @@ rocketmq:
         assert_eq!(config.rocketmq.producer.send_retry_times, 3);
         // Keys the original does not have keep their defaults.
         assert_eq!(config.rocketmq.consumer.window, 32);
+        assert_eq!(config.rocketmq.consumer.subscribe_window, 512);
         assert_eq!(config.rocketmq.producer.send_timeout_ms, 3_000);
     }
 

@@ -191,7 +191,7 @@ impl Gateway {
             ordered_producer,
             groups,
             subscribe: SubscribeSettings {
-                window: c.window as usize,
+                window: c.subscribe_window as usize,
                 ack_delay: SUBSCRIBE_ACK_DELAY,
             },
             consume: ConsumeSettings {
