@@ -149,10 +149,36 @@ fn produce_then_consume_json_on_every_runtime() {
     }
 }
 
-/// The message ids of `count` generated messages sent to `topic` in batches; waits for the
-/// topic's route so a consumer finds it at once.
+/// The message ids of `count` generated messages sent to `topic`: one first, then the rest
+/// in batches; waits for the topic's route so a consumer finds it at once.
+///
+/// The broker creates a new topic on its first message. A burst of batches sent before that
+/// is done can be refused with TOPIC_NOT_EXIST on every attempt on a busy machine (seen
+/// under `cargo xtask test --stress`), so one message creates the topic first (tried again
+/// until the broker takes it; TOPIC_NOT_EXIST means it was not stored).
 fn produce_ids(runtime: &str, namesrv: &str, topic: &str, count: u64, size: u32) {
-    let (count, size) = (count.to_string(), size.to_string());
+    let size = size.to_string();
+    retry_until_success(
+        &[
+            "--runtime",
+            runtime,
+            "--namesrv",
+            namesrv,
+            "produce",
+            "-t",
+            topic,
+            "--count",
+            "1",
+            "--size",
+            &size,
+        ],
+        &format!("{runtime}: the first message of {topic} was never stored"),
+    );
+    retry_until_success(
+        &["--namesrv", namesrv, "route", "-t", topic],
+        &format!("no route for {topic}"),
+    );
+    let count = (count - 1).to_string();
     let out = rocketwire_on(
         runtime,
         namesrv,
