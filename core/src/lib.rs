@@ -102,20 +102,22 @@ pub mod namespace;
 pub mod producer;
 pub mod remoting;
 pub mod request;
+#[cfg(test)]
+mod spans_for_tests;
 pub mod time;
 pub mod tls;
 
 pub use client::{
     consume_directly_response, AnswerToken, BrokerAddrMap, ClientConfig, ClientCore, ClientError,
-    ClientIdCollision, ConnId, ConsumeDirectlyToken, ConsumeOutcome, ConsumerCloseReport,
-    ConsumerError, ConsumerId, ConsumerRefusal, ConsumerStats, DeliveryId, Event, IncomingRequest,
-    Input, LocalTransactionToken, Misuse, OpId, Output, ProducerId, QueueStats, RouteError,
-    SendMode, SendTarget, TransactionCheckToken, TransactionSendResult,
+    ClientIdCollision, ClientNotice, ConnId, ConsumeDirectlyToken, ConsumeOutcome,
+    ConsumerCloseReport, ConsumerError, ConsumerId, ConsumerRefusal, ConsumerStats, DeliveryId,
+    Event, IncomingRequest, Input, LocalTransactionToken, Misuse, OpId, Output, ProducerId,
+    QueueStats, RouteError, SendMode, SendTarget, TransactionCheckToken, TransactionSendResult,
 };
 pub use codec::{
     CodecError, FrameDecoder, LanguageCode, RemotingCommand, RequestCode, ResponseCode,
     SerializeType,
 };
-pub use remoting::InvokeError;
+pub use remoting::{ConnChange, InvokeError};
 pub use time::{SystemWallClock, WallClock};
 pub use tls::TlsError;

@@ -12,6 +12,11 @@
 //!                               └ request? ─────────────────► poll_request (+ AnswerToken)
 //! handle_timeout(now) ──► expired deadlines ─► Timeout completions
 //! ```
+//!
+//! Every pending request lives in a `rocketwire.request` span (debug level; fields `peer`,
+//! `code`, `opaque`, and `result`: the response code, `timeout` or the error) from its
+//! write until its completion, as a child of the span current when it was sent. Connections
+//! opening and ending come out of [`Remoting::poll_conn_change`].
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -111,6 +116,32 @@ impl AnswerToken {
     }
 }
 
+/// A connection of the client came up or went away (for operators: see
+/// [`crate::ClientNotice`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnChange {
+    /// A connection to `addr` is open.
+    Opened {
+        /// `host:port`.
+        addr: String,
+    },
+    /// A connection to `addr` could not be opened.
+    Failed {
+        /// `host:port`.
+        addr: String,
+        /// Why.
+        error: InvokeError,
+    },
+    /// An open connection to `addr` ended.
+    Closed {
+        /// `host:port`.
+        addr: String,
+        /// Why: [`InvokeError::ConnectionClosed`] when the peer or the network ended it,
+        /// [`InvokeError::Shutdown`] when the client closed.
+        error: InvokeError,
+    },
+}
+
 /// An IO action for the adapter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Io {
@@ -147,6 +178,19 @@ enum ConnState {
 struct Pending {
     op: OpId,
     deadline: Instant,
+    /// `rocketwire.request`, closed with the request.
+    span: tracing::Span,
+}
+
+impl Pending {
+    fn finish(self, result: &Result<RemotingCommand, InvokeError>) -> OpId {
+        match result {
+            Ok(response) => self.span.record("result", response.code),
+            Err(InvokeError::Timeout) => self.span.record("result", "timeout"),
+            Err(e) => self.span.record("result", tracing::field::display(e)),
+        };
+        self.op
+    }
 }
 
 #[derive(Debug)]
@@ -213,6 +257,7 @@ pub struct Remoting {
     completions: VecDeque<(OpId, Result<RemotingCommand, InvokeError>)>,
     requests: VecDeque<IncomingRequest>,
     peer_errors: VecDeque<(String, PeerError)>,
+    conn_changes: VecDeque<ConnChange>,
     /// Our own connections, per address (a client-id check tells them, current and past, from
     /// another client's).
     history: HashMap<String, ConnHistory>,
@@ -234,6 +279,7 @@ impl Remoting {
             completions: VecDeque::new(),
             requests: VecDeque::new(),
             peer_errors: VecDeque::new(),
+            conn_changes: VecDeque::new(),
             history: HashMap::new(),
             shut_down: false,
         }
@@ -271,7 +317,14 @@ impl Remoting {
             }
         };
         let deadline = now + timeout;
-        conn.pending.insert(opaque, Pending { op, deadline });
+        let span = tracing::debug_span!(
+            "rocketwire.request",
+            peer = %conn.addr,
+            code = command.code,
+            opaque,
+            result = tracing::field::Empty,
+        );
+        conn.pending.insert(opaque, Pending { op, deadline, span });
         self.deadlines
             .insert((deadline, Deadline::Request(conn_id, opaque)));
         Self::write(&mut self.io, conn_id, conn, frame);
@@ -322,6 +375,9 @@ impl Remoting {
         history.opened += 1;
         history.current = None;
         conn.state = ConnState::Open;
+        self.conn_changes.push_back(ConnChange::Opened {
+            addr: conn.addr.clone(),
+        });
         self.deadlines
             .remove(&(conn.connect_deadline, Deadline::Connect(conn_id)));
         for (head, body) in conn.queued.drain(..) {
@@ -421,8 +477,8 @@ impl Remoting {
                         .get_mut(&conn_id)
                         .and_then(|c| c.pending.remove(&opaque))
                     {
-                        self.completions
-                            .push_back((p.op, Err(InvokeError::Timeout)));
+                        let result = Err(InvokeError::Timeout);
+                        self.completions.push_back((p.finish(&result), result));
                     }
                 }
                 Deadline::Connect(conn_id) => {
@@ -493,6 +549,11 @@ impl Remoting {
         self.peer_errors.pop_front()
     }
 
+    /// The next connection that opened, failed to open or ended.
+    pub fn poll_conn_change(&mut self) -> Option<ConnChange> {
+        self.conn_changes.pop_front()
+    }
+
     /// Number of open or opening connections.
     pub fn connection_count(&self) -> usize {
         self.conns.len()
@@ -561,7 +622,8 @@ impl Remoting {
                 Some(p) => {
                     self.deadlines
                         .remove(&(p.deadline, Deadline::Request(conn_id, command.opaque)));
-                    self.completions.push_back((p.op, Ok(command)));
+                    let result = Ok(command);
+                    self.completions.push_back((p.finish(&result), result));
                 }
                 None => {
                     let error = PeerError::UnknownOpaque {
@@ -595,17 +657,29 @@ impl Remoting {
                 history.current = None;
             }
         }
-        if conn.state == ConnState::Connecting {
-            self.deadlines
-                .remove(&(conn.connect_deadline, Deadline::Connect(conn_id)));
-        }
+        let addr = conn.addr.clone();
+        self.conn_changes.push_back(match conn.state {
+            ConnState::Connecting => {
+                self.deadlines
+                    .remove(&(conn.connect_deadline, Deadline::Connect(conn_id)));
+                ConnChange::Failed {
+                    addr,
+                    error: error.clone(),
+                }
+            }
+            ConnState::Open => ConnChange::Closed {
+                addr,
+                error: error.clone(),
+            },
+        });
         // Fail in opaque order so the outcome does not depend on hash order.
         let mut pending: Vec<(i32, Pending)> = conn.pending.into_iter().collect();
         pending.sort_by_key(|(opaque, _)| *opaque);
         for (opaque, p) in pending {
             self.deadlines
                 .remove(&(p.deadline, Deadline::Request(conn_id, opaque)));
-            self.completions.push_back((p.op, Err(error.clone())));
+            let result = Err(error.clone());
+            self.completions.push_back((p.finish(&result), result));
         }
         if emit_close {
             self.io.push_back(Io::Close { conn: conn_id });
@@ -620,5 +694,101 @@ fn allocate_opaque(next: &mut i32, in_use: &HashMap<i32, Pending>) -> i32 {
         if !in_use.contains_key(&opaque) {
             return opaque;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::disallowed_methods)] // one real Instant as the origin of virtual time
+
+    use super::*;
+    use crate::spans_for_tests::SpanRecorder;
+
+    const PEER: &str = "127.0.0.1:10911";
+
+    fn remoting() -> Remoting {
+        Remoting::new(RemotingConfig {
+            serialize_type: SerializeType::Json,
+            max_frame_len: 1 << 20,
+            connect_timeout: Duration::from_secs(3),
+            credentials: None,
+        })
+    }
+
+    fn frame_of(response: &RemotingCommand) -> Vec<u8> {
+        codec::encode_to_vec(response, SerializeType::Json).expect("encodable")
+    }
+
+    #[test]
+    fn each_request_has_a_span_closed_with_its_result_and_connections_report_changes() {
+        let recorder = SpanRecorder::default();
+        let now = Instant::now();
+        let mut r = remoting();
+        recorder.run(|| {
+            let parent = tracing::debug_span!("caller");
+            let _in = parent.enter();
+            for (op, code) in [(1, 11), (2, 12)] {
+                let request = RemotingCommand::request_code(code);
+                r.send_request(now, OpId(op), PEER, request, Duration::from_secs(1));
+            }
+        });
+        let conn = match r.poll_io() {
+            Some(Io::Connect { conn, .. }) => conn,
+            other => panic!("a connect first: {other:?}"),
+        };
+        r.handle_connected(conn);
+        assert_eq!(
+            r.poll_conn_change(),
+            Some(ConnChange::Opened { addr: PEER.into() })
+        );
+        let mut request = RemotingCommand::request_code(11);
+        request.opaque = 1;
+        let response = RemotingCommand::response_to(&request, crate::ResponseCode::Success);
+        recorder.run(|| r.handle_received(conn, &frame_of(&response)));
+        assert_eq!(r.poll_completion().map(|(op, _)| op), Some(OpId(1)));
+        recorder.run(|| r.handle_closed(conn));
+
+        let spans = recorder.named("rocketwire.request");
+        assert_eq!(spans.len(), 2, "{spans:?}");
+        for (span, (code, opaque)) in spans.iter().zip([("11", "1"), ("12", "2")]) {
+            assert_eq!(span.parent, Some("caller"));
+            assert_eq!(span.fields["peer"], PEER);
+            assert_eq!(span.fields["code"], code);
+            assert_eq!(span.fields["opaque"], opaque);
+        }
+        assert_eq!(spans[0].fields["result"], "0", "answered with SUCCESS");
+        assert!(
+            spans[1].fields["result"].contains("closed"),
+            "failed by the close: {:?}",
+            spans[1].fields
+        );
+        let closed = ConnChange::Closed {
+            addr: PEER.into(),
+            error: InvokeError::ConnectionClosed { addr: PEER.into() },
+        };
+        assert_eq!(r.poll_conn_change(), Some(closed));
+        assert_eq!(r.poll_conn_change(), None);
+    }
+
+    #[test]
+    fn a_connection_that_never_opened_reports_a_failure() {
+        let now = Instant::now();
+        let mut r = remoting();
+        r.send_request(
+            now,
+            OpId(1),
+            PEER,
+            RemotingCommand::request_code(11),
+            Duration::from_secs(1),
+        );
+        let Some(Io::Connect { conn, .. }) = r.poll_io() else {
+            panic!("a connect");
+        };
+        r.handle_connect_failed(conn, "refused");
+        let Some(ConnChange::Failed { addr, error }) = r.poll_conn_change() else {
+            panic!("a failure");
+        };
+        assert_eq!(addr, PEER);
+        assert!(matches!(error, InvokeError::ConnectFailed { reason, .. } if reason == "refused"));
     }
 }

@@ -31,6 +31,7 @@ mod consumer;
 pub(crate) mod ids;
 pub(crate) mod misuse;
 mod namespaced;
+mod notice;
 mod producer;
 mod route;
 mod shutdown;
@@ -45,6 +46,8 @@ pub use consumer::{
 };
 use consumer::{ConsumerRequest, ConsumerTable};
 pub use misuse::Misuse;
+use notice::Notices;
+pub use notice::{ClientNotice, NOTICE_CAPACITY};
 use producer::ProducerTable;
 pub use producer::{ProducerId, SendMode, SendTarget};
 use route::RouteState;
@@ -337,6 +340,7 @@ pub struct ClientCore {
     transactions: TransactionTable,
     timers: Timers,
     events: VecDeque<Event>,
+    notices: Notices,
     closing: bool,
     /// A graceful shutdown under way ([`ClientCore::shutdown`]).
     shutdown: Option<shutdown::Shutdown>,
@@ -416,6 +420,7 @@ impl ClientCore {
             transactions: TransactionTable::default(),
             timers,
             events: VecDeque::new(),
+            notices: Notices::default(),
             closing: false,
             shutdown: None,
         }
@@ -613,6 +618,7 @@ impl ClientCore {
             self.consumers.next_deadline(now),
             self.brokers.poll_timeout(),
             self.shutdown_deadline(),
+            self.notices.next_restore(),
         ]
         .into_iter()
         .flatten()
@@ -633,6 +639,7 @@ impl ClientCore {
             self.arm_periodic(now);
         }
         self.expire_sends(now);
+        self.notice_sends_settled();
         self.run_consumer_timers(now);
     }
 
@@ -673,6 +680,7 @@ impl ClientCore {
                 self.events.push_back(Event::PeerError { addr, error });
                 continue;
             }
+            self.collect_notices(now);
             return;
         }
     }

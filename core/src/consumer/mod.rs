@@ -31,6 +31,7 @@ mod offset;
 mod process_queue;
 mod pull;
 mod retry;
+mod stats;
 mod subscription;
 
 pub use allocate::{
@@ -61,4 +62,5 @@ pub use retry::{
     send_back_request, send_back_succeeded, DEFAULT_MAX_RECONSUME_TIMES, DLQ_GROUP_TOPIC_PREFIX,
     FIRST_RETRY_DELAY_LEVEL, RETRY_GROUP_TOPIC_PREFIX,
 };
+pub use stats::{ConsumeStatsBook, PullCounts};
 pub use subscription::{message_tag_code, Filter, Subscription, SubscriptionError, SUB_ALL};

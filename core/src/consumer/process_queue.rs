@@ -242,6 +242,11 @@ impl ProcessQueue {
         }
     }
 
+    /// The smallest and largest unsettled offsets, when any.
+    pub fn unsettled_range(&self) -> Option<(i64, i64)> {
+        Some((self.min_unsettled()?, self.max_unsettled()?))
+    }
+
     fn min_unsettled(&self) -> Option<i64> {
         let a = self.cache.keys().next().copied();
         let b = self.taken.keys().next().copied();

@@ -156,6 +156,14 @@ impl LatencyFaultTolerance {
         brokers
     }
 
+    /// The brokers not available at `now` with the instant each becomes available again.
+    pub fn unavailable_until(&self, now: Instant) -> impl Iterator<Item = (&str, Instant)> {
+        self.items
+            .iter()
+            .filter(move |(_, item)| now < item.available_at)
+            .map(|(name, item)| (name.as_str(), item.available_at))
+    }
+
     /// Whether `broker` is believed reachable (unknown brokers are).
     pub fn is_reachable(&self, broker: &str) -> bool {
         self.items.get(broker).is_none_or(|item| item.reachable)

@@ -45,6 +45,15 @@ impl ConsumerMachine {
             return;
         };
         self.outstanding = self.outstanding.saturating_sub(1);
+        if outcome != ConsumeOutcome::Abandon {
+            let took = now.saturating_duration_since(d.started);
+            let ok = outcome == ConsumeOutcome::Success;
+            let count = d.messages.len();
+            self.stats.consumed(now, &d.mq.topic, count, took, ok);
+            if let Some(slot) = self.queues.get_mut(&d.mq) {
+                slot.last_consumed = Some(now);
+            }
+        }
         if outcome == ConsumeOutcome::Abandon {
             // Unsettled on purpose: the offset stays before these messages.
             self.report.abandoned_deliveries += 1;

@@ -7,7 +7,7 @@ use std::time::Instant;
 use super::machine::ConsumerMachine;
 use super::QueueStats;
 use crate::body::{ConsumerRunningInfo, MessageQueue, ProcessQueueInfo};
-use crate::consumer::QueueState;
+use crate::consumer::{PullCounts, QueueState};
 
 impl ConsumerMachine {
     /// RESET_CONSUMER_CLIENT_OFFSET: every held queue of the table moves to its offset
@@ -44,6 +44,11 @@ impl ConsumerMachine {
         self.rebalances
     }
 
+    /// Pulls since the start, by result.
+    pub(in crate::client) fn pulls(&self) -> PullCounts {
+        self.stats.pulls()
+    }
+
     /// Per held queue: offsets, the broker's end, what is buffered.
     pub(in crate::client) fn queue_stats(&self) -> Vec<QueueStats> {
         self.queues
@@ -58,18 +63,25 @@ impl ConsumerMachine {
             .collect()
     }
 
-    /// GET_CONSUMER_RUNNING_INFO: subscriptions, properties and per-queue state.
+    /// GET_CONSUMER_RUNNING_INFO: subscriptions, properties, per-queue state and per-topic
+    /// statistics (`wall_ms` is the wall clock at `now`).
     pub(in crate::client) fn running_info(
         &self,
         now: Instant,
+        wall_ms: i64,
         namesrv_addrs: &str,
     ) -> ConsumerRunningInfo {
+        let wall_of = |at: Instant| {
+            let ago = i64::try_from(now.saturating_duration_since(at).as_millis());
+            wall_ms.saturating_sub(ago.unwrap_or(i64::MAX))
+        };
         let mut info = ConsumerRunningInfo {
             subscription_set: self
                 .subs
                 .values()
                 .map(|s| s.to_data(self.sub_version))
                 .collect(),
+            status_table: self.stats.status(now),
             ..Default::default()
         };
         info.properties
@@ -86,7 +98,12 @@ impl ConsumerMachine {
         info.properties
             .insert("PROP_CLIENT_VERSION".into(), "rocketwire".into());
         for (mq, slot) in &self.queues {
+            let (min, max) = slot.pq.unsettled_range().unwrap_or_default();
             let pq = ProcessQueueInfo {
+                cached_msg_min_offset: min,
+                cached_msg_max_offset: max,
+                last_pull_timestamp: slot.pq.last_pull().map_or(0, wall_of),
+                last_consume_timestamp: slot.last_consumed.map_or(0, wall_of),
                 commit_offset: self.offsets.get(mq).unwrap_or(-1),
                 cached_msg_count: i32::try_from(slot.pq.cached_count()).unwrap_or(i32::MAX),
                 cached_msg_size_in_mi_b: i32::try_from(slot.pq.cached_bytes() >> 20)

@@ -22,8 +22,8 @@ use super::ConsumerCloseReport;
 use crate::body::{ConsumeType, ConsumerData, MessageModel, MessageQueue};
 use crate::codec::RemotingCommand;
 use crate::consumer::{
-    ConsumeMode, ConsumerConfig, FlowControl, LockTable, OffsetTable, ProcessQueue, QueueState,
-    StartOffset, Subscription,
+    ConsumeMode, ConsumeStatsBook, ConsumerConfig, FlowControl, LockTable, OffsetTable,
+    ProcessQueue, QueueState, StartOffset, Subscription,
 };
 use crate::message::MessageExt;
 use crate::remoting::{ConnHistory, InvokeError};
@@ -71,6 +71,8 @@ pub(in crate::client) enum ConsumerOutput {
         command: RemotingCommand,
         timeout: Duration,
         request: Request,
+        /// The span the request's `rocketwire.request` span belongs to.
+        parent: tracing::Span,
     },
     /// Send `command` to `addr` as a oneway request.
     Oneway {
@@ -150,6 +152,12 @@ pub(super) struct Slot {
     pub(super) started_at: Option<i64>,
     /// The queue's end as the broker last reported it (pull answers), for the lag.
     pub(super) broker_max: Option<i64>,
+    /// `rocketwire.pull` of the pull in flight (closed when it is answered).
+    pub(super) pull_span: tracing::Span,
+    /// When the pull in flight was asked for.
+    pub(super) pull_sent: Option<Instant>,
+    /// When a delivery of it was last settled.
+    pub(super) last_consumed: Option<Instant>,
 }
 
 impl Slot {
@@ -164,6 +172,9 @@ impl Slot {
             epoch: 0,
             started_at: None,
             broker_max: None,
+            pull_span: tracing::Span::none(),
+            pull_sent: None,
+            last_consumed: None,
         }
     }
 }
@@ -231,6 +242,8 @@ pub(in crate::client) struct ConsumerMachine {
     pub(super) sub_version: i64,
     /// Rebalances that changed the queues held.
     pub(super) rebalances: u64,
+    /// Pull and consume statistics (running info, metrics).
+    pub(super) stats: ConsumeStatsBook,
     pub(super) queues: BTreeMap<MessageQueue, Slot>,
     pub(super) offsets: OffsetTable,
     pub(super) persisted: BTreeMap<MessageQueue, i64>,
@@ -294,6 +307,7 @@ impl ConsumerMachine {
             locks: LockTable::new(config.lock_expiry),
             sub_version: wall_ms,
             rebalances: 0,
+            stats: ConsumeStatsBook::default(),
             config,
             subs,
             queues: BTreeMap::new(),
@@ -463,11 +477,24 @@ impl ConsumerMachine {
         timeout: Duration,
         request: Request,
     ) {
+        self.request_in(addr, command, timeout, request, tracing::Span::none());
+    }
+
+    /// [`ConsumerMachine::request_with`], its `rocketwire.request` span a child of `parent`.
+    pub(super) fn request_in(
+        &mut self,
+        addr: String,
+        command: RemotingCommand,
+        timeout: Duration,
+        request: Request,
+        parent: tracing::Span,
+    ) {
         self.out.push_back(ConsumerOutput::Request {
             addr,
             command,
             timeout,
             request,
+            parent,
         });
     }
 

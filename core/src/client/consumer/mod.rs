@@ -38,7 +38,7 @@ use super::{ClientCore, OpId, Pending};
 use crate::body::{ConsumerData, MessageModel, MessageQueue, TopicRouteData};
 use crate::codec::RemotingCommand;
 use crate::consumer::{
-    decode_offset_file, ConsumerConfig, OffsetFileError, OffsetTable, Subscription,
+    decode_offset_file, ConsumerConfig, OffsetFileError, OffsetTable, PullCounts, Subscription,
 };
 use crate::remoting::InvokeError;
 
@@ -97,6 +97,8 @@ pub struct ConsumerStats {
     pub queues: Vec<QueueStats>,
     /// Rebalances that changed the queues it holds, since it started.
     pub rebalances: u64,
+    /// Its pulls since it started, by result.
+    pub pulls: PullCounts,
 }
 
 /// One queue a consumer holds ([`ConsumerStats::queues`]).
@@ -366,6 +368,7 @@ impl ClientCore {
         ConsumerStats {
             queues,
             rebalances: m.rebalances(),
+            pulls: m.pulls(),
         }
     }
 
@@ -552,8 +555,10 @@ impl ClientCore {
                     command,
                     timeout,
                     request,
+                    parent,
                 } => {
                     let pending = Pending::Consumer(id, request, addr.clone());
+                    let _in = parent.enter();
                     self.request(now, &addr, command, timeout, pending)
                 }
                 ConsumerOutput::Oneway { addr, command } => {

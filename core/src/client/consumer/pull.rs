@@ -121,14 +121,27 @@ impl ConsumerMachine {
             suspend: Some(self.config.suspend_timeout),
             lite: false,
         };
+        let span = tracing::debug_span!(
+            "rocketwire.pull",
+            group = %self.config.group,
+            topic = %mq.topic,
+            broker = %mq.broker_name,
+            queue = mq.queue_id,
+            offset = spec.offset,
+            result = tracing::field::Empty,
+            messages = tracing::field::Empty,
+        );
         let command = pull_request(&spec);
         let timeout = self.config.pull_timeout;
         let Some(slot) = self.queues.get_mut(mq) else {
             return;
         };
         slot.pull_in_flight = true;
+        slot.pull_span = span.clone();
+        slot.pull_sent = Some(now);
         let epoch = slot.epoch;
-        self.request_with(addr, command, timeout, Request::Pull(mq.clone(), epoch));
+        let request = Request::Pull(mq.clone(), epoch);
+        self.request_in(addr, command, timeout, request, span);
     }
 
     pub(super) fn on_pull_result(
@@ -147,6 +160,12 @@ impl ConsumerMachine {
             return;
         }
         slot.pull_in_flight = false;
+        let span = std::mem::replace(&mut slot.pull_span, tracing::Span::none());
+        let _in = span.enter();
+        let rt = slot
+            .pull_sent
+            .take()
+            .map_or(Duration::ZERO, |at| now.saturating_duration_since(at));
         if slot.pq.state() != QueueState::Pulling {
             return;
         }
@@ -155,13 +174,23 @@ impl ConsumerMachine {
         };
         let response = match result {
             Ok(r) => r,
-            Err(_) => {
+            Err(e) => {
+                span.record("result", tracing::field::display(&e));
+                self.stats.pull_failed();
                 // Connection lost or broker restarting: re-arm this queue's pull.
                 let delay = self.config.delay_after_error;
                 return self.schedule_pull(now, env, mq, delay);
             }
         };
         let outcome = interpret_pull_response(&response, &self.config.group, sub, &self.config);
+        record_pull(&span, &outcome);
+        match &outcome {
+            PullOutcome::Found { messages, .. } => {
+                self.stats.pull_found(now, &mq.topic, rt, messages.len())
+            }
+            PullOutcome::Error { .. } => self.stats.pull_failed(),
+            _ => self.stats.pull_empty(),
+        }
         let next_pull = match outcome {
             PullOutcome::Found {
                 messages,
@@ -272,4 +301,19 @@ fn broker_addr_for(env: &Env<'_>, mq: &MessageQueue, broker_id: i64) -> Option<(
     let route = env.routes.get(&mq.topic)?;
     let found = route.find_broker_address_in_subscribe(&mq.broker_name, broker_id, false)?;
     Some((found.broker_addr, found.slave))
+}
+
+/// The outcome of a pull on its `rocketwire.pull` span.
+fn record_pull(span: &tracing::Span, outcome: &PullOutcome) {
+    let result = match outcome {
+        PullOutcome::Found { messages, .. } => {
+            span.record("messages", messages.len());
+            "found"
+        }
+        PullOutcome::NoNewMsg { .. } => "no_new_msg",
+        PullOutcome::NoMatched { .. } => "no_matched_msg",
+        PullOutcome::OffsetIllegal { .. } => "offset_illegal",
+        PullOutcome::Error { .. } => "error",
+    };
+    span.record("result", result);
 }

@@ -264,6 +264,15 @@ impl ConsumerMachine {
         if self.closing.is_some() {
             return;
         }
+        let span = tracing::debug_span!(
+            "rocketwire.rebalance",
+            group = %self.config.group,
+            topic,
+            queues = allocated.len(),
+            added = tracing::field::Empty,
+            removed = tracing::field::Empty,
+        )
+        .entered();
         let wanted: BTreeSet<MessageQueue> = allocated.into_iter().collect();
         let current: Vec<MessageQueue> = self
             .queues
@@ -271,10 +280,10 @@ impl ConsumerMachine {
             .filter(|(mq, s)| mq.topic == topic && s.pq.state() != QueueState::Released)
             .map(|(mq, _)| mq.clone())
             .collect();
-        let mut changed = false;
+        let mut removed = 0;
         let orderly = self.orderly();
         for mq in current.iter().filter(|mq| !wanted.contains(*mq)) {
-            changed = true;
+            removed += 1;
             if let Some(slot) = self.queues.get_mut(mq).filter(|s| orderly && s.batch_out) {
                 // Never hand an orderly queue over while its batch is with the handler: two
                 // consumers would consume it at once. Release it when the batch is acked.
@@ -304,7 +313,6 @@ impl ConsumerMachine {
             if !fresh {
                 continue;
             }
-            changed = true;
             self.queues
                 .insert(mq.clone(), Slot::new(&mq, StartOffset::new(&mq, from, ts)));
             if orderly {
@@ -312,6 +320,9 @@ impl ConsumerMachine {
             }
             added.push(mq);
         }
+        span.record("added", added.len());
+        span.record("removed", removed);
+        let changed = removed > 0 || !added.is_empty();
         if changed {
             self.sub_version = env.wall_ms();
             self.rebalances += 1;

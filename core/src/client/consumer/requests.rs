@@ -38,12 +38,13 @@ impl ClientCore {
             RequestCode::GetConsumerRunningInfo => {
                 let group = field("consumerGroup");
                 let namesrv = self.config.namesrv_addrs.join(";");
+                let wall_ms = self.wall.now_millis();
                 let info = self
                     .consumers
                     .machines
                     .values()
                     .find(|m| m.group() == group)
-                    .map(|m| m.running_info(now, &namesrv));
+                    .map(|m| m.running_info(now, wall_ms, &namesrv));
                 let response = match info {
                     Some(info) => {
                         RemotingCommand::response_to(&request.command, ResponseCode::Success)

@@ -181,9 +181,13 @@ impl ProducerMachine {
         &self.config
     }
 
-    /// The brokers its fault table holds unavailable at `now`.
-    pub(in crate::client) fn unavailable_brokers(&self, now: Instant) -> Vec<&str> {
-        self.fault.unavailable(now)
+    /// The brokers its fault table holds unavailable at `now`, with when each is available
+    /// again.
+    pub(in crate::client) fn isolations(
+        &self,
+        now: Instant,
+    ) -> impl Iterator<Item = (&str, Instant)> {
+        self.fault.unavailable_until(now)
     }
 
     pub(in crate::client) fn is_live(&self) -> bool {

@@ -221,16 +221,20 @@ impl ClientCore {
     /// Brokers some producer's fault table holds unavailable at `now` (isolated after a
     /// failure, or slow), sorted: for metrics and monitoring.
     pub fn isolated_brokers(&self, now: Instant) -> Vec<String> {
-        let mut brokers: Vec<String> = self
-            .producers
-            .machines
-            .values()
-            .flat_map(|m| m.unavailable_brokers(now))
-            .map(str::to_owned)
-            .collect();
-        brokers.sort_unstable();
-        brokers.dedup();
-        brokers
+        self.isolations(now).into_keys().collect()
+    }
+
+    /// The brokers the producers avoid at `now`, with when each is available again (the
+    /// latest of the producers' fault tables).
+    pub(super) fn isolations(&self, now: Instant) -> BTreeMap<String, Instant> {
+        let mut isolated = BTreeMap::new();
+        for m in self.producers.machines.values() {
+            for (broker, until) in m.isolations(now) {
+                let at = isolated.entry(broker.to_owned()).or_insert(until);
+                *at = (*at).max(until);
+            }
+        }
+        isolated
     }
 
     pub(super) fn producer_group(&self, producer: ProducerId) -> Option<String> {
@@ -464,6 +468,7 @@ impl ClientCore {
         self.drive_producer(now, producer, |m, env| {
             m.handle_response(now, env, request, result)
         });
+        self.notice_sends_settled();
     }
 
     /// The cached route of `topic` changed (or appeared): rebuild its publish view if a
@@ -472,6 +477,7 @@ impl ClientCore {
         let Some(route) = self.routes.get(topic).cloned() else {
             return;
         };
+        self.notice_route(topic);
         let known: BTreeSet<String> = self.brokers.addrs().clone();
         if self.producers.views.contains(topic) {
             let info = TopicPublishInfo::from_route(topic, &route, &mut self.rng);
