@@ -8,8 +8,8 @@ use rocketwire_core::consumer::{ConsumerConfig, Subscription};
 use rocketwire_core::message::{Message, MessageExt};
 use rocketwire_core::producer::{ProducerConfig, QueueSelector, SendError, SendResult};
 use rocketwire_core::{
-    ClientConfig, ClientError, ClientIdCollision, ConsumeOutcome, ConsumerCloseReport,
-    ConsumerRefusal, RemotingCommand, TransactionSendResult,
+    ClientConfig, ClientError, ClientIdCollision, ClientNotice, ConsumeOutcome,
+    ConsumerCloseReport, ConsumerRefusal, RemotingCommand, TransactionSendResult,
 };
 use rocketwire_tokio::{
     ConsumerStartError, DriverOptions, LitePullError, LitePullOptions, PushConsumerOptions,
@@ -88,6 +88,8 @@ pub trait Harness {
         config: ConsumerConfig,
         options: LitePullOptions,
     ) -> Box<dyn HarnessLiteConsumer + '_>;
+    /// `Client::events`, read without waiting (`ClientEvents::try_next_event`).
+    fn events(&self) -> EventProbe;
     /// Starts another client of the same adapter.
     fn start_another(&self, config: ClientConfig) -> Box<dyn Harness> {
         start(self.kind(), config)
@@ -99,6 +101,11 @@ pub trait Harness {
     /// `Client::shutdown`.
     fn shutdown(self: Box<Self>) -> Result<(), ClientError>;
 }
+
+/// A subscription to a client's events: the next one if it is there (`Ok(None)`: the client
+/// has shut down).
+pub type EventProbe =
+    Box<dyn FnMut() -> Result<Option<ClientNotice>, rocketwire_driver::NoEvent> + Send>;
 
 /// One adapter's `PushConsumer`, driven synchronously.
 pub trait HarnessConsumer {
@@ -465,6 +472,10 @@ macro_rules! async_harness {
                     consumer: self.client.create_lite_pull_consumer(config, options),
                 })
             }
+            fn events(&self) -> EventProbe {
+                let mut events = self.run(self.client.events());
+                Box::new(move || events.try_next_event())
+            }
             fn shutdown(self: Box<Self>) -> Result<(), ClientError> {
                 let this = *self;
                 let block_on = $block_on;
@@ -642,6 +653,10 @@ impl Harness for BlockingHarness {
             harness: self,
             producer,
         }))
+    }
+    fn events(&self) -> EventProbe {
+        let mut events = self.client.events();
+        Box::new(move || events.try_next_event())
     }
     fn create_lite_pull_consumer(
         &self,

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
 use metrics_util::registry::{AtomicStorage, Registry};
 use rocketwire_core::body::ConsumeFromWhere;
+use rocketwire_core::{ClientNotice, InvokeError};
 use rocketwire_driver::observe;
 use rocketwire_tokio::PushConsumerOptions;
 
@@ -234,6 +235,20 @@ pub fn metrics_of_sends_and_consumption(h: &dyn Harness) {
         counter(&all, observe::REBALANCES, &[("group", group.as_str())]) >= 1,
         "the consumer's first allocation counts: {all:#?}"
     );
+    let pulls = |result| {
+        counter(
+            &all,
+            observe::PULLS,
+            &[("group", &group), ("result", result)],
+        )
+    };
+    let pulled = counter(&all, observe::PULLED_MESSAGES, &[("group", group.as_str())]);
+    // At least the 5 messages (a queue taken again after a rebalance is pulled again).
+    assert!(pulled >= 5, "{all:#?}");
+    assert!(
+        pulls("found") >= 1 && pulls("found") <= pulled,
+        "each pull that found messages returned one or more: {all:#?}"
+    );
     assert_eq!(
         find(&all, observe::BROKERS_ISOLATED, &[]).len(),
         1,
@@ -246,5 +261,58 @@ pub fn metrics_of_sends_and_consumption(h: &dyn Harness) {
             .iter()
             .all(|v| matches!(v, Value::Gauge(g) if *g == 0.0)),
         "{in_flight:?}"
+    );
+}
+
+/// A client's event stream on the real cluster: the first send connects to the namesrv,
+/// then learns the topic's route and connects to its broker; a shutdown ends every
+/// connection (as the client's doing) and then the stream.
+pub fn client_events_tell_connections_and_routes(h: &dyn Harness) {
+    let client = h.start_another(cluster_config());
+    let mut events = client.events();
+    let topic = unique("rw_events");
+    produce(client.as_ref(), &topic, &bodies("e", 1));
+    client.shutdown().expect("client shutdown");
+    let mut seen = Vec::new();
+    let give_up = Instant::now() + Duration::from_secs(30);
+    loop {
+        match events() {
+            Ok(Some(event)) => seen.push(event),
+            Ok(None) => break,
+            Err(_) => {
+                assert!(
+                    Instant::now() < give_up,
+                    "the stream never ended: {seen:#?}"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+    let namesrv = crate::namesrv();
+    let at = |what: &dyn Fn(&ClientNotice) -> bool| {
+        seen.iter()
+            .position(what)
+            .unwrap_or_else(|| panic!("not among {seen:#?}"))
+    };
+    let dialled = at(&|e| matches!(e, ClientNotice::Connected { peer } if *peer == namesrv));
+    let route = at(
+        &|e| matches!(e, ClientNotice::RouteChanged { topic: t, brokers } if *t == topic && !brokers.is_empty()),
+    );
+    let broker = at(&|e| matches!(e, ClientNotice::Connected { peer } if *peer != namesrv));
+    // The broker may be dialled before the topic's own route comes: a topic the broker has
+    // not created yet is first sent by the template route (TBW102).
+    assert!(dialled < route && dialled < broker, "{seen:#?}");
+    let ClientNotice::Connected { peer: broker } = &seen[broker] else {
+        unreachable!("matched above")
+    };
+    at(
+        &|e| matches!(e, ClientNotice::Disconnected { peer, error: InvokeError::Shutdown } if peer == broker),
+    );
+    assert!(
+        !seen.iter().any(|e| matches!(
+            e,
+            ClientNotice::ConnectFailed { .. } | ClientNotice::Missed { .. }
+        )),
+        "{seen:#?}"
     );
 }

@@ -19,6 +19,7 @@ adapter_suite!(scenarios:
     consume_concurrently,
     consume_tag_expression,
     metrics_of_sends_and_consumption,
+    client_events_tell_connections_and_routes,
     consumer_group_rebalance,
     a_shared_client_id_is_reported,
     dropped_consumer_hands_over_its_queues,

@@ -21,8 +21,9 @@
 use rocketwire_driver::{AsyncIoRuntime, BoxFuture, Spawn};
 
 pub use rocketwire_driver::{
-    ConsumerStartError, DriverOptions, LitePullError, LitePullOptions, ProducerOptions,
-    PushConsumerOptions, SendHandle, TlsConfig, TlsConfigError, TransactionListener, TrySendError,
+    ClientEvents, ConsumerStartError, DriverOptions, LitePullError, LitePullOptions,
+    ProducerOptions, PushConsumerOptions, SendHandle, TlsConfig, TlsConfigError,
+    TransactionListener, TrySendError,
 };
 
 /// The rocketwire client on async-std. Start it with `Client::start(config).await`.

@@ -56,6 +56,7 @@ macro_rules! blocking {
 }
 
 mod consumer;
+mod events;
 mod lite;
 mod producer;
 mod socket;
@@ -73,6 +74,7 @@ use rocketwire_core::{ClientConfig, ClientError, IncomingRequest, RemotingComman
 use rocketwire_driver::{block_on, InFlight};
 
 pub use consumer::PushConsumer;
+pub use events::ClientEvents;
 pub use lite::LitePullConsumer;
 pub use producer::Producer;
 pub use rocketwire_driver::{
@@ -146,6 +148,14 @@ impl Client {
         selector: QueueSelector,
     ) -> Result<Producer, ClientError> {
         block_on(self.0.create_producer_with_selector(config, selector)).map(Producer)
+    }
+
+    /// The client's events from now on: connections opened, failed and lost, brokers the
+    /// producers isolate and restore, topic routes that change. Iterate it on a thread of
+    /// its own; it ends when the client has shut down, and a reader that does not keep up is
+    /// told how many events it missed (the client never waits for it).
+    pub fn events(&self) -> ClientEvents {
+        ClientEvents(block_on(self.0.events()))
     }
 
     /// The client's in-flight send counter.

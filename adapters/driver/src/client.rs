@@ -15,6 +15,7 @@ use rocketwire_core::{ClientConfig, ClientError, IncomingRequest, RemotingComman
 
 use crate::close_on_drop::CloseOnDrop;
 use crate::driver;
+use crate::events::ClientEvents;
 use crate::inflight::InFlight;
 use crate::runtime::{CurrentRuntime, Runtime};
 use crate::shell::{check_success, reply_result, Command, DriverOptions, Shell, TrySendError};
@@ -164,6 +165,18 @@ impl<R> Client<R> {
         let (command, rx) = Command::next_request();
         self.send(command).await.ok()?;
         rx.await.ok().flatten()
+    }
+
+    /// The client's events from now on: connections opened, failed and lost, brokers the
+    /// producers isolate and restore, topic routes that change (see
+    /// [`ClientNotice`](rocketwire_core::ClientNotice)). A [`futures::Stream`] that ends
+    /// when the client has shut down; a subscriber that does not keep up is told how many
+    /// events it missed and never slows the client.
+    pub async fn events(&self) -> ClientEvents {
+        let (command, events) = Command::subscribe_events();
+        // After shutdown the command is dropped and the stream ends at once.
+        let _ = self.send(command).await;
+        events
     }
 
     /// Answers a request taken with [`Client::next_request`].

@@ -56,6 +56,7 @@ mod close_on_drop;
 mod connection;
 mod consumer;
 mod driver;
+mod events;
 mod identity;
 mod inflight;
 mod lite;
@@ -78,6 +79,7 @@ pub use consumer::{
     ConsumerEvent, ConsumerStartError, OffsetStore, PushConsumer, PushConsumerOptions,
     DEFAULT_CONSUME_CONCURRENCY, FAILED_OUTCOME,
 };
+pub use events::{ClientEvents, NoEvent, Subscriber, EVENTS_CAPACITY};
 pub use identity::{choose_client_ip, detect_client_ip};
 pub use inflight::{Acquire, InFlight, Permit, ProducerOptions};
 pub use lite::{

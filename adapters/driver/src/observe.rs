@@ -18,6 +18,9 @@
 //! | `rocketwire_connection_attempts_total` | counter | `peer` | connections opened to namesrvs and brokers |
 //! | `rocketwire_connections_open` | gauge | | connections the client holds (opening or open) |
 //! | `rocketwire_connections_lost_total` | counter | | connections that failed to open or closed without the client asking |
+//! | `rocketwire_reconnects_total` | counter | `peer` | connections opened again to a peer whose connection was lost |
+//! | `rocketwire_pulls_total` | counter | `group`, `result` | pulls by result: `found`, `empty` (nothing new or matching), `failed` |
+//! | `rocketwire_pulled_messages_total` | counter | `group` | messages the pulls returned (per pull: divide by the `found` pulls) |
 //!
 //! The consumer and isolation values are refreshed after deliveries, acks and send results,
 //! at most once a second (an idle client gets no wake-up for them). A queue given up to
@@ -65,6 +68,12 @@ pub const CONNECTION_ATTEMPTS: &str = "rocketwire_connection_attempts_total";
 pub const CONNECTIONS_OPEN: &str = "rocketwire_connections_open";
 /// `rocketwire_connections_lost_total`.
 pub const CONNECTIONS_LOST: &str = "rocketwire_connections_lost_total";
+/// `rocketwire_reconnects_total`.
+pub const RECONNECTS: &str = "rocketwire_reconnects_total";
+/// `rocketwire_pulls_total`.
+pub const PULLS: &str = "rocketwire_pulls_total";
+/// `rocketwire_pulled_messages_total`.
+pub const PULLED_MESSAGES: &str = "rocketwire_pulled_messages_total";
 
 /// One send from its hand-over to its result; counts in `rocketwire_sends_in_flight` while
 /// alive.
@@ -161,9 +170,23 @@ pub(crate) fn disconnected(lost: bool) {
     }
 }
 
-/// A consumer's queues as gauges, its rebalances as a counter.
+/// A connection to `peer` opened again after it was lost.
+pub(crate) fn reconnected(peer: &str) {
+    counter!(RECONNECTS, "peer" => peer.to_owned()).increment(1);
+}
+
+/// A consumer's queues as gauges, its rebalances and pulls as counters.
 pub(crate) fn consumer_stats(group: &str, stats: &ConsumerStats) {
     counter!(REBALANCES, "group" => group.to_owned()).absolute(stats.rebalances);
+    let pulls = &stats.pulls;
+    for (result, count) in [
+        ("found", pulls.found),
+        ("empty", pulls.empty),
+        ("failed", pulls.failed),
+    ] {
+        counter!(PULLS, "group" => group.to_owned(), "result" => result).absolute(count);
+    }
+    counter!(PULLED_MESSAGES, "group" => group.to_owned()).absolute(pulls.messages);
     let (mut messages, mut bytes) = (0u64, 0u64);
     for q in &stats.queues {
         messages += q.buffered_messages;

@@ -19,8 +19,9 @@
 use rocketwire_driver::{AsyncIoRuntime, BoxFuture, Spawn};
 
 pub use rocketwire_driver::{
-    ConsumerStartError, DriverOptions, LitePullError, LitePullOptions, ProducerOptions,
-    PushConsumerOptions, SendHandle, TlsConfig, TlsConfigError, TransactionListener, TrySendError,
+    ClientEvents, ConsumerStartError, DriverOptions, LitePullError, LitePullOptions,
+    ProducerOptions, PushConsumerOptions, SendHandle, TlsConfig, TlsConfigError,
+    TransactionListener, TrySendError,
 };
 
 /// The rocketwire client on smol. Start it with `Client::start(config).await`.

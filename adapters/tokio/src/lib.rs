@@ -30,8 +30,9 @@ use tokio::runtime::Handle;
 use tokio_util::compat::TokioAsyncReadCompatExt;
 
 pub use rocketwire_driver::{
-    ConsumerStartError, DriverOptions, LitePullError, LitePullOptions, ProducerOptions,
-    PushConsumerOptions, SendHandle, TlsConfig, TlsConfigError, TransactionListener, TrySendError,
+    ClientEvents, ConsumerStartError, DriverOptions, LitePullError, LitePullOptions,
+    ProducerOptions, PushConsumerOptions, SendHandle, TlsConfig, TlsConfigError,
+    TransactionListener, TrySendError,
 };
 
 /// The rocketwire client on tokio. Start it with `Client::start(config).await` from inside a

@@ -303,6 +303,8 @@ pub enum Command {
         /// Gets `Ok` at the end.
         reply: Reply<()>,
     },
+    /// Subscribe to the client's events ([`ClientCore::poll_notice`]) from now on.
+    SubscribeEvents(Subscriber),
 }
 
 impl Command {
@@ -363,6 +365,12 @@ impl Command {
             outcome,
             spent,
         }
+    }
+
+    /// A [`Command::SubscribeEvents`] and the subscription.
+    pub fn subscribe_events() -> (Self, ClientEvents) {
+        let (subscriber, events) = ClientEvents::channel();
+        (Command::SubscribeEvents(subscriber), events)
     }
 
     /// A [`Command::NextRequest`] and the receiver of its result.
@@ -563,4 +571,55 @@ fn with_reply<T>(
 ) -> (Command, oneshot::Receiver<T>) {
     let (reply, rx) = oneshot::channel();
     (make(reply), rx)
+}
+
+/// Answers a command that came after shutdown began: new operations fail at once; what
+/// settles work already out is given back to be applied.
+pub(super) fn refuse_after_shutdown(
+    waiters: &mut Vec<Reply<()>>,
+    command: Command,
+) -> Option<Command> {
+    match command {
+        Command::QueryRoute { reply, .. } => refuse_shut_down(reply),
+        Command::Invoke { reply, .. } => refuse_shut_down(reply),
+        Command::InvokeOneway { reply, .. } | Command::Answer { reply, .. } => {
+            refuse_shut_down(reply)
+        }
+        Command::CreateProducer { reply, .. } => refuse_shut_down(reply),
+        Command::SetCredentials { reply, .. } => refuse_shut_down(reply),
+        Command::Send { reply, .. } => reply.fail(shutdown_error()),
+        Command::CloseProducer { reply, .. } => drop(reply.send(Ok(()))),
+        Command::CreateConsumer { reply, .. } => drop(reply.send(Err(ConsumerError::Shutdown))),
+        Command::CloseConsumer { reply, .. } => {
+            drop(reply.send(Ok(ConsumerCloseReport::default())))
+        }
+        Command::ConsumerState { reply, .. } => drop(reply.send(Default::default())),
+        Command::ClientIdCollision { reply, .. } => drop(reply.send(None)),
+        Command::ConsumerRefusal { reply, .. } => drop(reply.send(None)),
+        Command::CommitOffsets { reply, .. } => refuse_shut_down(reply),
+        Command::CreateTransactionProducer { reply, .. } => refuse_shut_down(reply),
+        Command::SendTransactional { reply, .. } => drop(reply.send(Err(shutdown_error()))),
+        // Settling what is out goes on while consumers and transactions close.
+        command @ (Command::Ack { .. }
+        | Command::AbandonDeliveries { .. }
+        | Command::EndLocalTransaction { .. }
+        | Command::AnswerCheck { .. }
+        | Command::AnswerConsumeDirectly { .. }) => return Some(command),
+        Command::Subscribe { .. }
+        | Command::Unsubscribe { .. }
+        | Command::Assign { .. }
+        | Command::Seek { .. }
+        | Command::Pause { .. }
+        | Command::Resume { .. } => {}
+        Command::NextRequest { reply } => drop(reply.send(None)),
+        // Dropped: the subscription ends at once.
+        Command::SubscribeEvents(_) => {}
+        Command::Shutdown { reply, .. } => waiters.push(reply),
+    }
+    None
+}
+
+/// Answers a command that came after shutdown began: [`ClientError::Shutdown`].
+pub(super) fn refuse_shut_down<T>(reply: Reply<T>) {
+    let _ = reply.send(Err(ClientError::Shutdown));
 }

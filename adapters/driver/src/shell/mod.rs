@@ -25,6 +25,7 @@ use rocketwire_core::{
     RemotingCommand, ResponseCode, SystemWallClock, TransactionCheckToken, TransactionSendResult,
 };
 
+use crate::events::{ClientEvents, EventHub, Subscriber};
 use crate::inflight::{Permit, ProducerOptions};
 use crate::observe::{self, SendMeter};
 use crate::tls::TlsConfig;
@@ -108,6 +109,7 @@ pub type ReplyReceiver<T> = oneshot::Receiver<Result<T, ClientError>>;
 mod command;
 mod handout;
 
+use command::refuse_after_shutdown;
 pub use command::{Command, SendPayload, SendReply};
 pub(crate) use handout::shutdown_error;
 pub use handout::{ConsumerEvent, LocalTransaction, SendHandle, TransactionCheck, TrySendError};
@@ -124,52 +126,6 @@ fn misused(result: Result<(), Misuse>) {
     if let Err(misuse) = result {
         tracing::warn!(%misuse, "command refused");
     }
-}
-
-/// Answers a command that came after shutdown began: new operations fail at once; what
-/// settles work already out is given back to be applied.
-fn refuse_after_shutdown(waiters: &mut Vec<Reply<()>>, command: Command) -> Option<Command> {
-    match command {
-        Command::QueryRoute { reply, .. } => refuse_shut_down(reply),
-        Command::Invoke { reply, .. } => refuse_shut_down(reply),
-        Command::InvokeOneway { reply, .. } | Command::Answer { reply, .. } => {
-            refuse_shut_down(reply)
-        }
-        Command::CreateProducer { reply, .. } => refuse_shut_down(reply),
-        Command::SetCredentials { reply, .. } => refuse_shut_down(reply),
-        Command::Send { reply, .. } => reply.fail(shutdown_error()),
-        Command::CloseProducer { reply, .. } => drop(reply.send(Ok(()))),
-        Command::CreateConsumer { reply, .. } => drop(reply.send(Err(ConsumerError::Shutdown))),
-        Command::CloseConsumer { reply, .. } => {
-            drop(reply.send(Ok(ConsumerCloseReport::default())))
-        }
-        Command::ConsumerState { reply, .. } => drop(reply.send(Default::default())),
-        Command::ClientIdCollision { reply, .. } => drop(reply.send(None)),
-        Command::ConsumerRefusal { reply, .. } => drop(reply.send(None)),
-        Command::CommitOffsets { reply, .. } => refuse_shut_down(reply),
-        Command::CreateTransactionProducer { reply, .. } => refuse_shut_down(reply),
-        Command::SendTransactional { reply, .. } => drop(reply.send(Err(shutdown_error()))),
-        // Settling what is out goes on while consumers and transactions close.
-        command @ (Command::Ack { .. }
-        | Command::AbandonDeliveries { .. }
-        | Command::EndLocalTransaction { .. }
-        | Command::AnswerCheck { .. }
-        | Command::AnswerConsumeDirectly { .. }) => return Some(command),
-        Command::Subscribe { .. }
-        | Command::Unsubscribe { .. }
-        | Command::Assign { .. }
-        | Command::Seek { .. }
-        | Command::Pause { .. }
-        | Command::Resume { .. } => {}
-        Command::NextRequest { reply } => drop(reply.send(None)),
-        Command::Shutdown { reply, .. } => waiters.push(reply),
-    }
-    None
-}
-
-/// Answers a command that came after shutdown began: [`ClientError::Shutdown`].
-fn refuse_shut_down<T>(reply: Reply<T>) {
-    let _ = reply.send(Err(ClientError::Shutdown));
 }
 
 /// Maps a response whose code is not `SUCCESS` to [`ClientError::Rejected`].
@@ -266,6 +222,8 @@ pub struct Shell {
     stats_at: Option<Instant>,
     /// A delivery, an ack or a send result since then: the gauges are due again.
     stats_dirty: bool,
+    /// Who gets the core's notices ([`Command::SubscribeEvents`]).
+    events: EventHub,
 }
 
 impl Shell {
@@ -298,6 +256,7 @@ impl Shell {
             checkers: HashMap::new(),
             stats_at: None,
             stats_dirty: false,
+            events: EventHub::default(),
         }
     }
 
@@ -522,6 +481,7 @@ impl Shell {
             Command::AnswerCheck { token, state } => {
                 self.core.answer_transaction_check(now, token, state)
             }
+            Command::SubscribeEvents(subscriber) => self.events.subscribe(subscriber),
             Command::NextRequest { reply } => match self.unclaimed.pop_front() {
                 Some(u) => {
                     if let Err(Some(request)) = reply.send(Some(u.request)) {
@@ -621,7 +581,11 @@ impl Shell {
                 Output::Timeout(at) => Some(at),
                 Output::Idle => None,
             };
+            while let Some(notice) = self.core.poll_notice() {
+                self.events.publish(notice);
+            }
             if self.shutdown.is_some() && self.core.is_closed() {
+                self.events.close();
                 return Io::Finished;
             }
             let expiry = self.unclaimed.front().map(|u| u.expires);
