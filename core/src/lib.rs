@@ -92,6 +92,7 @@
 #![warn(missing_docs)]
 
 pub mod acl;
+pub mod admin;
 pub mod body;
 pub mod client;
 pub mod codec;

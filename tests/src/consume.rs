@@ -69,6 +69,23 @@ pub(crate) fn sub(topic: &str) -> Vec<Subscription> {
     vec![Subscription::tag(topic, "*").expect("subscription")]
 }
 
+/// A push consumer of `group` on every message of `topic` from its first offset, recording
+/// into `seen`.
+pub(crate) fn start_consumer<'a>(
+    h: &'a dyn Harness,
+    group: &str,
+    topic: &str,
+    seen: &Seen,
+) -> Box<dyn HarnessConsumer + 'a> {
+    h.create_push_consumer(
+        config(group, ConsumeFromWhere::FirstOffset),
+        sub(topic),
+        PushConsumerOptions::default(),
+        seen.recorder(),
+    )
+    .expect("consumer starts")
+}
+
 /// Produce 20, consume 20 with a concurrent push consumer: every body once, the original
 /// topic and tags, and the offsets persisted at shutdown add up to the count.
 pub fn consume_concurrently(h: &dyn Harness) {

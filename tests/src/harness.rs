@@ -1,9 +1,13 @@
 //! One synchronous face over the four adapters.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rocketwire_core::body::{MessageQueue, TopicRouteData};
+use rocketwire_core::admin::TopicConfig;
+use rocketwire_core::body::{
+    ConsumeStats, ConsumerConnection, ConsumerRunningInfo, MessageQueue, TopicRouteData,
+};
 use rocketwire_core::consumer::{ConsumerConfig, Subscription};
 use rocketwire_core::message::{Message, MessageExt};
 use rocketwire_core::producer::{ProducerConfig, QueueSelector, SendError, SendResult};
@@ -11,6 +15,7 @@ use rocketwire_core::{
     ClientConfig, ClientError, ClientIdCollision, ClientNotice, ConsumeOutcome,
     ConsumerCloseReport, ConsumerRefusal, RemotingCommand, TransactionSendResult,
 };
+use rocketwire_driver::QueueOffsets;
 use rocketwire_tokio::{
     ConsumerStartError, DriverOptions, LitePullError, LitePullOptions, PushConsumerOptions,
     TransactionListener,
@@ -90,6 +95,10 @@ pub trait Harness {
     ) -> Box<dyn HarnessLiteConsumer + '_>;
     /// `Client::events`, read without waiting (`ClientEvents::try_next_event`).
     fn events(&self) -> EventProbe;
+    /// `Client::admin`.
+    fn admin(&self) -> Box<dyn HarnessAdmin + '_>;
+    /// `Client::client_id`.
+    fn client_id(&self) -> String;
     /// Starts another client of the same adapter.
     fn start_another(&self, config: ClientConfig) -> Box<dyn Harness> {
         start(self.kind(), config)
@@ -106,6 +115,109 @@ pub trait Harness {
 /// has shut down).
 pub type EventProbe =
     Box<dyn FnMut() -> Result<Option<ClientNotice>, rocketwire_driver::NoEvent> + Send>;
+
+/// One adapter's `Admin`, driven synchronously.
+pub trait HarnessAdmin {
+    /// `Admin::topic_list`.
+    fn topic_list(&self) -> Result<BTreeSet<String>, ClientError>;
+    /// `Admin::create_topic`.
+    fn create_topic(&self, config: TopicConfig) -> Result<Vec<String>, ClientError>;
+    /// `Admin::topic_offsets`.
+    fn topic_offsets(&self, topic: &str) -> Result<Vec<QueueOffsets>, ClientError>;
+    /// `Admin::min_offset`.
+    fn min_offset(&self, queue: &MessageQueue) -> Result<i64, ClientError>;
+    /// `Admin::max_offset`.
+    fn max_offset(&self, queue: &MessageQueue) -> Result<i64, ClientError>;
+    /// `Admin::search_offset`.
+    fn search_offset(&self, queue: &MessageQueue, timestamp_ms: i64) -> Result<i64, ClientError>;
+    /// `Admin::consume_stats`.
+    fn consume_stats(&self, group: &str, topic: Option<&str>) -> Result<ConsumeStats, ClientError>;
+    /// `Admin::consumer_connections`.
+    fn consumer_connections(&self, group: &str) -> Result<ConsumerConnection, ClientError>;
+    /// `Admin::consumer_running_info`.
+    fn consumer_running_info(
+        &self,
+        group: &str,
+        client_id: &str,
+    ) -> Result<ConsumerRunningInfo, ClientError>;
+    /// `Admin::query_by_key` over all time.
+    fn query_by_key(&self, topic: &str, key: &str) -> Result<Vec<MessageExt>, ClientError>;
+    /// `Admin::query_by_unique_key`.
+    fn query_by_unique_key(
+        &self,
+        topic: &str,
+        msg_id: &str,
+    ) -> Result<Option<MessageExt>, ClientError>;
+    /// `Admin::view_message`.
+    fn view_message(&self, offset_msg_id: &str) -> Result<MessageExt, ClientError>;
+}
+
+/// An adapter's admin handle with the harness that runs its calls.
+struct AdminOf<'a, H, A> {
+    harness: &'a H,
+    admin: A,
+}
+
+/// Implements [`HarnessAdmin`] for an [`AdminOf`]: each call through the harness's `run`.
+macro_rules! harness_admin {
+    (impl [$($generics:tt)*] for $ty:ty) => {
+        impl<$($generics)*> HarnessAdmin for $ty {
+            fn topic_list(&self) -> Result<BTreeSet<String>, ClientError> {
+                self.harness.run(self.admin.topic_list())
+            }
+            fn create_topic(&self, config: TopicConfig) -> Result<Vec<String>, ClientError> {
+                self.harness.run(self.admin.create_topic(config, None))
+            }
+            fn topic_offsets(&self, topic: &str) -> Result<Vec<QueueOffsets>, ClientError> {
+                self.harness.run(self.admin.topic_offsets(topic))
+            }
+            fn min_offset(&self, queue: &MessageQueue) -> Result<i64, ClientError> {
+                self.harness.run(self.admin.min_offset(queue))
+            }
+            fn max_offset(&self, queue: &MessageQueue) -> Result<i64, ClientError> {
+                self.harness.run(self.admin.max_offset(queue))
+            }
+            fn search_offset(
+                &self,
+                queue: &MessageQueue,
+                timestamp_ms: i64,
+            ) -> Result<i64, ClientError> {
+                self.harness.run(self.admin.search_offset(queue, timestamp_ms))
+            }
+            fn consume_stats(
+                &self,
+                group: &str,
+                topic: Option<&str>,
+            ) -> Result<ConsumeStats, ClientError> {
+                self.harness.run(self.admin.consume_stats(group, topic))
+            }
+            fn consumer_connections(&self, group: &str) -> Result<ConsumerConnection, ClientError> {
+                self.harness.run(self.admin.consumer_connections(group))
+            }
+            fn consumer_running_info(
+                &self,
+                group: &str,
+                client_id: &str,
+            ) -> Result<ConsumerRunningInfo, ClientError> {
+                self.harness.run(self.admin.consumer_running_info(group, client_id))
+            }
+            fn query_by_key(&self, topic: &str, key: &str) -> Result<Vec<MessageExt>, ClientError> {
+                self.harness
+                    .run(self.admin.query_by_key(topic, key, 64, 0, i64::MAX))
+            }
+            fn query_by_unique_key(
+                &self,
+                topic: &str,
+                msg_id: &str,
+            ) -> Result<Option<MessageExt>, ClientError> {
+                self.harness.run(self.admin.query_by_unique_key(topic, msg_id))
+            }
+            fn view_message(&self, offset_msg_id: &str) -> Result<MessageExt, ClientError> {
+                self.harness.run(self.admin.view_message(offset_msg_id))
+            }
+        }
+    };
+}
 
 /// One adapter's `PushConsumer`, driven synchronously.
 pub trait HarnessConsumer {
@@ -378,6 +490,8 @@ macro_rules! async_harness {
             }
         }
 
+        harness_admin!(impl [R] for AdminOf<'_, $name, rocketwire_driver::Admin<R>>);
+
         impl Harness for $name {
             fn kind(&self) -> AdapterKind {
                 $kind
@@ -475,6 +589,15 @@ macro_rules! async_harness {
             fn events(&self) -> EventProbe {
                 let mut events = self.run(self.client.events());
                 Box::new(move || events.try_next_event())
+            }
+            fn admin(&self) -> Box<dyn HarnessAdmin + '_> {
+                Box::new(AdminOf {
+                    harness: self,
+                    admin: self.client.admin(),
+                })
+            }
+            fn client_id(&self) -> String {
+                self.client.client_id().to_owned()
             }
             fn shutdown(self: Box<Self>) -> Result<(), ClientError> {
                 let this = *self;
@@ -658,6 +781,15 @@ impl Harness for BlockingHarness {
         let mut events = self.client.events();
         Box::new(move || events.try_next_event())
     }
+    fn admin(&self) -> Box<dyn HarnessAdmin + '_> {
+        Box::new(AdminOf {
+            harness: self,
+            admin: self.client.admin(),
+        })
+    }
+    fn client_id(&self) -> String {
+        self.client.client_id().to_owned()
+    }
     fn create_lite_pull_consumer(
         &self,
         config: ConsumerConfig,
@@ -672,6 +804,8 @@ impl Harness for BlockingHarness {
         self.client.shutdown(Duration::from_secs(5))
     }
 }
+
+harness_admin!(impl [] for AdminOf<'_, BlockingHarness, rocketwire_blocking::Admin>);
 
 handle_impls!(
     BlockingHarness,

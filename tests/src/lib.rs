@@ -6,6 +6,7 @@
 //! serialization from `ROCKETWIRE_SERIALIZE` (`json` or `rocketmq`).
 
 pub mod acl;
+mod admin;
 mod consume;
 pub mod flow;
 pub mod harness;

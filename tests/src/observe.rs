@@ -9,12 +9,10 @@ use std::time::{Duration, Instant};
 
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
 use metrics_util::registry::{AtomicStorage, Registry};
-use rocketwire_core::body::ConsumeFromWhere;
 use rocketwire_core::{ClientNotice, InvokeError};
 use rocketwire_driver::observe;
-use rocketwire_tokio::PushConsumerOptions;
 
-use crate::consume::{bodies, config, produce, sub, DRAIN};
+use crate::consume::{bodies, produce, start_consumer, DRAIN};
 use crate::seen::Seen;
 use crate::{cluster_config, unique, Harness};
 
@@ -152,14 +150,7 @@ pub fn metrics_of_sends_and_consumption(h: &dyn Harness) {
     let group = unique("rw_metrics_group");
     produce(client.as_ref(), &topic, &bodies("m", 5));
     let seen = Seen::default();
-    let consumer = client
-        .create_push_consumer(
-            config(&group, ConsumeFromWhere::FirstOffset),
-            sub(&topic),
-            PushConsumerOptions::default(),
-            seen.recorder(),
-        )
-        .expect("consumer starts");
+    let consumer = start_consumer(client.as_ref(), &group, &topic, &seen);
     seen.wait_for("5 messages", |m| m.len() >= 5);
     // The consumer's gauges follow within a second of the last ack.
     let give_up = Instant::now() + Duration::from_secs(25);

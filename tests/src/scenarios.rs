@@ -15,6 +15,7 @@ use crate::harness::HarnessProducer;
 use crate::wire::{self, default_broker, pull_at_least, send_batch, send_v2, TIMEOUT};
 use crate::{unique, Harness};
 
+pub use crate::admin::*;
 pub use crate::consume::*;
 pub use crate::lite::*;
 pub use crate::observe::*;

@@ -20,6 +20,8 @@ adapter_suite!(scenarios:
     consume_tag_expression,
     metrics_of_sends_and_consumption,
     client_events_tell_connections_and_routes,
+    admin_topics_offsets_and_queries,
+    admin_group_stats_connections_and_running_info,
     consumer_group_rebalance,
     a_shared_client_id_is_reported,
     dropped_consumer_hands_over_its_queues,

@@ -55,6 +55,7 @@ macro_rules! blocking {
     };
 }
 
+mod admin;
 mod consumer;
 mod events;
 mod lite;
@@ -73,13 +74,15 @@ use rocketwire_core::producer::{ProducerConfig, QueueSelector};
 use rocketwire_core::{ClientConfig, ClientError, IncomingRequest, RemotingCommand};
 use rocketwire_driver::{block_on, InFlight};
 
+pub use admin::Admin;
 pub use consumer::PushConsumer;
 pub use events::ClientEvents;
 pub use lite::LitePullConsumer;
 pub use producer::Producer;
 pub use rocketwire_driver::{
     ConsumerStartError, DriverOptions, LitePullError, LitePullOptions, ProducerOptions,
-    PushConsumerOptions, SendHandle, TlsConfig, TlsConfigError, TransactionListener, TrySendError,
+    PushConsumerOptions, QueueOffsets, SendHandle, TlsConfig, TlsConfigError, TransactionListener,
+    TrySendError,
 };
 pub use transaction::TransactionProducer;
 
@@ -156,6 +159,11 @@ impl Client {
     /// told how many events it missed (the client never waits for it).
     pub fn events(&self) -> ClientEvents {
         ClientEvents(block_on(self.0.events()))
+    }
+
+    /// The admin and query API of this client.
+    pub fn admin(&self) -> Admin {
+        Admin(self.0.admin())
     }
 
     /// The client's in-flight send counter.

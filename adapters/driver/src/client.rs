@@ -11,6 +11,7 @@ use futures::SinkExt;
 use rocketwire_core::acl::Credentials;
 use rocketwire_core::body::TopicRouteData;
 use rocketwire_core::client::AnswerToken;
+use rocketwire_core::namespace::Namespace;
 use rocketwire_core::{ClientConfig, ClientError, IncomingRequest, RemotingCommand};
 
 use crate::close_on_drop::CloseOnDrop;
@@ -32,6 +33,9 @@ pub struct Client<R> {
     in_flight: Arc<InFlight>,
     rt: Arc<dyn Runtime>,
     client_id: Arc<str>,
+    /// The configuration's namesrvs and namespace (for the admin API).
+    namesrv_addrs: Arc<[String]>,
+    namespace: Arc<Namespace>,
     _runtime: PhantomData<fn() -> R>,
 }
 
@@ -43,6 +47,8 @@ impl<R> Clone for Client<R> {
             in_flight: self.in_flight.clone(),
             rt: self.rt.clone(),
             client_id: self.client_id.clone(),
+            namesrv_addrs: self.namesrv_addrs.clone(),
+            namespace: self.namespace.clone(),
             _runtime: PhantomData,
         }
     }
@@ -80,6 +86,8 @@ impl<R: Runtime> Client<R> {
     ) -> Result<Self, ClientError> {
         let rt: Arc<dyn Runtime> = Arc::new(runtime);
         let in_flight = InFlight::new(options.producer);
+        let namesrv_addrs: Arc<[String]> = config.namesrv_addrs.clone().into();
+        let namespace = Arc::new(config.namespace.clone());
         let shell = Shell::new(config, options, rt.now());
         let client_id: Arc<str> = Arc::from(shell.client_id());
         let (commands, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
@@ -96,6 +104,8 @@ impl<R: Runtime> Client<R> {
             in_flight,
             rt,
             client_id,
+            namesrv_addrs,
+            namespace,
             _runtime: PhantomData,
         })
     }
@@ -216,6 +226,16 @@ impl<R> Client<R> {
     /// This client's id as brokers see it (`ip@instance`).
     pub fn client_id(&self) -> &str {
         &self.client_id
+    }
+
+    /// The namesrv addresses the client was started with.
+    pub fn namesrv_addrs(&self) -> &[String] {
+        &self.namesrv_addrs
+    }
+
+    /// The namespace the client puts its topics and groups in.
+    pub fn namespace(&self) -> &Namespace {
+        &self.namespace
     }
 
     /// The runtime the client runs on.

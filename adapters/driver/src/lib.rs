@@ -48,6 +48,7 @@
 //! client.shutdown(std::time::Duration::from_secs(5)).await?;
 //! ```
 
+mod admin;
 #[cfg(feature = "async-io")]
 mod async_io;
 mod bounded;
@@ -70,6 +71,7 @@ pub mod test_support;
 mod tls;
 mod transaction;
 
+pub use admin::{Admin, QueueOffsets, ADMIN_TIMEOUT};
 #[cfg(feature = "async-io")]
 pub use async_io::{AsyncIoRuntime, Spawn};
 pub use client::Client;

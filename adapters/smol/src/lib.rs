@@ -20,7 +20,7 @@ use rocketwire_driver::{AsyncIoRuntime, BoxFuture, Spawn};
 
 pub use rocketwire_driver::{
     ClientEvents, ConsumerStartError, DriverOptions, LitePullError, LitePullOptions,
-    ProducerOptions, PushConsumerOptions, SendHandle, TlsConfig, TlsConfigError,
+    ProducerOptions, PushConsumerOptions, QueueOffsets, SendHandle, TlsConfig, TlsConfigError,
     TransactionListener, TrySendError,
 };
 
@@ -29,6 +29,9 @@ pub type Client = rocketwire_driver::Client<SmolRuntime>;
 
 /// A producer of a [`Client`], from `client.create_producer(config).await`.
 pub type Producer = rocketwire_driver::Producer<SmolRuntime>;
+
+/// The admin and query API of a [`Client`], from `client.admin()`.
+pub type Admin = rocketwire_driver::Admin<SmolRuntime>;
 
 /// A push consumer of a [`Client`], from `client.create_push_consumer(config, subs, handler)`.
 pub type PushConsumer = rocketwire_driver::PushConsumer<SmolRuntime>;

@@ -31,7 +31,7 @@ use tokio_util::compat::TokioAsyncReadCompatExt;
 
 pub use rocketwire_driver::{
     ClientEvents, ConsumerStartError, DriverOptions, LitePullError, LitePullOptions,
-    ProducerOptions, PushConsumerOptions, SendHandle, TlsConfig, TlsConfigError,
+    ProducerOptions, PushConsumerOptions, QueueOffsets, SendHandle, TlsConfig, TlsConfigError,
     TransactionListener, TrySendError,
 };
 
@@ -41,6 +41,9 @@ pub type Client = rocketwire_driver::Client<TokioRuntime>;
 
 /// A producer of a [`Client`], from `client.create_producer(config).await`.
 pub type Producer = rocketwire_driver::Producer<TokioRuntime>;
+
+/// The admin and query API of a [`Client`], from `client.admin()`.
+pub type Admin = rocketwire_driver::Admin<TokioRuntime>;
 
 /// A push consumer of a [`Client`], from `client.create_push_consumer(config, subs, handler)`.
 pub type PushConsumer = rocketwire_driver::PushConsumer<TokioRuntime>;

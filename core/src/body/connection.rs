@@ -1,10 +1,12 @@
 //! GET_CONSUMER_CONNECTION_LIST answer (Java `ConsumerConnection`): the connections of a
 //! consumer group's members as one broker sees them.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::fastjson::to_json;
-use super::{decode_json, nullable, BodyError};
+use super::{decode_json, nullable, BodyError, SubscriptionData};
 
 /// One member connection (Java `Connection`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -24,14 +26,30 @@ pub struct Connection {
     pub version: i32,
 }
 
-/// GET_CONSUMER_CONNECTION_LIST response body; only the connections are kept (the group's
-/// subscriptions and consume settings the broker also sends are not needed by a client).
+/// GET_CONSUMER_CONNECTION_LIST response body: the group's connections on one broker and
+/// the subscriptions and consume settings its members registered.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ConsumerConnection {
     /// The group's connections on that broker.
     #[serde(default, deserialize_with = "nullable")]
     pub connection_set: Vec<Connection>,
+    /// Topic → the group's subscription of it.
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub subscription_table: BTreeMap<String, SubscriptionData>,
+    /// `CONSUME_ACTIVELY` (pull) or `CONSUME_PASSIVELY` (push).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consume_type: Option<String>,
+    /// `CLUSTERING` or `BROADCASTING`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_model: Option<String>,
+    /// Where a new member starts (`CONSUME_FROM_LAST_OFFSET`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consume_from_where: Option<String>,
 }
 
 impl ConsumerConnection {
@@ -63,6 +81,9 @@ mod tests {
         assert_eq!(c.connection_set[0].client_id, "10.0.0.7@42#1");
         assert_eq!(c.connection_set[0].client_addr, "10.0.0.7:50112");
         assert_eq!(c.connection_set[1].language, "RUST");
+        assert_eq!(c.subscription_table["T"].sub_string, "*");
+        assert_eq!(c.consume_type.as_deref(), Some("CONSUME_PASSIVELY"));
+        assert_eq!(c.message_model.as_deref(), Some("CLUSTERING"));
         assert_eq!(ConsumerConnection::decode(&c.encode()).unwrap(), c);
         assert!(matches!(
             ConsumerConnection::decode(b" "),

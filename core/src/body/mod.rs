@@ -7,6 +7,7 @@
 //! `encode` writes members in Java's sorted order, so peers see what a Java client sends;
 //! MessageQueue-keyed maps are written in fastjson's object-key form.
 
+mod admin;
 mod connection;
 mod consumer;
 mod fastjson;
@@ -15,6 +16,7 @@ mod lock;
 mod message_queue;
 mod route;
 
+pub use admin::{ConsumeStats, OffsetWrapper, TopicList};
 pub use connection::{Connection, ConsumerConnection};
 pub use consumer::{
     CMResult, ConsumeMessageDirectlyResult, ConsumeStatus, ConsumerRunningInfo,

@@ -329,6 +329,17 @@ impl ClusterInfo {
         to_json(self).into_bytes()
     }
 
+    /// The master address of every broker (of `cluster` only, when given), by broker name;
+    /// a broker without a master is left out.
+    pub fn masters(&self, cluster: Option<&str>) -> BTreeMap<String, String> {
+        let names = cluster.map(|c| self.brokers_of_cluster(c));
+        self.broker_addr_table
+            .iter()
+            .filter(|(name, _)| names.is_none_or(|n| n.contains(*name)))
+            .filter_map(|(name, b)| Some((name.clone(), b.master_addr()?.to_owned())))
+            .collect()
+    }
+
     /// The broker names of `cluster`.
     pub fn brokers_of_cluster(&self, cluster: &str) -> &[String] {
         self.cluster_addr_table
@@ -341,6 +352,17 @@ impl ClusterInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cluster_masters() {
+        let body = br#"{"brokerAddrTable":{"broker-a":{"brokerAddrs":{0:"10.0.0.1:10911",1:"10.0.0.2:10911"},"brokerName":"broker-a","cluster":"c1"},"broker-b":{"brokerAddrs":{1:"10.0.0.3:10911"},"brokerName":"broker-b","cluster":"c2"}},"clusterAddrTable":{"c1":["broker-a"],"c2":["broker-b"]}}"#;
+        let info = ClusterInfo::decode(body).expect("cluster info");
+        let a = BTreeMap::from([("broker-a".to_string(), "10.0.0.1:10911".to_string())]);
+        assert_eq!(info.masters(None), a, "broker-b has no master");
+        assert_eq!(info.masters(Some("c1")), a);
+        assert!(info.masters(Some("c2")).is_empty());
+        assert!(info.masters(Some("nope")).is_empty());
+    }
 
     fn broker(name: &str, addrs: &[(i64, &str)]) -> BrokerData {
         BrokerData {

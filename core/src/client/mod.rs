@@ -321,6 +321,20 @@ pub enum ClientError {
     /// Invalid use of the API.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// An admin answer that could not be read (see [`crate::admin`]).
+    #[error(transparent)]
+    Admin(crate::admin::AdminError),
+}
+
+impl From<crate::admin::AdminError> for ClientError {
+    /// A refusal is [`ClientError::Rejected`], as for any request; an unreadable answer is
+    /// [`ClientError::Admin`].
+    fn from(e: crate::admin::AdminError) -> Self {
+        match e {
+            crate::admin::AdminError::Rejected { code, remark } => Self::Rejected { code, remark },
+            other => Self::Admin(other),
+        }
+    }
 }
 
 /// The sans-IO client. See the crate docs for the driving loop.

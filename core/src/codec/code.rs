@@ -169,6 +169,10 @@ code_enum! {
         GetBrokerClusterInfo = 106 => "GET_BROKER_CLUSTER_INFO",
         /// C→B, admin: the connections of a consumer group.
         GetConsumerConnectionList = 203 => "GET_CONSUMER_CONNECTION_LIST",
+        /// C→N, admin: every topic the namesrv knows.
+        GetAllTopicListFromNameserver = 206 => "GET_ALL_TOPIC_LIST_FROM_NAMESERVER",
+        /// C→B, admin: a group's offsets and rate on one broker.
+        GetConsumeStats = 208 => "GET_CONSUME_STATS",
         /// B→C.
         ResetConsumerClientOffset = 220 => "RESET_CONSUMER_CLIENT_OFFSET",
         /// B→C.
@@ -351,6 +355,11 @@ mod tests {
             RequestCode::UpdateAndCreateTopic
         );
         assert_eq!(RequestCode::from_code(400), RequestCode::QueryAssignment);
+        assert_eq!(
+            RequestCode::from_code(206),
+            RequestCode::GetAllTopicListFromNameserver
+        );
+        assert_eq!(RequestCode::GetConsumeStats.code(), 208);
         assert_eq!(RequestCode::from_code(200050), RequestCode::Unknown(200050));
         assert_eq!(RequestCode::Unknown(200050).to_string(), "200050");
         assert_eq!(RequestCode::Unknown(200050).name(), None);

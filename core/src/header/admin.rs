@@ -1,4 +1,5 @@
-//! Lookup and bookkeeping headers: route, message query/view, consumer list, unregister.
+//! Lookup, bookkeeping and admin headers: route, message query/view, consumer list,
+//! unregister, topic creation, consume stats.
 
 command_header! {
     /// Java `GetRouteInfoRequestHeader` (GET_ROUTEINFO_BY_TOPIC, 105, to the namesrv).
@@ -74,6 +75,40 @@ command_header! {
     pub struct GetConsumerConnectionListRequestHeader {
         /// `consumerGroup`.
         pub consumer_group: String = "consumerGroup",
+    }
+}
+
+command_header! {
+    /// Java `CreateTopicRequestHeader` (UPDATE_AND_CREATE_TOPIC, 17).
+    pub struct CreateTopicRequestHeader {
+        /// `topic`.
+        pub topic: String = "topic",
+        /// `defaultTopic`: the template topic (`TBW102`).
+        pub default_topic: String = "defaultTopic",
+        /// `readQueueNums`.
+        pub read_queue_nums: i32 = "readQueueNums",
+        /// `writeQueueNums`.
+        pub write_queue_nums: i32 = "writeQueueNums",
+        /// `perm`: 2 writable, 4 readable (6 both).
+        pub perm: i32 = "perm",
+        /// `topicFilterType` (`SINGLE_TAG`).
+        pub topic_filter_type: String = "topicFilterType",
+        /// `topicSysFlag`.
+        pub topic_sys_flag: Option<i32> = "topicSysFlag",
+        /// `order` (Java primitive): an ordered topic.
+        pub order: bool = "order" or false,
+        /// `attributes` (5.x, `+key=value` pairs).
+        pub attributes: Option<String> = "attributes",
+    }
+}
+
+command_header! {
+    /// Java `GetConsumeStatsRequestHeader` (GET_CONSUME_STATS, 208).
+    pub struct GetConsumeStatsRequestHeader {
+        /// `consumerGroup`.
+        pub consumer_group: String = "consumerGroup",
+        /// `topic`: one topic, or empty for every topic the group subscribes.
+        pub topic: String = "topic",
     }
 }
 

@@ -90,9 +90,9 @@ mod send;
 mod transaction;
 
 pub use admin::{
-    GetConsumerConnectionListRequestHeader, GetConsumerListByGroupRequestHeader,
-    GetRouteInfoRequestHeader, QueryMessageRequestHeader, QueryMessageResponseHeader,
-    UnregisterClientRequestHeader, ViewMessageRequestHeader,
+    CreateTopicRequestHeader, GetConsumeStatsRequestHeader, GetConsumerConnectionListRequestHeader,
+    GetConsumerListByGroupRequestHeader, GetRouteInfoRequestHeader, QueryMessageRequestHeader,
+    QueryMessageResponseHeader, UnregisterClientRequestHeader, ViewMessageRequestHeader,
 };
 pub use broker::{
     ConsumeMessageDirectlyResultRequestHeader, GetConsumerRunningInfoRequestHeader,

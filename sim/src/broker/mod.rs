@@ -430,6 +430,7 @@ impl SimBroker {
                                 version: 0,
                             })
                             .collect(),
+                        ..ConsumerConnection::default()
                     };
                     success(&req.cmd).with_body(body.encode())
                 })

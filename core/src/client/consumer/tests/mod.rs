@@ -262,6 +262,7 @@ fn connection_list(request: &RemotingCommand, members: &[(&str, &str)]) -> Remot
                 version: 0,
             })
             .collect(),
+        ..ConsumerConnection::default()
     };
     ok(request).with_body(connections.encode())
 }
