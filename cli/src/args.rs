@@ -83,6 +83,95 @@ pub enum CliCommand {
     Route(RouteArgs),
     /// Consume messages with a push consumer and print them.
     Consume(ConsumeArgs),
+    /// Create, list or describe topics.
+    #[command(subcommand)]
+    Topic(TopicCommand),
+    /// Per-queue min and max offsets of a topic, and a group's committed offsets and lag.
+    Offsets(OffsetsArgs),
+    /// Find messages by key, or one by its message id.
+    Query(QueryArgs),
+}
+
+/// `rocketwire topic ...`.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum TopicCommand {
+    /// Create a topic (or update its queues) on every broker master of the cluster.
+    Create(TopicCreateArgs),
+    /// List every topic the namesrv knows.
+    List(JsonArgs),
+    /// A topic's brokers and each queue's min and max offset.
+    Describe(TopicArgs),
+}
+
+/// `rocketwire topic create`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct TopicCreateArgs {
+    /// Topic.
+    #[arg(short, long)]
+    pub topic: String,
+    /// Read and write queues per broker.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(i32).range(1..=1024))]
+    pub queues: i32,
+    /// An ordered topic.
+    #[arg(long)]
+    pub order: bool,
+    /// Only the brokers of this cluster.
+    #[arg(long)]
+    pub cluster: Option<String>,
+}
+
+/// `--json` alone.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct JsonArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A topic and `--json`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct TopicArgs {
+    /// Topic.
+    #[arg(short, long)]
+    pub topic: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `rocketwire offsets`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct OffsetsArgs {
+    /// Topic.
+    #[arg(short, long)]
+    pub topic: String,
+    /// Also this consumer group's committed offset and lag per queue.
+    #[arg(short, long)]
+    pub group: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `rocketwire query`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+#[command(group(clap::ArgGroup::new("by").required(true).args(["key", "id"])))]
+pub struct QueryArgs {
+    /// Topic.
+    #[arg(short, long)]
+    pub topic: String,
+    /// Messages with this key.
+    #[arg(long)]
+    pub key: Option<String>,
+    /// The message with this id: its unique id (a send's msg id) or its offset message id.
+    #[arg(long)]
+    pub id: Option<String>,
+    /// At most this many messages per broker (`--key`).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(i32).range(1..))]
+    pub max: i32,
+    /// Print one JSON object per message.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Where a consumer group without stored offsets starts.

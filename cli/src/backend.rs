@@ -1,18 +1,20 @@
 //! The runtime-specific part: [`Backend`], and one small implementation per runtime.
 
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use rocketwire_core::body::TopicRouteData;
+use rocketwire_core::admin::TopicConfig;
+use rocketwire_core::body::{ConsumeStats, TopicRouteData};
 use rocketwire_core::consumer::{ConsumerConfig, Subscription};
 use rocketwire_core::message::{Message, MessageExt};
 use rocketwire_core::producer::{ProducerConfig, QueueSelector};
 use rocketwire_core::{ClientConfig, ClientError, ConsumeOutcome, ConsumerCloseReport};
 use rocketwire_driver::{
     block_on, Client, ConsumerStartError, CurrentRuntime, DriverOptions, Producer, PushConsumer,
-    PushConsumerOptions, SendHandle, TrySendError,
+    PushConsumerOptions, QueueOffsets, SendHandle, TrySendError,
 };
 
 /// A message handler as the commands write it: the outcome comes once the messages were
@@ -40,6 +42,73 @@ pub trait Backend: Sized {
     fn stop_consumer(&mut self, drain: Duration) -> Result<ConsumerCloseReport, ClientError>;
     /// Closes the producer, if any, then the client.
     fn shutdown(self) -> Result<(), ClientError>;
+    /// Runs one admin call (see [`AdminCall`]).
+    fn admin(&self, call: AdminCall) -> Result<AdminAnswer, ClientError>;
+}
+
+/// An admin call of the `topic`, `offsets` and `query` commands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminCall {
+    /// `Admin::topic_list`.
+    TopicList,
+    /// `Admin::create_topic`.
+    CreateTopic(TopicConfig, Option<String>),
+    /// `Admin::topic_offsets`.
+    TopicOffsets(String),
+    /// `Admin::consume_stats` of a group on a topic.
+    ConsumeStats(String, String),
+    /// `Admin::query_by_key`, at most this many per broker, over all time.
+    QueryByKey(String, String, i32),
+    /// `Admin::query_by_unique_key`.
+    QueryByUniqueKey(String, String),
+    /// `Admin::view_message`.
+    ViewMessage(String),
+}
+
+/// What an [`AdminCall`] answered.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AdminAnswer {
+    /// Topics.
+    Topics(BTreeSet<String>),
+    /// Broker names.
+    Brokers(Vec<String>),
+    /// Queue bounds.
+    Offsets(Vec<QueueOffsets>),
+    /// A group's stats.
+    Stats(ConsumeStats),
+    /// Messages.
+    Messages(Vec<MessageExt>),
+}
+
+/// Runs `call` on an admin handle (one body for every runtime; `$run` waits for each call:
+/// a runtime's `block_on`, or `std::convert::identity` for blocking calls).
+macro_rules! admin_call {
+    ($admin:expr, $call:expr, $($run:tt)+) => {{
+        let admin = $admin;
+        match $call {
+            AdminCall::TopicList => $($run)+(admin.topic_list()).map(AdminAnswer::Topics),
+            AdminCall::CreateTopic(config, cluster) => {
+                $($run)+(admin.create_topic(config, cluster.as_deref())).map(AdminAnswer::Brokers)
+            }
+            AdminCall::TopicOffsets(topic) => {
+                $($run)+(admin.topic_offsets(&topic)).map(AdminAnswer::Offsets)
+            }
+            AdminCall::ConsumeStats(group, topic) => {
+                $($run)+(admin.consume_stats(&group, Some(&topic))).map(AdminAnswer::Stats)
+            }
+            AdminCall::QueryByKey(topic, key, max) => {
+                $($run)+(admin.query_by_key(&topic, &key, max, 0, i64::MAX))
+                    .map(AdminAnswer::Messages)
+            }
+            AdminCall::QueryByUniqueKey(topic, id) => {
+                $($run)+(admin.query_by_unique_key(&topic, &id))
+                    .map(|m| AdminAnswer::Messages(m.into_iter().collect()))
+            }
+            AdminCall::ViewMessage(id) => {
+                $($run)+(admin.view_message(&id)).map(|m| AdminAnswer::Messages(vec![m]))
+            }
+        }
+    }};
 }
 
 /// How an async runtime runs a future to completion on the calling thread.
@@ -122,6 +191,9 @@ impl<R: CurrentRuntime, E: Exec> Backend for AsyncBackend<R, E> {
         }
         self.exec
             .block_on(self.client.shutdown(Duration::from_secs(5)))
+    }
+    fn admin(&self, call: AdminCall) -> Result<AdminAnswer, ClientError> {
+        admin_call!(self.client.admin(), call, self.exec.block_on)
     }
 }
 
@@ -238,5 +310,8 @@ impl Backend for BlockingBackend {
             producer.shutdown()?;
         }
         self.client.shutdown(Duration::from_secs(5))
+    }
+    fn admin(&self, call: AdminCall) -> Result<AdminAnswer, ClientError> {
+        admin_call!(self.client.admin(), call, std::convert::identity)
     }
 }

@@ -1,8 +1,10 @@
-//! `rocketwire`, the command-line client: `produce`, `consume` and `route` on any adapter.
+//! `rocketwire`, the command-line client: `produce`, `consume`, `route`, `topic`, `offsets`
+//! and `query` on any adapter.
 //!
 //! The commands are written once against [`backend::Backend`], a blocking face over a client;
 //! each runtime is a few lines in [`backend`].
 
+pub mod admin;
 pub mod args;
 pub mod backend;
 pub mod consume;
@@ -118,18 +120,32 @@ pub fn cli_driver_options(cli: &Cli) -> Result<DriverOptions, CliError> {
     Ok(DriverOptions::default().with_tls(tls))
 }
 
+/// Starts a client, runs `command` on it, shuts it down.
+fn one_shot<B: Backend>(
+    config: ClientConfig,
+    options: DriverOptions,
+    command: impl FnOnce(&B) -> Result<(), CliError>,
+) -> Result<ExitCode, CliError> {
+    let client = B::start(config, options)?;
+    let result = command(&client);
+    let closed = client.shutdown();
+    result?;
+    closed?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn run_on<B: Backend>(cli: &Cli) -> Result<ExitCode, CliError> {
     let config = cli_config(cli)?;
     let options = cli_driver_options(cli)?;
     match &cli.command {
-        CliCommand::Route(args) => {
-            let client = B::start(config, options)?;
-            let result = route::run(&client, args);
-            let closed = client.shutdown();
-            result?;
-            closed?;
-            Ok(ExitCode::SUCCESS)
+        CliCommand::Route(args) => one_shot::<B>(config, options, |c| route::run(c, args)),
+        CliCommand::Topic(command) => {
+            one_shot::<B>(config, options, |c| admin::run_topic(c, command))
         }
+        CliCommand::Offsets(args) => {
+            one_shot::<B>(config, options, |c| admin::run_offsets(c, args))
+        }
+        CliCommand::Query(args) => one_shot::<B>(config, options, |c| admin::run_query(c, args)),
         CliCommand::Consume(args) => {
             let mut client = B::start(config, options)?;
             let result = consume::run(&mut client, args);

@@ -435,3 +435,127 @@ fn namespace_wraps_topics_and_groups_end_to_end() {
         assert_eq!(m["topic"], topic.as_str(), "{m}");
     }
 }
+
+/// Runs the binary on `runtime`, expecting success; its stdout.
+fn ok_on(runtime: &str, namesrv: &str, args: &[&str]) -> String {
+    let out = rocketwire_on(runtime, namesrv, args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{runtime} {args:?}: {stderr}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs the binary until its stdout satisfies `done` (the cluster shows a change a moment
+/// after it was made); fails with `what` after 30 s.
+fn until_stdout(
+    runtime: &str,
+    namesrv: &str,
+    args: &[&str],
+    what: &str,
+    done: impl Fn(&str) -> bool,
+) -> String {
+    let give_up = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = rocketwire_on(runtime, namesrv, args);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        if out.status.success() && done(&stdout) {
+            return stdout;
+        }
+        assert!(Instant::now() < give_up, "{runtime}: {what}: {stdout}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+#[test]
+#[ignore = "needs a cluster: cargo xtask test"]
+fn topic_offsets_and_query_subcommands() {
+    let namesrv = cluster_namesrv();
+    for runtime in ["tokio", "blocking"] {
+        let topic = unique(&format!("rw_cli_admin_{runtime}"));
+        let group = unique("rw_cli_admin_group");
+        let key = unique("rw_cli_key");
+        let created = ok_on(
+            runtime,
+            &namesrv,
+            &["topic", "create", "-t", &topic, "--queues", "2"],
+        );
+        assert!(
+            created.starts_with(&format!("created {topic} with 2 queues on ")),
+            "{created}"
+        );
+        until_stdout(
+            runtime,
+            &namesrv,
+            &["topic", "list"],
+            "the topic is listed",
+            |out| out.lines().any(|l| l == topic),
+        );
+        let described = ok_on(runtime, &namesrv, &["topic", "describe", "-t", &topic]);
+        assert!(described.contains("write 2"), "{described}");
+        assert_eq!(described.matches(" min 0 max 0").count(), 2, "{described}");
+
+        ok_on(
+            runtime,
+            &namesrv,
+            &[
+                "produce", "-t", &topic, "--key", &key, "--count", "3", "--size", "8",
+            ],
+        );
+        let consumed = ok_on(
+            runtime,
+            &namesrv,
+            &[
+                "consume", "-t", &topic, "-g", &group, "--count", "3", "--from", "first", "--json",
+            ],
+        );
+        let first: serde_json::Value =
+            serde_json::from_str(consumed.lines().next().expect("a message")).expect("JSON");
+
+        let offsets = until_stdout(
+            runtime,
+            &namesrv,
+            &["offsets", "-t", &topic, "-g", &group, "--json"],
+            "the group's offsets reach the ends",
+            |out| {
+                let v: serde_json::Value = serde_json::from_str(out).unwrap_or_default();
+                let queues = v["queues"].as_array().cloned().unwrap_or_default();
+                let max: i64 = queues.iter().filter_map(|q| q["max"].as_i64()).sum();
+                let committed: i64 = queues.iter().filter_map(|q| q["committed"].as_i64()).sum();
+                max == 3 && committed == 3
+            },
+        );
+        assert!(!offsets.contains("\"lag\":1"), "{offsets}");
+        let text = ok_on(runtime, &namesrv, &["offsets", "-t", &topic, "-g", &group]);
+        assert!(text.ends_with("total lag 0\n"), "{text}");
+
+        let by_key = until_stdout(
+            runtime,
+            &namesrv,
+            &["query", "-t", &topic, "--key", &key, "--json"],
+            "three messages by key",
+            |out| out.lines().count() == 3,
+        );
+        for line in by_key.lines() {
+            let m: serde_json::Value = serde_json::from_str(line).expect("JSON");
+            assert_eq!(m["keys"][0], key.as_str(), "{m}");
+        }
+        for id in [&first["msgId"], &first["offsetMsgId"]] {
+            let id = id.as_str().expect("an id");
+            let found = until_stdout(
+                runtime,
+                &namesrv,
+                &["query", "-t", &topic, "--id", id, "--json"],
+                "the message by id",
+                |out| out.lines().count() == 1,
+            );
+            let m: serde_json::Value = serde_json::from_str(found.trim()).expect("JSON");
+            assert_eq!(m["body"], first["body"], "{id}: {m}");
+        }
+        let none = rocketwire_on(
+            runtime,
+            &namesrv,
+            &["query", "-t", &topic, "--key", "no-such-key"],
+        );
+        assert!(!none.status.success());
+        assert!(String::from_utf8_lossy(&none.stderr).contains("no message found"));
+    }
+}
