@@ -113,7 +113,8 @@ pub use client::{
     ClientIdCollision, ClientNotice, ConnId, ConsumeDirectlyToken, ConsumeOutcome,
     ConsumerCloseReport, ConsumerError, ConsumerId, ConsumerRefusal, ConsumerStats, DeliveryId,
     Event, IncomingRequest, Input, LocalTransactionToken, Misuse, OpId, Output, ProducerId,
-    QueueStats, RouteError, SendMode, SendTarget, TransactionCheckToken, TransactionSendResult,
+    QueueStats, RequestError, RouteError, SendMode, SendTarget, TransactionCheckToken,
+    TransactionSendResult,
 };
 pub use codec::{
     CodecError, FrameDecoder, LanguageCode, RemotingCommand, RequestCode, ResponseCode,

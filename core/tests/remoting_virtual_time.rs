@@ -78,6 +78,16 @@ fn ping() -> RemotingCommand {
     RemotingCommand::request_code(34)
 }
 
+/// A core with an open connection to [`BROKER`] (a ping answered nothing yet).
+fn connected_to_broker(t0: Instant) -> (ClientCore, ConnId) {
+    let mut core = core_with(&["127.0.0.1:9876"], t0);
+    let _ = core.invoke(t0, BROKER, ping(), Duration::from_secs(3));
+    let conn = drain(&mut core, t0).connects[0].0;
+    core.handle_input(t0, Input::Connected(conn));
+    let _ = drain(&mut core, t0);
+    (core, conn)
+}
+
 #[test]
 fn requests_queue_until_connected_then_match_by_opaque_out_of_order() {
     let t0 = Instant::now();
@@ -261,11 +271,7 @@ fn malformed_frame_closes_only_that_connection() {
 #[test]
 fn broker_request_is_surfaced_with_an_answer_token() {
     let t0 = Instant::now();
-    let mut core = core_with(&["127.0.0.1:9876"], t0);
-    let _ = core.invoke(t0, BROKER, ping(), Duration::from_secs(3));
-    let conn = drain(&mut core, t0).connects[0].0;
-    core.handle_input(t0, Input::Connected(conn));
-    let _ = drain(&mut core, t0);
+    let (mut core, conn) = connected_to_broker(t0);
 
     let mut direct_consume = RemotingCommand::request_code(309).with_field("consumerGroup", "g");
     direct_consume.opaque = 900;
@@ -469,4 +475,40 @@ fn route_query_reports_the_last_error_when_every_namesrv_fails() {
     assert!(matches!(&d.events[..],
         [Event::Route { op: o, result: Err(RouteError::NamesrvUnavailable(InvokeError::ConnectFailed { .. })), .. }] if *o == op));
     assert!(d.connects.is_empty(), "no third attempt");
+}
+
+#[test]
+fn pushed_replies_are_answered_and_one_for_no_request_is_dropped() {
+    let t0 = Instant::now();
+    let (mut core, conn) = connected_to_broker(t0);
+
+    let mut late = RemotingCommand::request_code(326)
+        .with_field("producerGroup", "pg")
+        .with_field("topic", "DefaultCluster_REPLY_TOPIC")
+        .with_field("defaultTopic", "TBW102")
+        .with_field("defaultTopicQueueNums", "4")
+        .with_field("queueId", "0")
+        .with_field("sysFlag", "0")
+        .with_field("bornTimestamp", "1")
+        .with_field("flag", "0")
+        .with_field("properties", "CORRELATION_ID\u{1}nobody\u{2}")
+        .with_field("bornHost", "10.0.0.1:5000")
+        .with_field("storeHost", "10.0.0.2:10911")
+        .with_field("storeTimestamp", "2")
+        .with_body(Bytes::from_static(b"late"));
+    late.opaque = 700;
+    let mut broken = RemotingCommand::request_code(326).with_field("topic", "T");
+    broken.opaque = 701;
+    core.handle_input(t0, Input::Received(conn, frame(&late)));
+    core.handle_input(t0, Input::Received(conn, frame(&broken)));
+    let d = drain(&mut core, t0);
+    assert!(d.events.is_empty(), "no request waits: {:?}", d.events);
+    let answers: Vec<(i32, i32)> = d.sent.iter().map(|(_, c)| (c.opaque, c.code)).collect();
+    assert_eq!(
+        answers,
+        [
+            (700, ResponseCode::Success.code()),
+            (701, ResponseCode::SystemError.code())
+        ]
+    );
 }

@@ -13,7 +13,7 @@ use rocketwire_core::message::{Message, MessageExt};
 use rocketwire_core::producer::{ProducerConfig, QueueSelector, SendError, SendResult};
 use rocketwire_core::{
     ClientConfig, ClientError, ClientIdCollision, ClientNotice, ConsumeOutcome,
-    ConsumerCloseReport, ConsumerRefusal, RemotingCommand, TransactionSendResult,
+    ConsumerCloseReport, ConsumerRefusal, RemotingCommand, RequestError, TransactionSendResult,
 };
 use rocketwire_driver::QueueOffsets;
 use rocketwire_tokio::{
@@ -277,6 +277,8 @@ pub trait HarnessProducer {
     fn send_async(&self, message: Message) -> Result<SendResult, SendError>;
     /// `Producer::send_oneway`.
     fn send_oneway(&self, message: Message) -> Result<(), SendError>;
+    /// `Producer::request`.
+    fn request(&self, message: Message, timeout: Duration) -> Result<MessageExt, RequestError>;
     /// `Producer::send_batch`.
     fn send_batch(&self, messages: Vec<Message>) -> Result<SendResult, SendError>;
     /// `Producer::send_to_queue`.
@@ -428,6 +430,13 @@ macro_rules! handle_impls {
             }
             fn send_oneway(&self, message: Message) -> Result<(), SendError> {
                 self.harness.run(self.producer.send_oneway(message))
+            }
+            fn request(
+                &self,
+                message: Message,
+                timeout: Duration,
+            ) -> Result<MessageExt, RequestError> {
+                self.harness.run(self.producer.request(message, timeout))
             }
             fn send_batch(&self, messages: Vec<Message>) -> Result<SendResult, SendError> {
                 self.harness.run(self.producer.send_batch(messages))

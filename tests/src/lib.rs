@@ -13,6 +13,7 @@ pub mod harness;
 mod lite;
 pub mod nat;
 mod observe;
+mod reply;
 pub mod scenarios;
 mod seen;
 pub mod tls;

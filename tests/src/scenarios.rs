@@ -19,6 +19,7 @@ pub use crate::admin::*;
 pub use crate::consume::*;
 pub use crate::lite::*;
 pub use crate::observe::*;
+pub use crate::reply::*;
 
 /// A topic that does not exist yet is reported as such; after a send through the template
 /// topic's broker the broker auto-creates it (4 queues) and the namesrv serves its route.

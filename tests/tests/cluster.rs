@@ -22,6 +22,7 @@ adapter_suite!(scenarios:
     client_events_tell_connections_and_routes,
     admin_topics_offsets_and_queries,
     admin_group_stats_connections_and_running_info,
+    request_reply_round_trip,
     consumer_group_rebalance,
     a_shared_client_id_is_reported,
     dropped_consumer_hands_over_its_queues,

@@ -2,9 +2,11 @@
 
 use rocketwire_core::body::MessageQueue;
 use rocketwire_core::client::ProducerId;
-use rocketwire_core::message::Message;
+use std::time::Duration;
+
+use rocketwire_core::message::{Message, MessageExt};
 use rocketwire_core::producer::{SendError, SendResult};
-use rocketwire_core::ClientError;
+use rocketwire_core::{ClientError, RequestError};
 use rocketwire_driver::{block_on, SendHandle, TrySendError};
 
 use crate::threads::Threads;
@@ -30,6 +32,9 @@ impl Producer {
         /// Sends `message` and returns where it was stored (Java `send`, with
         /// `retryTimesWhenSendFailed` retries on another broker).
         fn send(&self, message: Message) -> Result<SendResult, SendError>;
+        /// Sends `message` as a request and waits up to `timeout` for its reply (Java
+        /// `request`); a consumer answers with `rocketwire_core::producer::reply_message`.
+        fn request(&self, message: Message, timeout: Duration) -> Result<MessageExt, RequestError>;
         /// Sends `message` without waiting for the broker: returns once it is written.
         fn send_oneway(&self, message: Message) -> Result<(), SendError>;
         /// Sends `messages` (one topic) as one batch.

@@ -3,12 +3,13 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rocketwire_core::body::MessageQueue;
 use rocketwire_core::client::{ProducerId, SendMode, SendTarget};
-use rocketwire_core::message::Message;
+use rocketwire_core::message::{Message, MessageExt};
 use rocketwire_core::producer::{ProducerConfig, QueueSelector, SendError, SendResult};
-use rocketwire_core::ClientError;
+use rocketwire_core::{ClientError, RequestError};
 use tracing::Instrument;
 
 use crate::client::Client;
@@ -171,6 +172,24 @@ impl<R> Producer<R> {
             return Ok(());
         }
         rx.await.unwrap_or(Ok(()))
+    }
+
+    /// Sends `message` as a request (Java 5.x `request(msg, timeout)`) and waits up to
+    /// `timeout` for the reply a consumer sends back with
+    /// [`reply_message`](rocketwire_core::producer::reply_message): the request carries
+    /// a correlation id, this client's id to reply to, and `timeout` as its time to live.
+    /// The reply comes to this client whichever broker stores it (the broker pushes it).
+    pub async fn request(
+        &self,
+        message: Message,
+        timeout: Duration,
+    ) -> Result<MessageExt, RequestError> {
+        let (command, rx) = Command::request(self.id, message, timeout);
+        if self.client.send(command).await.is_err() {
+            return Err(RequestError::Send(shutdown_error()));
+        }
+        rx.await
+            .unwrap_or(Err(RequestError::Send(shutdown_error())))
     }
 
     async fn submit(

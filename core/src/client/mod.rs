@@ -33,6 +33,7 @@ pub(crate) mod misuse;
 mod namespaced;
 mod notice;
 mod producer;
+mod reply;
 mod route;
 mod shutdown;
 mod timer;
@@ -50,6 +51,8 @@ use notice::Notices;
 pub use notice::{ClientNotice, NOTICE_CAPACITY};
 use producer::ProducerTable;
 pub use producer::{ProducerId, SendMode, SendTarget};
+use reply::ReplyTable;
+pub use reply::RequestError;
 use route::RouteState;
 use timer::{Timer, Timers};
 use transaction::TransactionTable;
@@ -258,6 +261,13 @@ pub enum Event {
     /// topic. Emitted for the first refusal and each new kind of one;
     /// [`ClientCore::consumer_refusal`] tells whether it lasts.
     ConsumerRefused(ConsumerRefusal),
+    /// The result of [`ClientCore::request_reply`].
+    Reply {
+        /// The operation.
+        op: OpId,
+        /// The reply, or why there is none.
+        result: Result<MessageExt, RequestError>,
+    },
     /// A peer broke the protocol without failing a request of ours (e.g. a response with an
     /// unknown opaque), or sent a malformed frame (its connection was closed).
     PeerError {
@@ -355,6 +365,8 @@ pub struct ClientCore {
     timers: Timers,
     events: VecDeque<Event>,
     notices: Notices,
+    /// Requests waiting for their replies.
+    replies: ReplyTable,
     closing: bool,
     /// A graceful shutdown under way ([`ClientCore::shutdown`]).
     shutdown: Option<shutdown::Shutdown>,
@@ -435,6 +447,7 @@ impl ClientCore {
             timers,
             events: VecDeque::new(),
             notices: Notices::default(),
+            replies: ReplyTable::default(),
             closing: false,
             shutdown: None,
         }
@@ -503,6 +516,10 @@ impl ClientCore {
                 };
             }
             if let Some(event) = self.events.pop_front() {
+                // A request's send is not the user's: it ends in a reply (or its failure).
+                let Some(event) = self.request_sent(event) else {
+                    continue;
+                };
                 return Output::Event(self.config.namespace.unwrap_event(event));
             }
             match self.next_deadline(now) {
@@ -633,6 +650,7 @@ impl ClientCore {
             self.brokers.poll_timeout(),
             self.shutdown_deadline(),
             self.notices.next_restore(),
+            self.replies.next_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -653,6 +671,7 @@ impl ClientCore {
             self.arm_periodic(now);
         }
         self.expire_sends(now);
+        self.expire_requests(now);
         self.notice_sends_settled();
         self.run_consumer_timers(now);
     }
@@ -685,6 +704,8 @@ impl ClientCore {
             if let Some(request) = self.remoting.poll_request() {
                 if request.command.code == RequestCode::CheckTransactionState.code() {
                     self.handle_transaction_check(request);
+                } else if request.command.code == RequestCode::PushReplyMessageToClient.code() {
+                    self.handle_pushed_reply(request);
                 } else if let Some(request) = self.handle_consumer_request(now, request) {
                     self.events.push_back(Event::Request(request));
                 }

@@ -93,7 +93,11 @@ impl Namespace {
                 result: Ok(TransactionSendResult { send_result, .. }),
                 ..
             } => self.unwrap_result(send_result),
-            Event::CheckTransaction { message, .. } => self.unwrap_ext(message),
+            Event::CheckTransaction { message, .. }
+            | Event::Reply {
+                result: Ok(message),
+                ..
+            } => self.unwrap_ext(message),
             Event::Deliver {
                 queue, messages, ..
             } => {

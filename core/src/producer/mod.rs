@@ -24,6 +24,7 @@ mod config;
 mod fault;
 mod prepare;
 mod publish;
+mod reply;
 mod result;
 mod retry;
 mod selector;
@@ -39,6 +40,10 @@ pub use prepare::{
     PreparedMessage, UNIQ_KEY_PROPERTY_RESERVE,
 };
 pub use publish::{QueueIndex, TopicPublishInfo};
+pub use reply::{
+    decode_pushed_reply, is_reply, prepare_request, reply_message, ReplyError, REPLY_MESSAGE_TYPE,
+    REPLY_TOPIC_SUFFIX,
+};
 pub use result::{batch_msg_id, SendError, SendResult, SendStatus, DEFAULT_REGION};
 pub use retry::{
     classify_response, classify_transport, Attempt, SendAttempts, Step, Verdict, OUTAGE_WAIT_MAX,

@@ -7,7 +7,7 @@
 use bytes::Bytes;
 
 use crate::body::MessageQueue;
-use crate::codec::RemotingCommand;
+use crate::codec::{RemotingCommand, RequestCode};
 use crate::message::properties::{encode_properties, MAX_PROPERTIES_LEN};
 use crate::message::{
     compress, keys, sysflag, validate_batch, Message, MessageError, UniqIdGenerator,
@@ -160,6 +160,10 @@ pub fn prepare_message(
     }
 
     let mut template = request::send_message(&config.group, &wire, 0, sys_flag, 0, None);
+    if super::is_reply(message) {
+        // The broker stores a reply and pushes it to the requesting client.
+        template.code = RequestCode::SendReplyMessageV2.code();
+    }
     set_default_topic(&mut template, config);
     let f = &mut template.ext_fields;
     if let Some(n) = reconsume.0 {

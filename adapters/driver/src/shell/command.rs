@@ -269,6 +269,17 @@ pub enum Command {
         /// In-flight room, released when the result arrives.
         permit: Option<Permit>,
     },
+    /// [`ClientCore::request_reply`].
+    Request {
+        /// Which producer sends the request.
+        producer: ProducerId,
+        /// The request message.
+        message: Message,
+        /// How long to wait for the reply.
+        timeout: Duration,
+        /// Gets the reply.
+        reply: oneshot::Sender<Result<MessageExt, RequestError>>,
+    },
     /// [`ClientCore::end_local_transaction`].
     EndLocalTransaction {
         /// Which transaction.
@@ -535,6 +546,22 @@ impl Command {
         })
     }
 
+    /// A [`Command::Request`] and the receiver of its reply.
+    pub fn request(
+        producer: ProducerId,
+        message: Message,
+        timeout: Duration,
+    ) -> (Self, oneshot::Receiver<Result<MessageExt, RequestError>>) {
+        let (reply, rx) = oneshot::channel();
+        let command = Command::Request {
+            producer,
+            message,
+            timeout,
+            reply,
+        };
+        (command, rx)
+    }
+
     /// A [`Command::SendTransactional`], the receiver of its local transaction, and the
     /// receiver of its result.
     #[allow(clippy::type_complexity)]
@@ -599,6 +626,9 @@ pub(super) fn refuse_after_shutdown(
         Command::CommitOffsets { reply, .. } => refuse_shut_down(reply),
         Command::CreateTransactionProducer { reply, .. } => refuse_shut_down(reply),
         Command::SendTransactional { reply, .. } => drop(reply.send(Err(shutdown_error()))),
+        Command::Request { reply, .. } => {
+            drop(reply.send(Err(RequestError::Send(shutdown_error()))))
+        }
         // Settling what is out goes on while consumers and transactions close.
         command @ (Command::Ack { .. }
         | Command::AbandonDeliveries { .. }

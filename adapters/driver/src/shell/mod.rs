@@ -16,13 +16,14 @@ use rocketwire_core::body::{MessageQueue, TopicRouteData};
 use rocketwire_core::client::{AnswerToken, ProducerId, SendMode, SendTarget};
 use rocketwire_core::consumer::{ConsumerConfig, Subscription};
 use rocketwire_core::header::TransactionState;
-use rocketwire_core::message::Message;
+use rocketwire_core::message::{Message, MessageExt};
 use rocketwire_core::producer::{ProducerConfig, QueueSelector, SendError, SendResult};
 use rocketwire_core::{
     ClientConfig, ClientCore, ClientError, ClientIdCollision, ConnId, ConsumeDirectlyToken,
     ConsumeOutcome, ConsumerCloseReport, ConsumerError, ConsumerId, ConsumerRefusal, DeliveryId,
     Event, IncomingRequest, Input, InvokeError, LocalTransactionToken, Misuse, OpId, Output,
-    RemotingCommand, ResponseCode, SystemWallClock, TransactionCheckToken, TransactionSendResult,
+    RemotingCommand, RequestError, ResponseCode, SystemWallClock, TransactionCheckToken,
+    TransactionSendResult,
 };
 
 use crate::events::{ClientEvents, EventHub, Subscriber};
@@ -189,6 +190,8 @@ enum Pending {
     CloseProducer(Reply<()>),
     CloseConsumer(Reply<ConsumerCloseReport>),
     CommitOffsets(Reply<()>),
+    /// A request waiting for its reply.
+    Request(oneshot::Sender<Result<MessageExt, RequestError>>),
     /// A transactional send: who runs the local transaction, who gets the result.
     Transaction {
         execute: Option<oneshot::Sender<LocalTransaction>>,
@@ -456,6 +459,17 @@ impl Shell {
                 self.checkers.insert(id, checks);
                 let _ = reply.send(Ok(id));
             }
+            Command::Request {
+                producer,
+                message,
+                timeout,
+                reply,
+            } => match self.core.request_reply(now, producer, message, timeout) {
+                Ok(op) => {
+                    self.pending.insert(op, Pending::Request(reply));
+                }
+                Err(misuse) => drop(reply.send(Err(RequestError::Send(misuse.into())))),
+            },
             Command::SendTransactional {
                 producer,
                 message,
@@ -769,6 +783,10 @@ impl Shell {
                 other => tracing::debug!(?op, ?other, "offsets committed for no commit"),
             },
             Event::Request(request) => self.handle_request(now, request),
+            Event::Reply { op, result } => match self.pending.remove(&op) {
+                Some(Pending::Request(reply)) => drop(reply.send(result)),
+                other => tracing::debug!(?op, ?other, "reply for no request"),
+            },
             Event::ConsumeDirectly {
                 consumer,
                 token,
