@@ -90,6 +90,33 @@ pub enum CliCommand {
     Offsets(OffsetsArgs),
     /// Find messages by key, or one by its message id.
     Query(QueryArgs),
+    /// Send a request and print the reply (request/reply).
+    Request(RequestArgs),
+}
+
+/// `rocketwire request`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct RequestArgs {
+    /// Topic.
+    #[arg(short, long)]
+    pub topic: String,
+    /// The request's body (default: stdin).
+    pub body: Option<String>,
+    /// How long to wait for the reply, in ms.
+    #[arg(long, default_value_t = 3000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: u64,
+    /// Tag of the request.
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Key of the request.
+    #[arg(long)]
+    pub key: Option<String>,
+    /// Producer group.
+    #[arg(long, default_value = "rocketwire_cli")]
+    pub group: String,
+    /// Print the reply as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `rocketwire topic ...`.

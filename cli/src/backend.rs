@@ -10,8 +10,10 @@ use rocketwire_core::admin::TopicConfig;
 use rocketwire_core::body::{ConsumeStats, TopicRouteData};
 use rocketwire_core::consumer::{ConsumerConfig, Subscription};
 use rocketwire_core::message::{Message, MessageExt};
-use rocketwire_core::producer::{ProducerConfig, QueueSelector};
-use rocketwire_core::{ClientConfig, ClientError, ConsumeOutcome, ConsumerCloseReport};
+use rocketwire_core::producer::{ProducerConfig, QueueSelector, SendError};
+use rocketwire_core::{
+    ClientConfig, ClientError, ConsumeOutcome, ConsumerCloseReport, InvokeError, RequestError,
+};
 use rocketwire_driver::{
     block_on, Client, ConsumerStartError, CurrentRuntime, DriverOptions, Producer, PushConsumer,
     PushConsumerOptions, QueueOffsets, SendHandle, TrySendError,
@@ -31,6 +33,8 @@ pub trait Backend: Sized {
     fn create_producer(&mut self, config: ProducerConfig) -> Result<(), ClientError>;
     /// `try_send` (or `try_send_batch` for more than one message) on that producer.
     fn try_send(&self, messages: Vec<Message>) -> Result<SendHandle, TrySendError>;
+    /// `request` on that producer.
+    fn request(&self, message: Message, timeout: Duration) -> Result<MessageExt, RequestError>;
     /// Starts the push consumer the `consume` command uses.
     fn start_consumer(
         &mut self,
@@ -152,6 +156,14 @@ impl<R: CurrentRuntime, E: Exec> Backend for AsyncBackend<R, E> {
         self.producer = Some(producer);
         Ok(())
     }
+    fn request(&self, message: Message, timeout: Duration) -> Result<MessageExt, RequestError> {
+        match &self.producer {
+            Some(producer) => self.exec.block_on(producer.request(message, timeout)),
+            None => Err(RequestError::Send(SendError::Transport(
+                InvokeError::Shutdown,
+            ))),
+        }
+    }
     fn try_send(&self, mut messages: Vec<Message>) -> Result<SendHandle, TrySendError> {
         let producer = self.producer.as_ref().ok_or(TrySendError::Shutdown)?;
         match (messages.len(), messages.pop()) {
@@ -271,6 +283,14 @@ impl Backend for BlockingBackend {
     fn create_producer(&mut self, config: ProducerConfig) -> Result<(), ClientError> {
         self.producer = Some(self.client.create_producer(config)?);
         Ok(())
+    }
+    fn request(&self, message: Message, timeout: Duration) -> Result<MessageExt, RequestError> {
+        match &self.producer {
+            Some(producer) => producer.request(message, timeout),
+            None => Err(RequestError::Send(SendError::Transport(
+                InvokeError::Shutdown,
+            ))),
+        }
     }
     fn try_send(&self, mut messages: Vec<Message>) -> Result<SendHandle, TrySendError> {
         let producer = self.producer.as_ref().ok_or(TrySendError::Shutdown)?;

@@ -1,5 +1,5 @@
-//! `rocketwire`, the command-line client: `produce`, `consume`, `route`, `topic`, `offsets`
-//! and `query` on any adapter.
+//! `rocketwire`, the command-line client: `produce`, `consume`, `route`, `topic`, `offsets`,
+//! `query` and `request` on any adapter.
 //!
 //! The commands are written once against [`backend::Backend`], a blocking face over a client;
 //! each runtime is a few lines in [`backend`].
@@ -9,6 +9,7 @@ pub mod args;
 pub mod backend;
 pub mod consume;
 pub mod produce;
+pub mod request;
 pub mod route;
 pub mod sink;
 
@@ -146,6 +147,14 @@ fn run_on<B: Backend>(cli: &Cli) -> Result<ExitCode, CliError> {
             one_shot::<B>(config, options, |c| admin::run_offsets(c, args))
         }
         CliCommand::Query(args) => one_shot::<B>(config, options, |c| admin::run_query(c, args)),
+        CliCommand::Request(args) => {
+            let mut client = B::start(config, options)?;
+            let result = request::run(&mut client, args);
+            let closed = client.shutdown();
+            result?;
+            closed?;
+            Ok(ExitCode::SUCCESS)
+        }
         CliCommand::Consume(args) => {
             let mut client = B::start(config, options)?;
             let result = consume::run(&mut client, args);

@@ -559,3 +559,108 @@ fn topic_offsets_and_query_subcommands() {
         assert!(String::from_utf8_lossy(&none.stderr).contains("no message found"));
     }
 }
+
+#[test]
+#[ignore = "needs a cluster: cargo xtask test"]
+fn request_prints_the_reply_or_fails_on_timeout() {
+    use rocketwire_core::body::ConsumeFromWhere;
+    use rocketwire_core::consumer::{ConsumerConfig, Subscription};
+    use rocketwire_core::producer::{reply_message, ProducerConfig};
+    use rocketwire_core::{ClientConfig, ConsumeOutcome};
+
+    let namesrv = cluster_namesrv();
+    let topic = unique("rw_cli_request");
+    ok_on(
+        "tokio",
+        &namesrv,
+        &["topic", "create", "-t", &topic, "--queues", "1"],
+    );
+    until_stdout(
+        "tokio",
+        &namesrv,
+        &["topic", "list"],
+        "the topic is listed",
+        |out| out.lines().any(|l| l == topic),
+    );
+    // A responder in this process: each request is answered with "re:" and its body.
+    let responder = rocketwire_blocking::Client::start(ClientConfig::new(vec![namesrv.clone()]))
+        .expect("responder");
+    let replies = responder
+        .create_producer(
+            ProducerConfig::builder(unique("rw_cli_reply_pg"))
+                .build()
+                .expect("config"),
+        )
+        .expect("reply producer");
+    let consumer = {
+        let replies = replies.clone();
+        let config = ConsumerConfig {
+            group: unique("rw_cli_reply_cg"),
+            consume_from_where: ConsumeFromWhere::FirstOffset,
+            ..ConsumerConfig::default()
+        };
+        responder
+            .create_push_consumer_with(
+                config,
+                vec![Subscription::tag(&topic, "*").expect("subscription")],
+                rocketwire_blocking::PushConsumerOptions::default(),
+                move |messages| {
+                    for m in messages {
+                        let body = format!("re:{}", String::from_utf8_lossy(m.body()));
+                        let sent = reply_message(m, body).map(|r| replies.send(r));
+                        if !matches!(sent, Ok(Ok(_))) {
+                            return ConsumeOutcome::ReconsumeLater { delay_level: 1 };
+                        }
+                    }
+                    ConsumeOutcome::Success
+                },
+            )
+            .expect("responder consumer")
+    };
+    for runtime in ["tokio", "blocking"] {
+        let out = ok_on(
+            runtime,
+            &namesrv,
+            &[
+                "request",
+                "-t",
+                &topic,
+                "--timeout",
+                "20000",
+                "--json",
+                "hello",
+            ],
+        );
+        let reply: serde_json::Value = serde_json::from_str(out.trim()).expect("the reply as JSON");
+        assert_eq!(reply["body"], "re:hello", "{runtime}: {reply}");
+    }
+    let silent = unique("rw_cli_request_silent");
+    ok_on(
+        "tokio",
+        &namesrv,
+        &["topic", "create", "-t", &silent, "--queues", "1"],
+    );
+    until_stdout(
+        "tokio",
+        &namesrv,
+        &["topic", "list"],
+        "the topic is listed",
+        |out| out.lines().any(|l| l == silent),
+    );
+    let out = rocketwire_on(
+        "tokio",
+        &namesrv,
+        &["request", "-t", &silent, "--timeout", "1000", "anyone?"],
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no reply"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    consumer
+        .shutdown(Duration::from_secs(5))
+        .expect("consumer shutdown");
+    replies.shutdown().expect("reply producer shutdown");
+    responder
+        .shutdown(Duration::from_secs(5))
+        .expect("responder shutdown");
+}
