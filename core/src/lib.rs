@@ -107,6 +107,7 @@ pub mod request;
 mod spans_for_tests;
 pub mod time;
 pub mod tls;
+pub mod trace;
 
 pub use client::{
     consume_directly_response, AnswerToken, BrokerAddrMap, ClientConfig, ClientCore, ClientError,

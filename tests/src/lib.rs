@@ -17,6 +17,7 @@ mod reply;
 pub mod scenarios;
 mod seen;
 pub mod tls;
+mod trace;
 pub mod two_brokers;
 pub mod wire;
 

@@ -23,6 +23,7 @@ adapter_suite!(scenarios:
     admin_topics_offsets_and_queries,
     admin_group_stats_connections_and_running_info,
     request_reply_round_trip,
+    message_trace_of_a_send_and_its_consumption,
     consumer_group_rebalance,
     a_shared_client_id_is_reported,
     dropped_consumer_hands_over_its_queues,

@@ -30,6 +30,7 @@ mod config;
 mod consumer;
 pub(crate) mod ids;
 pub(crate) mod misuse;
+mod msg_trace;
 mod namespaced;
 mod notice;
 mod producer;
@@ -367,6 +368,8 @@ pub struct ClientCore {
     notices: Notices,
     /// Requests waiting for their replies.
     replies: ReplyTable,
+    /// Message trace of the producers and consumers that ask for it.
+    traces: msg_trace::Tracing,
     closing: bool,
     /// A graceful shutdown under way ([`ClientCore::shutdown`]).
     shutdown: Option<shutdown::Shutdown>,
@@ -448,6 +451,7 @@ impl ClientCore {
             events: VecDeque::new(),
             notices: Notices::default(),
             replies: ReplyTable::default(),
+            traces: msg_trace::Tracing::default(),
             closing: false,
             shutdown: None,
         }
@@ -520,7 +524,14 @@ impl ClientCore {
                 let Some(event) = self.request_sent(event) else {
                     continue;
                 };
+                let Some(event) = self.trace_event(now, event) else {
+                    continue;
+                };
                 return Output::Event(self.config.namespace.unwrap_event(event));
+            }
+            if self.flush_traces(now) {
+                // The trace batches' sends have IO to hand out.
+                continue;
             }
             match self.next_deadline(now) {
                 Some(at) if at <= now => {
@@ -651,6 +662,7 @@ impl ClientCore {
             self.shutdown_deadline(),
             self.notices.next_restore(),
             self.replies.next_deadline(),
+            self.traces.next_deadline(),
         ]
         .into_iter()
         .flatten()

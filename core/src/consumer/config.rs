@@ -98,6 +98,9 @@ pub struct ConsumerConfig {
     pub delay_after_send_back_failure: Duration,
     /// Messages consumed longer than this are sent back (default 15 min).
     pub consume_timeout: Duration,
+    /// Message trace: `SubBefore` and `SubAfter` records of every handler call go to this
+    /// topic ([`crate::trace`]; Java `enableMsgTrace`, default off).
+    pub trace_topic: Option<String>,
 }
 
 impl Default for ConsumerConfig {
@@ -134,6 +137,7 @@ impl Default for ConsumerConfig {
             suspend_current_queue_time: Duration::from_millis(1_000),
             delay_after_send_back_failure: Duration::from_millis(5_000),
             consume_timeout: Duration::from_secs(15 * 60),
+            trace_topic: None,
         }
     }
 }

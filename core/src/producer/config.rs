@@ -63,6 +63,9 @@ pub struct ProducerConfig {
     pub default_topic: String,
     /// Queues per broker of an auto-created topic (default 4).
     pub default_topic_queue_nums: i32,
+    /// Message trace: a `Pub` record of every send goes to this topic ([`crate::trace`];
+    /// Java `enableMsgTrace`, default off).
+    pub trace_topic: Option<String>,
 }
 
 impl Default for ProducerConfig {
@@ -82,6 +85,7 @@ impl Default for ProducerConfig {
             latency_table: LatencyTable::java(),
             default_topic: DEFAULT_TOPIC.to_owned(),
             default_topic_queue_nums: DEFAULT_TOPIC_QUEUE_NUMS,
+            trace_topic: None,
         }
     }
 }
@@ -123,6 +127,17 @@ impl ProducerConfigBuilder {
     /// Sets a fixed instance name.
     pub fn instance_name(mut self, name: impl Into<String>) -> Self {
         self.0.instance_name = Some(name.into());
+        self
+    }
+
+    /// Message trace to the default trace topic (`RMQ_SYS_TRACE_TOPIC`).
+    pub fn trace(self) -> Self {
+        self.trace_topic(crate::trace::DEFAULT_TRACE_TOPIC)
+    }
+
+    /// Message trace to `topic`.
+    pub fn trace_topic(mut self, topic: impl Into<String>) -> Self {
+        self.0.trace_topic = Some(topic.into());
         self
     }
 

@@ -284,6 +284,7 @@ impl ClientCore {
         self.consumers.next_consumer += 1;
         let id = ConsumerId(self.consumers.next_consumer);
         let wall_ms = self.wall.now_millis();
+        self.trace_consumer(id, &config.group, config.trace_topic.as_deref());
         let machine = ConsumerMachine::new(id, config, subs, offsets, lite, wall_ms);
         self.consumers.machines.insert(id, machine);
         self.send_heartbeats(now, None);
@@ -306,6 +307,7 @@ impl ClientCore {
             .iter()
             .find(|(_, m)| m.has_delivery(delivery))
             .map(|(id, _)| *id);
+        self.trace_ack(now, delivery, &outcome);
         owner
             .and_then(|id| {
                 self.drive_consumer(now, id, |m, env| m.ack(now, env, delivery, outcome))

@@ -118,6 +118,7 @@ impl ClientCore {
         config.group = self.config.namespace.wrap(&config.group);
         let id = ProducerId(self.producers.next_producer);
         self.producers.next_producer += 1;
+        self.trace_producer(id, &config);
         let machine = ProducerMachine::new(id, config, selector);
         self.producers.machines.insert(id, machine);
         self.send_heartbeats(now, None);
@@ -144,6 +145,7 @@ impl ClientCore {
             prepare_message(config, &mut message, clock)
         });
         let sample = message;
+        self.trace_send(now, producer, op, &sample);
         let payload = prepared.map(Payload::Single);
         self.start_send(now, op, producer, payload, sample, target, mode, false);
         Ok(op)
