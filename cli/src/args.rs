@@ -56,6 +56,9 @@ pub struct Cli {
     /// the cluster); for test clusters with throwaway certificates only. Implies `--tls`.
     #[arg(long, global = true, conflicts_with = "ca_file")]
     pub insecure_skip_tls_verify: bool,
+    /// Log to stderr: -v info, -vv debug, -vvv trace (`RUST_LOG` takes precedence).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
     /// What to do.
     #[command(subcommand)]
     pub command: CliCommand,
@@ -256,8 +259,14 @@ pub struct ConsumeArgs {
     #[arg(long)]
     pub broadcast: bool,
     /// Print one JSON object per message.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "format")]
     pub json: bool,
+    /// Print each message as this template (kcat style): %t topic, %q queue id, %o queue
+    /// offset, %k keys, %g tags, %s body, %S body size, %i message id, %I offset message
+    /// id, %T store time (ms), %B born time (ms), %h properties (k=v,...), %r reconsume
+    /// count, %% a %; \n and \t escapes.
+    #[arg(long, value_parser = crate::format::Template::parse)]
+    pub format: Option<crate::format::Template>,
     /// Print no message, only the summary.
     #[arg(long)]
     pub quiet: bool,

@@ -185,12 +185,10 @@ pub fn run<B: Backend>(client: &mut B, args: &ConsumeArgs) -> Result<Summary, Cl
                 let lines: Vec<String> = batch
                     .messages
                     .iter()
-                    .map(|m| {
-                        if args.json {
-                            message_json(m).to_string()
-                        } else {
-                            message_line(m)
-                        }
+                    .map(|m| match (&args.format, args.json) {
+                        (Some(template), _) => template.render(m),
+                        (None, true) => message_json(m).to_string(),
+                        (None, false) => message_line(m),
                     })
                     .collect();
                 match sink.write_lines(&lines) {

@@ -8,6 +8,7 @@ pub mod admin;
 pub mod args;
 pub mod backend;
 pub mod consume;
+pub mod format;
 pub mod produce;
 pub mod request;
 pub mod route;
@@ -41,6 +42,25 @@ impl From<ClientError> for CliError {
     fn from(e: ClientError) -> Self {
         CliError(e.to_string())
     }
+}
+
+/// Logs the client's events on stderr: as `RUST_LOG` says when it is set, else at info
+/// (`-v`), debug (`-vv`) or trace (`-vvv`) level; nothing without either.
+pub fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(spec) if !spec.is_empty() => EnvFilter::new(spec),
+        _ => match verbose {
+            0 => return,
+            1 => EnvFilter::new("info"),
+            2 => EnvFilter::new("debug"),
+            _ => EnvFilter::new("trace"),
+        },
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 /// Runs `cli` on the runtime it names; `Ok` carries the exit code.

@@ -436,6 +436,22 @@ fn namespace_wraps_topics_and_groups_end_to_end() {
     }
 }
 
+/// Creates `topic` with one queue and waits until the namesrv lists it.
+fn create_topic(namesrv: &str, topic: &str) {
+    ok_on(
+        "tokio",
+        namesrv,
+        &["topic", "create", "-t", topic, "--queues", "1"],
+    );
+    until_stdout(
+        "tokio",
+        namesrv,
+        &["topic", "list"],
+        "the topic is listed",
+        |out| out.lines().any(|l| l == topic),
+    );
+}
+
 /// Runs the binary on `runtime`, expecting success; its stdout.
 fn ok_on(runtime: &str, namesrv: &str, args: &[&str]) -> String {
     let out = rocketwire_on(runtime, namesrv, args);
@@ -570,18 +586,7 @@ fn request_prints_the_reply_or_fails_on_timeout() {
 
     let namesrv = cluster_namesrv();
     let topic = unique("rw_cli_request");
-    ok_on(
-        "tokio",
-        &namesrv,
-        &["topic", "create", "-t", &topic, "--queues", "1"],
-    );
-    until_stdout(
-        "tokio",
-        &namesrv,
-        &["topic", "list"],
-        "the topic is listed",
-        |out| out.lines().any(|l| l == topic),
-    );
+    create_topic(&namesrv, &topic);
     // A responder in this process: each request is answered with "re:" and its body.
     let responder = rocketwire_blocking::Client::start(ClientConfig::new(vec![namesrv.clone()]))
         .expect("responder");
@@ -635,18 +640,7 @@ fn request_prints_the_reply_or_fails_on_timeout() {
         assert_eq!(reply["body"], "re:hello", "{runtime}: {reply}");
     }
     let silent = unique("rw_cli_request_silent");
-    ok_on(
-        "tokio",
-        &namesrv,
-        &["topic", "create", "-t", &silent, "--queues", "1"],
-    );
-    until_stdout(
-        "tokio",
-        &namesrv,
-        &["topic", "list"],
-        "the topic is listed",
-        |out| out.lines().any(|l| l == silent),
-    );
+    create_topic(&namesrv, &silent);
     let out = rocketwire_on(
         "tokio",
         &namesrv,
@@ -663,4 +657,82 @@ fn request_prints_the_reply_or_fails_on_timeout() {
     responder
         .shutdown(Duration::from_secs(5))
         .expect("responder shutdown");
+}
+
+#[test]
+fn verbose_logs_the_clients_events_on_stderr() {
+    use std::io::{Read as _, Write as _};
+    // A "namesrv" that answers with a frame no client can read: the core logs a warning.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let namesrv = listener.local_addr().expect("addr").to_string();
+    // Serves every connection (the thread ends with the test process).
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut buf = [0u8; 256];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(&[0xff, 0xff, 0xff, 0xff]);
+        }
+    });
+    let quiet = rocketwire_on("tokio", &namesrv, &["route", "-t", "T"]);
+    let verbose = rocketwire_on("tokio", &namesrv, &["-v", "route", "-t", "T"]);
+    for out in [&quiet, &verbose] {
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let last = stderr.lines().last().unwrap_or_default();
+        assert!(last.starts_with("rocketwire: error: "), "{stderr}");
+    }
+    let quiet = String::from_utf8_lossy(&quiet.stderr);
+    assert_eq!(quiet.lines().count(), 1, "no logs without -v: {quiet}");
+    let verbose = String::from_utf8_lossy(&verbose.stderr);
+    assert!(
+        verbose.contains("WARN") && verbose.contains("malformed frame"),
+        "{verbose}"
+    );
+
+    let bad = rocketwire_on(
+        "tokio",
+        &closed_port(),
+        &["consume", "-t", "T", "-g", "G", "--format", "%x"],
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown format token %x"));
+}
+
+#[test]
+#[ignore = "needs a cluster: cargo xtask test"]
+fn consume_prints_with_a_format_template() {
+    let namesrv = cluster_namesrv();
+    let topic = unique("rw_cli_format");
+    let group = unique("rw_cli_format_group");
+    create_topic(&namesrv, &topic);
+    ok_on(
+        "tokio",
+        &namesrv,
+        &[
+            "produce", "-t", &topic, "--key", "K", "--tag", "G", "--count", "2", "--size", "3",
+        ],
+    );
+    let out = ok_on(
+        "blocking",
+        &namesrv,
+        &[
+            "consume",
+            "-t",
+            &topic,
+            "-g",
+            &group,
+            "--count",
+            "2",
+            "--from",
+            "first",
+            "--format",
+            "%t|%q|%o|%k|%g|%S",
+        ],
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        [format!("{topic}|0|0|K|G|3"), format!("{topic}|0|1|K|G|3")],
+        "{out}"
+    );
 }
