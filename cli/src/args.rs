@@ -296,6 +296,11 @@ pub struct ProduceArgs {
     /// Most sends in flight at once.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
     pub inflight: u32,
+    /// Read stdin as JSON lines: one object per message, `{"body": "..."}` with optional
+    /// `"topic"`, `"key"` or `"keys": [...]`, `"tags"`, `"properties": {"k": "v"}` and
+    /// `"delayLevel"` (the flags above are the defaults of every line).
+    #[arg(long, conflicts_with = "count")]
+    pub json_lines: bool,
     /// Send this many generated messages instead of reading stdin.
     #[arg(long, requires = "size")]
     pub count: Option<u64>,

@@ -107,6 +107,69 @@ pub fn build_message(args: &ProduceArgs, body: Bytes) -> Result<Message, CliErro
     Ok(message)
 }
 
+/// One message of a `--json-lines` run from its line (the flags give the defaults).
+pub fn json_line_message(args: &ProduceArgs, line: &[u8]) -> Result<Message, CliError> {
+    let bad = |what: String| CliError(format!("bad JSON line: {what}"));
+    let v: serde_json::Value = serde_json::from_slice(line).map_err(|e| bad(e.to_string()))?;
+    let obj = v.as_object().ok_or_else(|| bad("not an object".into()))?;
+    let text = |key: &str| -> Result<Option<String>, CliError> {
+        match obj.get(key) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+            Some(other) => Err(bad(format!("{key} must be a string, got {other}"))),
+        }
+    };
+    let body = text("body")?.ok_or_else(|| bad("no \"body\"".into()))?;
+    let mut message = build_message(args, Bytes::from(body))?;
+    let invalid = |e: rocketwire_core::message::MessageError| bad(e.to_string());
+    if let Some(topic) = text("topic")? {
+        message.topic = topic;
+    }
+    if let Some(tags) = text("tags")? {
+        message.set_tags(tags).map_err(invalid)?;
+    }
+    let keys: Option<Vec<String>> = match (text("key")?, obj.get("keys")) {
+        (Some(key), _) => Some(vec![key]),
+        (None, Some(serde_json::Value::Array(list))) => Some(
+            list.iter()
+                .map(|k| k.as_str().map(str::to_owned))
+                .collect::<Option<_>>()
+                .ok_or_else(|| bad("keys must be strings".into()))?,
+        ),
+        (None, Some(other)) => return Err(bad(format!("keys must be a list, got {other}"))),
+        (None, None) => None,
+    };
+    if let Some(keys) = keys {
+        message.set_keys(keys).map_err(invalid)?;
+    }
+    if let Some(props) = obj.get("properties") {
+        let props = props
+            .as_object()
+            .ok_or_else(|| bad("properties must be an object".into()))?;
+        for (k, v) in props {
+            let v = v
+                .as_str()
+                .ok_or_else(|| bad(format!("property {k} must be a string")))?;
+            message
+                .put_user_property(k.clone(), v.to_owned())
+                .map_err(invalid)?;
+        }
+    }
+    if let Some(level) = obj.get("delayLevel") {
+        let level = level
+            .as_i64()
+            .and_then(|l| i32::try_from(l).ok())
+            .filter(|l| *l >= 1)
+            .ok_or_else(|| {
+                bad(format!(
+                    "delayLevel must be a level of 1 or more, got {level}"
+                ))
+            })?;
+        message.set_delay_level(level);
+    }
+    Ok(message)
+}
+
 /// A generated body of `size` bytes starting with its sequence number.
 pub fn generated_body(seq: u64, size: usize) -> Bytes {
     let mut body = format!("{seq:012} ").into_bytes();
@@ -247,6 +310,7 @@ pub fn run<B: Backend>(client: &mut B, args: &ProduceArgs) -> Result<Summary, Cl
         let mut messages = Vec::with_capacity(batch);
         while messages.len() < batch {
             match source.next_body()? {
+                Some(line) if args.json_lines => messages.push(json_line_message(args, &line)?),
                 Some(body) => messages.push(build_message(args, body)?),
                 None => break,
             }
@@ -303,6 +367,47 @@ mod tests {
         assert_eq!(quantile(&values, 0.5), Duration::from_millis(51));
         assert_eq!(quantile(&values, 0.99), Duration::from_millis(99));
         assert_eq!(quantile(&[], 0.5), Duration::ZERO);
+    }
+
+    #[test]
+    fn json_lines_override_the_flags() {
+        use clap::Parser;
+        let cli = crate::args::Cli::parse_from([
+            "rocketwire",
+            "produce",
+            "-t",
+            "T",
+            "--tag",
+            "A",
+            "--json-lines",
+        ]);
+        let crate::args::CliCommand::Produce(args) = cli.command else {
+            panic!("produce");
+        };
+        let m = json_line_message(
+            &args,
+            br#"{"body":"b","keys":["k1","k2"],"properties":{"p":"v"},"delayLevel":2}"#,
+        )
+        .unwrap();
+        assert_eq!((m.topic.as_str(), &m.body[..]), ("T", &b"b"[..]));
+        assert_eq!(m.tags(), Some("A"), "the flag is the default");
+        assert_eq!(m.key_list().collect::<Vec<_>>(), ["k1", "k2"]);
+        assert_eq!(m.property("p"), Some("v"));
+        assert_eq!(m.delay_level(), Ok(2));
+        let m = json_line_message(&args, br#"{"body":"c","topic":"U","tags":"B"}"#).unwrap();
+        assert_eq!((m.topic.as_str(), m.tags()), ("U", Some("B")));
+        for bad in [
+            &b"{}"[..],
+            b"[1]",
+            br#"{"body":1}"#,
+            br#"{"body":"x","delayLevel":0}"#,
+        ] {
+            assert!(
+                json_line_message(&args, bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 
     #[test]

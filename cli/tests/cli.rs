@@ -736,3 +736,70 @@ fn consume_prints_with_a_format_template() {
         "{out}"
     );
 }
+
+#[test]
+#[ignore = "needs a cluster: cargo xtask test"]
+fn produce_json_lines_with_per_line_fields() {
+    use std::io::Write as _;
+    let namesrv = cluster_namesrv();
+    let topic = unique("rw_cli_jsonl");
+    create_topic(&namesrv, &topic);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rocketwire"))
+        .args([
+            "--namesrv",
+            &namesrv,
+            "produce",
+            "-t",
+            &topic,
+            "--tag",
+            "D",
+            "--json-lines",
+        ])
+        .env_remove("NAMESRV_ADDR")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(
+            b"{\"body\":\"one\",\"key\":\"k1\",\"properties\":{\"p\":\"1\"}}\n\
+              {\"body\":\"two\",\"keys\":[\"k2\",\"k3\"],\"tags\":\"E\"}\n",
+        )
+        .expect("lines written");
+    let out = child.wait_with_output().expect("produce ends");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let group = unique("rw_cli_jsonl_group");
+    let printed = ok_on(
+        "tokio",
+        &namesrv,
+        &[
+            "consume",
+            "-t",
+            &topic,
+            "-g",
+            &group,
+            "--count",
+            "2",
+            "--from",
+            "first",
+            "--format",
+            "%s|%k|%g|%h",
+        ],
+    );
+    let mut lines: Vec<&str> = printed.lines().collect();
+    lines.sort_unstable();
+    assert_eq!(lines.len(), 2, "{printed}");
+    assert!(
+        lines[0].starts_with("one|k1|D|") && lines[0].contains("p=1"),
+        "{printed}"
+    );
+    assert!(lines[1].starts_with("two|k2 k3|E|"), "{printed}");
+}
