@@ -436,6 +436,20 @@ fn namespace_wraps_topics_and_groups_end_to_end() {
     }
 }
 
+/// The first two messages of `topic` for a new `group`, printed with `format`.
+fn consume_formatted(
+    runtime: &str,
+    namesrv: &str,
+    topic: &str,
+    group: &str,
+    format: &str,
+) -> String {
+    let args = [
+        "consume", "-t", topic, "-g", group, "--count", "2", "--from", "first", "--format", format,
+    ];
+    ok_on(runtime, namesrv, &args)
+}
+
 /// Creates `topic` with one queue and waits until the namesrv lists it.
 fn create_topic(namesrv: &str, topic: &str) {
     ok_on(
@@ -712,23 +726,7 @@ fn consume_prints_with_a_format_template() {
             "produce", "-t", &topic, "--key", "K", "--tag", "G", "--count", "2", "--size", "3",
         ],
     );
-    let out = ok_on(
-        "blocking",
-        &namesrv,
-        &[
-            "consume",
-            "-t",
-            &topic,
-            "-g",
-            &group,
-            "--count",
-            "2",
-            "--from",
-            "first",
-            "--format",
-            "%t|%q|%o|%k|%g|%S",
-        ],
-    );
+    let out = consume_formatted("blocking", &namesrv, &topic, &group, "%t|%q|%o|%k|%g|%S");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
         lines,
@@ -777,23 +775,7 @@ fn produce_json_lines_with_per_line_fields() {
         String::from_utf8_lossy(&out.stderr)
     );
     let group = unique("rw_cli_jsonl_group");
-    let printed = ok_on(
-        "tokio",
-        &namesrv,
-        &[
-            "consume",
-            "-t",
-            &topic,
-            "-g",
-            &group,
-            "--count",
-            "2",
-            "--from",
-            "first",
-            "--format",
-            "%s|%k|%g|%h",
-        ],
-    );
+    let printed = consume_formatted("tokio", &namesrv, &topic, &group, "%s|%k|%g|%h");
     let mut lines: Vec<&str> = printed.lines().collect();
     lines.sort_unstable();
     assert_eq!(lines.len(), 2, "{printed}");
