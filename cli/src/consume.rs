@@ -284,7 +284,8 @@ pub fn message_line(m: &MessageExt) -> String {
     )
 }
 
-/// One message as a JSON object; a body that is not UTF-8 is given as `bodyBase64`.
+/// One message as a JSON object of every field; a body that is not UTF-8 is given as
+/// `bodyBase64`.
 pub fn message_json(m: &MessageExt) -> serde_json::Value {
     let mut v = serde_json::json!({
         "topic": m.topic(),
@@ -297,7 +298,15 @@ pub fn message_json(m: &MessageExt) -> serde_json::Value {
         "properties": m.message.properties(),
         "reconsumeTimes": m.reconsume_times,
         "bornTimestamp": m.born_timestamp,
+        "bornHost": m.born_host.to_string(),
         "storeTimestamp": m.store_timestamp,
+        "storeHost": m.store_host.to_string(),
+        "commitLogOffset": m.commit_log_offset,
+        "storeSize": m.store_size,
+        "bodyCrc": m.body_crc,
+        "sysFlag": m.sys_flag,
+        "flag": m.message.flag,
+        "preparedTransactionOffset": m.prepared_transaction_offset,
     });
     match std::str::from_utf8(m.body()) {
         Ok(text) => v["body"] = text.into(),

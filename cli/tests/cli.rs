@@ -140,6 +140,13 @@ fn produce_then_consume_json_on_every_runtime() {
             assert_eq!(m["reconsumeTimes"], 0);
             assert!(m["msgId"].as_str().is_some_and(|id| id.len() == 32), "{m}");
             assert!(m["bornTimestamp"].as_i64().is_some_and(|t| t > 0));
+            // The envelope carries every field of the stored message.
+            let store_host = m["storeHost"].as_str().unwrap_or_default();
+            assert!(store_host.contains(':') && store_host != "0.0.0.0:0", "{m}");
+            assert!(m["commitLogOffset"].as_i64().is_some_and(|o| o >= 0), "{m}");
+            assert!(m["storeSize"].as_i64().is_some_and(|s| s > 0), "{m}");
+            let offset_id = m["offsetMsgId"].as_str().unwrap_or_default();
+            assert_eq!(offset_id.len(), 32, "{m}");
             let body = m["body"].as_str().or(m["bodyBase64"].as_str());
             assert!(body.is_some_and(|b| !b.is_empty()), "{m}");
             offsets.insert((m["queueId"].as_i64(), m["queueOffset"].as_i64()));
