@@ -270,6 +270,55 @@ pub struct ConsumeArgs {
     /// Print no message, only the summary.
     #[arg(long)]
     pub quiet: bool,
+    /// Read from this position of every queue, kcat style, without committing anything:
+    /// beginning, end, stored (the group's committed offsets), N (N < 0: that many before
+    /// the end), s@MS (the first message stored at or after that time), e@MS (from the
+    /// beginning, up to messages stored before that time).
+    #[arg(long, value_parser = parse_offset, allow_hyphen_values = true,
+          conflicts_with_all = ["orderly", "broadcast"])]
+    pub offset: Option<OffsetSpec>,
+    /// Stop at the end of the queues (their ends when the command started).
+    #[arg(long, requires = "offset")]
+    pub exit: bool,
+}
+
+/// Where `consume --offset` starts (or, `EndTime`, stops).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffsetSpec {
+    /// Each queue's first offset.
+    Beginning,
+    /// Each queue's end: only new messages.
+    End,
+    /// The group's committed offsets.
+    Stored,
+    /// This offset (clamped to the queue); negative: that many before the end.
+    At(i64),
+    /// The first message stored at or after this time (ms).
+    StartTime(i64),
+    /// From the beginning up to messages stored before this time (ms).
+    EndTime(i64),
+}
+
+/// Parses `consume --offset`.
+pub fn parse_offset(s: &str) -> Result<OffsetSpec, String> {
+    let ms = |v: &str| {
+        v.parse::<i64>()
+            .ok()
+            .filter(|t| *t >= 0)
+            .ok_or_else(|| format!("expected a time in ms after the @, got {s:?}"))
+    };
+    match s {
+        "beginning" => Ok(OffsetSpec::Beginning),
+        "end" => Ok(OffsetSpec::End),
+        "stored" => Ok(OffsetSpec::Stored),
+        _ => match (s.strip_prefix("s@"), s.strip_prefix("e@")) {
+            (Some(t), _) => ms(t).map(OffsetSpec::StartTime),
+            (_, Some(t)) => ms(t).map(OffsetSpec::EndTime),
+            _ => s.parse::<i64>().map(OffsetSpec::At).map_err(|_| {
+                format!("expected beginning, end, stored, an offset, s@MS or e@MS, got {s:?}")
+            }),
+        },
+    }
 }
 
 /// `rocketwire produce`.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use rocketwire_core::admin::TopicConfig;
-use rocketwire_core::body::{ConsumeStats, TopicRouteData};
+use rocketwire_core::body::{ConsumeStats, MessageQueue, TopicRouteData};
 use rocketwire_core::consumer::{ConsumerConfig, Subscription};
 use rocketwire_core::message::{Message, MessageExt};
 use rocketwire_core::producer::{ProducerConfig, QueueSelector, SendError};
@@ -15,8 +15,9 @@ use rocketwire_core::{
     ClientConfig, ClientError, ConsumeOutcome, ConsumerCloseReport, InvokeError, RequestError,
 };
 use rocketwire_driver::{
-    block_on, Client, ConsumerStartError, CurrentRuntime, DriverOptions, Producer, PushConsumer,
-    PushConsumerOptions, QueueOffsets, SendHandle, TrySendError,
+    block_on, Client, ConsumerStartError, CurrentRuntime, DriverOptions, LitePullError,
+    LitePullOptions, Producer, PushConsumer, PushConsumerOptions, QueueOffsets, SendHandle,
+    TrySendError,
 };
 
 /// A message handler as the commands write it: the outcome comes once the messages were
@@ -48,6 +49,27 @@ pub trait Backend: Sized {
     fn shutdown(self) -> Result<(), ClientError>;
     /// Runs one admin call (see [`AdminCall`]).
     fn admin(&self, call: AdminCall) -> Result<AdminAnswer, ClientError>;
+    /// Starts the lite pull consumer `consume --offset` reads with: `queues` assigned to
+    /// `group`, nothing committed.
+    fn start_reader(&mut self, group: &str, queues: Vec<MessageQueue>)
+        -> Result<(), LitePullError>;
+    /// Moves the reader's position in `queue`.
+    fn reader_seek(&mut self, queue: &MessageQueue, offset: i64) -> Result<(), LitePullError>;
+    /// What the reader has, waiting up to `timeout`.
+    fn reader_poll(&mut self, timeout: Duration) -> Result<Vec<MessageExt>, LitePullError>;
+}
+
+/// The reader's settings: no auto-commit, so an inspection moves no group's offsets.
+fn reader_parts(group: &str) -> (ConsumerConfig, LitePullOptions) {
+    let config = ConsumerConfig {
+        group: group.to_owned(),
+        ..ConsumerConfig::default()
+    };
+    (config, LitePullOptions::default().with_auto_commit(false))
+}
+
+fn no_reader() -> LitePullError {
+    LitePullError::NotStarted
 }
 
 /// An admin call of the `topic`, `offsets` and `query` commands.
@@ -59,6 +81,8 @@ pub enum AdminCall {
     CreateTopic(TopicConfig, Option<String>),
     /// `Admin::topic_offsets`.
     TopicOffsets(String),
+    /// `Admin::search_offset`.
+    SearchOffset(MessageQueue, i64),
     /// `Admin::consume_stats` of a group on a topic.
     ConsumeStats(String, String),
     /// `Admin::query_by_key`, at most this many per broker, over all time.
@@ -78,6 +102,8 @@ pub enum AdminAnswer {
     Brokers(Vec<String>),
     /// Queue bounds.
     Offsets(Vec<QueueOffsets>),
+    /// One offset.
+    Offset(i64),
     /// A group's stats.
     Stats(ConsumeStats),
     /// Messages.
@@ -96,6 +122,9 @@ macro_rules! admin_call {
             }
             AdminCall::TopicOffsets(topic) => {
                 $($run)+(admin.topic_offsets(&topic)).map(AdminAnswer::Offsets)
+            }
+            AdminCall::SearchOffset(queue, ms) => {
+                $($run)+(admin.search_offset(&queue, ms)).map(AdminAnswer::Offset)
             }
             AdminCall::ConsumeStats(group, topic) => {
                 $($run)+(admin.consume_stats(&group, Some(&topic))).map(AdminAnswer::Stats)
@@ -132,6 +161,7 @@ pub struct AsyncBackend<R, E> {
     client: Client<R>,
     producer: Option<Producer<R>>,
     consumer: Option<PushConsumer<R>>,
+    reader: Option<rocketwire_driver::LitePullConsumer<R>>,
 }
 
 impl<R: CurrentRuntime, E: Exec> Backend for AsyncBackend<R, E> {
@@ -143,6 +173,7 @@ impl<R: CurrentRuntime, E: Exec> Backend for AsyncBackend<R, E> {
             client,
             producer: None,
             consumer: None,
+            reader: None,
         })
     }
     fn query_route(&self, topic: &str) -> Result<TopicRouteData, ClientError> {
@@ -207,6 +238,25 @@ impl<R: CurrentRuntime, E: Exec> Backend for AsyncBackend<R, E> {
     fn admin(&self, call: AdminCall) -> Result<AdminAnswer, ClientError> {
         admin_call!(self.client.admin(), call, self.exec.block_on)
     }
+    fn start_reader(
+        &mut self,
+        group: &str,
+        queues: Vec<MessageQueue>,
+    ) -> Result<(), LitePullError> {
+        let (config, options) = reader_parts(group);
+        let mut reader = self.client.create_lite_pull_consumer(config, options);
+        self.exec.block_on(reader.assign(queues))?;
+        self.reader = Some(reader);
+        Ok(())
+    }
+    fn reader_seek(&mut self, queue: &MessageQueue, offset: i64) -> Result<(), LitePullError> {
+        let reader = self.reader.as_mut().ok_or_else(no_reader)?;
+        self.exec.block_on(reader.seek(queue, offset))
+    }
+    fn reader_poll(&mut self, timeout: Duration) -> Result<Vec<MessageExt>, LitePullError> {
+        let reader = self.reader.as_mut().ok_or_else(no_reader)?;
+        self.exec.block_on(reader.poll(timeout))
+    }
 }
 
 /// tokio: a multi-thread runtime of two workers.
@@ -266,6 +316,7 @@ pub struct BlockingBackend {
     client: rocketwire_blocking::Client,
     producer: Option<rocketwire_blocking::Producer>,
     consumer: Option<rocketwire_blocking::PushConsumer>,
+    reader: Option<rocketwire_blocking::LitePullConsumer>,
 }
 
 impl Backend for BlockingBackend {
@@ -275,6 +326,7 @@ impl Backend for BlockingBackend {
             client,
             producer: None,
             consumer: None,
+            reader: None,
         })
     }
     fn query_route(&self, topic: &str) -> Result<TopicRouteData, ClientError> {
@@ -333,5 +385,25 @@ impl Backend for BlockingBackend {
     }
     fn admin(&self, call: AdminCall) -> Result<AdminAnswer, ClientError> {
         admin_call!(self.client.admin(), call, std::convert::identity)
+    }
+    fn start_reader(
+        &mut self,
+        group: &str,
+        queues: Vec<MessageQueue>,
+    ) -> Result<(), LitePullError> {
+        let (config, options) = reader_parts(group);
+        let mut reader = self.client.create_lite_pull_consumer(config, options);
+        reader.assign(queues)?;
+        self.reader = Some(reader);
+        Ok(())
+    }
+    fn reader_seek(&mut self, queue: &MessageQueue, offset: i64) -> Result<(), LitePullError> {
+        self.reader
+            .as_mut()
+            .ok_or_else(no_reader)?
+            .seek(queue, offset)
+    }
+    fn reader_poll(&mut self, timeout: Duration) -> Result<Vec<MessageExt>, LitePullError> {
+        self.reader.as_mut().ok_or_else(no_reader)?.poll(timeout)
     }
 }

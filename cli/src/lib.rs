@@ -9,6 +9,7 @@ pub mod args;
 pub mod backend;
 pub mod consume;
 pub mod format;
+pub mod inspect;
 pub mod produce;
 pub mod request;
 pub mod route;
@@ -173,6 +174,19 @@ fn run_on<B: Backend>(cli: &Cli) -> Result<ExitCode, CliError> {
             let closed = client.shutdown();
             result?;
             closed?;
+            Ok(ExitCode::SUCCESS)
+        }
+        CliCommand::Consume(
+            args @ args::ConsumeArgs {
+                offset: Some(spec), ..
+            },
+        ) => {
+            let mut client = B::start(config, options)?;
+            let result = inspect::run(&mut client, args, *spec);
+            let closed = client.shutdown();
+            let summary = result?;
+            closed?;
+            eprintln!("rocketwire: read {} messages", summary.printed);
             Ok(ExitCode::SUCCESS)
         }
         CliCommand::Consume(args) => {

@@ -178,3 +178,37 @@ fn production_access_options_shape_the_client_config() {
         assert!(rocketwire_cli::cli_config(&half).is_err());
     }
 }
+
+#[test]
+fn consume_offsets_kcat_style() {
+    use rocketwire_cli::args::OffsetSpec;
+    let offset = |spec: &str| {
+        let cli = parse(&["consume", "-t", "T", "-g", "G", "--offset", spec, "--exit"])
+            .unwrap_or_else(|e| panic!("{spec}: {e}"));
+        let CliCommand::Consume(args) = cli.command else {
+            panic!("consume");
+        };
+        assert!(args.exit);
+        args.offset
+    };
+    assert_eq!(offset("beginning"), Some(OffsetSpec::Beginning));
+    assert_eq!(offset("end"), Some(OffsetSpec::End));
+    assert_eq!(offset("stored"), Some(OffsetSpec::Stored));
+    assert_eq!(offset("42"), Some(OffsetSpec::At(42)));
+    assert_eq!(offset("-10"), Some(OffsetSpec::At(-10)));
+    assert_eq!(
+        offset("s@1700000000000"),
+        Some(OffsetSpec::StartTime(1_700_000_000_000))
+    );
+    assert_eq!(offset("e@5"), Some(OffsetSpec::EndTime(5)));
+    for bad in ["s@", "e@-1", "middle"] {
+        assert!(
+            parse(&["consume", "-t", "T", "-g", "G", "--offset", bad]).is_err(),
+            "{bad}"
+        );
+    }
+    assert!(
+        parse(&["consume", "-t", "T", "-g", "G", "--exit"]).is_err(),
+        "--exit needs --offset"
+    );
+}

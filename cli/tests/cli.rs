@@ -792,3 +792,52 @@ fn produce_json_lines_with_per_line_fields() {
     );
     assert!(lines[1].starts_with("two|k2 k3|E|"), "{printed}");
 }
+
+#[test]
+#[ignore = "needs a cluster: cargo xtask test"]
+fn consume_from_kcat_offsets_and_exit_at_the_end() {
+    let namesrv = cluster_namesrv();
+    let topic = unique("rw_cli_offsets");
+    create_topic(&namesrv, &topic);
+    ok_on(
+        "tokio",
+        &namesrv,
+        &["produce", "-t", &topic, "--count", "3", "--size", "4"],
+    );
+    std::thread::sleep(Duration::from_millis(20));
+    let between = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis()
+        .to_string();
+    std::thread::sleep(Duration::from_millis(20));
+    ok_on(
+        "tokio",
+        &namesrv,
+        &["produce", "-t", &topic, "--count", "2", "--size", "4"],
+    );
+    let read = |spec: &str| {
+        let started = Instant::now();
+        let out = ok_on(
+            "tokio",
+            &namesrv,
+            &[
+                "consume", "-t", &topic, "-g", "nobody", "--offset", spec, "--exit", "--format",
+                "%o",
+            ],
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{spec}: --exit stops"
+        );
+        out.lines().map(str::to_owned).collect::<Vec<_>>()
+    };
+    assert_eq!(read("beginning"), ["0", "1", "2", "3", "4"]);
+    assert_eq!(read("-2"), ["3", "4"]);
+    assert_eq!(read("1"), ["1", "2", "3", "4"]);
+    assert!(read("end").is_empty());
+    assert_eq!(read(&format!("s@{between}")), ["3", "4"]);
+    assert_eq!(read(&format!("e@{between}")), ["0", "1", "2"]);
+    // Reading commits nothing: the group still has no offsets, so `stored` reads it all.
+    assert_eq!(read("stored"), ["0", "1", "2", "3", "4"]);
+}
