@@ -365,6 +365,9 @@ impl OpsHarness {
                 assert_eq!(r.code, ResponseCode::NoPermission, "{r:?}");
                 self.seen.diagnostics += 1;
             }
+            // Only `request_reply` has replies, and no op here makes one (a pushed reply
+            // for no waiting request is dropped without an event).
+            Event::Reply { op, .. } => panic!("a reply for {op:?}, which is no request"),
         }
     }
 
@@ -502,5 +505,6 @@ pub(super) fn short_event(event: &Event) -> String {
             format!("ClientIdCollision {:?} {:?}", c.consumer, c.client_addrs)
         }
         Event::ConsumerRefused(r) => format!("ConsumerRefused {:?} {}", r.consumer, r.request),
+        Event::Reply { op, result } => format!("Reply {op:?} {:?}", result.as_ref().err()),
     }
 }
