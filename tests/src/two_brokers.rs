@@ -91,7 +91,38 @@ impl Frozen {
     fn broker_b() -> Self {
         let pid = env("ROCKETWIRE_BROKER_B_PID");
         signal("-STOP", &pid);
+        wait_stopped(&pid);
         Frozen(pid)
+    }
+}
+
+/// Waits until every thread of `pid` is stopped: `kill` returns once the signal is sent,
+/// and on a loaded machine a thread of the broker may still run (and answer a request)
+/// for a moment after that.
+fn wait_stopped(pid: &str) {
+    let give_up = Instant::now() + Duration::from_secs(10);
+    loop {
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .map(|dir| {
+                dir.flatten()
+                    .map(|t| t.path().join("stat"))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        let stopped = !tasks.is_empty()
+            && tasks.iter().all(|stat| {
+                std::fs::read_to_string(stat).is_ok_and(|s| {
+                    // `pid (comm) S ...`: the state follows the last `)`.
+                    s.rsplit_once(')')
+                        .and_then(|(_, rest)| rest.split_whitespace().next())
+                        .is_some_and(|state| state == "T" || state == "t")
+                })
+            });
+        if stopped {
+            return;
+        }
+        assert!(Instant::now() < give_up, "broker {pid} did not stop");
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
