@@ -145,9 +145,13 @@ fn millis(d: Duration) -> u64 {
 
 impl ConsumeStatsBook {
     fn topic(&mut self, now: Instant, topic: &str) -> &mut TopicStats {
+        // Looked up first: every pull and ack lands here, and the topic is new only once.
+        if !self.topics.contains_key(topic) {
+            self.topics.insert(topic.to_owned(), TopicStats::new(now));
+        }
         self.topics
-            .entry(topic.to_owned())
-            .or_insert_with(|| TopicStats::new(now))
+            .get_mut(topic)
+            .unwrap_or_else(|| unreachable!("inserted above"))
     }
 
     /// A pull of `topic` answered after `rt` with `messages` (Java counts the response time
