@@ -280,6 +280,10 @@ pub struct ConsumeArgs {
     /// Stop at the end of the queues (their ends when the command started).
     #[arg(long, requires = "offset")]
     pub exit: bool,
+    /// End with a summary on stderr: messages, bytes and their rates, consume latency
+    /// (delivered to acknowledged) and end-to-end latency (born to printed), p50/p99/p999.
+    #[arg(long)]
+    pub metrics: bool,
 }
 
 /// Where `consume --offset` starts (or, `EndTime`, stops).
@@ -366,6 +370,9 @@ pub struct ProduceArgs {
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Add to the summary: bytes stored and their rate, send latency p50/p99/p999/max.
+    #[arg(long)]
+    pub metrics: bool,
 }
 
 /// `rocketwire route`.

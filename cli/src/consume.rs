@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::io::IsTerminal;
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use rocketwire_core::body::{ConsumeFromWhere, MessageModel};
 use rocketwire_core::consumer::{ConsumeMode, ConsumerConfig, Subscription};
@@ -18,23 +18,31 @@ use crate::args::{ConsumeArgs, StartFrom};
 use futures::channel::oneshot;
 
 use crate::backend::{Backend, Handler};
+use crate::meter::{since_born, Latencies, Throughput};
+use crate::progress::Progress;
 use crate::sink::Sink;
 use crate::CliError;
 
 /// How long handlers may finish at shutdown.
 const DRAIN: Duration = Duration::from_secs(5);
-/// How often the progress line is redrawn.
-const PROGRESS_EVERY: Duration = Duration::from_millis(200);
+/// How long the printer waits for a batch when nothing waits for the reader.
+const IDLE_WAIT: Duration = Duration::from_millis(200);
 /// Bytes of messages buffered per queue before pulls wait (Java's default is 100 MiB).
 const PULL_THRESHOLD_BYTES: u64 = 2 * 1024 * 1024;
 /// How often a pipe is looked at while printed lines wait for its reader.
 const READER_POLL: Duration = Duration::from_millis(1);
 
 /// What a `consume` run did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Summary {
     /// Messages printed.
     pub consumed: u64,
+    /// Body bytes of the messages printed.
+    pub bytes: u64,
+    /// From a message's delivery to the handler to its acknowledgement (printed for good).
+    pub consume_latency: Latencies,
+    /// From a message's birth (its producer's clock) to its acknowledgement.
+    pub end_to_end: Latencies,
     /// Wall time of the run.
     pub elapsed: Duration,
     /// Whether Ctrl-C ended it.
@@ -44,8 +52,9 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// Prints the summary on stderr (stdout carries the messages).
-    pub fn print(&self) {
+    /// Prints the summary on stderr (stdout carries the messages); with `metrics`, rates
+    /// and latency percentiles too.
+    pub fn print(&self, metrics: bool) {
         let secs = self.elapsed.as_secs_f64();
         eprintln!(
             "consumed {} messages in {secs:.1} s{}; offsets committed for {} queues{}",
@@ -61,6 +70,22 @@ impl Summary {
                 n => format!("; {n} deliveries abandoned"),
             }
         );
+        if metrics {
+            let throughput = Throughput {
+                messages: self.consumed,
+                bytes: self.bytes,
+                elapsed: self.elapsed,
+            };
+            eprintln!("metrics: consumed {throughput}");
+            eprintln!(
+                "metrics: consume latency (delivered to acknowledged) {}",
+                self.consume_latency
+            );
+            eprintln!(
+                "metrics: end-to-end latency (born to acknowledged) {}",
+                self.end_to_end
+            );
+        }
     }
 }
 
@@ -97,6 +122,7 @@ pub fn consumer_config(args: &ConsumeArgs) -> ConsumerConfig {
 /// A delivered batch on its way to stdout, with where its outcome goes.
 struct Batch {
     messages: Vec<MessageExt>,
+    delivered: Instant,
     outcome: oneshot::Sender<ConsumeOutcome>,
 }
 
@@ -109,8 +135,48 @@ enum Wake {
 struct Printed {
     /// Sink position just past the batch's last line.
     end: u64,
-    count: u64,
+    acked: Acked,
     outcome: oneshot::Sender<ConsumeOutcome>,
+}
+
+/// What `--metrics` counts of a batch once it is acknowledged.
+struct Acked {
+    delivered: Instant,
+    born_ms: Vec<i64>,
+    bytes: u64,
+}
+
+impl Acked {
+    fn of(batch: &Batch) -> Self {
+        Self {
+            delivered: batch.delivered,
+            born_ms: batch.messages.iter().map(|m| m.born_timestamp).collect(),
+            bytes: batch.messages.iter().map(|m| m.body().len() as u64).sum(),
+        }
+    }
+}
+
+/// Counts of what was acknowledged.
+#[derive(Default)]
+struct Tally {
+    consumed: u64,
+    bytes: u64,
+    consume_latency: Latencies,
+    end_to_end: Latencies,
+}
+
+impl Tally {
+    fn ack(&mut self, acked: Acked) {
+        let count = acked.born_ms.len() as u64;
+        self.consumed += count;
+        self.bytes += acked.bytes;
+        self.consume_latency
+            .record_n(acked.delivered.elapsed(), count);
+        let now = SystemTime::now();
+        for born in acked.born_ms {
+            self.end_to_end.record(since_born(born, now));
+        }
+    }
 }
 
 /// Runs `consume` on `client`.
@@ -129,7 +195,12 @@ pub fn run<B: Backend>(client: &mut B, args: &ConsumeArgs) -> Result<Summary, Cl
     let limit = args.count.unwrap_or(u64::MAX);
     let handler: Handler = Arc::new(move |messages: Vec<MessageExt>| {
         let (outcome, settled) = oneshot::channel();
-        let handed = tx.send(Wake::Batch(Batch { messages, outcome })).is_ok();
+        let batch = Batch {
+            messages,
+            delivered: Instant::now(),
+            outcome,
+        };
+        let handed = tx.send(Wake::Batch(batch)).is_ok();
         Box::pin(async move {
             match (handed, settled.await) {
                 (true, Ok(outcome)) => outcome,
@@ -141,21 +212,26 @@ pub fn run<B: Backend>(client: &mut B, args: &ConsumeArgs) -> Result<Summary, Cl
     client
         .start_consumer(consumer_config(args), vec![subscription], handler)
         .map_err(|e| CliError(e.to_string()))?;
-    let tty = std::io::stderr().is_terminal() && !args.json;
+    // A bar beside messages printed on the same terminal would garble both.
+    let mut progress = Progress::stderr(
+        args.quiet || !std::io::stdout().is_terminal(),
+        args.count,
+        "messages",
+    );
     let mut sink = Sink::stdout();
     let mut printed: VecDeque<Printed> = VecDeque::new();
-    // Lines written (taken by the reader or not) and lines acked.
-    let (mut written, mut consumed) = (0u64, 0u64);
+    // Lines written (taken by the reader or not), and what was acked.
+    let mut written = 0u64;
+    let mut tally = Tally::default();
     let mut interrupted = false;
     let mut stdout_error = None;
-    let mut drawn = Instant::now();
     loop {
         // Ack what was printed for good; the rest waits, or is given up when nobody will
         // read it.
         let upto = sink.printed(Instant::now());
         while printed.front().is_some_and(|p| p.end <= upto) {
             if let Some(p) = printed.pop_front() {
-                consumed += p.count;
+                tally.ack(p.acked);
                 let _ = p.outcome.send(ConsumeOutcome::Success);
             }
         }
@@ -166,7 +242,7 @@ pub fn run<B: Backend>(client: &mut B, args: &ConsumeArgs) -> Result<Summary, Cl
             break;
         }
         let wait = if printed.is_empty() {
-            PROGRESS_EVERY
+            IDLE_WAIT
         } else {
             READER_POLL
         };
@@ -178,8 +254,9 @@ pub fn run<B: Backend>(client: &mut B, args: &ConsumeArgs) -> Result<Summary, Cl
                 let count = batch.messages.len() as u64;
                 if args.quiet {
                     written += count;
-                    consumed += count;
+                    tally.ack(Acked::of(&batch));
                     let _ = batch.outcome.send(ConsumeOutcome::Success);
+                    progress.update(tally.consumed, String::new);
                     continue;
                 }
                 let lines: Vec<String> = batch
@@ -196,7 +273,7 @@ pub fn run<B: Backend>(client: &mut B, args: &ConsumeArgs) -> Result<Summary, Cl
                         written += count;
                         printed.push_back(Printed {
                             end,
-                            count,
+                            acked: Acked::of(&batch),
                             outcome: batch.outcome,
                         });
                     }
@@ -210,17 +287,9 @@ pub fn run<B: Backend>(client: &mut B, args: &ConsumeArgs) -> Result<Summary, Cl
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
-        if tty && drawn.elapsed() >= PROGRESS_EVERY {
-            drawn = Instant::now();
-            eprint!(
-                "\r{consumed} messages, {:.0} s",
-                started.elapsed().as_secs_f64()
-            );
-        }
+        progress.update(tally.consumed, String::new);
     }
-    if tty {
-        eprint!("\r\x1b[K");
-    }
+    progress.finish(tally.consumed, String::new);
     // Whatever was not taken is not consumed; batches still coming are refused likewise
     // until the consumer is closed.
     for p in printed {
@@ -234,7 +303,10 @@ pub fn run<B: Backend>(client: &mut B, args: &ConsumeArgs) -> Result<Summary, Cl
         eprintln!("rocketwire: stdout: {e}; messages not printed stay unconsumed");
     }
     Ok(Summary {
-        consumed,
+        consumed: tally.consumed,
+        bytes: tally.bytes,
+        consume_latency: tally.consume_latency,
+        end_to_end: tally.end_to_end,
         elapsed: started.elapsed(),
         interrupted,
         report,

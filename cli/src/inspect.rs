@@ -3,8 +3,8 @@
 //! committed for the named group (`-g` only says whose offsets `stored` means).
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
-use std::time::{Duration, Instant};
+use std::io::{IsTerminal, Write as _};
+use std::time::{Duration, Instant, SystemTime};
 
 use rocketwire_core::body::MessageQueue;
 use rocketwire_core::message::MessageExt;
@@ -12,16 +12,43 @@ use rocketwire_core::message::MessageExt;
 use crate::args::{ConsumeArgs, OffsetSpec};
 use crate::backend::{AdminAnswer, AdminCall, Backend};
 use crate::consume::{message_json, message_line};
+use crate::meter::{since_born, Latencies, Throughput};
+use crate::progress::Progress;
 use crate::CliError;
 
 /// How long one poll waits.
 const POLL: Duration = Duration::from_millis(200);
 
 /// What a read did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ReadSummary {
     /// Messages printed.
     pub printed: u64,
+    /// Their body bytes.
+    pub bytes: u64,
+    /// Wall time of the read.
+    pub elapsed: Duration,
+    /// From each message's birth (its producer's clock) to its line printed.
+    pub end_to_end: Latencies,
+}
+
+impl ReadSummary {
+    /// Prints the summary on stderr; with `metrics`, rates and latency percentiles too.
+    pub fn print(&self, metrics: bool) {
+        eprintln!("rocketwire: read {} messages", self.printed);
+        if metrics {
+            let throughput = Throughput {
+                messages: self.printed,
+                bytes: self.bytes,
+                elapsed: self.elapsed,
+            };
+            eprintln!("metrics: read {throughput}");
+            eprintln!(
+                "metrics: end-to-end latency (born to printed) {}",
+                self.end_to_end
+            );
+        }
+    }
 }
 
 /// Where each queue starts, and where `--exit` stops it.
@@ -106,7 +133,25 @@ pub fn run<B: Backend>(
         _ => None,
     };
     let limit = args.count.unwrap_or(u64::MAX);
+    // With `--exit` the total is known: what lies between the starts and the ends.
+    let total = args
+        .exit
+        .then(|| {
+            positions
+                .values()
+                .map(|(start, end)| u64::try_from(end - start).unwrap_or(0))
+                .sum::<u64>()
+        })
+        .map_or(args.count, |n| Some(n.min(limit)));
+    let mut progress = Progress::stderr(
+        args.quiet || !std::io::stdout().is_terminal(),
+        total,
+        "messages",
+    );
+    let started = Instant::now();
     let mut printed = 0u64;
+    let mut bytes = 0u64;
+    let mut end_to_end = Latencies::new();
     let mut done_queues: Vec<MessageQueue> = Vec::new();
     let stdout = std::io::stdout();
     let mut idle_since = Instant::now();
@@ -149,13 +194,24 @@ pub fn run<B: Backend>(
             if printed >= limit {
                 break;
             }
-            let line = print(args, &m);
-            writeln!(out, "{line}").map_err(|e| CliError(format!("stdout: {e}")))?;
+            if !args.quiet {
+                let line = print(args, &m);
+                writeln!(out, "{line}").map_err(|e| CliError(format!("stdout: {e}")))?;
+            }
             printed += 1;
+            bytes += m.body().len() as u64;
+            end_to_end.record(since_born(m.born_timestamp, SystemTime::now()));
         }
         out.flush().map_err(|e| CliError(format!("stdout: {e}")))?;
+        progress.update(printed, String::new);
     }
-    Ok(ReadSummary { printed })
+    progress.finish(printed, String::new);
+    Ok(ReadSummary {
+        printed,
+        bytes,
+        elapsed: started.elapsed(),
+        end_to_end,
+    })
 }
 
 fn print(args: &ConsumeArgs, m: &MessageExt) -> String {

@@ -10,7 +10,9 @@ pub mod backend;
 pub mod consume;
 pub mod format;
 pub mod inspect;
+pub mod meter;
 pub mod produce;
+pub mod progress;
 pub mod request;
 pub mod route;
 pub mod sink;
@@ -186,7 +188,7 @@ fn run_on<B: Backend>(cli: &Cli) -> Result<ExitCode, CliError> {
             let closed = client.shutdown();
             let summary = result?;
             closed?;
-            eprintln!("rocketwire: read {} messages", summary.printed);
+            summary.print(args.metrics);
             Ok(ExitCode::SUCCESS)
         }
         CliCommand::Consume(args) => {
@@ -195,7 +197,7 @@ fn run_on<B: Backend>(cli: &Cli) -> Result<ExitCode, CliError> {
             let closed = client.shutdown();
             let summary = result?;
             closed?;
-            summary.print();
+            summary.print(args.metrics);
             Ok(ExitCode::SUCCESS)
         }
         CliCommand::Produce(args) => {
@@ -207,7 +209,7 @@ fn run_on<B: Backend>(cli: &Cli) -> Result<ExitCode, CliError> {
             let closed = client.shutdown();
             let summary = result?;
             closed?;
-            summary.print(args.json);
+            summary.print(args.json, args.metrics);
             match &summary.first_error {
                 Some(error) => Err(CliError(format!(
                     "{} of {} messages failed; first error: {error}",

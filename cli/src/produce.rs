@@ -2,7 +2,7 @@
 //! terminal, and a summary.
 
 use std::collections::VecDeque;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::BufRead;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -13,24 +13,23 @@ use rocketwire_driver::{SendHandle, TrySendError};
 
 use crate::args::ProduceArgs;
 use crate::backend::Backend;
+use crate::meter::{Latencies, Throughput};
+use crate::progress::Progress;
 use crate::CliError;
 
-/// How often the progress line is redrawn.
-const PROGRESS_EVERY: Duration = Duration::from_millis(200);
-
 /// What a `produce` run did.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Summary {
     /// Messages stored.
     pub sent: u64,
     /// Messages not stored.
     pub failed: u64,
+    /// Body bytes stored.
+    pub bytes: u64,
     /// Wall time of the run.
     pub elapsed: Duration,
-    /// Median send latency.
-    pub p50: Duration,
-    /// 99th percentile send latency.
-    pub p99: Duration,
+    /// Latency of each stored send (a batch counts once per message).
+    pub latency: Latencies,
     /// The first failure, if any.
     pub first_error: Option<String>,
 }
@@ -38,52 +37,60 @@ pub struct Summary {
 impl Summary {
     /// Stored messages per second.
     pub fn rate(&self) -> f64 {
-        let secs = self.elapsed.as_secs_f64();
-        if secs > 0.0 {
-            self.sent as f64 / secs
-        } else {
-            0.0
+        self.throughput().messages_per_sec()
+    }
+
+    /// What was stored, over the run's wall time.
+    pub fn throughput(&self) -> Throughput {
+        Throughput {
+            messages: self.sent,
+            bytes: self.bytes,
+            elapsed: self.elapsed,
         }
     }
 
-    /// The machine-readable summary.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
+    /// The machine-readable summary; `metrics` adds throughput in bytes and every
+    /// percentile.
+    pub fn to_json(&self, metrics: bool) -> serde_json::Value {
+        let mut v = serde_json::json!({
             "sent": self.sent,
             "failed": self.failed,
             "elapsed_ms": self.elapsed.as_secs_f64() * 1e3,
             "msgs_per_sec": self.rate(),
-            "p50_ms": self.p50.as_secs_f64() * 1e3,
-            "p99_ms": self.p99.as_secs_f64() * 1e3,
+            "p50_ms": self.latency.quantile(0.5).as_secs_f64() * 1e3,
+            "p99_ms": self.latency.quantile(0.99).as_secs_f64() * 1e3,
             "first_error": self.first_error,
-        })
+        });
+        if metrics {
+            v["metrics"] = serde_json::json!({
+                "stored": self.throughput().to_json(),
+                "send_latency": self.latency.to_json(),
+            });
+        }
+        v
     }
 
-    /// Prints the summary on stdout (JSON with `json`).
-    pub fn print(&self, json: bool) {
+    /// Prints the summary on stdout (JSON with `json`; with `metrics`, the stored bytes and
+    /// every percentile too).
+    pub fn print(&self, json: bool, metrics: bool) {
         if json {
-            println!("{}", self.to_json());
-        } else {
-            println!(
-                "sent {}, failed {} in {:.2} s: {:.0} msgs/s, latency p50 {:.2} ms, p99 {:.2} ms",
-                self.sent,
-                self.failed,
-                self.elapsed.as_secs_f64(),
-                self.rate(),
-                self.p50.as_secs_f64() * 1e3,
-                self.p99.as_secs_f64() * 1e3
-            );
+            println!("{}", self.to_json(metrics));
+            return;
+        }
+        println!(
+            "sent {}, failed {} in {:.2} s: {:.0} msgs/s, latency p50 {:.2} ms, p99 {:.2} ms",
+            self.sent,
+            self.failed,
+            self.elapsed.as_secs_f64(),
+            self.rate(),
+            self.latency.quantile(0.5).as_secs_f64() * 1e3,
+            self.latency.quantile(0.99).as_secs_f64() * 1e3
+        );
+        if metrics {
+            println!("metrics: stored {}", self.throughput());
+            println!("metrics: send latency {}", self.latency);
         }
     }
-}
-
-/// The `q` quantile (0..=1) of sorted `values` (nearest rank); zero when empty.
-pub fn quantile(sorted: &[Duration], q: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((sorted.len() - 1) as f64 * q.clamp(0.0, 1.0)).round() as usize;
-    sorted.get(rank).copied().unwrap_or_default()
 }
 
 /// Builds one message of the run from `body`.
@@ -212,25 +219,41 @@ impl Source {
     }
 }
 
+/// A send: when it left, its message count and body bytes.
+#[derive(Debug, Clone, Copy)]
+struct Sent {
+    started: Instant,
+    messages: u64,
+    bytes: u64,
+}
+
+/// A send on its way.
+struct Pending {
+    sent: Sent,
+    handle: SendHandle,
+}
+
 struct Run {
     started: Instant,
     sent: u64,
     failed: u64,
-    latencies: Vec<Duration>,
+    bytes: u64,
+    latency: Latencies,
     first_error: Option<String>,
-    pending: VecDeque<(Instant, u64, SendHandle)>,
-    progress: Option<Instant>,
+    pending: VecDeque<Pending>,
+    progress: Progress,
 }
 
 impl Run {
-    fn record(&mut self, started: Instant, n: u64, result: Result<SendResult, SendError>) {
+    fn record(&mut self, send: Sent, result: Result<SendResult, SendError>) {
         match result {
             Ok(_) => {
-                self.sent += n;
-                self.latencies.push(started.elapsed());
+                self.sent += send.messages;
+                self.bytes += send.bytes;
+                self.latency.record_n(send.started.elapsed(), send.messages);
             }
             Err(e) => {
-                self.failed += n;
+                self.failed += send.messages;
                 self.first_error.get_or_insert_with(|| e.to_string());
             }
         }
@@ -238,12 +261,12 @@ impl Run {
 
     /// Records the sends at the front that are done, without waiting.
     fn drain_ready(&mut self) {
-        while let Some((_, _, handle)) = self.pending.front_mut() {
-            let Some(result) = handle.now_or_never() else {
+        while let Some(front) = self.pending.front_mut() {
+            let Some(result) = (&mut front.handle).now_or_never() else {
                 break;
             };
-            if let Some((started, n, _)) = self.pending.pop_front() {
-                self.record(started, n, result);
+            if let Some(send) = self.pending.pop_front() {
+                self.record(send.sent, result);
             }
         }
     }
@@ -251,32 +274,20 @@ impl Run {
     /// Waits for the oldest send; false when none is pending.
     fn wait_oldest(&mut self) -> bool {
         match self.pending.pop_front() {
-            Some((started, n, handle)) => {
-                let result = handle.wait();
-                self.record(started, n, result);
+            Some(send) => {
+                let result = send.handle.wait();
+                self.record(send.sent, result);
                 true
             }
             None => false,
         }
     }
 
-    fn show_progress(&mut self, force: bool) {
-        let Some(last) = self.progress else { return };
-        if !force && last.elapsed() < PROGRESS_EVERY {
-            return;
-        }
-        self.progress = Some(Instant::now());
-        let secs = self.started.elapsed().as_secs_f64().max(1e-9);
-        let mut err = std::io::stderr().lock();
-        let _ = write!(
-            err,
-            "\r\x1b[Ksent {} failed {} in flight {} ({:.0} msgs/s)",
-            self.sent,
-            self.failed,
-            self.pending.len(),
-            self.sent as f64 / secs
-        );
-        let _ = err.flush();
+    fn show_progress(&mut self) {
+        let (sent, failed, in_flight) = (self.sent, self.failed, self.pending.len());
+        self.progress.update(sent + failed, || {
+            format!(", {failed} failed, {in_flight} in flight")
+        });
     }
 }
 
@@ -295,15 +306,15 @@ pub fn run<B: Backend>(client: &mut B, args: &ProduceArgs) -> Result<Summary, Cl
         },
         _ => Source::Stdin(std::io::stdin().lock()),
     };
-    let tty = std::io::stderr().is_terminal();
     let mut run = Run {
         started: Instant::now(),
         sent: 0,
         failed: 0,
-        latencies: Vec::new(),
+        bytes: 0,
+        latency: Latencies::new(),
         first_error: None,
         pending: VecDeque::new(),
-        progress: tty.then(Instant::now),
+        progress: Progress::stderr(true, args.count, "msgs"),
     };
     let batch = args.batch.max(1) as usize;
     loop {
@@ -319,12 +330,18 @@ pub fn run<B: Backend>(client: &mut B, args: &ProduceArgs) -> Result<Summary, Cl
             break;
         }
         let n = messages.len() as u64;
+        let bytes = messages.iter().map(|m| m.body.len() as u64).sum();
         loop {
             run.drain_ready();
             let started = Instant::now();
             match client.try_send(messages.clone()) {
                 Ok(handle) => {
-                    run.pending.push_back((started, n, handle));
+                    let sent = Sent {
+                        started,
+                        messages: n,
+                        bytes,
+                    };
+                    run.pending.push_back(Pending { sent, handle });
                     break;
                 }
                 Err(TrySendError::Full) => {
@@ -332,27 +349,27 @@ pub fn run<B: Backend>(client: &mut B, args: &ProduceArgs) -> Result<Summary, Cl
                         std::thread::sleep(Duration::from_millis(1));
                     }
                 }
-                Err(e) => return Err(CliError(e.to_string())),
+                Err(e) => {
+                    run.progress.clear();
+                    return Err(CliError(e.to_string()));
+                }
             }
-            run.show_progress(false);
+            run.show_progress();
         }
-        run.show_progress(false);
+        run.show_progress();
     }
     while run.wait_oldest() {
-        run.show_progress(false);
+        run.show_progress();
     }
-    if run.progress.is_some() {
-        run.show_progress(true);
-        eprintln!();
-    }
-    let elapsed = run.started.elapsed();
-    run.latencies.sort();
+    let (done, failed) = (run.sent + run.failed, run.failed);
+    run.progress
+        .finish(done, || format!(", {failed} failed, 0 in flight"));
     Ok(Summary {
         sent: run.sent,
         failed: run.failed,
-        elapsed,
-        p50: quantile(&run.latencies, 0.5),
-        p99: quantile(&run.latencies, 0.99),
+        bytes: run.bytes,
+        elapsed: run.started.elapsed(),
+        latency: run.latency,
         first_error: run.first_error,
     })
 }
@@ -360,14 +377,6 @@ pub fn run<B: Backend>(client: &mut B, args: &ProduceArgs) -> Result<Summary, Cl
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn quantiles_use_nearest_rank() {
-        let values: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
-        assert_eq!(quantile(&values, 0.5), Duration::from_millis(51));
-        assert_eq!(quantile(&values, 0.99), Duration::from_millis(99));
-        assert_eq!(quantile(&[], 0.5), Duration::ZERO);
-    }
 
     #[test]
     fn json_lines_override_the_flags() {

@@ -2,6 +2,8 @@
 //! runs) `route` and `produce` against a real one, on every runtime.
 
 mod common;
+#[path = "cli/observe.rs"]
+mod observe;
 
 use std::net::TcpListener;
 use std::process::Command;
