@@ -59,13 +59,19 @@ pub trait Backend: Sized {
     fn reader_poll(&mut self, timeout: Duration) -> Result<Vec<MessageExt>, LitePullError>;
 }
 
-/// The reader's settings: no auto-commit, so an inspection moves no group's offsets.
+/// The reader's settings. Its group is its own, made up per run, so acking what `poll`
+/// returns (auto-commit) moves nobody's offsets, and it keeps flow control going: unacked
+/// deliveries would stop the pulls after 64 of them. Its offsets are written only when it
+/// closes (the interval is longer than any read).
 fn reader_parts(group: &str) -> (ConsumerConfig, LitePullOptions) {
     let config = ConsumerConfig {
         group: group.to_owned(),
         ..ConsumerConfig::default()
     };
-    (config, LitePullOptions::default().with_auto_commit(false))
+    let options = LitePullOptions::default()
+        .with_auto_commit(true)
+        .with_auto_commit_interval(Duration::from_secs(24 * 3600));
+    (config, options)
 }
 
 fn no_reader() -> LitePullError {
