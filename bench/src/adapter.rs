@@ -78,10 +78,14 @@ impl Target {
 }
 
 /// A producer config with a group unique to this process.
-pub(crate) fn producer_config(label: &str) -> Result<ProducerConfig, String> {
-    ProducerConfig::builder(unique(&format!("rw_bench_{label}")))
-        .build()
-        .map_err(|e| format!("producer config: {e}"))
+pub(crate) fn producer_config(label: &str, auto_batch: bool) -> Result<ProducerConfig, String> {
+    let config = ProducerConfig::builder(unique(&format!("rw_bench_{label}")));
+    let config = if auto_batch {
+        config.auto_batch(rocketwire_core::producer::AutoBatch::default())
+    } else {
+        config
+    };
+    config.build().map_err(|e| format!("producer config: {e}"))
 }
 
 /// The 1 KiB body every message carries (shared, not copied per message).
@@ -214,6 +218,6 @@ mod tests {
     fn body_is_one_kib_and_names_are_unique() {
         assert_eq!(body().len(), BODY_LEN);
         assert_ne!(unique("t"), unique("t"));
-        assert!(producer_config("x").is_ok());
+        assert!(producer_config("x", false).is_ok() && producer_config("x", true).is_ok());
     }
 }

@@ -315,7 +315,7 @@ pub(crate) fn fill(target: &Target, topic: &str, count: u64) -> Result<(), Strin
     adapter::block_on(Adapter::Tokio, async {
         let client = adapter::start_client::<rocketwire_tokio::TokioRuntime>(target).await?;
         let producer = client
-            .create_producer(adapter::producer_config("chaos_fill")?)
+            .create_producer(adapter::producer_config("chaos_fill", false)?)
             .await
             .map_err(|e| format!("create producer: {e}"))?;
         let started = Instant::now();

@@ -34,7 +34,7 @@ pub(crate) fn prepare(target: &Target, topic: &str, count: u64) -> Result<u64, S
     adapter::block_on(Adapter::Tokio, async {
         let client = adapter::start_client::<rocketwire_tokio::TokioRuntime>(target).await?;
         let producer = client
-            .create_producer(adapter::producer_config("fill")?)
+            .create_producer(adapter::producer_config("fill", false)?)
             .await
             .map_err(|e| format!("create producer: {e}"))?;
         let body = adapter::body();

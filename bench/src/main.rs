@@ -83,6 +83,10 @@ struct Args {
     /// In-flight counts of the producer cases.
     #[arg(long, value_delimiter = ',', default_value = "1,64")]
     in_flight: Vec<usize>,
+    /// In-flight counts measured with auto-batching, and without it for the ratio
+    /// (empty: none).
+    #[arg(long, value_delimiter = ',', default_value = "256")]
+    auto_batch_in_flight: Vec<usize>,
     /// Messages filled into the drain topic and consumed per adapter (0 = no drain cases).
     #[arg(long, default_value_t = 100_000)]
     drain: u64,
@@ -121,6 +125,9 @@ struct Args {
     /// (internal) The case's in-flight count.
     #[arg(long, hide = true, default_value_t = 1)]
     case_in_flight: usize,
+    /// (internal) The case's producer auto-batches.
+    #[arg(long, hide = true)]
+    case_auto_batch: bool,
     /// (internal) Sends per second of the chaos producer.
     #[arg(long, hide = true, default_value_t = 2_000)]
     chaos_rate: u64,
@@ -186,6 +193,7 @@ fn run_case(args: &Args, kind: CaseKind) -> Result<(), String> {
                 topic: args.topic.clone(),
                 messages: args.count,
                 in_flight: args.case_in_flight.max(1),
+                auto_batch: args.case_auto_batch,
             };
             println!("{}", adapter::run_case(adapter, &case)?.to_line());
         }
@@ -327,21 +335,31 @@ fn run_all(args: &Args) -> Result<(), String> {
 
     let mut produce_rows = Vec::new();
     if !args.no_produce {
+        // Every in-flight count without auto-batching, then each auto-batch count both
+        // ways (without it only if not measured already).
+        let mut cases: Vec<(usize, bool)> = args.in_flight.iter().map(|&n| (n, false)).collect();
+        for &n in &args.auto_batch_in_flight {
+            if !args.in_flight.contains(&n) {
+                cases.push((n, false));
+            }
+            cases.push((n, true));
+        }
         for &adapter in &adapters {
-            for &in_flight in &args.in_flight {
+            for &(in_flight, auto_batch) in &cases {
                 let n = if in_flight <= 1 {
                     args.messages
                 } else {
                     pipelined
                 };
                 eprintln!(
-                    "rocketwire-bench: produce {} × 1 KiB, {} in flight, {}",
+                    "rocketwire-bench: produce {} × 1 KiB, {} in flight{}, {}",
                     n,
                     in_flight,
+                    if auto_batch { ", auto-batch" } else { "" },
                     adapter.name()
                 );
                 let topic = adapter::unique("rw_bench_produce");
-                let case = [
+                let mut case = vec![
                     "--case",
                     "produce",
                     "--adapter",
@@ -353,7 +371,12 @@ fn run_all(args: &Args) -> Result<(), String> {
                     "--case-in-flight",
                     &in_flight.to_string(),
                 ]
-                .map(str::to_owned);
+                .into_iter()
+                .map(str::to_owned)
+                .collect::<Vec<_>>();
+                if auto_batch {
+                    case.push("--case-auto-batch".to_owned());
+                }
                 let row = spawn_case(args, &case)
                     .and_then(|f| ProduceResult::from_fields(&f))
                     .map_err(|e| (adapter.name().to_owned(), in_flight as u64, e));
@@ -410,6 +433,7 @@ fn run_all(args: &Args) -> Result<(), String> {
     if !produce_rows.is_empty() {
         println!("\nProducer throughput (1 KiB messages; latency = send to result)");
         print!("{}", report::produce_table(&produce_rows));
+        print!("{}", report::auto_batch_ratios(&produce_rows));
     }
     if !drain_rows.is_empty() {
         println!(

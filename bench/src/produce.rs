@@ -30,6 +30,8 @@ pub(crate) struct ProduceCase {
     pub(crate) messages: u64,
     /// Sends outstanding at once (at least 1).
     pub(crate) in_flight: usize,
+    /// The producer auto-batches concurrent single sends.
+    pub(crate) auto_batch: bool,
 }
 
 /// Latencies, errors and the clocks of the timed part.
@@ -77,6 +79,7 @@ impl Tally {
         ProduceResult {
             adapter: adapter.name().to_owned(),
             in_flight: case.in_flight as u64,
+            auto_batch: case.auto_batch,
             messages,
             errors: self.errors,
             wall,
@@ -115,7 +118,7 @@ async fn run_async<R: CurrentRuntime>(
 ) -> Result<ProduceResult, String> {
     let client = adapter::start_client::<R>(&case.target).await?;
     let producer = client
-        .create_producer(adapter::producer_config("produce")?)
+        .create_producer(adapter::producer_config("produce", case.auto_batch)?)
         .await
         .map_err(|e| format!("create producer: {e}"))?;
     let body = adapter::body();
@@ -168,7 +171,7 @@ async fn run_async<R: CurrentRuntime>(
 fn run_blocking(case: &ProduceCase) -> Result<ProduceResult, String> {
     let client = adapter::start_blocking_client(&case.target)?;
     let producer = client
-        .create_producer(adapter::producer_config("produce")?)
+        .create_producer(adapter::producer_config("produce", case.auto_batch)?)
         .map_err(|e| format!("create producer: {e}"))?;
     let body = adapter::body();
     for _ in 0..WARMUP {

@@ -14,6 +14,8 @@ pub(crate) struct ProduceResult {
     pub(crate) adapter: String,
     /// Sends in flight at once.
     pub(crate) in_flight: u64,
+    /// Whether the producer auto-batched its single sends.
+    pub(crate) auto_batch: bool,
     /// Messages sent in the timed part.
     pub(crate) messages: u64,
     /// Sends that failed or were not `SEND_OK`.
@@ -112,6 +114,7 @@ impl ProduceResult {
             &[
                 ("adapter", self.adapter.clone()),
                 ("in_flight", self.in_flight.to_string()),
+                ("auto_batch", self.auto_batch.to_string()),
                 ("messages", self.messages.to_string()),
                 ("errors", self.errors.to_string()),
                 ("wall_us", us(self.wall)),
@@ -128,6 +131,7 @@ impl ProduceResult {
         Ok(Self {
             adapter: get(f, "adapter")?,
             in_flight: get(f, "in_flight")?,
+            auto_batch: get(f, "auto_batch")?,
             messages: get(f, "messages")?,
             errors: get(f, "errors")?,
             wall: micros(f, "wall_us")?,
@@ -175,9 +179,10 @@ pub(crate) fn produce_table(rows: &[Result<ProduceResult, (String, u64, String)>
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:<10} {:>9} {:>9} {:>10} {:>9} {:>9} {:>11} {:>9} {:>7}",
+        "{:<10} {:>9} {:>5} {:>9} {:>10} {:>9} {:>9} {:>11} {:>9} {:>7}",
         "adapter",
         "in-flight",
+        "batch",
         "messages",
         "msgs/s",
         "p50 ms",
@@ -191,9 +196,10 @@ pub(crate) fn produce_table(rows: &[Result<ProduceResult, (String, u64, String)>
             Ok(r) => {
                 let _ = writeln!(
                     s,
-                    "{:<10} {:>9} {:>9} {:>10.0} {:>9.2} {:>9.2} {:>11.1} {:>9.1} {:>7}",
+                    "{:<10} {:>9} {:>5} {:>9} {:>10.0} {:>9.2} {:>9.2} {:>11.1} {:>9.1} {:>7}",
                     r.adapter,
                     r.in_flight,
+                    if r.auto_batch { "auto" } else { "-" },
                     r.messages,
                     per_sec(r.messages, r.wall),
                     r.p50_us as f64 / 1000.0,
@@ -205,6 +211,34 @@ pub(crate) fn produce_table(rows: &[Result<ProduceResult, (String, u64, String)>
             }
             Err((adapter, in_flight, e)) => {
                 let _ = writeln!(s, "{adapter:<10} {in_flight:>9} FAILED: {e}");
+            }
+        }
+    }
+    s
+}
+
+/// For each adapter and in-flight count measured both ways: how many times the single
+/// sends' throughput auto-batching reached.
+pub(crate) fn auto_batch_ratios(rows: &[Result<ProduceResult, (String, u64, String)>]) -> String {
+    let mut s = String::new();
+    let ok: Vec<&ProduceResult> = rows.iter().filter_map(|r| r.as_ref().ok()).collect();
+    for auto in ok.iter().filter(|r| r.auto_batch) {
+        let single = ok
+            .iter()
+            .find(|r| !r.auto_batch && r.adapter == auto.adapter && r.in_flight == auto.in_flight);
+        if let Some(single) = single {
+            let (a, b) = (
+                per_sec(auto.messages, auto.wall),
+                per_sec(single.messages, single.wall),
+            );
+            if b > 0.0 {
+                let _ = writeln!(
+                    s,
+                    "auto-batch, {} in flight, {}: {:.1}x the single sends ({a:.0} vs {b:.0} msgs/s)",
+                    auto.in_flight,
+                    auto.adapter,
+                    a / b
+                );
             }
         }
     }
@@ -258,6 +292,7 @@ mod tests {
         ProduceResult {
             adapter: "tokio".into(),
             in_flight: 64,
+            auto_batch: false,
             messages: 20_000,
             errors: 1,
             wall: Duration::from_secs(4),
@@ -310,9 +345,21 @@ mod tests {
         let cols: Vec<&str> = row.split_whitespace().collect();
         assert_eq!(
             cols,
-            ["tokio", "64", "20000", "5000", "4.50", "12.25", "100.0", "10.0", "1"]
+            ["tokio", "64", "-", "20000", "5000", "4.50", "12.25", "100.0", "10.0", "1"]
         );
         assert!(table.contains("smol") && table.contains("FAILED: boom"));
+        // Auto-batching at the same in-flight count: its ratio to the single sends.
+        let auto = ProduceResult {
+            auto_batch: true,
+            wall: Duration::from_millis(250),
+            ..produce()
+        };
+        let ratios = auto_batch_ratios(&[Ok(produce()), Ok(auto)]);
+        assert_eq!(
+            ratios.trim(),
+            "auto-batch, 64 in flight, tokio: 16.0x the single sends (80000 vs 5000 msgs/s)"
+        );
+        assert!(auto_batch_ratios(&[Ok(produce())]).is_empty());
 
         let drain = drain_table(&[Ok(DrainResult {
             adapter: "smol".into(),

@@ -241,7 +241,7 @@ async fn run_async<R: CurrentRuntime>(
         .await
         .map_err(|e| format!("create push consumer: {e}"))?;
     let producer = client
-        .create_producer(adapter::producer_config("soak")?)
+        .create_producer(adapter::producer_config("soak", false)?)
         .await
         .map_err(|e| format!("create producer: {e}"))?;
     let body = adapter::body();
@@ -295,7 +295,7 @@ fn run_blocking(case: &SoakCase) -> Result<SoakResult, String> {
         )
         .map_err(|e| format!("create push consumer: {e}"))?;
     let producer = client
-        .create_producer(adapter::producer_config("soak")?)
+        .create_producer(adapter::producer_config("soak", false)?)
         .map_err(|e| format!("create producer: {e}"))?;
     let body = adapter::body();
     let mut schedule = Schedule::new(case);

@@ -349,6 +349,10 @@ pub struct ProduceArgs {
     /// Most sends in flight at once.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
     pub inflight: u32,
+    /// Let the producer gather concurrent single sends (up to `--inflight`) into batch
+    /// requests, each message still with its own result (Java 5.x `autoBatch`).
+    #[arg(long, conflicts_with = "batch")]
+    pub auto_batch: bool,
     /// Read stdin as JSON lines: one object per message, `{"body": "..."}` with optional
     /// `"topic"`, `"key"` or `"keys": [...]`, `"tags"`, `"properties": {"k": "v"}` and
     /// `"delayLevel"` (the flags above are the defaults of every line).

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::FutureExt;
 use rocketwire_core::message::Message;
-use rocketwire_core::producer::{ProducerConfig, SendError, SendResult};
+use rocketwire_core::producer::{AutoBatch, ProducerConfig, SendError, SendResult};
 use rocketwire_driver::{SendHandle, TrySendError};
 
 use crate::args::ProduceArgs;
@@ -293,10 +293,12 @@ impl Run {
 
 /// Sends every message of the run through `client` and returns the summary.
 pub fn run<B: Backend>(client: &mut B, args: &ProduceArgs) -> Result<Summary, CliError> {
-    let config = ProducerConfig::builder(args.group.clone())
-        .send_timeout(std::time::Duration::from_millis(args.send_timeout))
-        .build()
-        .map_err(|e| CliError(e.to_string()))?;
+    let mut config = ProducerConfig::builder(args.group.clone())
+        .send_timeout(std::time::Duration::from_millis(args.send_timeout));
+    if args.auto_batch {
+        config = config.auto_batch(AutoBatch::default());
+    }
+    let config = config.build().map_err(|e| CliError(e.to_string()))?;
     client.create_producer(config)?;
     let mut source = match (args.count, args.size) {
         (Some(count), Some(size)) => Source::Generated {

@@ -1,6 +1,8 @@
 //! The `rocketwire` binary end to end: errors without a cluster, and (ignored unless a cluster
 //! runs) `route` and `produce` against a real one, on every runtime.
 
+#[path = "cli/batching.rs"]
+mod batching;
 mod common;
 #[path = "cli/observe.rs"]
 mod observe;

@@ -281,6 +281,9 @@ pub trait HarnessProducer {
     fn request(&self, message: Message, timeout: Duration) -> Result<MessageExt, RequestError>;
     /// `Producer::send_batch`.
     fn send_batch(&self, messages: Vec<Message>) -> Result<SendResult, SendError>;
+    /// Every message through `Producer::try_send` without waiting in between (waiting for
+    /// the oldest only when the driver has no room), then every result, in order.
+    fn send_all(&self, messages: Vec<Message>) -> Vec<Result<SendResult, SendError>>;
     /// `Producer::send_to_queue`.
     fn send_to_queue(&self, message: Message, queue: MessageQueue)
         -> Result<SendResult, SendError>;
@@ -440,6 +443,27 @@ macro_rules! handle_impls {
             }
             fn send_batch(&self, messages: Vec<Message>) -> Result<SendResult, SendError> {
                 self.harness.run(self.producer.send_batch(messages))
+            }
+            fn send_all(&self, messages: Vec<Message>) -> Vec<Result<SendResult, SendError>> {
+                let mut pending = std::collections::VecDeque::new();
+                let mut results = Vec::new();
+                for message in messages {
+                    loop {
+                        match self.producer.try_send(message.clone()) {
+                            Ok(handle) => {
+                                pending.push_back(handle);
+                                break;
+                            }
+                            Err(rocketwire_driver::TrySendError::Full) => {
+                                let oldest = pending.pop_front().expect("full with sends out");
+                                results.push(self.harness.run_send(oldest));
+                            }
+                            Err(e) => panic!("try_send: {e}"),
+                        }
+                    }
+                }
+                results.extend(pending.into_iter().map(|h| self.harness.run_send(h)));
+                results
             }
             fn send_to_queue(
                 &self,

@@ -7,6 +7,7 @@
 
 pub mod acl;
 mod admin;
+mod batching;
 mod consume;
 pub mod flow;
 pub mod harness;

@@ -18,14 +18,14 @@ use crate::{cluster_config, unique, Harness};
 
 /// A value as read.
 #[derive(Debug, Clone, PartialEq)]
-enum Value {
+pub(crate) enum Value {
     Counter(u64),
     Gauge(f64),
     Histogram(Vec<f64>),
 }
 
 /// One series: name, labels, value.
-type Series = (String, Vec<(String, String)>, Value);
+pub(crate) type Series = (String, Vec<(String, String)>, Value);
 
 /// Keeps everything recorded; reading it changes nothing.
 struct Keeper(Arc<Registry<Key, AtomicStorage>>);
@@ -64,7 +64,7 @@ fn labels(key: &Key) -> Vec<(String, String)> {
         .collect()
 }
 
-fn snapshot() -> Vec<Series> {
+pub(crate) fn snapshot() -> Vec<Series> {
     let r = registry();
     let mut all = Vec::new();
     for (key, c) in r.get_counter_handles() {
@@ -95,7 +95,7 @@ fn find<'a>(all: &'a [Series], name: &str, want: &[(&str, &str)]) -> Vec<&'a Val
         .collect()
 }
 
-fn counter(all: &[Series], name: &str, want: &[(&str, &str)]) -> u64 {
+pub(crate) fn counter(all: &[Series], name: &str, want: &[(&str, &str)]) -> u64 {
     find(all, name, want)
         .into_iter()
         .map(|v| match v {

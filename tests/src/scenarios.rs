@@ -16,6 +16,7 @@ use crate::wire::{self, default_broker, pull_at_least, send_batch, send_v2, TIME
 use crate::{unique, Harness};
 
 pub use crate::admin::*;
+pub use crate::batching::*;
 pub use crate::consume::*;
 pub use crate::lite::*;
 pub use crate::observe::*;

@@ -12,6 +12,7 @@ adapter_suite!(scenarios:
     producer_send_modes,
     produced_message_id_carries_the_detected_ip,
     producer_batch,
+    producer_auto_batch,
     producer_ordered_by_key,
     producer_delay_level,
     producer_timer_delivery,

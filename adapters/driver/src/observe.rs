@@ -21,8 +21,10 @@
 //! | `rocketwire_reconnects_total` | counter | `peer` | connections opened again to a peer whose connection was lost |
 //! | `rocketwire_pulls_total` | counter | `group`, `result` | pulls by result: `found`, `empty` (nothing new or matching), `failed` |
 //! | `rocketwire_pulled_messages_total` | counter | `group` | messages the pulls returned (per pull: divide by the `found` pulls) |
+//! | `rocketwire_auto_batches_total` | counter | `group` | batches a producer with auto-batching sent |
+//! | `rocketwire_auto_batched_messages_total` | counter | `group` | messages in them (per batch: divide by the batches) |
 //!
-//! The consumer and isolation values are refreshed after deliveries, acks and send results,
+//! The consumer, auto-batch and isolation values are refreshed after deliveries, acks and send results,
 //! at most once a second (an idle client gets no wake-up for them). A queue given up to
 //! another member keeps its last lag value.
 //!
@@ -34,7 +36,7 @@
 use std::time::{Duration, Instant};
 
 use metrics::{counter, gauge, histogram};
-use rocketwire_core::producer::{SendError, SendResult};
+use rocketwire_core::producer::{AutoBatchStats, SendError, SendResult};
 use rocketwire_core::{ConsumeOutcome, ConsumerStats};
 
 /// `rocketwire_send_duration_seconds`.
@@ -74,6 +76,11 @@ pub const RECONNECTS: &str = "rocketwire_reconnects_total";
 pub const PULLS: &str = "rocketwire_pulls_total";
 /// `rocketwire_pulled_messages_total`.
 pub const PULLED_MESSAGES: &str = "rocketwire_pulled_messages_total";
+/// Counter: batches auto-batching sent, by producer group.
+pub const AUTO_BATCHES: &str = "rocketwire_auto_batches_total";
+/// Counter: messages auto-batching sent in them, by producer group (divided by
+/// [`AUTO_BATCHES`]: the mean batch size).
+pub const AUTO_BATCHED_MESSAGES: &str = "rocketwire_auto_batched_messages_total";
 
 /// One send from its hand-over to its result; counts in `rocketwire_sends_in_flight` while
 /// alive.
@@ -204,6 +211,12 @@ pub(crate) fn consumer_stats(group: &str, stats: &ConsumerStats) {
     }
     gauge!(BUFFERED_MESSAGES, "group" => group.to_owned()).set(messages as f64);
     gauge!(BUFFERED_BYTES, "group" => group.to_owned()).set(bytes as f64);
+}
+
+/// What a producer group's auto-batching sent so far.
+pub(crate) fn auto_batch_stats(group: &str, stats: &AutoBatchStats) {
+    counter!(AUTO_BATCHES, "group" => group.to_owned()).absolute(stats.batches);
+    counter!(AUTO_BATCHED_MESSAGES, "group" => group.to_owned()).absolute(stats.messages);
 }
 
 /// How many brokers the producers hold unavailable now.

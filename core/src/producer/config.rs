@@ -7,6 +7,7 @@ use crate::message::compress::{DEFAULT_COMPRESS_LEVEL, DEFAULT_COMPRESS_THRESHOL
 use crate::message::CompressionType;
 use crate::time::Rng;
 
+use super::accumulate::AutoBatch;
 use super::fault::LatencyTable;
 use super::validate::{validate_group, ValidationError};
 
@@ -66,6 +67,9 @@ pub struct ProducerConfig {
     /// Message trace: a `Pub` record of every send goes to this topic ([`crate::trace`];
     /// Java `enableMsgTrace`, default off).
     pub trace_topic: Option<String>,
+    /// Concurrent single sends that go the same way leave as one batch (Java 5.x
+    /// `autoBatch`); `None` (the default): every send is its own request.
+    pub auto_batch: Option<AutoBatch>,
 }
 
 impl Default for ProducerConfig {
@@ -86,6 +90,7 @@ impl Default for ProducerConfig {
             default_topic: DEFAULT_TOPIC.to_owned(),
             default_topic_queue_nums: DEFAULT_TOPIC_QUEUE_NUMS,
             trace_topic: None,
+            auto_batch: None,
         }
     }
 }
@@ -208,9 +213,27 @@ impl ProducerConfigBuilder {
         self
     }
 
-    /// The configuration, or why the group name is refused.
+    /// Batches concurrent single sends (see [`AutoBatch`]); [`AutoBatch::default`] has
+    /// Java's defaults.
+    pub fn auto_batch(mut self, batching: AutoBatch) -> Self {
+        self.0.auto_batch = Some(batching);
+        self
+    }
+
+    /// The configuration, or why the group name or the auto-batch settings are refused.
     pub fn build(self) -> Result<ProducerConfig, ValidationError> {
         validate_group(&self.0.group)?;
+        if let Some(batching) = &self.0.auto_batch {
+            // A batch is one request body: it must fit the message size limit, and a
+            // message must be able to linger without spending its whole time budget.
+            if batching.max_bytes == 0
+                || batching.max_bytes > self.0.max_message_size
+                || batching.max_messages == 0
+                || batching.linger >= self.0.send_timeout
+            {
+                return Err(ValidationError::AutoBatch(*batching));
+            }
+        }
         Ok(self.0)
     }
 }

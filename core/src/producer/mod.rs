@@ -17,9 +17,14 @@
 //!    retry (maybe after refreshing the route) or fail.
 //! 6. [`SendResult::from_response`] builds the result of a stored message.
 //!
+//! With [`AutoBatch`] on, single sends that go the same way wait briefly in an
+//! [`Accumulator`] lane and leave together as one batch (step 1 is then [`prepare_batch`]);
+//! [`SendResult::split_batch`] gives each its own result.
+//!
 //! Nothing here reads a clock or does IO: `now: Instant`, wall time and [`Rng`](crate::time::Rng)
 //! are arguments.
 
+mod accumulate;
 mod config;
 mod fault;
 mod prepare;
@@ -30,14 +35,18 @@ mod retry;
 mod selector;
 pub mod validate;
 
+pub use accumulate::{
+    Accumulator, AutoBatch, AutoBatchStats, Held, DEFAULT_BATCH_MAX_BYTES,
+    DEFAULT_BATCH_MAX_MESSAGES, DEFAULT_LINGER,
+};
 pub use config::{
     instance_name, ProducerConfig, ProducerConfigBuilder, DEFAULT_MAX_MESSAGE_SIZE,
     DEFAULT_PRODUCER_GROUP, DEFAULT_SEND_TIMEOUT,
 };
 pub use fault::{LatencyFaultTolerance, LatencyTable, ISOLATION_LATENCY};
 pub use prepare::{
-    batch_record_len, prepare_batch, prepare_message, split_batch, IdClock, PreparedBatch,
-    PreparedMessage, UNIQ_KEY_PROPERTY_RESERVE,
+    batch_record_len, prepare_batch, prepare_held, prepare_message, split_batch, IdClock,
+    PreparedBatch, PreparedMessage, UNIQ_KEY_PROPERTY_RESERVE,
 };
 pub use publish::{QueueIndex, TopicPublishInfo};
 pub use reply::{

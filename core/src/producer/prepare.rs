@@ -181,6 +181,19 @@ pub fn prepare_message(
     })
 }
 
+/// Readies a single send that waits for an auto-batch ([`super::AutoBatch`]): validates it
+/// as [`prepare_message`] does and sets its `UNIQ_KEY` (its result's `msgId`) unless
+/// present; the batch is prepared when it leaves.
+pub fn prepare_held(
+    config: &ProducerConfig,
+    message: &mut Message,
+    clock: &mut IdClock<'_>,
+) -> Result<(), SendError> {
+    validate_message(message, config.max_message_size)?;
+    message.set_unique_key_if_absent(|| clock.next());
+    Ok(())
+}
+
 /// A batch ready to be sent.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PreparedBatch {

@@ -129,6 +129,31 @@ impl SendResult {
     }
 }
 
+impl SendResult {
+    /// The result of each message of a batch stored as `self`, given the messages' ids in
+    /// batch order (Java 5.x auto-batch callbacks): its own `msg_id`, its own offset message
+    /// id (the broker joins them with `,`; all of them when the count differs), and the
+    /// batch's queue offset plus its index.
+    pub fn split_batch(&self, msg_ids: &[String]) -> Vec<SendResult> {
+        let offset_ids: Vec<&str> = self.offset_msg_id.split(',').collect();
+        let own_offset_ids = offset_ids.len() == msg_ids.len();
+        msg_ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| SendResult {
+                msg_id: id.clone(),
+                offset_msg_id: if own_offset_ids {
+                    offset_ids[i].to_owned()
+                } else {
+                    self.offset_msg_id.clone()
+                },
+                queue_offset: self.queue_offset.saturating_add(i as i64),
+                ..self.clone()
+            })
+            .collect()
+    }
+}
+
 /// The `msgId` of a batch send result (Java `processSendResponse`): the inner messages'
 /// `UNIQ_KEY`s joined by `,`, unless the broker answered with `batchUniqId` (a broker inner
 /// batch), in which case the batch's own `UNIQ_KEY`.

@@ -67,6 +67,13 @@ pub enum ValidationError {
     /// A batch message broke Java's batch rules or could not be encoded.
     #[error("invalid batch: {0}")]
     Batch(crate::message::MessageError),
+    /// Auto-batching settings that cannot work: no room for a message, a batch larger than
+    /// the message size limit, or a linger as long as the send timeout.
+    #[error(
+        "invalid auto-batch settings {0:?}: max_messages and max_bytes must be at least 1, \
+         max_bytes at most max_message_size, linger shorter than send_timeout"
+    )]
+    AutoBatch(super::AutoBatch),
 }
 
 /// Whether every character is in Java's `[%|a-zA-Z0-9_-]`.

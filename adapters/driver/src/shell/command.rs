@@ -95,8 +95,8 @@ pub enum Command {
     },
     /// [`ClientCore::create_producer`].
     CreateProducer {
-        /// Settings.
-        config: ProducerConfig,
+        /// Settings (boxed: a rare command need not size every send's).
+        config: Box<ProducerConfig>,
         /// Decides where [`SendTarget::Default`] sends go.
         selector: QueueSelector,
         /// Gets the producer's id.
@@ -249,8 +249,8 @@ pub enum Command {
     /// [`ClientCore::create_producer`] for a transactional producer; broker checks of its
     /// group go to `checks`.
     CreateTransactionProducer {
-        /// Settings.
-        config: ProducerConfig,
+        /// Settings (boxed, as for [`Command::CreateProducer`]).
+        config: Box<ProducerConfig>,
         /// Gets the checks.
         checks: mpsc::UnboundedSender<TransactionCheck>,
         /// Gets the producer's id.
@@ -395,7 +395,7 @@ impl Command {
         selector: QueueSelector,
     ) -> (Self, ReplyReceiver<ProducerId>) {
         with_reply(|reply| Command::CreateProducer {
-            config,
+            config: Box::new(config),
             selector,
             reply,
         })
@@ -540,7 +540,7 @@ impl Command {
         checks: mpsc::UnboundedSender<TransactionCheck>,
     ) -> (Self, ReplyReceiver<ProducerId>) {
         with_reply(|reply| Command::CreateTransactionProducer {
-            config,
+            config: Box::new(config),
             checks,
             reply,
         })

@@ -322,7 +322,7 @@ impl Shell {
                 selector,
                 reply,
             } => {
-                let id = self.core.create_producer(now, config, selector);
+                let id = self.core.create_producer(now, *config, selector);
                 let _ = reply.send(Ok(id));
             }
             Command::Send {
@@ -455,7 +455,7 @@ impl Shell {
             } => {
                 let id = self
                     .core
-                    .create_producer(now, config, QueueSelector::RoundRobin);
+                    .create_producer(now, *config, QueueSelector::RoundRobin);
                 self.checkers.insert(id, checks);
                 let _ = reply.send(Ok(id));
             }
@@ -634,6 +634,9 @@ impl Shell {
             if let Some(group) = self.core.consumer_group(*id) {
                 observe::consumer_stats(&group, &self.core.consumer_stats(*id));
             }
+        }
+        for (group, stats) in self.core.auto_batch_stats() {
+            observe::auto_batch_stats(&group, &stats);
         }
         observe::isolated_brokers(self.core.isolated_brokers(now).len());
     }

@@ -20,13 +20,18 @@ use crate::body::{MessageQueue, TopicRouteData};
 use crate::codec::{RemotingCommand, RequestCode};
 use crate::header::{self, UnregisterClientRequestHeader};
 use crate::message::Message;
+use crate::message::UniqIdGenerator;
 use crate::producer::{
-    classify_response, classify_transport, LatencyFaultTolerance, PreparedBatch, PreparedMessage,
-    ProducerConfig, QueueSelector, SelectorState, SendAttempts, SendError, SendResult, Step,
-    TopicPublishInfo, Verdict,
+    classify_response, classify_transport, Accumulator, AutoBatchStats, LatencyFaultTolerance,
+    PreparedBatch, PreparedMessage, ProducerConfig, QueueSelector, SelectorState, SendAttempts,
+    SendError, SendResult, Step, TopicPublishInfo, Verdict,
 };
 use crate::remoting::InvokeError;
 use crate::time::{Rng, WallClock};
+
+mod batching;
+
+use batching::{HeldSend, LaneKey};
 
 /// What a producer machine sees of the client around it, lent for one call.
 pub(in crate::client) struct Env<'a> {
@@ -42,6 +47,19 @@ pub(in crate::client) struct Env<'a> {
     pub(in crate::client) brokers: &'a BTreeSet<String>,
     /// Default request timeout.
     pub(in crate::client) request_timeout: Duration,
+    /// Message ids (an auto-batch's own id).
+    pub(in crate::client) ids: &'a mut UniqIdGenerator,
+    /// The next send id (ids are unique across producers; auto-batches take them too).
+    pub(in crate::client) next_send: &'a mut u64,
+}
+
+impl Env<'_> {
+    /// A fresh send id.
+    pub(in crate::client) fn send_id(&mut self) -> SendId {
+        let id = SendId(*self.next_send);
+        *self.next_send += 1;
+        id
+    }
 }
 
 /// What a producer machine asks of the router, in order.
@@ -119,6 +137,8 @@ struct Send {
     /// Waiting until this instant for a broker that refused connections ([`Step::Wait`]).
     outage_wait: Option<Instant>,
     transactional: bool,
+    /// An auto-batch: its lane and its members (op and message id, in batch order).
+    batched: Option<(LaneKey, Vec<(OpId, String)>)>,
 }
 
 /// One producer and its sends. See the module docs.
@@ -138,6 +158,10 @@ pub(in crate::client) struct ProducerMachine {
     route_waits: BTreeSet<(Instant, SendId)>,
     /// Sends waiting for a broker to come back, by the instant they try again.
     outage_waits: BTreeSet<(Instant, SendId)>,
+    /// Single sends held for auto-batching, when the config turns it on.
+    batcher: Option<Accumulator<LaneKey, HeldSend>>,
+    /// What the batcher sent so far.
+    batch_stats: AutoBatchStats,
     out: VecDeque<ProducerOutput>,
 }
 
@@ -151,9 +175,12 @@ impl ProducerMachine {
             config.send_latency_fault_enable,
             config.latency_table.clone(),
         );
+        let batcher = config.auto_batch.map(Accumulator::new);
         Self {
             id,
             config,
+            batcher,
+            batch_stats: AutoBatchStats::default(),
             selector: SelectorState::new(selector),
             fault,
             closing: None,
@@ -170,15 +197,21 @@ impl ProducerMachine {
         self.out.pop_front()
     }
 
-    /// The earliest instant a send waiting for a route or a broker is due.
+    /// The earliest instant a send waiting for a route or a broker, or a held send, is due.
     pub(in crate::client) fn poll_timeout(&self) -> Option<Instant> {
         let route = self.route_waits.first().map(|(at, _)| *at);
         let outage = self.outage_waits.first().map(|(at, _)| *at);
-        route.into_iter().chain(outage).min()
+        let linger = self.batcher.as_ref().and_then(Accumulator::poll_timeout);
+        route.into_iter().chain(outage).chain(linger).min()
     }
 
     pub(in crate::client) fn config(&self) -> &ProducerConfig {
         &self.config
+    }
+
+    /// What auto-batching sent so far.
+    pub(in crate::client) fn batch_stats(&self) -> AutoBatchStats {
+        self.batch_stats
     }
 
     /// The brokers its fault table holds unavailable at `now`, with when each is available
@@ -198,20 +231,31 @@ impl ProducerMachine {
         self.finished
     }
 
+    /// Sends not ended: each message of an auto-batch counts, and so do held ones.
     pub(in crate::client) fn sends_in_flight(&self) -> usize {
-        self.sends.len()
+        let out: usize = self
+            .sends
+            .values()
+            .map(|s| s.batched.as_ref().map_or(1, |(_, members)| members.len()))
+            .sum();
+        out + self.batcher.as_ref().map_or(0, Accumulator::held)
     }
 
-    /// Starts send `id`: its first attempt, or its wait for a route.
-    pub(super) fn start_send(&mut self, now: Instant, env: &mut Env<'_>, id: SendId, s: NewSend) {
+    /// How many attempts a send to `target` in `mode` may make.
+    fn allowed_attempts(&self, target: &SendTarget, mode: SendMode) -> u32 {
         let custom_selector = !matches!(self.selector.selector(), QueueSelector::RoundRobin);
-        let allowed = match (&s.target, s.mode) {
+        match (target, mode) {
             // A chosen queue is not retried elsewhere.
             (SendTarget::Queue(_), _) | (_, SendMode::Oneway) => 1,
             _ if custom_selector => 1,
             (_, SendMode::Async) => self.config.async_attempts(),
             _ => self.config.sync_attempts(),
-        };
+        }
+    }
+
+    /// Starts send `id`: its first attempt, or its wait for a route.
+    pub(super) fn start_send(&mut self, now: Instant, env: &mut Env<'_>, id: SendId, s: NewSend) {
+        let allowed = self.allowed_attempts(&s.target, s.mode);
         let attempts = SendAttempts::new(now, self.config.send_timeout, allowed)
             .with_max_per_attempt(self.config.max_timeout_per_attempt);
         let topic = s.sample.topic.clone();
@@ -229,6 +273,7 @@ impl ProducerMachine {
                 waiting_route: false,
                 outage_wait: None,
                 transactional: s.transactional,
+                batched: None,
             },
         );
         self.advance_send(now, env, id);
@@ -255,11 +300,11 @@ impl ProducerMachine {
             }
             let attempt = match send.attempts.next_attempt(now) {
                 Ok(a) => a,
-                Err(e) => return self.finish_send(env, id, Err(e)),
+                Err(e) => return self.finish_send(now, env, id, Err(e)),
             };
             let queue = match self.select_queue(now, env, id) {
                 Ok(q) => q,
-                Err(e) => return self.finish_send(env, id, Err(e)),
+                Err(e) => return self.finish_send(now, env, id, Err(e)),
             };
             let Some(send) = self.sends.get_mut(&id) else {
                 return;
@@ -284,11 +329,11 @@ impl ProducerMachine {
                         env.views.remove(&topic);
                         continue;
                     }
-                    Step::Fail(e) => return self.finish_send(env, id, Err(e)),
+                    Step::Fail(e) => return self.finish_send(now, env, id, Err(e)),
                     // Neither comes of a NoRoute verdict (only a refused connection waits, and
                     // a retry never completes a send); treat them as the failure they are.
                     Step::Done(_) | Step::Wait { .. } => {
-                        return self.finish_send(env, id, Err(SendError::NoRoute { topic }));
+                        return self.finish_send(now, env, id, Err(SendError::NoRoute { topic }));
                     }
                 }
             };
@@ -299,7 +344,7 @@ impl ProducerMachine {
             };
             if send.mode == SendMode::Oneway {
                 self.out.push_back(ProducerOutput::Oneway { addr, command });
-                return self.finish_send(env, id, Ok(None));
+                return self.finish_send(now, env, id, Ok(None));
             }
             send.attempt = Some((queue.broker_name.clone(), queue, now));
             let timeout = attempt.deadline.saturating_duration_since(now);
@@ -389,10 +434,13 @@ impl ProducerMachine {
                     send: Some(id),
                 });
             }
-            Err(RouteError::NamesrvUnavailable(InvokeError::Shutdown)) => {
-                self.finish_send(env, id, Err(SendError::Transport(InvokeError::Shutdown)))
-            }
-            Err(_) => self.finish_send(env, id, Err(SendError::NoRoute { topic: own_topic })),
+            Err(RouteError::NamesrvUnavailable(InvokeError::Shutdown)) => self.finish_send(
+                now,
+                env,
+                id,
+                Err(SendError::Transport(InvokeError::Shutdown)),
+            ),
+            Err(_) => self.finish_send(now, env, id, Err(SendError::NoRoute { topic: own_topic })),
         }
     }
 
@@ -464,7 +512,7 @@ impl ProducerMachine {
                     }
                     Err(e) => Err(SendError::Transport(e.clone())),
                 };
-                self.finish_send(env, id, outcome);
+                self.finish_send(now, env, id, outcome);
             }
             Step::Retry { refresh_route } => {
                 if refresh_route {
@@ -490,7 +538,7 @@ impl ProducerMachine {
                     self.out
                         .push_back(ProducerOutput::Route { topic, send: None });
                 }
-                self.finish_send(env, id, Err(e));
+                self.finish_send(now, env, id, Err(e));
             }
         }
     }
@@ -498,6 +546,7 @@ impl ProducerMachine {
     /// Fails sends whose deadline passed while they waited for a route, and tries again the
     /// sends whose wait for a broker is over.
     pub(in crate::client) fn handle_timeout(&mut self, now: Instant, env: &mut Env<'_>) {
+        self.flush_due(now, env);
         while let Some(&(at, id)) = self.outage_waits.first() {
             if at > now {
                 break;
@@ -513,7 +562,7 @@ impl ProducerMachine {
                 break;
             }
             self.route_waits.pop_first();
-            self.finish_send(env, id, Err(SendError::Timeout));
+            self.finish_send(now, env, id, Err(SendError::Timeout));
         }
     }
 
@@ -534,18 +583,26 @@ impl ProducerMachine {
 
     /// The client closes: every send ends with a shutdown error, and a closing producer is
     /// closed at once.
-    pub(in crate::client) fn fail_all(&mut self, env: &mut Env<'_>) {
+    pub(in crate::client) fn fail_all(&mut self, now: Instant, env: &mut Env<'_>) {
+        self.fail_held(SendError::Transport(InvokeError::Shutdown));
         let ids: Vec<SendId> = self.sends.keys().copied().collect();
         for id in ids {
-            self.finish_send(env, id, Err(SendError::Transport(InvokeError::Shutdown)));
+            self.finish_send(
+                now,
+                env,
+                id,
+                Err(SendError::Transport(InvokeError::Shutdown)),
+            );
         }
         self.finish_close();
     }
 
     /// Begins the close `op`: once the sends in flight ended, the group is unregistered from
     /// every known broker and [`Event::ProducerClosed`] follows.
-    pub(in crate::client) fn close(&mut self, env: &mut Env<'_>, op: OpId) {
+    pub(in crate::client) fn close(&mut self, now: Instant, env: &mut Env<'_>, op: OpId) {
         self.closing = Some(op);
+        // Held sends leave now rather than linger.
+        self.flush_all(now, env);
         if self.sends.is_empty() {
             self.unregister(env);
         }
@@ -554,6 +611,7 @@ impl ProducerMachine {
     /// `Ok(None)` is a written oneway send.
     fn finish_send(
         &mut self,
+        now: Instant,
         env: &mut Env<'_>,
         id: SendId,
         result: Result<Option<SendResult>, SendError>,
@@ -566,6 +624,10 @@ impl ProducerMachine {
         }
         if let Some(until) = send.outage_wait {
             self.outage_waits.remove(&(until, id));
+        }
+        if let Some((lane, members)) = send.batched {
+            self.finish_batch(now, env, lane, members, result);
+            return self.unregister_when_idle(env);
         }
         let op = send.op;
         let output = match (send.transactional, send.mode, result) {
@@ -582,7 +644,14 @@ impl ProducerMachine {
             (false, mode, r) => ProducerOutput::Event(plain_event(op, mode, r)),
         };
         self.out.push_back(output);
-        if self.sends.is_empty() && self.closing.is_some() && self.unregister_left == 0 {
+        self.unregister_when_idle(env);
+    }
+
+    /// A closing producer whose last send ended unregisters.
+    fn unregister_when_idle(&mut self, env: &mut Env<'_>) {
+        let held = self.batcher.as_ref().map_or(0, Accumulator::held);
+        if self.sends.is_empty() && held == 0 && self.closing.is_some() && self.unregister_left == 0
+        {
             self.unregister(env);
         }
     }

@@ -14,8 +14,8 @@ use crate::body::{MessageQueue, TopicRouteData};
 use crate::codec::RemotingCommand;
 use crate::message::{Message, UniqIdGenerator};
 use crate::producer::{
-    prepare_batch, prepare_message, IdClock, PreparedMessage, ProducerConfig, QueueSelector,
-    SendError, TopicPublishInfo,
+    prepare_batch, prepare_held, prepare_message, AutoBatchStats, IdClock, PreparedMessage,
+    ProducerConfig, QueueSelector, SendError, TopicPublishInfo,
 };
 use crate::remoting::InvokeError;
 use crate::time::Rng;
@@ -65,6 +65,8 @@ pub(super) struct ProducerTable {
     /// Publish views of topics in use.
     views: PublishViews,
     ids: UniqIdGenerator,
+    /// Auto-batch counts of closed producers, by group, so the totals never go back.
+    retired_batch_stats: BTreeMap<String, AutoBatchStats>,
 }
 
 impl ProducerTable {
@@ -85,6 +87,7 @@ impl ProducerTable {
             next_send: 1,
             views: PublishViews::default(),
             ids,
+            retired_batch_stats: BTreeMap::new(),
         }
     }
 
@@ -141,6 +144,30 @@ impl ClientCore {
         let op = self.alloc_op();
         self.config.namespace.wrap_message(&mut message);
         let target = self.wrap_target(target);
+        let lane = self
+            .producers
+            .machines
+            .get(&producer)
+            .and_then(|m| m.batch_lane(&message, &target, mode))
+            .filter(|_| !self.closing);
+        if let Some(lane) = lane {
+            // Auto-batching: the send waits in its lane and leaves with the lane's batch.
+            let held = self.with_id_clock(producer, |config, clock| {
+                prepare_held(config, &mut message, clock)
+            });
+            self.trace_send(now, producer, op, &message);
+            match held {
+                Ok(()) => {
+                    self.drive_producer(now, producer, |m, env| {
+                        m.hold(now, env, op, message, lane)
+                    });
+                }
+                Err(e) => self
+                    .events
+                    .push_back(super::Event::Send { op, result: Err(e) }),
+            }
+            return Ok(op);
+        }
         let prepared = self.with_id_clock(producer, |config, clock| {
             prepare_message(config, &mut message, clock)
         });
@@ -185,7 +212,7 @@ impl ClientCore {
     pub fn close_producer(&mut self, now: Instant, producer: ProducerId) -> Result<OpId, Misuse> {
         self.live_producer(producer)?;
         let op = self.alloc_op();
-        self.drive_producer(now, producer, |m, env| m.close(env, op));
+        self.drive_producer(now, producer, |m, env| m.close(now, env, op));
         Ok(op)
     }
 
@@ -209,6 +236,24 @@ impl ClientCore {
             Some(p) if !p.is_live() => Err(Misuse::ProducerClosing(producer)),
             Some(_) => Ok(()),
         }
+    }
+
+    /// Auto-batching so far, by producer group (without namespace), closed producers
+    /// included: for metrics.
+    pub fn auto_batch_stats(&self) -> BTreeMap<String, AutoBatchStats> {
+        let mut stats = self.producers.retired_batch_stats.clone();
+        for m in self.producers.machines.values() {
+            if m.config().auto_batch.is_some() {
+                stats
+                    .entry(m.config().group.clone())
+                    .or_default()
+                    .add(m.batch_stats());
+            }
+        }
+        stats
+            .into_iter()
+            .map(|(group, s)| (self.config.namespace.unwrap(&group), s))
+            .collect()
     }
 
     /// Sends in flight across all producers.
@@ -384,14 +429,17 @@ impl ClientCore {
         id: ProducerId,
         f: impl FnOnce(&mut ProducerMachine, &mut Env<'_>) -> R,
     ) -> Option<R> {
-        let machine = self.producers.machines.get_mut(&id)?;
+        let table = &mut self.producers;
+        let machine = table.machines.get_mut(&id)?;
         let mut env = Env {
             wall: self.wall.as_ref(),
             client_id: &self.client_id,
-            views: &mut self.producers.views,
+            views: &mut table.views,
             rng: &mut self.rng,
             brokers: self.brokers.addrs(),
             request_timeout: self.config.request_timeout,
+            ids: &mut table.ids,
+            next_send: &mut table.next_send,
         };
         let result = f(machine, &mut env);
         self.flush_producer(now, id);
@@ -441,7 +489,14 @@ impl ClientCore {
             .get(&id)
             .is_some_and(ProducerMachine::is_finished)
         {
-            self.producers.machines.remove(&id);
+            let removed = self.producers.machines.remove(&id);
+            if let Some(m) = removed.filter(|m| m.config().auto_batch.is_some()) {
+                self.producers
+                    .retired_batch_stats
+                    .entry(m.config().group.clone())
+                    .or_default()
+                    .add(m.batch_stats());
+            }
         }
     }
 
@@ -525,7 +580,7 @@ impl ClientCore {
     pub(super) fn fail_all_sends(&mut self, now: Instant) {
         let ids: Vec<ProducerId> = self.producers.machines.keys().copied().collect();
         for id in ids {
-            self.drive_producer(now, id, |m, env| m.fail_all(env));
+            self.drive_producer(now, id, |m, env| m.fail_all(now, env));
         }
     }
 }

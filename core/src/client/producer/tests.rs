@@ -33,6 +33,7 @@ struct Router {
     brokers: BTreeSet<String>,
     rng: Rng,
     ids: UniqIdGenerator,
+    next_send: u64,
     now: Instant,
 }
 
@@ -52,6 +53,7 @@ impl Router {
             brokers: ["a:10911".to_string(), "b:10911".to_string()].into(),
             rng: Rng::new(3),
             ids: UniqIdGenerator::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 1, 2, 3),
+            next_send: 1000,
             now: Instant::now(),
         }
     }
@@ -69,6 +71,8 @@ impl Router {
             rng: &mut self.rng,
             brokers: &self.brokers,
             request_timeout: Duration::from_secs(3),
+            ids: &mut self.ids,
+            next_send: &mut self.next_send,
         };
         let result = f(m, now, &mut env);
         let mut out = Out::default();
@@ -283,7 +287,7 @@ fn close_waits_for_sends_then_unregisters_from_every_broker() {
     let mut r = Router::new();
     let mut m = machine();
     let (_, command, request) = routed_send(&mut r, &mut m);
-    let (_, out) = r.call(&mut m, |m, _, env| m.close(env, OpId(9)));
+    let (_, out) = r.call(&mut m, |m, now, env| m.close(now, env, OpId(9)));
     assert!(out.requests.is_empty(), "a send is still in flight");
     assert!(!m.is_live());
     let out = r.answer(&mut m, request, Ok(stored(&command, 1)));
