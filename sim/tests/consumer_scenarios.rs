@@ -5,6 +5,7 @@
 mod consumer_support;
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use consumer_support::*;
 use rocketwire_core::consumer::{dlq_topic, retry_topic};
@@ -578,4 +579,35 @@ fn consumption_resumes_within_a_second_of_a_broker_restart() {
             first - back
         );
     }
+}
+
+/// A fresh group whose queues nobody held starts pulling at once: the first waiting message
+/// is delivered within 100 ms of the consumer's creation, whatever order the routes (its
+/// topic's and its retry topic's) and consumer lists come in.
+#[test]
+fn a_fresh_group_gets_its_first_message_within_100_ms() {
+    let mut slowest = Duration::ZERO;
+    for seed in 1..=40 {
+        let mut world = world(seed, 1, 4);
+        // The broker knows the group's retry topic, as a real one does once the group
+        // heartbeats: its route may come first.
+        world
+            .broker("broker-a")
+            .create_topic(&retry_topic(GROUP), 1);
+        put_all(&mut world, 4, 3);
+        let started = world.elapsed();
+        consumer(&mut world, 0, builder().build().unwrap());
+        let mut h = Harness::new(1);
+        let got = h
+            .run_until(&mut world, |h, _| !h.seen.is_empty(), secs(5))
+            .unwrap();
+        assert!(got, "seed {seed}: nothing delivered");
+        let first = h.seen[0].at - started;
+        slowest = slowest.max(first);
+        assert!(
+            first <= ms(100),
+            "seed {seed}: first message after {first:?}"
+        );
+    }
+    assert!(slowest > Duration::ZERO);
 }

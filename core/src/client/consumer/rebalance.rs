@@ -299,8 +299,11 @@ impl ConsumerMachine {
             .unwrap_or_else(|| env.wall_ms() - 30 * 60 * 1000);
         // A queue taken over from another consumer: that consumer persists its offset when it
         // releases the queue, on the same rebalance trigger. Reading the stored offset a moment
-        // later makes it far likelier to see that final offset than a stale one.
-        let handover = others || !self.queues.is_empty();
+        // later makes it far likelier to see that final offset than a stale one. The evidence
+        // is per topic: other members, or queues of this topic held now or before (more of
+        // them now means someone left them). Queues of another topic say nothing about this
+        // one: a fresh group whose retry topic was allocated first must not wait.
+        let handover = others || self.queues.keys().any(|mq| mq.topic == topic);
         let mut added = Vec::new();
         for mq in wanted {
             if let Some(slot) = self.queues.get_mut(&mq) {
