@@ -15,6 +15,7 @@
 mod adapter;
 mod chaos;
 mod drain;
+mod idle;
 mod measure;
 mod produce;
 mod report;
@@ -29,8 +30,9 @@ use rocketwire_core::SerializeType;
 
 use adapter::{Adapter, Target};
 use drain::DrainCase;
+use idle::IdleCase;
 use produce::ProduceCase;
-use report::{DrainResult, ProduceResult};
+use report::{DrainResult, IdleResult, ProduceResult};
 use soak::{SoakCase, SoakResult};
 
 /// Longest a case process may run before it is killed.
@@ -56,6 +58,8 @@ enum CaseKind {
     Drain,
     /// One soak run.
     Soak,
+    /// One idle push consumer, its wake-ups counted.
+    Idle,
     /// Fill a topic with indexed messages and drain it while `cargo xtask chaos` restarts
     /// the servers.
     ChaosConsume,
@@ -103,6 +107,10 @@ struct Args {
     /// Skip the producer cases.
     #[arg(long)]
     no_produce: bool,
+    /// Seconds an idle push consumer (4 queues, empty topic) is watched per adapter, its
+    /// wake-ups counted (0: no idle cases).
+    #[arg(long, default_value_t = 30)]
+    idle_seconds: u64,
     /// Soak for this many minutes per adapter instead of the other cases (0: no soak).
     #[arg(long, default_value_t = 0)]
     soak_minutes: u64,
@@ -207,6 +215,14 @@ fn run_case(args: &Args, kind: CaseKind) -> Result<(), String> {
                 topic: args.topic.clone(),
                 messages: args.count,
                 timeout: Duration::from_secs(args.drain_timeout),
+            };
+            println!("{}", adapter::run_case(adapter, &case)?.to_line());
+        }
+        CaseKind::Idle => {
+            let case = IdleCase {
+                target,
+                topic: args.topic.clone(),
+                span: Duration::from_secs(args.count),
             };
             println!("{}", adapter::run_case(adapter, &case)?.to_line());
         }
@@ -430,6 +446,33 @@ fn run_all(args: &Args) -> Result<(), String> {
         }
     }
 
+    let mut idle_rows = Vec::new();
+    if args.idle_seconds > 0 {
+        for &adapter in &adapters {
+            eprintln!(
+                "rocketwire-bench: idle push consumer for {} s, {}",
+                args.idle_seconds,
+                adapter.name()
+            );
+            let topic = adapter::unique("rw_bench_idle");
+            let case = [
+                "--case",
+                "idle",
+                "--adapter",
+                adapter.name(),
+                "--topic",
+                &topic,
+                "--count",
+                &args.idle_seconds.to_string(),
+            ]
+            .map(str::to_owned);
+            let row = spawn_case(args, &case)
+                .and_then(|f| IdleResult::from_fields(&f))
+                .map_err(|e| (adapter.name().to_owned(), e));
+            idle_rows.push(row);
+        }
+    }
+
     if !produce_rows.is_empty() {
         println!("\nProducer throughput (1 KiB messages; latency = send to result)");
         print!("{}", report::produce_table(&produce_rows));
@@ -442,8 +485,16 @@ fn run_all(args: &Args) -> Result<(), String> {
         );
         print!("{}", report::drain_table(&drain_rows));
     }
+    if !idle_rows.is_empty() {
+        println!(
+            "\nIdle push consumer (4 queues, empty topic; wake-ups = voluntary context \
+             switches of the process)"
+        );
+        print!("{}", report::idle_table(&idle_rows));
+    }
     let failed = produce_rows.iter().filter(|r| r.is_err()).count()
-        + drain_rows.iter().filter(|r| r.is_err()).count();
+        + drain_rows.iter().filter(|r| r.is_err()).count()
+        + idle_rows.iter().filter(|r| r.is_err()).count();
     if failed > 0 {
         return Err(format!("{failed} case(s) failed"));
     }

@@ -15,6 +15,20 @@ pub(crate) fn cpu_time() -> Duration {
     timeval(usage.ru_utime) + timeval(usage.ru_stime)
 }
 
+/// Voluntary context switches of the whole process (every thread) so far: each is a thread
+/// that blocked and was woken again.
+pub(crate) fn voluntary_switches() -> u64 {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: `usage` is a valid, writable `rusage`; `getrusage` only writes into it.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) };
+    if rc != 0 {
+        return 0;
+    }
+    // SAFETY: zero-initialised, and filled in by a successful `getrusage`.
+    let usage = unsafe { usage.assume_init() };
+    u64::try_from(usage.ru_nvcsw).unwrap_or(0)
+}
+
 fn timeval(tv: libc::timeval) -> Duration {
     let secs = u64::try_from(tv.tv_sec).unwrap_or(0);
     let micros = u64::try_from(tv.tv_usec).unwrap_or(0);

@@ -32,6 +32,87 @@ pub(crate) struct ProduceResult {
     pub(crate) peak_rss_kib: u64,
 }
 
+/// Figures of one idle case.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct IdleResult {
+    /// Adapter name.
+    pub(crate) adapter: String,
+    /// How long the wake-ups were counted.
+    pub(crate) span: Duration,
+    /// Voluntary context switches of the process in that time.
+    pub(crate) switches: u64,
+    /// Whether a message arrived (the topic should stay empty).
+    pub(crate) delivered: bool,
+    /// Peak RSS of the case process, KiB.
+    pub(crate) peak_rss_kib: u64,
+}
+
+impl IdleResult {
+    /// Wake-ups per second.
+    pub(crate) fn per_sec(&self) -> f64 {
+        per_sec(self.switches, self.span)
+    }
+
+    /// The result line.
+    pub(crate) fn to_line(&self) -> String {
+        line(
+            "idle",
+            &[
+                ("adapter", self.adapter.clone()),
+                ("span_us", us(self.span)),
+                ("switches", self.switches.to_string()),
+                ("delivered", self.delivered.to_string()),
+                ("peak_rss_kib", self.peak_rss_kib.to_string()),
+            ],
+        )
+    }
+
+    /// Parses [`IdleResult::to_line`]'s fields.
+    pub(crate) fn from_fields(f: &BTreeMap<String, String>) -> Result<Self, String> {
+        Ok(Self {
+            adapter: get(f, "adapter")?,
+            span: micros(f, "span_us")?,
+            switches: get(f, "switches")?,
+            delivered: get(f, "delivered")?,
+            peak_rss_kib: get(f, "peak_rss_kib")?,
+        })
+    }
+}
+
+/// The idle table.
+pub(crate) fn idle_table(rows: &[Result<IdleResult, (String, String)>]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{:<10} {:>8} {:>9} {:>10} {:>9}",
+        "adapter", "seconds", "wake-ups", "per second", "RSS MiB"
+    );
+    for row in rows {
+        match row {
+            Ok(r) => {
+                let _ = writeln!(
+                    s,
+                    "{:<10} {:>8.0} {:>9} {:>10.2} {:>9.1}{}",
+                    r.adapter,
+                    r.span.as_secs_f64(),
+                    r.switches,
+                    r.per_sec(),
+                    r.peak_rss_kib as f64 / 1024.0,
+                    if r.delivered {
+                        "  (a message arrived: not idle)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            Err((adapter, e)) => {
+                let _ = writeln!(s, "{adapter:<10} FAILED: {e}");
+            }
+        }
+    }
+    s
+}
+
 /// Figures of one drain case.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct DrainResult {
@@ -335,6 +416,23 @@ mod tests {
         assert!(ProduceResult::from_fields(&fields).is_err());
         fields.remove("messages");
         assert!(ProduceResult::from_fields(&fields).is_err());
+    }
+
+    #[test]
+    fn idle_line_round_trips_and_shows_wake_ups_per_second() {
+        let r = IdleResult {
+            adapter: "smol".into(),
+            span: Duration::from_secs(30),
+            switches: 21,
+            delivered: false,
+            peak_rss_kib: 4_096,
+        };
+        let back = IdleResult::from_fields(&parse_fields(&r.to_line()).unwrap()).unwrap();
+        assert_eq!(back, r);
+        let table = idle_table(&[Ok(r), Err(("tokio".into(), "boom".into()))]);
+        let cols: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
+        assert_eq!(cols, ["smol", "30", "21", "0.70", "4.0"]);
+        assert!(table.contains("tokio") && table.contains("FAILED: boom"));
     }
 
     #[test]
