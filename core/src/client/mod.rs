@@ -433,7 +433,7 @@ impl ClientCore {
         let producers = ProducerTable::new(&config, &mut rng);
         // Periodic jobs are armed by the first producer: a bare client sleeps until asked.
         let _ = now;
-        let timers = Timers::default();
+        let timers = Timers::new(now);
         Self {
             config,
             client_id,
@@ -622,12 +622,17 @@ impl ClientCore {
             let (rebalance, persist, lock, consume) = self.consumers.intervals();
             jobs.push((Timer::Rebalance, rebalance));
             jobs.push((Timer::PersistOffsets, persist));
-            jobs.push((Timer::LockRenew, lock));
+            // Only orderly consumers hold locks to renew.
+            if self.consumers.any_orderly() {
+                jobs.push((Timer::LockRenew, lock));
+            } else {
+                self.timers.unset(Timer::LockRenew);
+            }
             jobs.push((Timer::ConsumeTimeout, consume));
         }
         for (timer, every) in jobs {
             if !self.timers.is_set(timer) {
-                self.timers.set(timer, now + every);
+                self.timers.arm_every(timer, now, every);
             }
         }
     }

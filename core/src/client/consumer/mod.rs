@@ -177,6 +177,11 @@ impl ConsumerTable {
             .min()
     }
 
+    /// Whether some consumer consumes orderly (holds queue locks).
+    pub(super) fn any_orderly(&self) -> bool {
+        self.machines.values().any(|m| m.orderly())
+    }
+
     /// The rebalance, offset-persist, lock-renewal and consume-timeout intervals: the shortest
     /// any consumer asks for (Java's defaults 20 s / 5 s / 20 s / 15 min).
     pub(super) fn intervals(&self) -> (Duration, Duration, Duration, Duration) {
