@@ -15,6 +15,7 @@
 mod adapter;
 mod chaos;
 mod drain;
+mod floor;
 mod idle;
 mod measure;
 mod produce;
@@ -60,6 +61,8 @@ enum CaseKind {
     Soak,
     /// One idle push consumer, its wake-ups counted.
     Idle,
+    /// The wire floor: a pipelined sender from the codec alone.
+    Wire,
     /// Fill a topic with indexed messages and drain it while `cargo xtask chaos` restarts
     /// the servers.
     ChaosConsume,
@@ -218,6 +221,10 @@ fn run_case(args: &Args, kind: CaseKind) -> Result<(), String> {
             };
             println!("{}", adapter::run_case(adapter, &case)?.to_line());
         }
+        CaseKind::Wire => {
+            let result = floor::run(&target, &args.topic, args.count, args.case_in_flight)?;
+            println!("{}", result.to_line());
+        }
         CaseKind::Idle => {
             let case = IdleCase {
                 target,
@@ -321,6 +328,33 @@ fn spawn_case_within(
     report::parse_fields(&out).ok_or_else(|| "case process printed no result".to_owned())
 }
 
+/// Runs one producer case of `kind` (`produce` or `wire`) with `extra` arguments on a fresh
+/// topic in its own process.
+fn produce_case(
+    args: &Args,
+    kind: &str,
+    extra: &[&str],
+    n: u64,
+    in_flight: usize,
+) -> Result<ProduceResult, String> {
+    let topic = adapter::unique(&format!("rw_bench_{kind}"));
+    let (n, in_flight) = (n.to_string(), in_flight.to_string());
+    let mut case: Vec<String> = [
+        "--case",
+        kind,
+        "--topic",
+        &topic,
+        "--count",
+        &n,
+        "--case-in-flight",
+        &in_flight,
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    case.extend(extra.iter().map(|s| (*s).to_owned()));
+    spawn_case(args, &case).and_then(|f| ProduceResult::from_fields(&f))
+}
+
 fn run_all(args: &Args) -> Result<(), String> {
     let adapters = args
         .adapters
@@ -360,6 +394,21 @@ fn run_all(args: &Args) -> Result<(), String> {
             }
             cases.push((n, true));
         }
+        // The wire floor at every in-flight count first.
+        let mut floors: Vec<usize> = cases.iter().map(|(n, _)| *n).collect();
+        floors.sort_unstable();
+        floors.dedup();
+        for in_flight in floors {
+            let n = if in_flight <= 1 {
+                args.messages
+            } else {
+                pipelined
+            };
+            eprintln!("rocketwire-bench: wire floor {n} × 1 KiB, {in_flight} in flight");
+            let row = produce_case(args, "wire", &[], n, in_flight)
+                .map_err(|e| ("wire".to_owned(), in_flight as u64, e));
+            produce_rows.push(row);
+        }
         for &adapter in &adapters {
             for &(in_flight, auto_batch) in &cases {
                 let n = if in_flight <= 1 {
@@ -374,27 +423,11 @@ fn run_all(args: &Args) -> Result<(), String> {
                     if auto_batch { ", auto-batch" } else { "" },
                     adapter.name()
                 );
-                let topic = adapter::unique("rw_bench_produce");
-                let mut case = vec![
-                    "--case",
-                    "produce",
-                    "--adapter",
-                    adapter.name(),
-                    "--topic",
-                    &topic,
-                    "--count",
-                    &n.to_string(),
-                    "--case-in-flight",
-                    &in_flight.to_string(),
-                ]
-                .into_iter()
-                .map(str::to_owned)
-                .collect::<Vec<_>>();
+                let mut extra = vec!["--adapter", adapter.name()];
                 if auto_batch {
-                    case.push("--case-auto-batch".to_owned());
+                    extra.push("--case-auto-batch");
                 }
-                let row = spawn_case(args, &case)
-                    .and_then(|f| ProduceResult::from_fields(&f))
+                let row = produce_case(args, "produce", &extra, n, in_flight)
                     .map_err(|e| (adapter.name().to_owned(), in_flight as u64, e));
                 produce_rows.push(row);
             }
@@ -476,6 +509,7 @@ fn run_all(args: &Args) -> Result<(), String> {
     if !produce_rows.is_empty() {
         println!("\nProducer throughput (1 KiB messages; latency = send to result)");
         print!("{}", report::produce_table(&produce_rows));
+        print!("{}", report::floor_ratios(&produce_rows));
         print!("{}", report::auto_batch_ratios(&produce_rows));
     }
     if !drain_rows.is_empty() {

@@ -298,6 +298,34 @@ pub(crate) fn produce_table(rows: &[Result<ProduceResult, (String, u64, String)>
     s
 }
 
+/// Each rocketwire single-send figure as a share of the wire floor's throughput at the same
+/// in-flight count (the floor is the row of adapter `wire`; auto-batching is compared to
+/// the single sends instead, by [`auto_batch_ratios`]).
+pub(crate) fn floor_ratios(rows: &[Result<ProduceResult, (String, u64, String)>]) -> String {
+    let mut s = String::new();
+    let ok: Vec<&ProduceResult> = rows.iter().filter_map(|r| r.as_ref().ok()).collect();
+    for r in ok.iter().filter(|r| r.adapter != "wire" && !r.auto_batch) {
+        let Some(floor) = ok
+            .iter()
+            .find(|f| f.adapter == "wire" && f.in_flight == r.in_flight)
+        else {
+            continue;
+        };
+        let floor_rate = per_sec(floor.messages, floor.wall);
+        if floor_rate > 0.0 {
+            let _ = writeln!(
+                s,
+                "{}, {} in flight: {:.0}% of the wire floor ({:.0} vs {floor_rate:.0} msgs/s)",
+                r.adapter,
+                r.in_flight,
+                100.0 * per_sec(r.messages, r.wall) / floor_rate,
+                per_sec(r.messages, r.wall),
+            );
+        }
+    }
+    s
+}
+
 /// For each adapter and in-flight count measured both ways: how many times the single
 /// sends' throughput auto-batching reached.
 pub(crate) fn auto_batch_ratios(rows: &[Result<ProduceResult, (String, u64, String)>]) -> String {
@@ -458,6 +486,21 @@ mod tests {
             "auto-batch, 64 in flight, tokio: 16.0x the single sends (80000 vs 5000 msgs/s)"
         );
         assert!(auto_batch_ratios(&[Ok(produce())]).is_empty());
+        // Against the wire floor at the same in-flight count.
+        let floor = ProduceResult {
+            adapter: "wire".into(),
+            wall: Duration::from_millis(3_200),
+            ..produce()
+        };
+        let auto = ProduceResult {
+            auto_batch: true,
+            ..produce()
+        };
+        let shares = floor_ratios(&[Ok(floor), Ok(produce()), Ok(auto)]);
+        assert_eq!(
+            shares.trim(),
+            "tokio, 64 in flight: 80% of the wire floor (5000 vs 6250 msgs/s)"
+        );
 
         let drain = drain_table(&[Ok(DrainResult {
             adapter: "smol".into(),
