@@ -1,7 +1,7 @@
 //! One connection on std threads and a std `TcpStream`: its thread connects (and runs the TLS
 //! handshake, when the client uses TLS), then reads while a second thread writes.
 
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::task::{Context, Wake, Waker};
@@ -13,8 +13,8 @@ use futures::channel::mpsc;
 use futures::{FutureExt, StreamExt};
 use rocketwire_core::Input;
 use rocketwire_driver::{
-    advance, block_on, tls_io_error, Connection, Handshake, HandshakeStep, Link, OpenError,
-    Outgoing, ReadBuffer, TlsReader, TlsSession, TlsWork,
+    block_on, tls_io_error, Connection, Handshake, HandshakeStep, Link, OpenError, Outgoing,
+    ReadBuffer, TlsReader, TlsSession, TlsWork, WriteBatch,
 };
 
 /// Shuts a socket down when woken. Registered on [`Connection::closed`], it ends both threads
@@ -207,14 +207,21 @@ fn read_loop(mut stream: &TcpStream, link: &mut Link, tls: Option<&TlsReader>) -
     }
 }
 
-/// Writes frames, head and body in one vectored write where possible, until the driver
-/// drops the sender (`Ok`) or an error.
+/// Writes frames, every frame queued at once in one batch of vectored writes, until the
+/// driver drops the sender (`Ok`) or an error.
 fn write_loop(mut stream: &TcpStream, mut frames: Outgoing) -> io::Result<()> {
-    while let Some((mut head, mut body)) = block_on(frames.next()) {
-        while !head.is_empty() || !body.is_empty() {
-            match stream.write_vectored(&[IoSlice::new(&head), IoSlice::new(&body)]) {
+    let mut batch = WriteBatch::new();
+    let mut open = true;
+    while open {
+        let Some((head, body)) = block_on(frames.next()) else {
+            break;
+        };
+        batch.push(head, body);
+        open = frames.gather(&mut batch);
+        while !batch.is_empty() {
+            match stream.write_vectored(&batch.slices()) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => advance(&mut head, &mut body, n),
+                Ok(n) => batch.advance(n),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }

@@ -4,7 +4,7 @@
 
 use std::fmt;
 use std::future::Future;
-use std::io::{self, IoSlice};
+use std::io;
 use std::net::SocketAddr;
 use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,6 +20,7 @@ use futures::{SinkExt, Stream, StreamExt};
 use rocketwire_core::{ConnId, Input, TlsError};
 
 use crate::tls::{tls_io_error, Handshake, HandshakeStep, TlsConfig, TlsReader, TlsSession};
+use crate::write_batch::WriteBatch;
 
 /// Size of one socket read.
 const READ_CHUNK: usize = 64 * 1024;
@@ -94,6 +95,25 @@ impl OutgoingSender {
         if self.frames.unbounded_send((head, body)).is_err() {
             self.queued.fetch_sub(len, Ordering::AcqRel);
         }
+    }
+}
+
+impl Outgoing {
+    /// Adds to `batch` the frames queued now, without waiting, until it is full. Returns
+    /// false once the driver dropped the sender and everything queued was taken.
+    pub fn gather(&mut self, batch: &mut WriteBatch) -> bool {
+        while !batch.is_full() {
+            match self.frames.try_recv() {
+                Ok((head, body)) => {
+                    self.queued
+                        .fetch_sub(head.len() + body.len(), Ordering::AcqRel);
+                    batch.push(head, body);
+                }
+                Err(e) if e.is_closed() => return false,
+                Err(_) => break,
+            }
+        }
+        true
     }
 }
 
@@ -172,14 +192,6 @@ impl ReadBuffer {
         }
         chunk
     }
-}
-
-/// Drops the first `n` bytes of a frame being written (head, then body): what one (vectored)
-/// write took of it.
-pub fn advance(head: &mut Bytes, body: &mut Bytes, n: usize) {
-    let from_head = n.min(head.len());
-    let _ = head.split_to(from_head);
-    let _ = body.split_to((n - from_head).min(body.len()));
 }
 
 /// Why a connection could not be opened: the socket, or its TLS handshake.
@@ -355,7 +367,7 @@ async fn read_loop<S: AsyncRead>(
     }
 }
 
-/// Writes frames (head and body with one vectored write where possible; sealed into
+/// Writes frames (every frame queued at once in one batch of vectored writes; sealed into
 /// records with TLS) until the driver drops the sender (`Ok`) or an error.
 async fn write_loop<S: AsyncWrite>(
     mut writer: WriteHalf<S>,
@@ -364,15 +376,20 @@ async fn write_loop<S: AsyncWrite>(
 ) -> io::Result<()> {
     let Some((session, woken)) = tls else {
         let mut frames = frames;
-        while let Some((mut head, mut body)) = frames.next().await {
-            while !head.is_empty() || !body.is_empty() {
-                let n = writer
-                    .write_vectored(&[IoSlice::new(&head), IoSlice::new(&body)])
-                    .await?;
+        let mut batch = WriteBatch::new();
+        let mut open = true;
+        while open {
+            let Some((head, body)) = frames.next().await else {
+                break;
+            };
+            batch.push(head, body);
+            open = frames.gather(&mut batch);
+            while !batch.is_empty() {
+                let n = writer.write_vectored(&batch.slices()).await?;
                 if n == 0 {
                     return Err(io::ErrorKind::WriteZero.into());
                 }
-                advance(&mut head, &mut body, n);
+                batch.advance(n);
             }
             writer.flush().await?;
         }

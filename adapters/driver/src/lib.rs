@@ -70,13 +70,14 @@ mod shell;
 pub mod test_support;
 mod tls;
 mod transaction;
+mod write_batch;
 
 pub use admin::{Admin, QueueOffsets, ADMIN_TIMEOUT};
 #[cfg(feature = "async-io")]
 pub use async_io::{AsyncIoRuntime, Spawn};
 pub use client::Client;
 pub use close_on_drop::CloseOnDrop;
-pub use connection::{advance, Connection, Link, OpenError, Outgoing, ReadBuffer, TlsWork};
+pub use connection::{Connection, Link, OpenError, Outgoing, ReadBuffer, TlsWork};
 pub use consumer::{
     ConsumerEvent, ConsumerStartError, OffsetStore, PushConsumer, PushConsumerOptions,
     DEFAULT_CONSUME_CONCURRENCY, FAILED_OUTCOME,
@@ -105,3 +106,4 @@ pub use transaction::{
     run_check, run_execute, LocalTransaction, TransactionCheck, TransactionListener,
     TransactionProducer, DEFAULT_CHECK_CONCURRENCY,
 };
+pub use write_batch::{WriteBatch, WRITE_BATCH_BYTES, WRITE_BATCH_FRAMES};
