@@ -160,7 +160,7 @@ pub(crate) fn run(
         wire.answer()?;
     }
     let in_flight = in_flight.max(1);
-    let mut latencies = Latencies::with_capacity(usize::try_from(messages).unwrap_or(0));
+    let mut latencies = Latencies::default();
     let mut errors = 0;
     let cpu_started = measure::cpu_time();
     let started = Instant::now();
@@ -181,7 +181,9 @@ pub(crate) fn run(
     let wall = started.elapsed();
     let cpu = measure::cpu_time().saturating_sub(cpu_started);
     let count = latencies.len() as u64;
-    let ps = latencies.percentiles(&[50.0, 99.0]).unwrap_or_default();
+    let ps = latencies
+        .percentiles(&[50.0, 99.0, 99.9])
+        .unwrap_or_default();
     Ok(ProduceResult {
         adapter: "wire".to_owned(),
         in_flight: in_flight as u64,
@@ -192,6 +194,7 @@ pub(crate) fn run(
         cpu,
         p50_us: ps.first().copied().unwrap_or(0),
         p99_us: ps.get(1).copied().unwrap_or(0),
+        p999_us: ps.get(2).copied().unwrap_or(0),
         peak_rss_kib: measure::peak_rss_kib().unwrap_or(0),
     })
 }

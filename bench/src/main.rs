@@ -110,6 +110,9 @@ struct Args {
     /// Skip the producer cases.
     #[arg(long)]
     no_produce: bool,
+    /// Also write every figure as JSON to this file.
+    #[arg(long)]
+    report: Option<std::path::PathBuf>,
     /// Seconds an idle push consumer (4 queues, empty topic) is watched per adapter, its
     /// wake-ups counted (0: no idle cases).
     #[arg(long, default_value_t = 30)]
@@ -525,6 +528,18 @@ fn run_all(args: &Args) -> Result<(), String> {
              switches of the process)"
         );
         print!("{}", report::idle_table(&idle_rows));
+    }
+    if let Some(path) = &args.report {
+        let machine = serde_json::json!({
+            "cores": cores,
+            "load_average": load.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
+            "namesrv": args.namesrv,
+            "serialize": args.serialize_name(),
+        });
+        let report = report::json_report(machine, &produce_rows, &drain_rows, &idle_rows);
+        std::fs::write(path, format!("{report:#}\n"))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        println!("\nrocketwire-bench: figures written to {}", path.display());
     }
     let failed = produce_rows.iter().filter(|r| r.is_err()).count()
         + drain_rows.iter().filter(|r| r.is_err()).count()

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use hdrhistogram::Histogram;
+
 /// User + system CPU time of the whole process (every thread) so far.
 pub(crate) fn cpu_time() -> Duration {
     let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
@@ -54,43 +56,41 @@ pub(crate) fn status_field_kib(status: &str, name: &str) -> Option<u64> {
     })
 }
 
-/// Latencies of one run, in microseconds.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct Latencies(Vec<u64>);
+/// Latencies of one run, in microseconds, in an HdrHistogram (1 µs to an hour, 3
+/// significant digits): fixed memory however many samples.
+#[derive(Debug, Clone)]
+pub(crate) struct Latencies(Histogram<u64>);
+
+impl Default for Latencies {
+    fn default() -> Self {
+        Self(
+            Histogram::new_with_bounds(1, 3_600_000_000, 3)
+                .expect("constant bounds are valid (1 <= low, high >= 2 * low, sigfig 3)"),
+        )
+    }
+}
 
 impl Latencies {
-    /// Room for `n` samples.
-    pub(crate) fn with_capacity(n: usize) -> Self {
-        Self(Vec::with_capacity(n))
-    }
-
-    /// Records one sample.
+    /// Records one sample (saturating at an hour).
     pub(crate) fn record(&mut self, d: Duration) {
-        self.0
-            .push(u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        self.0.saturating_record(us.clamp(1, 3_600_000_000));
     }
 
     /// How many samples.
     pub(crate) fn len(&self) -> usize {
-        self.0.len()
+        usize::try_from(self.0.len()).unwrap_or(usize::MAX)
     }
 
-    /// Nearest-rank percentiles (`p` in 0..=100) of the samples, in microseconds; `None`
+    /// Percentiles (`p` in 0..=100) of the samples, in microseconds (within 0.1 %); `None`
     /// without samples.
-    pub(crate) fn percentiles(mut self, ps: &[f64]) -> Option<Vec<u64>> {
+    pub(crate) fn percentiles(&self, ps: &[f64]) -> Option<Vec<u64>> {
         if self.0.is_empty() {
             return None;
         }
-        self.0.sort_unstable();
-        let n = self.0.len();
         Some(
             ps.iter()
-                .map(|p| {
-                    // Nearest rank: ceil(p/100 * n), 1-based, clamped to 1..=n.
-                    let rank = ((p / 100.0) * n as f64).ceil() as usize;
-                    let index = rank.clamp(1, n) - 1;
-                    self.0.get(index).copied().unwrap_or(0)
-                })
+                .map(|p| self.0.value_at_quantile((p / 100.0).clamp(0.0, 1.0)))
                 .collect(),
         )
     }
@@ -138,20 +138,22 @@ mod tests {
     }
 
     #[test]
-    fn nearest_rank_percentiles() {
-        let mut l = Latencies::with_capacity(100);
-        for us in (1..=100).rev() {
+    fn percentiles_of_the_samples() {
+        let mut l = Latencies::default();
+        for us in (1..=1000).rev() {
             l.record(Duration::from_micros(us));
         }
-        assert_eq!(l.len(), 100);
-        assert_eq!(
-            l.percentiles(&[50.0, 99.0, 100.0, 0.0]),
-            Some(vec![50, 99, 100, 1])
-        );
+        assert_eq!(l.len(), 1000);
+        let ps = l.percentiles(&[50.0, 99.0, 100.0, 0.0, 99.9]).unwrap();
+        assert_eq!(ps[..4], [500, 990, 1000, 1]);
+        // 99.9 % of 1,000: the 999th or (float rounding) the 1,000th sample.
+        assert!((999..=1000).contains(&ps[4]), "{ps:?}");
 
         let mut one = Latencies::default();
         one.record(Duration::from_millis(3));
-        assert_eq!(one.percentiles(&[50.0, 99.0]), Some(vec![3000, 3000]));
+        // 3 significant digits: within 0.1 % of 3 ms.
+        let ps = one.percentiles(&[50.0, 99.0]).unwrap();
+        assert!(ps.iter().all(|us| (3000..=3003).contains(us)), "{ps:?}");
         assert_eq!(Latencies::default().percentiles(&[50.0]), None);
     }
 }

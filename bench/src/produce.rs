@@ -44,9 +44,9 @@ struct Tally {
 }
 
 impl Tally {
-    fn start(n: u64) -> Self {
+    fn start() -> Self {
         Self {
-            latencies: Latencies::with_capacity(usize::try_from(n).unwrap_or(0)),
+            latencies: Latencies::default(),
             errors: 0,
             first_error: None,
             cpu_started: measure::cpu_time(),
@@ -74,7 +74,7 @@ impl Tally {
         let messages = self.latencies.len() as u64;
         let ps = self
             .latencies
-            .percentiles(&[50.0, 99.0])
+            .percentiles(&[50.0, 99.0, 99.9])
             .unwrap_or_default();
         ProduceResult {
             adapter: adapter.name().to_owned(),
@@ -86,6 +86,7 @@ impl Tally {
             cpu,
             p50_us: ps.first().copied().unwrap_or(0),
             p99_us: ps.get(1).copied().unwrap_or(0),
+            p999_us: ps.get(2).copied().unwrap_or(0),
             peak_rss_kib: 0,
         }
     }
@@ -129,7 +130,7 @@ async fn run_async<R: CurrentRuntime>(
             .map_err(|e| format!("warm-up send: {e}"))?;
     }
 
-    let mut tally = Tally::start(case.messages);
+    let mut tally = Tally::start();
     if case.in_flight <= 1 {
         for _ in 0..case.messages {
             let sent_at = Instant::now();
@@ -180,7 +181,7 @@ fn run_blocking(case: &ProduceCase) -> Result<ProduceResult, String> {
             .map_err(|e| format!("warm-up send: {e}"))?;
     }
 
-    let mut tally = Tally::start(case.messages);
+    let mut tally = Tally::start();
     if case.in_flight <= 1 {
         for _ in 0..case.messages {
             let sent_at = Instant::now();

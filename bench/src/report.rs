@@ -28,6 +28,8 @@ pub(crate) struct ProduceResult {
     pub(crate) p50_us: u64,
     /// 99th percentile send latency, µs.
     pub(crate) p99_us: u64,
+    /// 99.9th percentile send latency, µs.
+    pub(crate) p999_us: u64,
     /// Peak RSS of the case process, KiB.
     pub(crate) peak_rss_kib: u64,
 }
@@ -202,6 +204,7 @@ impl ProduceResult {
                 ("cpu_us", us(self.cpu)),
                 ("p50_us", self.p50_us.to_string()),
                 ("p99_us", self.p99_us.to_string()),
+                ("p999_us", self.p999_us.to_string()),
                 ("peak_rss_kib", self.peak_rss_kib.to_string()),
             ],
         )
@@ -219,6 +222,7 @@ impl ProduceResult {
             cpu: micros(f, "cpu_us")?,
             p50_us: get(f, "p50_us")?,
             p99_us: get(f, "p99_us")?,
+            p999_us: get(f, "p999_us")?,
             peak_rss_kib: get(f, "peak_rss_kib")?,
         })
     }
@@ -255,12 +259,56 @@ impl DrainResult {
     }
 }
 
+/// A result line's fields as a JSON object: numbers and booleans typed, the rest text.
+pub(crate) fn line_json(line: &str) -> serde_json::Value {
+    let fields = parse_fields(line).unwrap_or_default();
+    serde_json::Value::Object(
+        fields
+            .into_iter()
+            .map(|(k, v)| {
+                let value = match (v.parse::<u64>(), v.parse::<bool>()) {
+                    (Ok(n), _) => n.into(),
+                    (_, Ok(b)) => b.into(),
+                    _ => v.into(),
+                };
+                (k, value)
+            })
+            .collect(),
+    )
+}
+
+/// The JSON report of a run: the machine, then every case's figures (a failed case as its
+/// error).
+pub(crate) fn json_report(
+    machine: serde_json::Value,
+    produce: &[Result<ProduceResult, (String, u64, String)>],
+    drain: &[Result<DrainResult, (String, String)>],
+    idle: &[Result<IdleResult, (String, String)>],
+) -> serde_json::Value {
+    let err = |adapter: &str, e: &str| serde_json::json!({ "adapter": adapter, "error": e });
+    serde_json::json!({
+        "machine": machine,
+        "produce": produce.iter().map(|r| match r {
+            Ok(r) => line_json(&r.to_line()),
+            Err((a, _, e)) => err(a, e),
+        }).collect::<Vec<_>>(),
+        "drain": drain.iter().map(|r| match r {
+            Ok(r) => line_json(&r.to_line()),
+            Err((a, e)) => err(a, e),
+        }).collect::<Vec<_>>(),
+        "idle": idle.iter().map(|r| match r {
+            Ok(r) => line_json(&r.to_line()),
+            Err((a, e)) => err(a, e),
+        }).collect::<Vec<_>>(),
+    })
+}
+
 /// The producer table.
 pub(crate) fn produce_table(rows: &[Result<ProduceResult, (String, u64, String)>]) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:<10} {:>9} {:>5} {:>9} {:>10} {:>9} {:>9} {:>11} {:>9} {:>7}",
+        "{:<10} {:>9} {:>5} {:>9} {:>10} {:>9} {:>9} {:>9} {:>11} {:>9} {:>7}",
         "adapter",
         "in-flight",
         "batch",
@@ -268,6 +316,7 @@ pub(crate) fn produce_table(rows: &[Result<ProduceResult, (String, u64, String)>
         "msgs/s",
         "p50 ms",
         "p99 ms",
+        "p999 ms",
         "CPU µs/msg",
         "RSS MiB",
         "errors"
@@ -277,7 +326,7 @@ pub(crate) fn produce_table(rows: &[Result<ProduceResult, (String, u64, String)>
             Ok(r) => {
                 let _ = writeln!(
                     s,
-                    "{:<10} {:>9} {:>5} {:>9} {:>10.0} {:>9.2} {:>9.2} {:>11.1} {:>9.1} {:>7}",
+                    "{:<10} {:>9} {:>5} {:>9} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>11.1} {:>9.1} {:>7}",
                     r.adapter,
                     r.in_flight,
                     if r.auto_batch { "auto" } else { "-" },
@@ -285,6 +334,7 @@ pub(crate) fn produce_table(rows: &[Result<ProduceResult, (String, u64, String)>
                     per_sec(r.messages, r.wall),
                     r.p50_us as f64 / 1000.0,
                     r.p99_us as f64 / 1000.0,
+                    r.p999_us as f64 / 1000.0,
                     cpu_per(r.cpu, r.messages),
                     r.peak_rss_kib as f64 / 1024.0,
                     r.errors
@@ -408,6 +458,7 @@ mod tests {
             cpu: Duration::from_secs(2),
             p50_us: 4_500,
             p99_us: 12_250,
+            p999_us: 20_000,
             peak_rss_kib: 10_240,
         }
     }
@@ -447,6 +498,23 @@ mod tests {
     }
 
     #[test]
+    fn the_json_report_types_the_figures() {
+        let report = json_report(
+            serde_json::json!({ "cores": 2 }),
+            &[Ok(produce()), Err(("smol".into(), 1, "boom".into()))],
+            &[],
+            &[],
+        );
+        let first = &report["produce"][0];
+        assert_eq!(first["adapter"], "tokio");
+        assert_eq!(first["p999_us"], 20_000);
+        assert_eq!(first["auto_batch"], false);
+        assert_eq!(report["produce"][1]["error"], "boom");
+        assert_eq!(report["machine"]["cores"], 2);
+        assert_eq!(report["drain"], serde_json::json!([]));
+    }
+
+    #[test]
     fn idle_line_round_trips_and_shows_wake_ups_per_second() {
         let r = IdleResult {
             adapter: "smol".into(),
@@ -471,7 +539,7 @@ mod tests {
         let cols: Vec<&str> = row.split_whitespace().collect();
         assert_eq!(
             cols,
-            ["tokio", "64", "-", "20000", "5000", "4.50", "12.25", "100.0", "10.0", "1"]
+            ["tokio", "64", "-", "20000", "5000", "4.50", "12.25", "20.00", "100.0", "10.0", "1"]
         );
         assert!(table.contains("smol") && table.contains("FAILED: boom"));
         // Auto-batching at the same in-flight count: its ratio to the single sends.

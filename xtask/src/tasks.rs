@@ -448,6 +448,10 @@ pub(crate) fn bench(opts: &BenchOpts) -> Result<(), String> {
     let mut cluster = test_cluster(Serialize::Json, |_| {})?;
     let mut cmd = cargo(&["run", "--release", "--quiet"]);
     cmd.args(package).arg("--");
+    let report = crate::sys::target_dir().join("rocketwire-bench.json");
+    if opts.soak_minutes.is_none() {
+        cmd.arg("--report").arg(&report);
+    }
     if let Some(n) = opts.messages {
         cmd.args(["--messages", &n.to_string()]);
     }
