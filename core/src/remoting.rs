@@ -429,17 +429,34 @@ impl Remoting {
         self.drop_conn(conn_id, &InvokeError::Tls { addr, error }, false);
     }
 
-    /// Bytes arrived on `conn`.
+    /// Bytes arrived on `conn` (copied into the connection's buffer).
     pub fn handle_received(&mut self, conn_id: ConnId, bytes: &[u8]) {
-        let Some(conn) = self.conns.get_mut(&conn_id) else {
-            return;
-        };
-        conn.rx.extend_from_slice(bytes);
+        self.handle_received_bytes(conn_id, Bytes::copy_from_slice(bytes));
+    }
+
+    /// Bytes arrived on `conn`. While no partial frame is buffered, whole frames are split off
+    /// `bytes` without copying (their bodies stay slices of the read); only a partial frame
+    /// at the end is copied into the connection's buffer, to wait for the rest.
+    pub fn handle_received_bytes(&mut self, conn_id: ConnId, mut bytes: Bytes) {
         loop {
             let Some(conn) = self.conns.get_mut(&conn_id) else {
                 return;
             };
-            match self.decoder.decode(&mut conn.rx) {
+            let decoded = if conn.rx.is_empty() {
+                let decoded = self.decoder.decode_bytes(&mut bytes);
+                if matches!(decoded, Ok(None)) {
+                    conn.rx.extend_from_slice(&bytes);
+                    return;
+                }
+                decoded
+            } else {
+                if !bytes.is_empty() {
+                    conn.rx.extend_from_slice(&bytes);
+                    bytes = Bytes::new();
+                }
+                self.decoder.decode(&mut conn.rx)
+            };
+            match decoded {
                 Ok(Some(command)) => self.dispatch(conn_id, command),
                 Ok(None) => return,
                 Err(error) => {
@@ -768,6 +785,63 @@ mod tests {
         };
         assert_eq!(r.poll_conn_change(), Some(closed));
         assert_eq!(r.poll_conn_change(), None);
+    }
+
+    #[test]
+    fn frames_split_anywhere_across_reads_are_decoded_once_and_bodies_shared() {
+        let now = Instant::now();
+        let responses: Vec<RemotingCommand> = (1..=3)
+            .map(|opaque| {
+                let mut request = RemotingCommand::request_code(11);
+                request.opaque = opaque;
+                RemotingCommand::response_to(&request, crate::ResponseCode::Success)
+                    .with_body(vec![opaque as u8; 10 * opaque as usize])
+            })
+            .collect();
+        let stream: Vec<u8> = responses.iter().flat_map(frame_of).collect();
+        for cut in 0..=stream.len() {
+            for second_cut in [cut, (cut + 7).min(stream.len())] {
+                let mut r = remoting();
+                for op in 1..=3 {
+                    r.send_request(
+                        now,
+                        OpId(op),
+                        PEER,
+                        RemotingCommand::request_code(11),
+                        Duration::from_secs(1),
+                    );
+                }
+                let Some(Io::Connect { conn, .. }) = r.poll_io() else {
+                    panic!("a connect first");
+                };
+                r.handle_connected(conn);
+                let stream = Bytes::from(stream.clone());
+                let first = stream.slice(..cut);
+                r.handle_received_bytes(conn, first.clone());
+                r.handle_received_bytes(conn, stream.slice(cut..second_cut));
+                r.handle_received_bytes(conn, stream.slice(second_cut..));
+                let done: Vec<(OpId, Bytes)> = std::iter::from_fn(|| r.poll_completion())
+                    .map(|(op, result)| (op, result.expect("answered").body))
+                    .collect();
+                let ops: Vec<OpId> = done.iter().map(|(op, _)| *op).collect();
+                assert_eq!(
+                    ops,
+                    [OpId(1), OpId(2), OpId(3)],
+                    "cuts at {cut}, {second_cut}"
+                );
+                for (op, body) in &done {
+                    assert_eq!(body.len(), 10 * op.0 as usize);
+                    assert!(body.iter().all(|b| *b == op.0 as u8));
+                }
+                if cut == stream.len() {
+                    // Everything came in one read: the bodies are slices of it, not copies.
+                    let range = first.as_ptr() as usize..first.as_ptr() as usize + first.len();
+                    assert!(done
+                        .iter()
+                        .all(|(_, body)| range.contains(&(body.as_ptr() as usize))));
+                }
+            }
+        }
     }
 
     #[test]

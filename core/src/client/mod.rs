@@ -491,7 +491,7 @@ impl ClientCore {
             }
             Input::TlsFailed(conn, error) => self.remoting.handle_tls_failed(conn, error),
             Input::LocalAddr(conn, local) => self.remoting.handle_local_addr(conn, &local),
-            Input::Received(conn, bytes) => self.remoting.handle_received(conn, &bytes),
+            Input::Received(conn, bytes) => self.remoting.handle_received_bytes(conn, bytes),
             Input::Closed(conn) => {
                 let addr = self.remoting.addr_of(conn).map(str::to_string);
                 self.remoting.handle_closed(conn);

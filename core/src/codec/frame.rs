@@ -54,6 +54,29 @@ impl FrameDecoder {
     /// frame is waited for, so an oversized or negative length fails without buffering. The
     /// returned body is a zero-copy slice of the frame.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<RemotingCommand>, CodecError> {
+        let Some(total) = self.whole_frame(buf)? else {
+            return Ok(None);
+        };
+        let mut frame = buf.split_to(total).freeze();
+        frame.advance(LENGTH_FIELD_LEN);
+        decode_frame(frame).map(Some)
+    }
+
+    /// [`FrameDecoder::decode`] from received [`Bytes`]: a whole frame at the front is split
+    /// off without copying (the body stays a slice of what was read); `Ok(None)` leaves
+    /// `buf` as it was, for the caller to keep the partial frame.
+    pub fn decode_bytes(&mut self, buf: &mut Bytes) -> Result<Option<RemotingCommand>, CodecError> {
+        let Some(total) = self.whole_frame(buf)? else {
+            return Ok(None);
+        };
+        let mut frame = buf.split_to(total);
+        frame.advance(LENGTH_FIELD_LEN);
+        decode_frame(frame).map(Some)
+    }
+
+    /// The length of the whole frame (length field included) at the front of `buf`, or
+    /// `None` while it is not all there.
+    fn whole_frame(&self, buf: &[u8]) -> Result<Option<usize>, CodecError> {
         let Some(frame_len) = self.frame_len(buf)? else {
             return Ok(None);
         };
@@ -61,12 +84,7 @@ impl FrameDecoder {
             // Unreachable in practice: frame_len came from an i32.
             return Err(CodecError::BadFrameLength(frame_len as i64));
         };
-        if buf.len() < total {
-            return Ok(None);
-        }
-        let mut frame = buf.split_to(total).freeze();
-        frame.advance(LENGTH_FIELD_LEN);
-        decode_frame(frame).map(Some)
+        Ok((buf.len() >= total).then_some(total))
     }
 
     /// The validated `frame_length` at the front of `buf`, or `None` if fewer than 4 bytes are
