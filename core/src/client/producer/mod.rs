@@ -150,7 +150,7 @@ impl ClientCore {
             .get(&producer)
             .and_then(|m| m.batch_lane(&message, &target, mode))
             .filter(|_| !self.closing);
-        if let Some(lane) = lane {
+        if let Some((lane, len)) = lane {
             // Auto-batching: the send waits in its lane and leaves with the lane's batch.
             let held = self.with_id_clock(producer, |config, clock| {
                 prepare_held(config, &mut message, clock)
@@ -159,7 +159,7 @@ impl ClientCore {
             match held {
                 Ok(()) => {
                     self.drive_producer(now, producer, |m, env| {
-                        m.hold(now, env, op, message, lane)
+                        m.hold(now, env, op, message, lane, len)
                     });
                 }
                 Err(e) => self

@@ -65,7 +65,7 @@ impl ProducerMachine {
         message: &Message,
         target: &SendTarget,
         mode: SendMode,
-    ) -> Option<LaneKey> {
+    ) -> Option<(LaneKey, usize)> {
         let batcher = self.batcher.as_ref()?;
         let async_mode = match mode {
             SendMode::Sync => false,
@@ -92,18 +92,25 @@ impl ProducerMachine {
             || message.delay_level() != Ok(0)
             || message.topic.starts_with(RETRY_TOPIC_PREFIX)
             || is_reply(message)
-            || message.body.len() >= self.config.compress_over
-            || !batcher.fits(crate::producer::batch_record_len(message));
-        (!alone).then(|| LaneKey {
+            || message.body.len() >= self.config.compress_over;
+        if alone {
+            return None;
+        }
+        // Counted with room for a `UNIQ_KEY` not set yet: an upper bound, so a batch of
+        // such lengths never exceeds `max_bytes`.
+        let len = crate::producer::batch_record_len(message);
+        let lane = LaneKey {
             topic: message.topic.clone(),
             queue,
             async_mode,
             wait_store: message.wait_store_msg_ok(),
-        })
+        };
+        batcher.fits(len).then_some((lane, len))
     }
 
-    /// Holds send `op` of `message` (validated, `UNIQ_KEY` set) in `lane`; it leaves with
-    /// the lane's next batch.
+    /// Holds send `op` of `message` (validated, `UNIQ_KEY` set) in `lane`, counted as `len`
+    /// bytes (what [`ProducerMachine::batch_lane`] measured); it leaves with the lane's next
+    /// batch.
     pub(in crate::client) fn hold(
         &mut self,
         now: Instant,
@@ -111,8 +118,8 @@ impl ProducerMachine {
         op: OpId,
         message: Message,
         lane: LaneKey,
+        len: usize,
     ) {
-        let len = crate::producer::batch_record_len(&message);
         let deadline = now.checked_add(self.config.send_timeout).unwrap_or(now);
         let held = Held {
             item: HeldSend {
