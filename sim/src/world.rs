@@ -393,16 +393,6 @@ impl World {
                 self.dispatch(event);
                 continue;
             }
-            if let Some(i) = self
-                .clients
-                .iter()
-                .position(|c| c.timer.is_some_and(|t| t <= now))
-            {
-                self.clients[i].timer = None;
-                self.clients[i].wakeups += 1;
-                self.clients[i].driven().handle_input(now, Input::Timeout);
-                continue;
-            }
             if let Some(b) = self
                 .brokers
                 .iter_mut()
@@ -420,6 +410,13 @@ impl World {
     fn drain_client(&mut self, i: usize) -> Result<bool, SimError> {
         let now = self.now();
         let mut progressed = false;
+        if self.clients[i].timer.is_some_and(|t| t <= now) {
+            // The deadline it asked for came: wake it as a driver does.
+            self.clients[i].timer = None;
+            self.clients[i].wakeups += 1;
+            self.clients[i].driven().handle_input(now, Input::Timeout);
+            progressed = true;
+        }
         loop {
             let output = self.clients[i].driven().poll_output(now);
             if let Some(line) = describe_output(&output) {

@@ -533,6 +533,7 @@ impl ClientCore {
                 // The trace batches' sends have IO to hand out.
                 continue;
             }
+            self.arm_persist(now);
             match self.next_deadline(now) {
                 Some(at) if at <= now => {
                     // Expired while the adapter was busy: handle it now so the deadline we
@@ -619,9 +620,8 @@ impl ClientCore {
             jobs.push((Timer::Heartbeat, self.config.heartbeat_interval));
         }
         if self.consumers.any() {
-            let (rebalance, persist, lock, consume) = self.consumers.intervals();
+            let (rebalance, _, lock, consume) = self.consumers.intervals();
             jobs.push((Timer::Rebalance, rebalance));
-            jobs.push((Timer::PersistOffsets, persist));
             // Only orderly consumers hold locks to renew.
             if self.consumers.any_orderly() {
                 jobs.push((Timer::LockRenew, lock));
@@ -634,6 +634,20 @@ impl ClientCore {
             if !self.timers.is_set(timer) {
                 self.timers.arm_every(timer, now, every);
             }
+        }
+        self.arm_persist(now);
+    }
+
+    /// Arms the offset persist on its grid while some consumer has an offset to write, and
+    /// only then: a consumer with nothing new to persist (an idle one) is not woken for it.
+    /// Checked as outputs are drained, so an acknowledgement arms it before the next wait.
+    fn arm_persist(&mut self, now: Instant) {
+        if self.closing || self.timers.is_set(Timer::PersistOffsets) {
+            return;
+        }
+        if self.consumers.any_unpersisted() {
+            let (_, persist, _, _) = self.consumers.intervals();
+            self.timers.arm_every(Timer::PersistOffsets, now, persist);
         }
     }
 

@@ -540,6 +540,22 @@ impl ConsumerMachine {
         self.config.consume_mode == ConsumeMode::Orderly
     }
 
+    /// Whether the periodic persist has something to write: some queue's offset (its
+    /// committable offset where it moved further) differs from the one last persisted.
+    pub(super) fn has_unpersisted(&self) -> bool {
+        let offsets = self.offsets.entries();
+        let moved = self.queues.iter().any(|(mq, slot)| {
+            slot.pq.committable_offset().is_some_and(|c| {
+                let current = offsets.get(mq).map_or(c, |o| (*o).max(c));
+                self.persisted.get(mq) != Some(&current)
+            })
+        });
+        moved
+            || offsets
+                .iter()
+                .any(|(mq, o)| self.persisted.get(mq) != Some(o))
+    }
+
     /// Records a queue's committable offset (increase-only), unless the queue was released.
     pub(super) fn update_committable(&mut self, mq: &MessageQueue) {
         if let Some(offset) = self

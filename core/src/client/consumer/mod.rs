@@ -177,6 +177,11 @@ impl ConsumerTable {
             .min()
     }
 
+    /// Whether some consumer has an offset the periodic persist would write.
+    pub(super) fn any_unpersisted(&self) -> bool {
+        self.machines.values().any(|m| m.has_unpersisted())
+    }
+
     /// Whether some consumer consumes orderly (holds queue locks).
     pub(super) fn any_orderly(&self) -> bool {
         self.machines.values().any(|m| m.orderly())
