@@ -7,7 +7,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use rocketwire_core::body::MessageQueue;
 use rocketwire_core::message::Message;
-use rocketwire_core::producer::{ProducerConfig, QueueSelector, SendError, SendResult, SendStatus};
+use rocketwire_core::producer::{
+    ProducerConfig, QueueSelector, SelectError, SendError, SendResult, SendSelector, SendStatus,
+};
 use rocketwire_core::{Event, Misuse, OpId, ProducerId, RequestCode, SendMode, SendTarget};
 use rocketwire_sim::{Latency, World, WorldConfig};
 
@@ -641,4 +643,49 @@ fn a_send_fails_with_the_refusal_when_the_outage_outlasts_its_budget() {
         "{at:?}"
     );
     assert_eq!(stored_count(&mut world, "broker-a", "T"), 1);
+}
+
+/// A selector given with the send (Java `send(msg, selector, arg)`) sees every queue of the
+/// topic, picks with its argument, and its choice is not retried on another broker: a busy
+/// broker fails the send after one attempt, where a default send moves on.
+#[test]
+fn per_send_selector_picks_with_its_argument_and_is_not_retried_elsewhere() {
+    let mut world = two_broker_world(2, "T");
+    let p = producer(&mut world, secs(3));
+    let pick = |queues: &[MessageQueue], _: &Message, arg: &(&'static str, i32)| {
+        queues
+            .iter()
+            .position(|q| q.broker_name == arg.0 && q.queue_id == arg.1)
+            .unwrap_or(queues.len())
+    };
+    let send_selected = |world: &mut World, arg: (&'static str, i32)| {
+        let now = world.now();
+        let target = SendTarget::Select(SendSelector::new(pick, arg));
+        let op = world
+            .client(0)
+            .send(now, p, Message::new("T", "m"), target, SendMode::Sync)
+            .expect("a live producer");
+        wait_send(world, op).1
+    };
+    let sent = send_selected(&mut world, ("broker-b", 3)).expect("stored");
+    assert_eq!(sent.message_queue, MessageQueue::new("T", "broker-b", 3));
+    assert_stored(&mut world, &sent, 1);
+
+    world.broker("broker-a").busy_next_sends(10);
+    let busy = send_selected(&mut world, ("broker-a", 1));
+    assert!(busy.is_err(), "{busy:?}");
+    assert_eq!(sends_seen(&mut world, "broker-a"), 1, "one attempt");
+    assert_eq!(stored_count(&mut world, "broker-b", "T"), 1, "not moved");
+
+    let nowhere = send_selected(&mut world, ("broker-c", 0));
+    assert!(
+        matches!(
+            nowhere,
+            Err(SendError::Select(SelectError::OutOfRange {
+                index: 8,
+                len: 8
+            }))
+        ),
+        "{nowhere:?}"
+    );
 }

@@ -10,7 +10,9 @@ use rocketwire_core::body::{
 };
 use rocketwire_core::consumer::{ConsumerConfig, Subscription};
 use rocketwire_core::message::{Message, MessageExt};
-use rocketwire_core::producer::{ProducerConfig, QueueSelector, SendError, SendResult};
+use rocketwire_core::producer::{
+    ProducerConfig, QueueSelector, SendError, SendResult, SendSelector,
+};
 use rocketwire_core::{
     ClientConfig, ClientError, ClientIdCollision, ClientNotice, ConsumeOutcome,
     ConsumerCloseReport, ConsumerRefusal, RemotingCommand, RequestError, TransactionSendResult,
@@ -287,6 +289,18 @@ pub trait HarnessProducer {
     /// `Producer::send_to_queue`.
     fn send_to_queue(&self, message: Message, queue: MessageQueue)
         -> Result<SendResult, SendError>;
+    /// `Producer::send_with_selector`.
+    fn send_with_selector(
+        &self,
+        message: Message,
+        selector: SendSelector,
+    ) -> Result<SendResult, SendError>;
+    /// `Producer::send_batch_to_queue`.
+    fn send_batch_to_queue(
+        &self,
+        messages: Vec<Message>,
+        queue: MessageQueue,
+    ) -> Result<SendResult, SendError>;
     /// `Producer::shutdown`.
     fn shutdown(self: Box<Self>) -> Result<(), ClientError>;
 }
@@ -472,6 +486,22 @@ macro_rules! handle_impls {
             ) -> Result<SendResult, SendError> {
                 self.harness
                     .run(self.producer.send_to_queue(message, queue))
+            }
+            fn send_with_selector(
+                &self,
+                message: Message,
+                selector: rocketwire_core::producer::SendSelector,
+            ) -> Result<SendResult, SendError> {
+                self.harness
+                    .run(self.producer.send_with_selector(message, selector))
+            }
+            fn send_batch_to_queue(
+                &self,
+                messages: Vec<Message>,
+                queue: MessageQueue,
+            ) -> Result<SendResult, SendError> {
+                self.harness
+                    .run(self.producer.send_batch_to_queue(messages, queue))
             }
             fn shutdown(self: Box<Self>) -> Result<(), ClientError> {
                 let this = *self;

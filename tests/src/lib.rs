@@ -17,6 +17,7 @@ mod observe;
 mod reply;
 pub mod scenarios;
 mod seen;
+mod select;
 pub mod tls;
 mod trace;
 pub mod two_brokers;

@@ -21,6 +21,7 @@ pub use crate::consume::*;
 pub use crate::lite::*;
 pub use crate::observe::*;
 pub use crate::reply::*;
+pub use crate::select::*;
 pub use crate::trace::*;
 
 /// A topic that does not exist yet is reported as such; after a send through the template

@@ -13,6 +13,7 @@ adapter_suite!(scenarios:
     produced_message_id_carries_the_detected_ip,
     producer_batch,
     producer_auto_batch,
+    producer_selects_per_call,
     producer_ordered_by_key,
     producer_delay_level,
     producer_timer_delivery,

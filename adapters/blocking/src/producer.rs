@@ -5,7 +5,7 @@ use rocketwire_core::client::ProducerId;
 use std::time::Duration;
 
 use rocketwire_core::message::{Message, MessageExt};
-use rocketwire_core::producer::{SendError, SendResult};
+use rocketwire_core::producer::{SendError, SendResult, SendSelector};
 use rocketwire_core::{ClientError, RequestError};
 use rocketwire_driver::{block_on, SendHandle, TrySendError};
 
@@ -41,6 +41,14 @@ impl Producer {
         fn send_batch(&self, messages: Vec<Message>) -> Result<SendResult, SendError>;
         /// Sends `message` to `queue` exactly (not retried on another queue).
         fn send_to_queue(&self, message: Message, queue: MessageQueue)
+            -> Result<SendResult, SendError>;
+        /// Sends `message` to the queue `selector` picks (Java `send(msg, selector, arg)`:
+        /// the argument is given to `SendSelector::new`); not retried on another queue.
+        fn send_with_selector(&self, message: Message, selector: SendSelector)
+            -> Result<SendResult, SendError>;
+        /// Sends `messages` (one topic) as one batch to `queue` exactly (not retried on
+        /// another queue).
+        fn send_batch_to_queue(&self, messages: Vec<Message>, queue: MessageQueue)
             -> Result<SendResult, SendError>;
         /// Closes the producer: waits for its sends to end, unregisters it from the brokers.
         /// Sends through other clones then fail. Closing a producer of a client already shut

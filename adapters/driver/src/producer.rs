@@ -8,7 +8,9 @@ use std::time::Duration;
 use rocketwire_core::body::MessageQueue;
 use rocketwire_core::client::{ProducerId, SendMode, SendTarget};
 use rocketwire_core::message::{Message, MessageExt};
-use rocketwire_core::producer::{ProducerConfig, QueueSelector, SendError, SendResult};
+use rocketwire_core::producer::{
+    ProducerConfig, QueueSelector, SendError, SendResult, SendSelector,
+};
 use rocketwire_core::{ClientError, RequestError};
 use tracing::Instrument;
 
@@ -146,6 +148,36 @@ impl<R> Producer<R> {
     ) -> Result<SendResult, SendError> {
         self.submit(
             SendPayload::One(message),
+            SendTarget::Queue(queue),
+            SendMode::Sync,
+        )
+        .await
+    }
+
+    /// Sends `message` to the queue `selector` picks (Java `send(msg, selector, arg)`: the
+    /// argument is given to [`SendSelector::new`]); not retried on another queue.
+    pub async fn send_with_selector(
+        &self,
+        message: Message,
+        selector: SendSelector,
+    ) -> Result<SendResult, SendError> {
+        self.submit(
+            SendPayload::One(message),
+            SendTarget::Select(selector),
+            SendMode::Sync,
+        )
+        .await
+    }
+
+    /// Sends `messages` (one topic) as one batch to `queue` exactly (not retried on another
+    /// queue).
+    pub async fn send_batch_to_queue(
+        &self,
+        messages: Vec<Message>,
+        queue: MessageQueue,
+    ) -> Result<SendResult, SendError> {
+        self.submit(
+            SendPayload::Batch(messages),
             SendTarget::Queue(queue),
             SendMode::Sync,
         )

@@ -58,5 +58,7 @@ pub use retry::{
     classify_response, classify_transport, Attempt, SendAttempts, Step, Verdict, OUTAGE_WAIT_MAX,
     OUTAGE_WAIT_MIN, RETRY_CODES,
 };
-pub use selector::{hash_position, QueueSelector, SelectError, SelectFn, SelectorState};
+pub use selector::{
+    hash_position, QueueSelector, SelectError, SelectFn, SelectorState, SendSelector,
+};
 pub use validate::ValidationError;

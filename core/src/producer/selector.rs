@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
 use crate::body::MessageQueue;
 use crate::message::{keys, tag_hash, Message};
@@ -48,6 +49,60 @@ impl fmt::Debug for QueueSelector {
         }
     }
 }
+
+/// A selector given with one send and its argument (Java `send(msg, selector, arg)`): the
+/// function gets the topic's queues (in their deterministic order), the message and the
+/// argument, and returns the position of the queue to use. As with every selector, the send
+/// is not retried on another queue. Clones share the function.
+#[derive(Clone)]
+pub struct SendSelector(Arc<SharedSelectFn>);
+
+/// A selector function with its argument bound, shared by clones of a [`SendSelector`].
+type SharedSelectFn = dyn Fn(&[MessageQueue], &Message) -> usize + Send + Sync;
+
+impl SendSelector {
+    /// `selector` with `arg`, as Java's `MessageQueueSelector.select(mqs, msg, arg)`.
+    pub fn new<A, F>(selector: F, arg: A) -> Self
+    where
+        A: Send + Sync + 'static,
+        F: Fn(&[MessageQueue], &Message, &A) -> usize + Send + Sync + 'static,
+    {
+        Self(Arc::new(move |queues, message| {
+            selector(queues, message, &arg)
+        }))
+    }
+
+    /// The queue this selector picks for `message` among `queues`.
+    pub fn select<'q>(
+        &self,
+        queues: &'q [MessageQueue],
+        message: &Message,
+    ) -> Result<&'q MessageQueue, SelectError> {
+        let len = queues.len();
+        if len == 0 {
+            return Err(SelectError::NoQueue);
+        }
+        let index = (self.0)(queues, message);
+        queues
+            .get(index)
+            .ok_or(SelectError::OutOfRange { index, len })
+    }
+}
+
+impl fmt::Debug for SendSelector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SendSelector(..)")
+    }
+}
+
+/// The same selector: clones of one [`SendSelector::new`].
+impl PartialEq for SendSelector {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for SendSelector {}
 
 /// Why a selector found no queue.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -173,5 +228,24 @@ mod tests {
         let mut random = SelectorState::new(QueueSelector::Random);
         assert_eq!(random.select(&[], &m, &mut rng), Err(SelectError::NoQueue));
         assert!(random.select(&qs, &m, &mut rng).is_ok());
+    }
+
+    #[test]
+    fn per_send_selector_gets_its_argument() {
+        let qs = queues(4);
+        let m = Message::new("T", "x");
+        let by_arg = SendSelector::new(
+            |q: &[MessageQueue], _: &Message, arg: &u64| (*arg % q.len() as u64) as usize,
+            7u64,
+        );
+        assert_eq!(by_arg.select(&qs, &m).unwrap().queue_id, 3);
+        assert_eq!(by_arg.select(&[], &m), Err(SelectError::NoQueue));
+        let too_far = SendSelector::new(|q: &[MessageQueue], _: &Message, _: &()| q.len(), ());
+        assert_eq!(
+            too_far.select(&qs, &m),
+            Err(SelectError::OutOfRange { index: 4, len: 4 })
+        );
+        assert_eq!(by_arg.clone(), by_arg);
+        assert_ne!(by_arg, too_far);
     }
 }

@@ -246,7 +246,7 @@ impl ProducerMachine {
         let custom_selector = !matches!(self.selector.selector(), QueueSelector::RoundRobin);
         match (target, mode) {
             // A chosen queue is not retried elsewhere.
-            (SendTarget::Queue(_), _) | (_, SendMode::Oneway) => 1,
+            (SendTarget::Queue(_) | SendTarget::Select(_), _) | (_, SendMode::Oneway) => 1,
             _ if custom_selector => 1,
             (_, SendMode::Async) => self.config.async_attempts(),
             _ => self.config.sync_attempts(),
@@ -375,6 +375,9 @@ impl ProducerMachine {
             topic: send.topic.clone(),
         };
         let info = env.views.get_mut(&send.topic).ok_or_else(no_route)?;
+        if let SendTarget::Select(selector) = &send.target {
+            return Ok(selector.select(info.queues(), &send.sample)?.clone());
+        }
         if matches!(self.selector.selector(), QueueSelector::RoundRobin) {
             let last = send.attempts.last_broker();
             self.fault

@@ -15,7 +15,7 @@ use crate::codec::RemotingCommand;
 use crate::message::{Message, UniqIdGenerator};
 use crate::producer::{
     prepare_batch, prepare_held, prepare_message, AutoBatchStats, IdClock, PreparedMessage,
-    ProducerConfig, QueueSelector, SendError, TopicPublishInfo,
+    ProducerConfig, QueueSelector, SendError, SendSelector, TopicPublishInfo,
 };
 use crate::remoting::InvokeError;
 use crate::time::Rng;
@@ -39,6 +39,9 @@ pub enum SendTarget {
     Default,
     /// This queue exactly; not retried on another queue.
     Queue(MessageQueue),
+    /// The queue this selector picks (Java `send(msg, selector, arg)`); not retried on
+    /// another queue. It sees the queues as the cluster names them (namespace included).
+    Select(SendSelector),
 }
 
 /// How the caller waits for a send; only the number of attempts differs between sync and

@@ -57,7 +57,7 @@ pub(in crate::client) struct HeldSend {
 
 impl ProducerMachine {
     /// The lane `message` would wait in, or `None` when it goes alone: auto-batching off,
-    /// a oneway send, a custom selector (it chooses per message), or a message a batch
+    /// a oneway send, a selector (it chooses per message), or a message a batch
     /// cannot carry as it is (delayed or timed, to a retry topic, a reply, large enough to
     /// be compressed, or larger than a batch).
     pub(in crate::client) fn batch_lane(
@@ -79,7 +79,7 @@ impl ProducerMachine {
             {
                 None
             }
-            SendTarget::Default => return None,
+            SendTarget::Default | SendTarget::Select(_) => return None,
         };
         let timed = [
             keys::TIMER_DELAY_SEC,

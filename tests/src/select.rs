@@ -1,0 +1,108 @@
+//! Producer selection per call on the real cluster: a selector and its argument given with
+//! each send (Java `send(msg, selector, arg)`), and a batch sent to one chosen queue.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use rocketwire_core::body::MessageQueue;
+use rocketwire_core::message::Message;
+use rocketwire_core::producer::{
+    ProducerConfig, QueueSelector, SelectError, SendError, SendSelector,
+};
+
+use crate::wire::{default_broker, pull_at_least};
+use crate::{unique, Harness};
+
+/// The queue of position `order % len`, recording how many queues the selector saw.
+fn by_order(queues: &[MessageQueue], _: &Message, arg: &(usize, Arc<AtomicUsize>)) -> usize {
+    let (order, seen) = arg;
+    seen.store(queues.len(), Ordering::Relaxed);
+    order % queues.len()
+}
+
+/// Sends through a selector per call land where the selector says, with its argument; a
+/// selector pointing past the queues fails the send with a typed error; a batch sent to one
+/// queue is stored there, in order, with consecutive offsets.
+pub fn producer_selects_per_call(h: &dyn Harness) {
+    let topic = unique("rw_select");
+    let config = ProducerConfig::builder(unique("rw_pgroup"))
+        .build()
+        .expect("valid producer config");
+    let producer = h
+        .create_producer(config, QueueSelector::RoundRobin)
+        .expect("producer");
+    // Creates the topic (with the template's queue count).
+    producer
+        .send(Message::new(topic.clone(), "first"))
+        .expect("first send");
+
+    let seen = Arc::new(AtomicUsize::new(0));
+    let mut last_offset = std::collections::HashMap::new();
+    for order in 0..12usize {
+        let selector = SendSelector::new(by_order, (order, Arc::clone(&seen)));
+        let sent = producer
+            .send_with_selector(
+                Message::new(topic.clone(), format!("order {order}")),
+                selector,
+            )
+            .unwrap_or_else(|e| panic!("{:?}: selector send {order}: {e}", h.kind()));
+        let queues = seen.load(Ordering::Relaxed);
+        assert!(queues > 0, "the selector ran");
+        assert_eq!(sent.message_queue.topic, topic);
+        assert_eq!(
+            sent.message_queue.queue_id as usize,
+            order % queues,
+            "order {order} of {queues} queues"
+        );
+        let queue = sent.message_queue.queue_id;
+        if let Some(prev) = last_offset.insert(queue, sent.queue_offset) {
+            assert!(sent.queue_offset > prev, "queue {queue}: offsets grow");
+        }
+    }
+
+    let too_far = SendSelector::new(
+        |queues: &[MessageQueue], _: &Message, _: &()| queues.len(),
+        (),
+    );
+    match producer.send_with_selector(Message::new(topic.clone(), "nowhere"), too_far) {
+        Err(SendError::Select(SelectError::OutOfRange { index, len })) => assert_eq!(index, len),
+        other => panic!("{:?}: a selector past the queues: {other:?}", h.kind()),
+    }
+
+    let queues = seen.load(Ordering::Relaxed) as i32;
+    let (broker_name, addr) = default_broker(h);
+    let queue = MessageQueue::new(topic.clone(), broker_name, queues - 1);
+    let bodies: Vec<String> = (0..5).map(|i| format!("batch {i}")).collect();
+    let batch = bodies
+        .iter()
+        .map(|b| Message::new(topic.clone(), b.clone()))
+        .collect();
+    let sent = producer
+        .send_batch_to_queue(batch, queue.clone())
+        .unwrap_or_else(|e| panic!("{:?}: batch to a queue: {e}", h.kind()));
+    assert_eq!(sent.message_queue, queue);
+    let group = unique("rw_select_read");
+    let (_, pulled) = pull_at_least(
+        h,
+        &addr,
+        &group,
+        &topic,
+        queue.queue_id,
+        sent.queue_offset,
+        bodies.len(),
+    );
+    let read: Vec<String> = pulled
+        .iter()
+        .take(bodies.len())
+        .map(|m| String::from_utf8_lossy(m.body()).into_owned())
+        .collect();
+    assert_eq!(read, bodies, "the batch, in order, at its offset");
+    let offsets: Vec<i64> = pulled
+        .iter()
+        .take(bodies.len())
+        .map(|m| m.queue_offset)
+        .collect();
+    let expected: Vec<i64> = (0..5).map(|i| sent.queue_offset + i).collect();
+    assert_eq!(offsets, expected);
+    producer.shutdown().expect("producer shutdown");
+}
