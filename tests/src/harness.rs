@@ -289,6 +289,8 @@ pub trait HarnessProducer {
     /// `Producer::send_to_queue`.
     fn send_to_queue(&self, message: Message, queue: MessageQueue)
         -> Result<SendResult, SendError>;
+    /// `Producer::send_batch_split`.
+    fn send_batch_split(&self, messages: Vec<Message>) -> Vec<Result<SendResult, SendError>>;
     /// `Producer::send_with_selector`.
     fn send_with_selector(
         &self,
@@ -486,6 +488,12 @@ macro_rules! handle_impls {
             ) -> Result<SendResult, SendError> {
                 self.harness
                     .run(self.producer.send_to_queue(message, queue))
+            }
+            fn send_batch_split(
+                &self,
+                messages: Vec<Message>,
+            ) -> Vec<Result<SendResult, SendError>> {
+                self.harness.run(self.producer.send_batch_split(messages))
             }
             fn send_with_selector(
                 &self,

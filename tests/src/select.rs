@@ -1,5 +1,6 @@
 //! Producer selection per call on the real cluster: a selector and its argument given with
-//! each send (Java `send(msg, selector, arg)`), and a batch sent to one chosen queue.
+//! each send (Java `send(msg, selector, arg)`), a batch sent to one chosen queue, and a batch
+//! larger than one request split into several with a result per message.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -7,7 +8,7 @@ use std::sync::Arc;
 use rocketwire_core::body::MessageQueue;
 use rocketwire_core::message::Message;
 use rocketwire_core::producer::{
-    ProducerConfig, QueueSelector, SelectError, SendError, SendSelector,
+    ProducerConfig, QueueSelector, SelectError, SendError, SendSelector, ValidationError,
 };
 
 use crate::wire::{default_broker, pull_at_least};
@@ -104,5 +105,75 @@ pub fn producer_selects_per_call(h: &dyn Harness) {
         .collect();
     let expected: Vec<i64> = (0..5).map(|i| sent.queue_offset + i).collect();
     assert_eq!(offsets, expected);
+    producer.shutdown().expect("producer shutdown");
+}
+
+/// A batch of 40 messages of 300 bytes on a producer whose requests carry at most 4 KiB
+/// leaves as several batch requests; every message gets its own result (its own id, its own
+/// offset) and is stored exactly there. A message too large even alone fails them all.
+pub fn producer_splits_a_large_batch(h: &dyn Harness) {
+    let topic = unique("rw_split");
+    let config = ProducerConfig::builder(unique("rw_pgroup"))
+        .max_message_size(4096)
+        .build()
+        .expect("valid producer config");
+    let producer = h
+        .create_producer(config, QueueSelector::RoundRobin)
+        .expect("producer");
+    let bodies: Vec<String> = (0..40)
+        .map(|i| format!("{i:>3} {}", "x".repeat(296)))
+        .collect();
+    let batch = bodies
+        .iter()
+        .map(|b| Message::new(topic.clone(), b.clone()))
+        .collect();
+    let results = producer.send_batch_split(batch);
+    assert_eq!(results.len(), bodies.len());
+    let (_, addr) = default_broker(h);
+    let group = unique("rw_split_read");
+    let mut ids = std::collections::BTreeSet::new();
+    let mut queues = std::collections::BTreeSet::new();
+    for (i, result) in results.iter().enumerate() {
+        let sent = result
+            .as_ref()
+            .unwrap_or_else(|e| panic!("{:?}: message {i}: {e}", h.kind()));
+        assert!(!sent.msg_id.contains(','), "its own id: {}", sent.msg_id);
+        assert!(ids.insert(sent.msg_id.clone()), "ids are distinct");
+        queues.insert(sent.message_queue.queue_id);
+        let (_, pulled) = pull_at_least(
+            h,
+            &addr,
+            &group,
+            &topic,
+            sent.message_queue.queue_id,
+            sent.queue_offset,
+            1,
+        );
+        assert_eq!(
+            String::from_utf8_lossy(pulled[0].body()),
+            bodies[i],
+            "message {i} is stored at its result's offset"
+        );
+        assert_eq!(pulled[0].msg_id(), sent.msg_id, "with its id");
+    }
+    // 40 records of ~330 bytes in batches of at most 4 KiB make at least 4 requests, each
+    // to the next queue in turn; one request would have stored them all on one queue.
+    assert!(queues.len() >= 2, "all on queues {queues:?}");
+
+    let huge = vec![
+        Message::new(topic.clone(), "small"),
+        Message::new(topic.clone(), "y".repeat(5000)),
+    ];
+    let refused = producer.send_batch_split(huge);
+    assert_eq!(refused.len(), 2);
+    for result in refused {
+        assert!(
+            matches!(
+                result,
+                Err(SendError::Validation(ValidationError::BodyTooLarge { .. }))
+            ),
+            "{result:?}"
+        );
+    }
     producer.shutdown().expect("producer shutdown");
 }

@@ -14,6 +14,7 @@ adapter_suite!(scenarios:
     producer_batch,
     producer_auto_batch,
     producer_selects_per_call,
+    producer_splits_a_large_batch,
     producer_ordered_by_key,
     producer_delay_level,
     producer_timer_delivery,

@@ -42,6 +42,11 @@ impl Producer {
         /// Sends `message` to `queue` exactly (not retried on another queue).
         fn send_to_queue(&self, message: Message, queue: MessageQueue)
             -> Result<SendResult, SendError>;
+        /// Sends `messages` (one topic) as batches that each fit the producer's
+        /// `max_message_size`, all at once; one result per message, in order (its own id and
+        /// offset, or its batch's error). A message too large to travel even alone fails
+        /// every message, and nothing is sent.
+        fn send_batch_split(&self, messages: Vec<Message>) -> Vec<Result<SendResult, SendError>>;
         /// Sends `message` to the queue `selector` picks (Java `send(msg, selector, arg)`:
         /// the argument is given to `SendSelector::new`); not retried on another queue.
         fn send_with_selector(&self, message: Message, selector: SendSelector)

@@ -5,11 +5,13 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future;
+
 use rocketwire_core::body::MessageQueue;
 use rocketwire_core::client::{ProducerId, SendMode, SendTarget};
 use rocketwire_core::message::{Message, MessageExt};
 use rocketwire_core::producer::{
-    ProducerConfig, QueueSelector, SendError, SendResult, SendSelector,
+    split_batch, ProducerConfig, QueueSelector, SendError, SendResult, SendSelector,
 };
 use rocketwire_core::{ClientError, RequestError};
 use tracing::Instrument;
@@ -50,6 +52,8 @@ fn try_send_command(
 pub struct Producer<R> {
     client: Client<R>,
     id: ProducerId,
+    /// The producer's `max_message_size`: the most one batch request may carry.
+    max_batch_bytes: usize,
     _close: Arc<CloseOnDrop>,
 }
 
@@ -58,6 +62,7 @@ impl<R> Clone for Producer<R> {
         Self {
             client: self.client.clone(),
             id: self.id,
+            max_batch_bytes: self.max_batch_bytes,
             _close: self._close.clone(),
         }
     }
@@ -70,11 +75,12 @@ impl<R> fmt::Debug for Producer<R> {
 }
 
 impl<R> Producer<R> {
-    pub(crate) fn new(client: Client<R>, id: ProducerId) -> Self {
+    pub(crate) fn new(client: Client<R>, id: ProducerId, max_batch_bytes: usize) -> Self {
         let close = client.close_on_drop(move || Command::close_producer(id).0);
         Self {
             client,
             id,
+            max_batch_bytes,
             _close: Arc::new(close),
         }
     }
@@ -130,7 +136,9 @@ impl<R> Producer<R> {
         handle.await
     }
 
-    /// Sends `messages` (one topic) as one batch.
+    /// Sends `messages` (one topic) as one batch request: one result for the batch. A batch
+    /// larger than the producer's `max_message_size` is refused;
+    /// [`Producer::send_batch_split`] sends it as several, with a result per message.
     pub async fn send_batch(&self, messages: Vec<Message>) -> Result<SendResult, SendError> {
         self.submit(
             SendPayload::Batch(messages),
@@ -152,6 +160,34 @@ impl<R> Producer<R> {
             SendMode::Sync,
         )
         .await
+    }
+
+    /// Sends `messages` (one topic) as batches that each fit the producer's
+    /// `max_message_size` (Java's `ListSplitter` idea, with exact record sizes), all at once;
+    /// each batch is an ordinary batch send (retries, fault isolation). Returns one result
+    /// per message, in order: its own message id and offset, or its batch's error. A message
+    /// too large to travel even alone fails every message, and nothing is sent.
+    pub async fn send_batch_split(
+        &self,
+        messages: Vec<Message>,
+    ) -> Vec<Result<SendResult, SendError>> {
+        let count = messages.len();
+        let parts = match split_batch(messages, self.max_batch_bytes) {
+            Ok(parts) => parts,
+            Err(e) => return vec![Err(SendError::Validation(e)); count],
+        };
+        let sends = parts.into_iter().map(|part| {
+            let len = part.len();
+            async move { (len, self.send_batch(part).await) }
+        });
+        let mut results = Vec::with_capacity(count);
+        for (len, result) in future::join_all(sends).await {
+            match result {
+                Ok(sent) => results.extend(per_message(&sent, len)),
+                Err(e) => results.extend(std::iter::repeat_n(Err(e), len)),
+            }
+        }
+        results
     }
 
     /// Sends `message` to the queue `selector` picks (Java `send(msg, selector, arg)`: the
@@ -289,9 +325,22 @@ impl<R> Client<R> {
         config: ProducerConfig,
         selector: QueueSelector,
     ) -> Result<Producer<R>, ClientError> {
+        let max_batch_bytes = config.max_message_size;
         let (command, rx) = Command::create_producer(config, selector);
         self.send(command).await?;
         let id = reply_result(rx.await)?;
-        Ok(Producer::new(self.clone(), id))
+        Ok(Producer::new(self.clone(), id, max_batch_bytes))
     }
+}
+
+/// The result of each of the `len` messages of a batch stored as `sent`: their ids are its
+/// comma-joined `msg_id` (all the batch's id when the broker named the batch instead).
+fn per_message(sent: &SendResult, len: usize) -> Vec<Result<SendResult, SendError>> {
+    let ids: Vec<String> = sent.msg_id.split(',').map(str::to_owned).collect();
+    let ids = if ids.len() == len {
+        ids
+    } else {
+        vec![sent.msg_id.clone(); len]
+    };
+    sent.split_batch(&ids).into_iter().map(Ok).collect()
 }
