@@ -243,9 +243,13 @@ pub struct ConsumeArgs {
     /// Consumer group.
     #[arg(short, long)]
     pub group: String,
-    /// Tag expression (`*`, `TagA || TagB`).
+    /// Tag expression (`*`, `TagA || TagB`), or with `--sql` a SQL92 expression over
+    /// message properties (`a > 5 AND TAGS = 'x'`).
     #[arg(long, default_value = "*")]
     pub expression: String,
+    /// `--expression` is SQL92 (the broker needs `enablePropertyFilter`).
+    #[arg(long, requires = "expression")]
+    pub sql: bool,
     /// Exit after this many messages.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,

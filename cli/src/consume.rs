@@ -188,8 +188,12 @@ impl Tally {
 /// back, so the group gets it again. The handler waits for its batch's outcome, so a slow
 /// stdout slows consumption down instead of growing a queue.
 pub fn run<B: Backend>(client: &mut B, args: &ConsumeArgs) -> Result<Summary, CliError> {
-    let subscription = Subscription::tag(args.topic.clone(), &args.expression)
-        .map_err(|e| CliError(format!("bad expression: {e}")))?;
+    let subscription = if args.sql {
+        Subscription::sql92(args.topic.clone(), &args.expression)
+    } else {
+        Subscription::tag(args.topic.clone(), &args.expression)
+    }
+    .map_err(|e| CliError(format!("bad expression: {e}")))?;
     let (tx, rx) = mpsc::channel::<Wake>();
     watch_ctrl_c(tx.clone());
     let limit = args.count.unwrap_or(u64::MAX);

@@ -212,3 +212,32 @@ fn consume_offsets_kcat_style() {
         "--exit needs --offset"
     );
 }
+
+#[test]
+fn consume_sql_reads_the_expression_as_sql92() {
+    let cli = parse(&[
+        "consume",
+        "-t",
+        "T",
+        "-g",
+        "G",
+        "--sql",
+        "--expression",
+        "a > 5 AND TAGS = 'x'",
+    ])
+    .expect("parses");
+    let CliCommand::Consume(args) = cli.command else {
+        panic!("consume");
+    };
+    assert!(args.sql);
+    assert_eq!(args.expression, "a > 5 AND TAGS = 'x'");
+    let tags = parse(&["consume", "-t", "T", "-g", "G", "--expression", "A || B"]).expect("parses");
+    let CliCommand::Consume(args) = tags.command else {
+        panic!("consume");
+    };
+    assert!(!args.sql, "tags by default");
+    assert!(
+        parse(&["consume", "-t", "T", "-g", "G", "--sql"]).is_err(),
+        "--sql without an expression"
+    );
+}

@@ -97,6 +97,77 @@ fn produce_then_route_on_every_runtime() {
     }
 }
 
+/// `consume --sql`: the expression goes to the broker as SQL92 (the test broker evaluates
+/// it without message properties, so the expression does not use them; see the cluster
+/// suite's filter scenarios): one every message passes reads them all.
+#[test]
+#[ignore = "needs a cluster: cargo xtask test"]
+fn consume_with_a_sql92_expression() {
+    let namesrv = cluster_namesrv();
+    let topic = unique("rw_cli_sql");
+    let group = unique("rw_cli_group");
+    let out = rocketwire_on(
+        "tokio",
+        &namesrv,
+        &["produce", "-t", &topic, "--count", "4", "--size", "16"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    retry_until_success(
+        &["--namesrv", &namesrv, "route", "-t", &topic],
+        &format!("no route for {topic}"),
+    );
+    let out = rocketwire_on(
+        "tokio",
+        &namesrv,
+        &[
+            "consume",
+            "-t",
+            &topic,
+            "-g",
+            &group,
+            "--count",
+            "4",
+            "--from",
+            "first",
+            "--json",
+            "--sql",
+            "--expression",
+            "TRUE OR a IS NULL",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().count(),
+        4,
+        "{stderr}"
+    );
+    let bad = rocketwire_on(
+        "tokio",
+        &namesrv,
+        &[
+            "consume",
+            "-t",
+            &topic,
+            "-g",
+            &group,
+            "--sql",
+            "--expression",
+            " ",
+        ],
+    );
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("bad expression"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}
+
 #[test]
 #[ignore = "needs a cluster: cargo xtask test"]
 fn produce_then_consume_json_on_every_runtime() {

@@ -243,6 +243,8 @@ pub trait HarnessConsumer {
 pub trait HarnessLiteConsumer {
     /// `LitePullConsumer::subscribe`.
     fn subscribe(&mut self, topic: &str, expression: &str) -> Result<(), LitePullError>;
+    /// `LitePullConsumer::subscribe_with`.
+    fn subscribe_with(&mut self, subscription: Subscription) -> Result<(), LitePullError>;
     /// `LitePullConsumer::unsubscribe`.
     fn unsubscribe(&mut self, topic: &str) -> Result<(), LitePullError>;
     /// `LitePullConsumer::assign`.
@@ -351,6 +353,9 @@ macro_rules! handle_impls {
         impl HarnessLiteConsumer for $lite<'_> {
             fn subscribe(&mut self, topic: &str, expression: &str) -> Result<(), LitePullError> {
                 self.harness.run(self.consumer.subscribe(topic, expression))
+            }
+            fn subscribe_with(&mut self, subscription: Subscription) -> Result<(), LitePullError> {
+                self.harness.run(self.consumer.subscribe_with(subscription))
             }
             fn unsubscribe(&mut self, topic: &str) -> Result<(), LitePullError> {
                 self.harness.run(self.consumer.unsubscribe(topic))

@@ -9,6 +9,7 @@ pub mod acl;
 mod admin;
 mod batching;
 mod consume;
+mod filter;
 pub mod flow;
 pub mod harness;
 mod lite;

@@ -18,6 +18,7 @@ use crate::{unique, Harness};
 pub use crate::admin::*;
 pub use crate::batching::*;
 pub use crate::consume::*;
+pub use crate::filter::*;
 pub use crate::lite::*;
 pub use crate::observe::*;
 pub use crate::reply::*;

@@ -21,6 +21,8 @@ adapter_suite!(scenarios:
     producer_compression_round_trip,
     consume_concurrently,
     consume_tag_expression,
+    consume_sql92_filter,
+    lite_pull_filters_by_tag_and_sql92,
     metrics_of_sends_and_consumption,
     client_events_tell_connections_and_routes,
     admin_topics_offsets_and_queries,

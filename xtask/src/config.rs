@@ -72,6 +72,8 @@ pub(crate) fn broker_toml(
     kv(&mut s, "authConfigPath", &toml_str(&dir.join("auth")));
     kv(&mut s, "autoCreateTopicEnable", "true");
     kv(&mut s, "autoCreateSubscriptionGroup", "true");
+    // SQL92 subscriptions (filters over message properties) for the filter tests.
+    kv(&mut s, "enablePropertyFilter", "true");
     if let Some(user) = &opts.auth {
         // ACL 2.0: every request is authenticated; `user` is the initial super user.
         kv(&mut s, "authenticationEnabled", "true");

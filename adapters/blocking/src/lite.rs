@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rocketwire_core::body::MessageQueue;
-use rocketwire_core::consumer::ConsumerConfig;
+use rocketwire_core::consumer::{ConsumerConfig, Subscription};
 use rocketwire_core::message::MessageExt;
 use rocketwire_core::{ConsumerCloseReport, ConsumerId};
 use rocketwire_driver::{LitePullError, LitePullOptions};
@@ -52,6 +52,11 @@ impl LitePullConsumer {
         /// group. Called again, it adds a topic (or changes the expression of one) on the
         /// running consumer.
         fn subscribe(&mut self, topic: &str, expression: &str) -> Result<(), LitePullError>;
+        /// [`LitePullConsumer::subscribe`] with any filter: a tag expression
+        /// (`Subscription::tag`) or SQL92 over message properties (`Subscription::sql92`,
+        /// which needs a broker with `enablePropertyFilter`), as Java's
+        /// `subscribe(topic, MessageSelector)`.
+        fn subscribe_with(&mut self, subscription: Subscription) -> Result<(), LitePullError>;
         /// Drops `topic`: its queues are released (their offsets committed) and nothing more of
         /// it is polled.
         fn unsubscribe(&mut self, topic: &str) -> Result<(), LitePullError>;

@@ -391,14 +391,11 @@ impl LiteState {
     /// adding it to the running consumer. Fails after `assign`.
     pub(crate) fn subscription(
         &self,
-        topic: &str,
-        expression: &str,
+        subscription: Subscription,
     ) -> Result<Subscribe, LitePullError> {
         if self.mode == Some(LiteMode::Assign) {
             return Err(LitePullError::MixedModes);
         }
-        let subscription = Subscription::tag(topic, expression)
-            .map_err(|e| LitePullError::Subscription(e.to_string()))?;
         Ok(match self.id {
             Some(consumer) => Subscribe::Add(Command::subscribe(consumer, subscription)),
             None => Subscribe::Start(subscription),
@@ -655,7 +652,20 @@ impl<R: crate::Runtime> LitePullConsumer<R> {
     /// rebalanced within the group. Called again, it adds a topic (or changes the expression
     /// of one) on the running consumer.
     pub async fn subscribe(&mut self, topic: &str, expression: &str) -> Result<(), LitePullError> {
-        match self.state.subscription(topic, expression)? {
+        let subscription = Subscription::tag(topic, expression)
+            .map_err(|e| LitePullError::Subscription(e.to_string()))?;
+        self.subscribe_with(subscription).await
+    }
+
+    /// [`LitePullConsumer::subscribe`] with any filter: a tag expression
+    /// ([`Subscription::tag`]) or SQL92 over message properties ([`Subscription::sql92`],
+    /// which needs a broker with `enablePropertyFilter`), as Java's
+    /// `subscribe(topic, MessageSelector)`.
+    pub async fn subscribe_with(
+        &mut self,
+        subscription: Subscription,
+    ) -> Result<(), LitePullError> {
+        match self.state.subscription(subscription)? {
             Subscribe::Start(sub) => {
                 self.start(vec![sub]).await?;
                 self.state.set_mode(LiteMode::Subscribe);
