@@ -27,7 +27,8 @@ use crate::header::{
     self, CreateTopicRequestHeader, GetConsumeStatsRequestHeader,
     GetConsumerConnectionListRequestHeader, GetConsumerRunningInfoRequestHeader,
     GetMaxOffsetRequestHeader, GetMinOffsetRequestHeader, HeaderError, OffsetResponseHeader,
-    QueryMessageRequestHeader, SearchOffsetRequestHeader, ViewMessageRequestHeader, DEFAULT_TOPIC,
+    QueryConsumerOffsetRequestHeader, QueryMessageRequestHeader, SearchOffsetRequestHeader,
+    ViewMessageRequestHeader, DEFAULT_TOPIC,
 };
 use crate::message::{decode_messages, MessageError, MessageExt, OffsetMessageId};
 
@@ -173,6 +174,29 @@ pub fn search_offset(queue: &MessageQueue, timestamp_ms: i64) -> RemotingCommand
 pub fn read_offset(response: &RemotingCommand) -> Result<i64, AdminError> {
     let header: OffsetResponseHeader = header::read(check(response)?)?;
     Ok(header.offset)
+}
+
+/// QUERY_CONSUMER_OFFSET of `group` on `queue` (to its broker): the offset the group stored.
+pub fn consumer_offset(group: &str, queue: &MessageQueue) -> RemotingCommand {
+    header::request(
+        RequestCode::QueryConsumerOffset,
+        &QueryConsumerOffsetRequestHeader {
+            consumer_group: group.to_owned(),
+            topic: queue.topic.clone(),
+            queue_id: queue.queue_id,
+            set_zero_if_not_found: Some(false),
+            broker_name: Some(queue.broker_name.clone()),
+        },
+    )
+}
+
+/// The offset of a QUERY_CONSUMER_OFFSET answer: `None` when the group stored none there
+/// (QUERY_NOT_FOUND).
+pub fn read_consumer_offset(response: &RemotingCommand) -> Result<Option<i64>, AdminError> {
+    if response.response_code() == ResponseCode::QueryNotFound {
+        return Ok(None);
+    }
+    read_offset(response).map(Some)
 }
 
 /// GET_CONSUME_STATS of `group` (on `topic` only, when given), to one broker.

@@ -253,6 +253,16 @@ pub trait HarnessLiteConsumer {
     fn poll(&mut self, timeout: Duration) -> Result<Vec<MessageExt>, LitePullError>;
     /// `LitePullConsumer::seek`.
     fn seek(&mut self, queue: &MessageQueue, offset: i64) -> Result<(), LitePullError>;
+    /// `LitePullConsumer::seek_to_begin`.
+    fn seek_to_begin(&mut self, queue: &MessageQueue) -> Result<(), LitePullError>;
+    /// `LitePullConsumer::seek_to_end`.
+    fn seek_to_end(&mut self, queue: &MessageQueue) -> Result<(), LitePullError>;
+    /// `LitePullConsumer::offset_for_timestamp`.
+    fn offset_for_timestamp(&self, queue: &MessageQueue, ts: i64) -> Result<i64, LitePullError>;
+    /// `LitePullConsumer::committed`.
+    fn committed(&self, queue: &MessageQueue) -> Result<Option<i64>, LitePullError>;
+    /// `LitePullConsumer::fetch_message_queues`.
+    fn fetch_message_queues(&self, topic: &str) -> Result<Vec<MessageQueue>, LitePullError>;
     /// `LitePullConsumer::commit`.
     fn commit(&mut self) -> Result<(), LitePullError>;
     /// `LitePullConsumer::pause`.
@@ -356,6 +366,29 @@ macro_rules! handle_impls {
             }
             fn subscribe_with(&mut self, subscription: Subscription) -> Result<(), LitePullError> {
                 self.harness.run(self.consumer.subscribe_with(subscription))
+            }
+            fn seek_to_begin(&mut self, queue: &MessageQueue) -> Result<(), LitePullError> {
+                self.harness.run(self.consumer.seek_to_begin(queue))
+            }
+            fn seek_to_end(&mut self, queue: &MessageQueue) -> Result<(), LitePullError> {
+                self.harness.run(self.consumer.seek_to_end(queue))
+            }
+            fn offset_for_timestamp(
+                &self,
+                queue: &MessageQueue,
+                ts: i64,
+            ) -> Result<i64, LitePullError> {
+                self.harness
+                    .run(self.consumer.offset_for_timestamp(queue, ts))
+            }
+            fn committed(&self, queue: &MessageQueue) -> Result<Option<i64>, LitePullError> {
+                self.harness.run(self.consumer.committed(queue))
+            }
+            fn fetch_message_queues(
+                &self,
+                topic: &str,
+            ) -> Result<Vec<MessageQueue>, LitePullError> {
+                self.harness.run(self.consumer.fetch_message_queues(topic))
             }
             fn unsubscribe(&mut self, topic: &str) -> Result<(), LitePullError> {
                 self.harness.run(self.consumer.unsubscribe(topic))

@@ -13,6 +13,7 @@ mod filter;
 pub mod flow;
 pub mod harness;
 mod lite;
+mod lite_positions;
 pub mod nat;
 mod observe;
 mod reply;

@@ -3,13 +3,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+use rocketwire_core::admin;
 use rocketwire_core::body::{ConsumeFromWhere, MessageQueue, TopicRouteData};
-use rocketwire_core::codec::RequestCode;
 use rocketwire_core::consumer::ConsumerConfig;
-use rocketwire_core::header::{self, QueryConsumerOffsetRequestHeader};
 use rocketwire_core::message::{Message, MessageExt};
 use rocketwire_core::producer::{ProducerConfig, QueueSelector, SendStatus};
-use rocketwire_core::ResponseCode;
 use rocketwire_tokio::LitePullOptions;
 
 use crate::harness::{HarnessLiteConsumer, HarnessProducer};
@@ -89,29 +87,12 @@ fn broker_offset(
         .and_then(|b| b.broker_addrs.get(&0))
         .expect("master of the queue's broker")
         .clone();
-    let request = header::request(
-        RequestCode::QueryConsumerOffset,
-        &QueryConsumerOffsetRequestHeader {
-            consumer_group: group.to_owned(),
-            topic: queue.topic.clone(),
-            queue_id: queue.queue_id,
-            set_zero_if_not_found: Some(false),
-            broker_name: Some(queue.broker_name.clone()),
-        },
-    );
     let response = h
-        .invoke(&addr, request, wire::TIMEOUT)
+        .invoke(&addr, admin::consumer_offset(group, queue), wire::TIMEOUT)
         .expect("query offset");
-    assert_eq!(
-        response.response_code(),
-        ResponseCode::Success,
-        "offset of {queue}: {:?}",
-        response.remark
-    );
-    response
-        .field("offset")
-        .and_then(|o| o.parse().ok())
-        .expect("an offset field")
+    admin::read_consumer_offset(&response)
+        .unwrap_or_else(|e| panic!("offset of {queue}: {e}"))
+        .unwrap_or_else(|| panic!("offset of {queue}: none stored"))
 }
 
 /// Produce 10 to a fresh topic, assign its queues to a lite pull consumer (manual commit) and

@@ -20,6 +20,7 @@ pub use crate::batching::*;
 pub use crate::consume::*;
 pub use crate::filter::*;
 pub use crate::lite::*;
+pub use crate::lite_positions::*;
 pub use crate::observe::*;
 pub use crate::reply::*;
 pub use crate::select::*;

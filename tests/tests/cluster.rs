@@ -42,5 +42,6 @@ adapter_suite!(scenarios:
     consume_subscribe_and_unsubscribe_while_running,
     transactional_producer,
     lite_pull_with_seek_and_commit,
+    lite_pull_positions,
     lite_pull_subscribe_more_and_unsubscribe,
 );

@@ -70,6 +70,19 @@ impl LitePullConsumer {
         /// Moves `queue`'s position to `offset`: what was buffered of it is dropped, the next
         /// messages polled from it start there, and the committed offset follows.
         fn seek(&mut self, queue: &MessageQueue, offset: i64) -> Result<(), LitePullError>;
+        /// Moves `queue`'s position to the first offset the broker still stores.
+        fn seek_to_begin(&mut self, queue: &MessageQueue) -> Result<(), LitePullError>;
+        /// Moves `queue`'s position to its end: only messages stored from now on are polled.
+        fn seek_to_end(&mut self, queue: &MessageQueue) -> Result<(), LitePullError>;
+        /// The first offset of `queue` stored at or after `timestamp_ms` (the queue's end when
+        /// none is).
+        fn offset_for_timestamp(&self, queue: &MessageQueue, timestamp_ms: i64)
+            -> Result<i64, LitePullError>;
+        /// The offset committed for `queue`: this consumer's own once it committed the
+        /// queue, else the group's offset the broker stores; `None` when there is none.
+        fn committed(&self, queue: &MessageQueue) -> Result<Option<i64>, LitePullError>;
+        /// Every queue of `topic` a consumer can read, for `assign`.
+        fn fetch_message_queues(&self, topic: &str) -> Result<Vec<MessageQueue>, LitePullError>;
         /// Commits now and waits until the brokers answered: without auto-commit, first
         /// settles every message `poll` returned.
         fn commit(&mut self) -> Result<(), LitePullError>;

@@ -218,6 +218,19 @@ impl<R> Admin<R> {
             .await
     }
 
+    /// The offset `group` stored for `queue` on its broker; `None` when it stored none.
+    pub async fn consumer_offset(
+        &self,
+        group: &str,
+        queue: &MessageQueue,
+    ) -> Result<Option<i64>, ClientError> {
+        let queue = self.queue(queue);
+        let addr = self.broker_of(&queue).await?;
+        let command = admin::consumer_offset(&self.ns(group), &queue);
+        let response = self.invoke(&addr, command).await?;
+        admin::read_consumer_offset(&response).map_err(ClientError::from)
+    }
+
     /// Every readable queue of `topic` with its min and max offset.
     pub async fn topic_offsets(&self, topic: &str) -> Result<Vec<QueueOffsets>, ClientError> {
         let topic = self.ns(topic);

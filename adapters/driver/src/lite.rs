@@ -32,6 +32,8 @@ use rocketwire_core::{
 };
 
 use crate::client::Client;
+
+mod positions;
 use crate::consumer::ConsumerEvent;
 use crate::shell::{reply_result, Command, ConsumerState, ReplyReceiver};
 
@@ -156,6 +158,9 @@ pub struct LiteBuffer {
     ready: VecDeque<Buffered>,
     /// Without auto-commit: deliveries returned by `poll`, acked at the next commit.
     polled: Vec<(DeliveryId, MessageQueue)>,
+    /// Queues sought and how many of their `Seeked` events are still to come: until then,
+    /// their deliveries are from before the seek (the core gave them up) and are dropped.
+    seeking: BTreeMap<MessageQueue, usize>,
     paused: BTreeSet<MessageQueue>,
     /// The shell dropped the consumer's sender (closed or client shut down).
     ended: bool,
@@ -172,6 +177,7 @@ impl LiteBuffer {
             auto_commit: options.auto_commit,
             ready: VecDeque::new(),
             polled: Vec::new(),
+            seeking: BTreeMap::new(),
             paused: BTreeSet::new(),
             ended: false,
         }
@@ -180,6 +186,8 @@ impl LiteBuffer {
     /// Takes in one event of the consumer.
     pub fn absorb(&mut self, event: ConsumerEvent) {
         match event {
+            // Stale: the core gave it up when it moved the queue.
+            ConsumerEvent::Deliver { queue, .. } if self.seeking.contains_key(&queue) => {}
             ConsumerEvent::Deliver {
                 delivery,
                 queue,
@@ -193,6 +201,12 @@ impl LiteBuffer {
                 // The shell already settled these deliveries.
                 self.ready.retain(|b| b.queue != queue);
                 self.polled.retain(|(_, q)| *q != queue);
+                if let Some(left) = self.seeking.get_mut(&queue) {
+                    *left -= 1;
+                    if *left == 0 {
+                        self.seeking.remove(&queue);
+                    }
+                }
             }
             _ => {}
         }
@@ -253,6 +267,13 @@ impl LiteBuffer {
     /// The deliveries polled and not yet committed (empty with auto-commit).
     pub fn take_uncommitted(&mut self) -> Vec<DeliveryId> {
         self.polled.drain(..).map(|(d, _)| d).collect()
+    }
+
+    /// The core moved `queue` (its `Seeked` event is on its way): what is held of it, and
+    /// what arrives of it before that event, is from before the seek and is dropped.
+    pub fn seek_started(&mut self, queue: &MessageQueue) {
+        self.ready.retain(|b| b.queue != *queue);
+        *self.seeking.entry(queue.clone()).or_insert(0) += 1;
     }
 
     /// Marks queues paused: `take` skips them.
@@ -477,18 +498,26 @@ impl LiteState {
         }
     }
 
-    /// The command moving `queue` to `offset`.
+    /// The command moving `queue` to `offset`, and its reply.
     pub(crate) fn seek_command(
         &self,
         queue: &MessageQueue,
         offset: i64,
-    ) -> Result<Command, LitePullError> {
+    ) -> Result<(Command, ReplyReceiver<()>), LitePullError> {
         let id = self.started()?;
-        Ok(Command::Seek {
+        let (reply, rx) = oneshot::channel();
+        let command = Command::Seek {
             consumer: id,
             queue: queue.clone(),
             offset,
-        })
+            reply,
+        };
+        Ok((command, rx))
+    }
+
+    /// The core moved `queue`: see [`LiteBuffer::seek_started`].
+    pub(crate) fn seek_started(&mut self, queue: &MessageQueue) {
+        self.buffer.seek_started(queue);
     }
 
     /// The command committing now, settling first (without auto-commit) what `poll` returned.
@@ -732,9 +761,13 @@ impl<R: crate::Runtime> LitePullConsumer<R> {
     /// Moves `queue`'s position to `offset`: what was buffered of it is dropped, the next
     /// messages polled from it start there, and the committed offset follows (also
     /// backwards).
+    /// Messages of the queue that arrived before the seek are never returned after it. Fails
+    /// (and changes nothing) when the queue is not held or `offset` is negative.
     pub async fn seek(&mut self, queue: &MessageQueue, offset: i64) -> Result<(), LitePullError> {
-        let command = self.state.seek_command(queue, offset)?;
+        let (command, rx) = self.state.seek_command(queue, offset)?;
         self.client.send(command).await?;
+        reply_result(rx.await)?;
+        self.state.seek_started(queue);
         Ok(())
     }
 
@@ -903,6 +936,25 @@ pub(crate) mod tests {
         let (m, _) = b.take();
         assert_eq!(offsets(&m), vec![(1, 0), (0, 0)]);
         assert_eq!(b.take_uncommitted(), vec![DeliveryId(3), DeliveryId(4)]);
+    }
+
+    /// A seek the core applied: deliveries of the queue already held, and those still on
+    /// their way before its `Seeked` event, never reach `poll`; two seeks wait for two events.
+    #[test]
+    fn deliveries_between_a_seek_and_its_event_are_dropped() {
+        let mut b = LiteBuffer::new(&LitePullOptions::default());
+        b.absorb(delivery(1, 0, &[5]));
+        b.absorb(delivery(2, 1, &[0]));
+        b.seek_started(&mq(0));
+        b.seek_started(&mq(0));
+        b.absorb(delivery(3, 0, &[6]));
+        b.absorb(ConsumerEvent::Seeked { queue: mq(0) });
+        b.absorb(delivery(4, 0, &[0]));
+        b.absorb(ConsumerEvent::Seeked { queue: mq(0) });
+        b.absorb(delivery(5, 0, &[1]));
+        let (m, acks) = b.take();
+        assert_eq!(offsets(&m), vec![(1, 0), (0, 1)]);
+        assert_eq!(acks, vec![DeliveryId(2), DeliveryId(5)]);
     }
 
     #[test]

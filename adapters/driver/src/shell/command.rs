@@ -172,6 +172,9 @@ pub enum Command {
         queue: MessageQueue,
         /// The new position.
         offset: i64,
+        /// `Ok` once the core moved the queue (its `Seeked` event is then on its way), or
+        /// why it refused.
+        reply: Reply<()>,
     },
     /// [`ClientCore::answer_consume_directly`]: a handler ran a CONSUME_MESSAGE_DIRECTLY.
     AnswerConsumeDirectly {
@@ -635,10 +638,10 @@ pub(super) fn refuse_after_shutdown(
         | Command::EndLocalTransaction { .. }
         | Command::AnswerCheck { .. }
         | Command::AnswerConsumeDirectly { .. }) => return Some(command),
+        Command::Seek { reply, .. } => refuse_shut_down(reply),
         Command::Subscribe { .. }
         | Command::Unsubscribe { .. }
         | Command::Assign { .. }
-        | Command::Seek { .. }
         | Command::Pause { .. }
         | Command::Resume { .. } => {}
         Command::NextRequest { reply } => drop(reply.send(None)),

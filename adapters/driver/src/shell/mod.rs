@@ -399,7 +399,11 @@ impl Shell {
                 consumer,
                 queue,
                 offset,
-            } => misused(self.core.seek(now, consumer, &queue, offset)),
+                reply,
+            } => {
+                let result = self.core.seek(now, consumer, &queue, offset);
+                let _ = reply.send(result.map_err(ClientError::from));
+            }
             Command::AnswerConsumeDirectly {
                 token,
                 outcome,
