@@ -8,16 +8,14 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use futures::stream::{FuturesUnordered, StreamExt};
-use rocketwire_core::body::ConsumeFromWhere;
-use rocketwire_core::consumer::ConsumerConfig;
 use rocketwire_core::message::MessageExt;
 use rocketwire_core::producer::SendStatus;
-use rocketwire_core::ConsumeOutcome;
-use rocketwire_driver::{CurrentRuntime, PushConsumerOptions};
+use rocketwire_driver::CurrentRuntime;
 
 use crate::adapter::{self, Adapter, Case, CaseOutput, Target};
 use crate::measure;
 use crate::report::DrainResult;
+use crate::setup;
 
 /// Messages per batch when filling the topic.
 const FILL_BATCH: u64 = 32;
@@ -69,16 +67,9 @@ pub(crate) fn prepare(target: &Target, topic: &str, count: u64) -> Result<u64, S
             .shutdown()
             .await
             .map_err(|e| format!("producer shutdown: {e}"))?;
-        let give_up = Instant::now() + Duration::from_secs(30);
-        while client.query_route(topic).await.is_err() {
-            if Instant::now() > give_up {
-                return Err(format!("no route for {topic} after filling it"));
-            }
-            client
-                .runtime()
-                .timer(Instant::now() + Duration::from_millis(200))
-                .await;
-        }
+        setup::await_route(&client, topic)
+            .await
+            .map_err(|e| format!("{e} after filling it"))?;
         client
             .shutdown(Duration::from_secs(5))
             .await
@@ -184,14 +175,6 @@ impl Clocks {
     }
 }
 
-fn consumer_config(adapter: Adapter) -> ConsumerConfig {
-    ConsumerConfig {
-        group: adapter::unique(&format!("rw_bench_drain_{}", adapter.name())),
-        consume_from_where: ConsumeFromWhere::FirstOffset,
-        ..ConsumerConfig::default()
-    }
-}
-
 impl Case for DrainCase {
     type Output = DrainResult;
 
@@ -221,31 +204,16 @@ async fn run_async<R: CurrentRuntime>(
     let progress = Progress::new(case.messages);
     let seen = progress.clone();
     let clocks = Clocks::start();
-    let consumer = client
-        .create_push_consumer_with(
-            consumer_config(adapter),
-            adapter::subscriptions(&case.topic)?,
-            PushConsumerOptions::default(),
-            move |messages: Vec<MessageExt>| {
-                seen.add(&messages);
-                std::future::ready(ConsumeOutcome::Success)
-            },
-        )
-        .await
-        .map_err(|e| format!("create push consumer: {e}"))?;
+    let consumer = setup::start_push_consumer(&client, "drain", adapter, &case.topic, move |m| {
+        seen.add(m);
+    })
+    .await?;
     let give_up = clocks.started + case.timeout;
     while !progress.finished() && Instant::now() < give_up {
         client.runtime().timer(Instant::now() + POLL).await;
     }
     let result = clocks.result(adapter, &progress);
-    consumer
-        .shutdown(CLOSE_DRAIN)
-        .await
-        .map_err(|e| format!("consumer shutdown: {e}"))?;
-    client
-        .shutdown(Duration::from_secs(5))
-        .await
-        .map_err(|e| format!("client shutdown: {e}"))?;
+    setup::close(client, consumer, CLOSE_DRAIN).await?;
     result
 }
 
@@ -254,27 +222,15 @@ fn run_blocking(case: &DrainCase) -> Result<DrainResult, String> {
     let progress = Progress::new(case.messages);
     let seen = progress.clone();
     let clocks = Clocks::start();
-    let consumer = client
-        .create_push_consumer(
-            consumer_config(Adapter::Blocking),
-            adapter::subscriptions(&case.topic)?,
-            move |messages: &[MessageExt]| {
-                seen.add(messages);
-                ConsumeOutcome::Success
-            },
-        )
-        .map_err(|e| format!("create push consumer: {e}"))?;
+    let consumer = setup::start_push_consumer_blocking(&client, "drain", &case.topic, move |m| {
+        seen.add(m);
+    })?;
     let give_up = clocks.started + case.timeout;
     while !progress.finished() && Instant::now() < give_up {
         std::thread::sleep(POLL);
     }
     let result = clocks.result(Adapter::Blocking, &progress);
-    consumer
-        .shutdown(CLOSE_DRAIN)
-        .map_err(|e| format!("consumer shutdown: {e}"))?;
-    client
-        .shutdown(Duration::from_secs(5))
-        .map_err(|e| format!("client shutdown: {e}"))?;
+    setup::close_blocking(client, consumer, CLOSE_DRAIN)?;
     result
 }
 
@@ -284,23 +240,7 @@ mod tests {
     use rocketwire_core::message::Message;
 
     fn ext(len: usize) -> MessageExt {
-        let host = std::net::SocketAddr::from(([127, 0, 0, 1], 10911));
-        MessageExt {
-            message: Message::new("t", vec![0u8; len]),
-            store_size: 0,
-            body_crc: 0,
-            queue_id: 0,
-            queue_offset: 0,
-            commit_log_offset: 0,
-            sys_flag: 0,
-            born_timestamp: 0,
-            born_host: host,
-            store_timestamp: 0,
-            store_host: host,
-            reconsume_times: 0,
-            prepared_transaction_offset: 0,
-            offset_msg_id: String::new(),
-        }
+        MessageExt::from_message(Message::new("t", vec![0u8; len]))
     }
 
     #[test]

@@ -5,26 +5,22 @@
 //! producer figure is then reported as a ratio to this one at the same in-flight count.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
-use rocketwire_core::admin::TopicConfig;
-use rocketwire_core::codec::{encode_to_vec, FrameDecoder, RemotingCommand};
+use rocketwire_core::codec::RemotingCommand;
 use rocketwire_core::message::Message;
 use rocketwire_core::request;
 
 use crate::adapter::{self, Target};
 use crate::measure::{self, Latencies};
 use crate::report::ProduceResult;
+use crate::setup;
+use crate::socket::FrameSocket;
 
 /// Queues of the floor's topic.
 const QUEUES: i32 = 4;
 /// Frames sent before the clock starts.
 const WARMUP: u64 = 50;
-/// Largest frame read back (answers are small).
-const MAX_FRAME: usize = 16 * 1024 * 1024;
 
 /// The broker that serves `topic`: its name and master address, after creating the topic
 /// with [`QUEUES`] queues (the only part done with a rocketwire client).
@@ -32,14 +28,7 @@ fn prepare(target: &Target, topic: &str) -> Result<(String, String), String> {
     let client = adapter::start_blocking_client(target)?;
     client
         .admin()
-        .create_topic(
-            TopicConfig {
-                read_queue_nums: QUEUES,
-                write_queue_nums: QUEUES,
-                ..TopicConfig::new(topic)
-            },
-            None,
-        )
+        .create_topic(setup::topic_config(topic, QUEUES), None)
         .map_err(|e| format!("create {topic}: {e}"))?;
     let give_up = Instant::now() + Duration::from_secs(30);
     let route = loop {
@@ -62,14 +51,10 @@ fn prepare(target: &Target, topic: &str) -> Result<(String, String), String> {
 
 /// The pipelined sender on one socket.
 struct Wire {
-    stream: TcpStream,
-    decoder: FrameDecoder,
-    buf: BytesMut,
-    target: Target,
+    socket: FrameSocket,
     topic: String,
     broker: String,
     body: bytes::Bytes,
-    next_opaque: i32,
     sent: u64,
     /// Send instants of the frames out, by opaque.
     out: HashMap<i32, Instant>,
@@ -83,7 +68,7 @@ impl Wire {
         let born = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
-        let mut command: RemotingCommand = request::send_message(
+        let command: RemotingCommand = request::send_message(
             "rw_bench_wire",
             &message,
             queue,
@@ -91,42 +76,20 @@ impl Wire {
             born,
             Some(&self.broker),
         );
-        command.opaque = self.next_opaque;
-        self.next_opaque = self.next_opaque.wrapping_add(1);
-        let frame =
-            encode_to_vec(&command, self.target.serialize).map_err(|e| format!("encode: {e}"))?;
-        self.stream
-            .write_all(&frame)
-            .map_err(|e| format!("write: {e}"))?;
-        self.out.insert(command.opaque, Instant::now());
+        let opaque = self.socket.write(command)?;
+        self.out.insert(opaque, Instant::now());
         self.sent += 1;
         Ok(())
     }
 
     /// Reads until one answer is whole; its latency and whether it stored the message.
     fn answer(&mut self) -> Result<(Duration, bool), String> {
-        loop {
-            if let Some(response) = self
-                .decoder
-                .decode(&mut self.buf)
-                .map_err(|e| format!("decode: {e}"))?
-            {
-                let sent_at = self
-                    .out
-                    .remove(&response.opaque)
-                    .ok_or_else(|| format!("an answer to no request: {}", response.opaque))?;
-                return Ok((sent_at.elapsed(), response.response_code().is_success()));
-            }
-            let mut chunk = [0u8; 64 * 1024];
-            let n = self
-                .stream
-                .read(&mut chunk)
-                .map_err(|e| format!("read: {e}"))?;
-            if n == 0 {
-                return Err("the broker closed the connection".into());
-            }
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
+        let response = self.socket.read()?;
+        let sent_at = self
+            .out
+            .remove(&response.opaque)
+            .ok_or_else(|| format!("an answer to no request: {}", response.opaque))?;
+        Ok((sent_at.elapsed(), response.response_code().is_success()))
     }
 }
 
@@ -139,19 +102,11 @@ pub(crate) fn run(
     in_flight: usize,
 ) -> Result<ProduceResult, String> {
     let (broker, addr) = prepare(target, topic)?;
-    let stream = TcpStream::connect(&addr).map_err(|e| format!("connect {addr}: {e}"))?;
-    stream
-        .set_nodelay(true)
-        .map_err(|e| format!("nodelay: {e}"))?;
     let mut wire = Wire {
-        stream,
-        decoder: FrameDecoder::new(MAX_FRAME),
-        buf: BytesMut::with_capacity(64 * 1024),
-        target: target.clone(),
+        socket: FrameSocket::connect(&addr, target.serialize, None, 64 * 1024)?,
         topic: topic.to_owned(),
         broker,
         body: adapter::body(),
-        next_opaque: 1,
         sent: 0,
         out: HashMap::new(),
     };

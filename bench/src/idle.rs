@@ -7,16 +7,12 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use rocketwire_core::admin::TopicConfig;
-use rocketwire_core::body::ConsumeFromWhere;
-use rocketwire_core::consumer::ConsumerConfig;
-use rocketwire_core::message::MessageExt;
-use rocketwire_core::ConsumeOutcome;
-use rocketwire_driver::{CurrentRuntime, PushConsumerOptions};
+use rocketwire_driver::CurrentRuntime;
 
 use crate::adapter::{self, Adapter, Case, CaseOutput, Target};
 use crate::measure;
 use crate::report::IdleResult;
+use crate::setup;
 
 /// Queues of the idle topic.
 const QUEUES: i32 = 4;
@@ -32,22 +28,6 @@ pub(crate) struct IdleCase {
     pub(crate) topic: String,
     /// How long to count.
     pub(crate) span: Duration,
-}
-
-fn topic_config(topic: &str) -> TopicConfig {
-    TopicConfig {
-        read_queue_nums: QUEUES,
-        write_queue_nums: QUEUES,
-        ..TopicConfig::new(topic)
-    }
-}
-
-fn consumer_config(adapter: Adapter) -> ConsumerConfig {
-    ConsumerConfig {
-        group: adapter::unique(&format!("rw_bench_idle_{}", adapter.name())),
-        consume_from_where: ConsumeFromWhere::FirstOffset,
-        ..ConsumerConfig::default()
-    }
 }
 
 /// The figures of `span` counted from `before` (voluntary switches) to now.
@@ -88,35 +68,13 @@ async fn run_async<R: CurrentRuntime>(
     case: &IdleCase,
 ) -> Result<IdleResult, String> {
     let client = adapter::start_client::<R>(&case.target).await?;
-    client
-        .admin()
-        .create_topic(topic_config(&case.topic), None)
-        .await
-        .map_err(|e| format!("create {}: {e}", case.topic))?;
-    let give_up = Instant::now() + Duration::from_secs(30);
-    while client.query_route(&case.topic).await.is_err() {
-        if Instant::now() > give_up {
-            return Err(format!("no route for {}", case.topic));
-        }
-        client
-            .runtime()
-            .timer(Instant::now() + Duration::from_millis(200))
-            .await;
-    }
+    setup::create_topic(&client, setup::topic_config(&case.topic, QUEUES)).await?;
     let delivered = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let seen = delivered.clone();
-    let consumer = client
-        .create_push_consumer_with(
-            consumer_config(adapter),
-            adapter::subscriptions(&case.topic)?,
-            PushConsumerOptions::default(),
-            move |_: Vec<MessageExt>| {
-                seen.store(true, std::sync::atomic::Ordering::Relaxed);
-                std::future::ready(ConsumeOutcome::Success)
-            },
-        )
-        .await
-        .map_err(|e| format!("create push consumer: {e}"))?;
+    let consumer = setup::start_push_consumer(&client, "idle", adapter, &case.topic, move |_| {
+        seen.store(true, std::sync::atomic::Ordering::Relaxed);
+    })
+    .await?;
     client.runtime().timer(Instant::now() + WARMUP).await;
     let before = measure::voluntary_switches();
     client.runtime().timer(Instant::now() + case.span).await;
@@ -126,42 +84,18 @@ async fn run_async<R: CurrentRuntime>(
         case.span,
         delivered.load(std::sync::atomic::Ordering::Relaxed),
     );
-    consumer
-        .shutdown(Duration::from_secs(5))
-        .await
-        .map_err(|e| format!("consumer shutdown: {e}"))?;
-    client
-        .shutdown(Duration::from_secs(5))
-        .await
-        .map_err(|e| format!("client shutdown: {e}"))?;
+    setup::close(client, consumer, Duration::from_secs(5)).await?;
     Ok(result)
 }
 
 fn run_blocking(case: &IdleCase) -> Result<IdleResult, String> {
     let client = adapter::start_blocking_client(&case.target)?;
-    client
-        .admin()
-        .create_topic(topic_config(&case.topic), None)
-        .map_err(|e| format!("create {}: {e}", case.topic))?;
-    let give_up = Instant::now() + Duration::from_secs(30);
-    while client.query_route(&case.topic).is_err() {
-        if Instant::now() > give_up {
-            return Err(format!("no route for {}", case.topic));
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    setup::create_topic_blocking(&client, setup::topic_config(&case.topic, QUEUES))?;
     let delivered = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let seen = delivered.clone();
-    let consumer = client
-        .create_push_consumer(
-            consumer_config(Adapter::Blocking),
-            adapter::subscriptions(&case.topic)?,
-            move |_: &[MessageExt]| {
-                seen.store(true, std::sync::atomic::Ordering::Relaxed);
-                ConsumeOutcome::Success
-            },
-        )
-        .map_err(|e| format!("create push consumer: {e}"))?;
+    let consumer = setup::start_push_consumer_blocking(&client, "idle", &case.topic, move |_| {
+        seen.store(true, std::sync::atomic::Ordering::Relaxed);
+    })?;
     std::thread::sleep(WARMUP);
     let before = measure::voluntary_switches();
     std::thread::sleep(case.span);
@@ -171,11 +105,6 @@ fn run_blocking(case: &IdleCase) -> Result<IdleResult, String> {
         case.span,
         delivered.load(std::sync::atomic::Ordering::Relaxed),
     );
-    consumer
-        .shutdown(Duration::from_secs(5))
-        .map_err(|e| format!("consumer shutdown: {e}"))?;
-    client
-        .shutdown(Duration::from_secs(5))
-        .map_err(|e| format!("client shutdown: {e}"))?;
+    setup::close_blocking(client, consumer, Duration::from_secs(5))?;
     Ok(result)
 }

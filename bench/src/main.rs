@@ -3,7 +3,11 @@
 //! * Producer throughput: 1 KiB messages with 1 and with 64 sends in flight, per adapter:
 //!   msgs/s, p50/p99 send latency, client CPU time per message.
 //! * Consumer drain: a topic filled with `--drain` messages, consumed by a push consumer per
-//!   adapter: msgs/s, client CPU time per message, peak RSS.
+//!   adapter: msgs/s, client CPU time per message, peak RSS; first the puller floor, a
+//!   pipelined puller from the core's codec alone, and every drain figure as a share of it.
+//! * Born-to-consume latency: a push consumer and a producer of one client; `N` messages sent
+//!   at a steady rate, each stamped with its send instant: p50/p99/p999/max of send to
+//!   handler, per adapter.
 //! * Soak (`--soak-minutes N`, instead of the above): one client per adapter produces at a
 //!   steady rate and consumes for N minutes; its RSS must stay within 10% of the warmed-up
 //!   value and its open descriptors must not grow (`cargo xtask soak`).
@@ -17,10 +21,14 @@ mod chaos;
 mod drain;
 mod floor;
 mod idle;
+mod latency;
 mod measure;
 mod produce;
+mod pull_floor;
 mod report;
+mod setup;
 mod soak;
+mod socket;
 
 use std::io::Read as _;
 use std::process::{Command, ExitCode, Stdio};
@@ -32,8 +40,9 @@ use rocketwire_core::SerializeType;
 use adapter::{Adapter, Target};
 use drain::DrainCase;
 use idle::IdleCase;
+use latency::LatencyCase;
 use produce::ProduceCase;
-use report::{DrainResult, IdleResult, ProduceResult};
+use report::{DrainResult, IdleResult, LatencyResult, ProduceResult};
 use soak::{SoakCase, SoakResult};
 
 /// Longest a case process may run before it is killed.
@@ -63,6 +72,10 @@ enum CaseKind {
     Idle,
     /// The wire floor: a pipelined sender from the codec alone.
     Wire,
+    /// The puller floor: a pipelined puller of the drain topic from the codec alone.
+    PullFloor,
+    /// One born-to-consume latency case.
+    Latency,
     /// Fill a topic with indexed messages and drain it while `cargo xtask chaos` restarts
     /// the servers.
     ChaosConsume,
@@ -71,7 +84,8 @@ enum CaseKind {
     ChaosProduce,
 }
 
-/// rocketwire benchmarks: producer throughput/latency and consumer drain, per adapter.
+/// rocketwire benchmarks: producer throughput/latency, consumer drain and born-to-consume
+/// latency, per adapter.
 #[derive(Debug, Parser)]
 #[command(name = "rocketwire-bench")]
 struct Args {
@@ -94,7 +108,8 @@ struct Args {
     /// (empty: none).
     #[arg(long, value_delimiter = ',', default_value = "256")]
     auto_batch_in_flight: Vec<usize>,
-    /// Messages filled into the drain topic and consumed per adapter (0 = no drain cases).
+    /// Messages filled into the drain topic and consumed by the pull floor, then per adapter
+    /// (0 = no drain cases).
     #[arg(long, default_value_t = 100_000)]
     drain: u64,
     /// Time limit of one drain, seconds.
@@ -117,6 +132,14 @@ struct Args {
     /// wake-ups counted (0: no idle cases).
     #[arg(long, default_value_t = 30)]
     idle_seconds: u64,
+    /// Messages of the born-to-consume latency case per adapter: a push consumer and a
+    /// producer of one client, each message stamped with its send instant (0: no latency
+    /// cases).
+    #[arg(long, default_value_t = 2_000)]
+    latency_messages: u64,
+    /// Messages per second of the latency case.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..))]
+    latency_rate: u64,
     /// Soak for this many minutes per adapter instead of the other cases (0: no soak).
     #[arg(long, default_value_t = 0)]
     soak_minutes: u64,
@@ -227,6 +250,20 @@ fn run_case(args: &Args, kind: CaseKind) -> Result<(), String> {
         CaseKind::Wire => {
             let result = floor::run(&target, &args.topic, args.count, args.case_in_flight)?;
             println!("{}", result.to_line());
+        }
+        CaseKind::PullFloor => {
+            let timeout = Duration::from_secs(args.drain_timeout);
+            let result = pull_floor::run(&target, &args.topic, args.count, timeout)?;
+            println!("{}", result.to_line());
+        }
+        CaseKind::Latency => {
+            let case = LatencyCase {
+                target,
+                topic: args.topic.clone(),
+                messages: args.count,
+                rate: args.latency_rate,
+            };
+            println!("{}", adapter::run_case(adapter, &case)?.to_line());
         }
         CaseKind::Idle => {
             let case = IdleCase {
@@ -341,21 +378,43 @@ fn produce_case(
     in_flight: usize,
 ) -> Result<ProduceResult, String> {
     let topic = adapter::unique(&format!("rw_bench_{kind}"));
-    let (n, in_flight) = (n.to_string(), in_flight.to_string());
-    let mut case: Vec<String> = [
-        "--case",
-        kind,
-        "--topic",
-        &topic,
-        "--count",
-        &n,
-        "--case-in-flight",
-        &in_flight,
-    ]
-    .map(str::to_owned)
-    .to_vec();
+    let in_flight = in_flight.to_string();
+    let mut case = case_args(kind, None, &topic, n, &["--case-in-flight", &in_flight]);
     case.extend(extra.iter().map(|s| (*s).to_owned()));
     spawn_case(args, &case).and_then(|f| ProduceResult::from_fields(&f))
+}
+
+/// The arguments of a `kind` case process (of `adapter`, if given) on `topic` with `count`,
+/// then `extra`.
+fn case_args(
+    kind: &str,
+    adapter: Option<Adapter>,
+    topic: &str,
+    count: u64,
+    extra: &[&str],
+) -> Vec<String> {
+    let count = count.to_string();
+    let mut case = vec!["--case", kind];
+    if let Some(adapter) = adapter {
+        case.extend(["--adapter", adapter.name()]);
+    }
+    case.extend(["--topic", topic, "--count", &count]);
+    case.extend(extra);
+    case.into_iter().map(str::to_owned).collect()
+}
+
+/// Runs the case process of `case` (within `limit`) and parses its figures with `parse`; a
+/// failure becomes the row of `name` with its error.
+fn case_row<T>(
+    args: &Args,
+    case: &[String],
+    limit: Duration,
+    name: &str,
+    parse: impl FnOnce(&std::collections::BTreeMap<String, String>) -> Result<T, String>,
+) -> Result<T, (String, String)> {
+    spawn_case_within(args, case, limit)
+        .and_then(|f| parse(&f))
+        .map_err(|e| (name.to_owned(), e))
 }
 
 fn run_all(args: &Args) -> Result<(), String> {
@@ -445,42 +504,41 @@ fn run_all(args: &Args) -> Result<(), String> {
             "rocketwire-bench: filling {topic} with {} × 1 KiB",
             args.drain
         );
-        let fill = [
-            "--case",
-            "fill",
-            "--topic",
-            &topic,
-            "--count",
-            &args.drain.to_string(),
-        ]
-        .map(str::to_owned);
-        let fields = spawn_case(args, &fill)?;
+        let fields = spawn_case(args, &case_args("fill", None, &topic, args.drain, &[]))?;
         stored = fields
             .get("stored")
             .and_then(|s| s.parse::<u64>().ok())
             .ok_or("the fill case reported no count")?;
+        eprintln!("rocketwire-bench: pull floor {stored} × 1 KiB");
+        let case = case_args("pull-floor", None, &topic, stored, &[]);
+        drain_rows.push(case_row(
+            args,
+            &case,
+            CASE_LIMIT,
+            "wire",
+            DrainResult::from_fields,
+        ));
         for &adapter in &adapters {
             eprintln!(
                 "rocketwire-bench: drain {stored} × 1 KiB, {}",
                 adapter.name()
             );
-            let case = [
-                "--case",
-                "drain",
-                "--adapter",
+            let case = case_args("drain", Some(adapter), &topic, stored, &[]);
+            drain_rows.push(case_row(
+                args,
+                &case,
+                CASE_LIMIT,
                 adapter.name(),
-                "--topic",
-                &topic,
-                "--count",
-                &stored.to_string(),
-            ]
-            .map(str::to_owned);
-            let row = spawn_case(args, &case)
-                .and_then(|f| DrainResult::from_fields(&f))
-                .map_err(|e| (adapter.name().to_owned(), e));
-            drain_rows.push(row);
+                DrainResult::from_fields,
+            ));
         }
     }
+
+    let latency_rows = if args.latency_messages > 0 {
+        latency_all(args, &adapters)
+    } else {
+        Vec::new()
+    };
 
     let mut idle_rows = Vec::new();
     if args.idle_seconds > 0 {
@@ -491,21 +549,14 @@ fn run_all(args: &Args) -> Result<(), String> {
                 adapter.name()
             );
             let topic = adapter::unique("rw_bench_idle");
-            let case = [
-                "--case",
-                "idle",
-                "--adapter",
+            let case = case_args("idle", Some(adapter), &topic, args.idle_seconds, &[]);
+            idle_rows.push(case_row(
+                args,
+                &case,
+                CASE_LIMIT,
                 adapter.name(),
-                "--topic",
-                &topic,
-                "--count",
-                &args.idle_seconds.to_string(),
-            ]
-            .map(str::to_owned);
-            let row = spawn_case(args, &case)
-                .and_then(|f| IdleResult::from_fields(&f))
-                .map_err(|e| (adapter.name().to_owned(), e));
-            idle_rows.push(row);
+                IdleResult::from_fields,
+            ));
         }
     }
 
@@ -518,9 +569,19 @@ fn run_all(args: &Args) -> Result<(), String> {
     if !drain_rows.is_empty() {
         println!(
             "\nConsumer drain ({stored} × 1 KiB from the first offset, fresh group, default \
-             push-consumer settings; times from consumer start)"
+             push-consumer settings; times from consumer start; wire = the pull floor, one \
+             pull of 32 in flight per queue on one socket, times from its first pull)"
         );
         print!("{}", report::drain_table(&drain_rows));
+        print!("{}", report::drain_floor_ratios(&drain_rows));
+    }
+    if !latency_rows.is_empty() {
+        println!(
+            "\nBorn-to-consume latency ({} × 1 KiB at {} msg/s, fresh group and topic of 4 \
+             queues; send instant to the push consumer's handler, same process)",
+            args.latency_messages, args.latency_rate
+        );
+        print!("{}", report::latency_table(&latency_rows));
     }
     if !idle_rows.is_empty() {
         println!(
@@ -536,18 +597,58 @@ fn run_all(args: &Args) -> Result<(), String> {
             "namesrv": args.namesrv,
             "serialize": args.serialize_name(),
         });
-        let report = report::json_report(machine, &produce_rows, &drain_rows, &idle_rows);
+        let report = report::json_report(
+            machine,
+            &produce_rows,
+            &drain_rows,
+            &idle_rows,
+            &latency_rows,
+        );
         std::fs::write(path, format!("{report:#}\n"))
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         println!("\nrocketwire-bench: figures written to {}", path.display());
     }
     let failed = produce_rows.iter().filter(|r| r.is_err()).count()
         + drain_rows.iter().filter(|r| r.is_err()).count()
-        + idle_rows.iter().filter(|r| r.is_err()).count();
+        + idle_rows.iter().filter(|r| r.is_err()).count()
+        + latency_rows.iter().filter(|r| r.is_err()).count();
     if failed > 0 {
         return Err(format!("{failed} case(s) failed"));
     }
     Ok(())
+}
+
+/// The born-to-consume latency case of every adapter, each in its own process on a fresh
+/// topic.
+fn latency_all(args: &Args, adapters: &[Adapter]) -> Vec<Result<LatencyResult, (String, String)>> {
+    let n = args.latency_messages;
+    // The sends, then the probe and catch-up waits with room to spare.
+    let limit = CASE_LIMIT.max(Duration::from_secs(n / args.latency_rate + 300));
+    let rate = args.latency_rate.to_string();
+    let mut rows = Vec::new();
+    for &adapter in adapters {
+        eprintln!(
+            "rocketwire-bench: born-to-consume latency {n} × 1 KiB at {} msg/s, {}",
+            args.latency_rate,
+            adapter.name()
+        );
+        let topic = adapter::unique("rw_bench_latency");
+        let case = case_args(
+            "latency",
+            Some(adapter),
+            &topic,
+            n,
+            &["--latency-rate", &rate],
+        );
+        rows.push(case_row(
+            args,
+            &case,
+            limit,
+            adapter.name(),
+            LatencyResult::from_fields,
+        ));
+    }
+    rows
 }
 
 /// The soak of every adapter, one after the other, each in its own process.
@@ -561,17 +662,7 @@ fn soak_all(args: &Args, adapters: &[Adapter]) -> Result<(), String> {
     for &adapter in adapters {
         eprintln!("rocketwire-bench: soak {}", adapter.name());
         let topic = adapter::unique("rw_soak");
-        let case = [
-            "--case",
-            "soak",
-            "--adapter",
-            adapter.name(),
-            "--topic",
-            &topic,
-            "--count",
-            &seconds.to_string(),
-        ]
-        .map(str::to_owned);
+        let case = case_args("soak", Some(adapter), &topic, seconds, &[]);
         let limit = Duration::from_secs(seconds) + Duration::from_secs(120);
         let result =
             spawn_case_within(args, &case, limit).and_then(|f| SoakResult::from_fields(&f));

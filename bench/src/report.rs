@@ -134,6 +134,111 @@ pub(crate) struct DrainResult {
     pub(crate) peak_rss_kib: u64,
 }
 
+/// Figures of one born-to-consume latency case.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct LatencyResult {
+    /// Adapter name.
+    pub(crate) adapter: String,
+    /// Messages sent (all of them arrived).
+    pub(crate) messages: u64,
+    /// Messages sent per second.
+    pub(crate) rate: u64,
+    /// Distinct messages that arrived.
+    pub(crate) received: u64,
+    /// Arrivals of a message already seen (not in the percentiles).
+    pub(crate) duplicates: u64,
+    /// Median send-to-handler latency, µs.
+    pub(crate) p50_us: u64,
+    /// 99th percentile send-to-handler latency, µs.
+    pub(crate) p99_us: u64,
+    /// 99.9th percentile send-to-handler latency, µs.
+    pub(crate) p999_us: u64,
+    /// Largest send-to-handler latency, µs.
+    pub(crate) max_us: u64,
+    /// Peak RSS of the case process, KiB.
+    pub(crate) peak_rss_kib: u64,
+}
+
+impl LatencyResult {
+    /// The result line.
+    pub(crate) fn to_line(&self) -> String {
+        line(
+            "latency",
+            &[
+                ("adapter", self.adapter.clone()),
+                ("messages", self.messages.to_string()),
+                ("rate", self.rate.to_string()),
+                ("received", self.received.to_string()),
+                ("duplicates", self.duplicates.to_string()),
+                ("p50_us", self.p50_us.to_string()),
+                ("p99_us", self.p99_us.to_string()),
+                ("p999_us", self.p999_us.to_string()),
+                ("max_us", self.max_us.to_string()),
+                ("peak_rss_kib", self.peak_rss_kib.to_string()),
+            ],
+        )
+    }
+
+    /// Parses [`LatencyResult::to_line`]'s fields.
+    pub(crate) fn from_fields(f: &BTreeMap<String, String>) -> Result<Self, String> {
+        Ok(Self {
+            adapter: get(f, "adapter")?,
+            messages: get(f, "messages")?,
+            rate: get(f, "rate")?,
+            received: get(f, "received")?,
+            duplicates: get(f, "duplicates")?,
+            p50_us: get(f, "p50_us")?,
+            p99_us: get(f, "p99_us")?,
+            p999_us: get(f, "p999_us")?,
+            max_us: get(f, "max_us")?,
+            peak_rss_kib: get(f, "peak_rss_kib")?,
+        })
+    }
+}
+
+/// The born-to-consume latency table.
+pub(crate) fn latency_table(rows: &[Result<LatencyResult, (String, String)>]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{:<10} {:>9} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>5} {:>9}",
+        "adapter",
+        "messages",
+        "msgs/s",
+        "received",
+        "p50 µs",
+        "p99 µs",
+        "p999 µs",
+        "max µs",
+        "dups",
+        "RSS MiB"
+    );
+    for row in rows {
+        match row {
+            Ok(r) => {
+                let _ = writeln!(
+                    s,
+                    "{:<10} {:>9} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>5} {:>9.1}",
+                    r.adapter,
+                    r.messages,
+                    r.rate,
+                    r.received,
+                    r.p50_us,
+                    r.p99_us,
+                    r.p999_us,
+                    r.max_us,
+                    r.duplicates,
+                    r.peak_rss_kib as f64 / 1024.0
+                );
+            }
+            Err((adapter, e)) => {
+                let _ = writeln!(s, "{adapter:<10} FAILED: {e}");
+            }
+        }
+    }
+    s
+}
+
 /// Rate of `n` events over `d`.
 fn per_sec(n: u64, d: Duration) -> f64 {
     if d.is_zero() {
@@ -277,26 +382,72 @@ pub(crate) fn line_json(line: &str) -> serde_json::Value {
     )
 }
 
+/// Throughput of the floor row (adapter `wire`) a row is measured against, if there is one:
+/// the sender floor at the same in-flight count for a single-send producer row, the puller
+/// floor for a drain row.
+fn floor_rate<T, E>(
+    rows: &[Result<T, E>],
+    is_floor: impl Fn(&T) -> bool,
+    rate: impl Fn(&T) -> f64,
+) -> Option<f64> {
+    rows.iter()
+        .filter_map(|r| r.as_ref().ok())
+        .find(|r| is_floor(r))
+        .map(rate)
+        .filter(|r| *r > 0.0)
+}
+
 /// The JSON report of a run: the machine, then every case's figures (a failed case as its
-/// error).
+/// error). Each rocketwire producer (single sends) and drain row also carries `floor_share`,
+/// its throughput as a fraction of its wire floor's.
 pub(crate) fn json_report(
     machine: serde_json::Value,
     produce: &[Result<ProduceResult, (String, u64, String)>],
     drain: &[Result<DrainResult, (String, String)>],
     idle: &[Result<IdleResult, (String, String)>],
+    latency: &[Result<LatencyResult, (String, String)>],
 ) -> serde_json::Value {
     let err = |adapter: &str, e: &str| serde_json::json!({ "adapter": adapter, "error": e });
+    let with_share = |mut v: serde_json::Value, rate: f64, floor: Option<f64>| {
+        if let (Some(floor), Some(o)) = (floor, v.as_object_mut()) {
+            let share = (rate / floor * 1000.0).round() / 1000.0;
+            o.insert("floor_share".to_owned(), share.into());
+        }
+        v
+    };
     serde_json::json!({
         "machine": machine,
         "produce": produce.iter().map(|r| match r {
-            Ok(r) => line_json(&r.to_line()),
+            Ok(r) => {
+                let floor = (r.adapter != "wire" && !r.auto_batch)
+                    .then(|| floor_rate(
+                        produce,
+                        |f: &ProduceResult| f.adapter == "wire" && f.in_flight == r.in_flight,
+                        |f| per_sec(f.messages, f.wall),
+                    ))
+                    .flatten();
+                with_share(line_json(&r.to_line()), per_sec(r.messages, r.wall), floor)
+            }
             Err((a, _, e)) => err(a, e),
         }).collect::<Vec<_>>(),
         "drain": drain.iter().map(|r| match r {
-            Ok(r) => line_json(&r.to_line()),
+            Ok(r) => {
+                let floor = (r.adapter != "wire")
+                    .then(|| floor_rate(
+                        drain,
+                        |f: &DrainResult| f.adapter == "wire",
+                        |f| per_sec(f.messages, f.wall),
+                    ))
+                    .flatten();
+                with_share(line_json(&r.to_line()), per_sec(r.messages, r.wall), floor)
+            }
             Err((a, e)) => err(a, e),
         }).collect::<Vec<_>>(),
         "idle": idle.iter().map(|r| match r {
+            Ok(r) => line_json(&r.to_line()),
+            Err((a, e)) => err(a, e),
+        }).collect::<Vec<_>>(),
+        "latency": latency.iter().map(|r| match r {
             Ok(r) => line_json(&r.to_line()),
             Err((a, e)) => err(a, e),
         }).collect::<Vec<_>>(),
@@ -443,6 +594,32 @@ pub(crate) fn drain_table(rows: &[Result<DrainResult, (String, String)>]) -> Str
     s
 }
 
+/// Each rocketwire drain figure as a share of the puller floor's throughput (the row of
+/// adapter `wire`).
+pub(crate) fn drain_floor_ratios(rows: &[Result<DrainResult, (String, String)>]) -> String {
+    let mut s = String::new();
+    let Some(floor) = floor_rate(
+        rows,
+        |f: &DrainResult| f.adapter == "wire",
+        |f| per_sec(f.messages, f.wall),
+    ) else {
+        return s;
+    };
+    for r in rows.iter().filter_map(|r| r.as_ref().ok()) {
+        if r.adapter != "wire" {
+            let rate = per_sec(r.messages, r.wall);
+            let _ = writeln!(
+                s,
+                "{} {}: {:.0}% of the pull floor ({rate:.0} vs {floor:.0} msgs/s)",
+                r.adapter,
+                r.method,
+                100.0 * rate / floor,
+            );
+        }
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -474,15 +651,7 @@ mod tests {
 
     #[test]
     fn drain_line_round_trips() {
-        let r = DrainResult {
-            adapter: "blocking".into(),
-            method: "push".into(),
-            messages: 100_000,
-            first: Duration::from_millis(120),
-            wall: Duration::from_millis(8_500),
-            cpu: Duration::from_millis(4_321),
-            peak_rss_kib: 30_000,
-        };
+        let r = drain();
         let fields = parse_fields(&r.to_line()).unwrap();
         assert_eq!(DrainResult::from_fields(&fields), Ok(r));
     }
@@ -504,14 +673,132 @@ mod tests {
             &[Ok(produce()), Err(("smol".into(), 1, "boom".into()))],
             &[],
             &[],
+            &[Ok(latency())],
         );
         let first = &report["produce"][0];
         assert_eq!(first["adapter"], "tokio");
         assert_eq!(first["p999_us"], 20_000);
         assert_eq!(first["auto_batch"], false);
+        assert!(first.get("floor_share").is_none(), "no floor measured");
         assert_eq!(report["produce"][1]["error"], "boom");
         assert_eq!(report["machine"]["cores"], 2);
         assert_eq!(report["drain"], serde_json::json!([]));
+        assert_eq!(report["latency"][0]["max_us"], 48_000);
+        assert_eq!(report["latency"][0]["received"], 2_000);
+    }
+
+    #[test]
+    fn the_json_report_gives_each_figure_its_floor_share() {
+        let wire = ProduceResult {
+            adapter: "wire".into(),
+            wall: Duration::from_millis(3_200),
+            ..produce()
+        };
+        let auto = ProduceResult {
+            auto_batch: true,
+            ..produce()
+        };
+        let floor = DrainResult {
+            adapter: "wire".into(),
+            method: "pull".into(),
+            wall: Duration::from_millis(2_000),
+            ..drain()
+        };
+        let report = json_report(
+            serde_json::json!({}),
+            &[Ok(wire), Ok(produce()), Ok(auto)],
+            &[Ok(floor), Ok(drain()), Err(("smol".into(), "boom".into()))],
+            &[],
+            &[],
+        );
+        assert!(report["produce"][0].get("floor_share").is_none());
+        assert_eq!(report["produce"][1]["floor_share"], 0.8);
+        assert!(
+            report["produce"][2].get("floor_share").is_none(),
+            "auto-batch"
+        );
+        assert!(report["drain"][0].get("floor_share").is_none());
+        assert_eq!(report["drain"][1]["floor_share"], 0.235);
+        assert_eq!(report["drain"][2]["error"], "boom");
+    }
+
+    fn drain() -> DrainResult {
+        DrainResult {
+            adapter: "blocking".into(),
+            method: "push".into(),
+            messages: 100_000,
+            first: Duration::from_millis(120),
+            wall: Duration::from_millis(8_500),
+            cpu: Duration::from_millis(4_321),
+            peak_rss_kib: 30_000,
+        }
+    }
+
+    #[test]
+    fn drain_figures_are_shares_of_the_pull_floor() {
+        let floor = DrainResult {
+            adapter: "wire".into(),
+            method: "pull".into(),
+            wall: Duration::from_millis(2_000),
+            ..drain()
+        };
+        let back = DrainResult::from_fields(&parse_fields(&floor.to_line()).unwrap());
+        assert_eq!(back.as_ref(), Ok(&floor));
+        let shares =
+            drain_floor_ratios(&[Ok(floor), Ok(drain()), Err(("tokio".into(), "boom".into()))]);
+        assert_eq!(
+            shares.trim(),
+            "blocking push: 24% of the pull floor (11765 vs 50000 msgs/s)"
+        );
+        assert!(drain_floor_ratios(&[Ok(drain())]).is_empty(), "no floor");
+        let failed_floor = drain_floor_ratios(&[Err(("wire".into(), "boom".into())), Ok(drain())]);
+        assert!(failed_floor.is_empty());
+    }
+
+    fn latency() -> LatencyResult {
+        LatencyResult {
+            adapter: "async-std".into(),
+            messages: 2_000,
+            rate: 500,
+            received: 2_000,
+            duplicates: 1,
+            p50_us: 2_100,
+            p99_us: 9_870,
+            p999_us: 31_000,
+            max_us: 48_000,
+            peak_rss_kib: 18_432,
+        }
+    }
+
+    #[test]
+    fn latency_line_round_trips_and_shows_microseconds() {
+        let r = latency();
+        let stdout = format!("probe arrived\n{}\n", r.to_line());
+        let fields = parse_fields(&stdout).unwrap();
+        assert_eq!(fields.get("kind").map(String::as_str), Some("latency"));
+        assert_eq!(LatencyResult::from_fields(&fields), Ok(r.clone()));
+        let mut bad = fields.clone();
+        bad.remove("max_us");
+        assert!(LatencyResult::from_fields(&bad).is_err());
+
+        let table = latency_table(&[Ok(r), Err(("smol".into(), "consumed 3 of 5".into()))]);
+        let cols: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
+        assert_eq!(
+            cols,
+            [
+                "async-std",
+                "2000",
+                "500",
+                "2000",
+                "2100",
+                "9870",
+                "31000",
+                "48000",
+                "1",
+                "18.0"
+            ]
+        );
+        assert!(table.contains("smol") && table.contains("FAILED: consumed 3 of 5"));
     }
 
     #[test]
