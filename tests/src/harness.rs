@@ -95,6 +95,17 @@ pub trait Harness {
         config: ConsumerConfig,
         options: LitePullOptions,
     ) -> Box<dyn HarnessLiteConsumer + '_>;
+    /// A lite pull consumer of `config` subscribed to every message of `topic`, read as a
+    /// `futures::Stream` of batches (`LitePullConsumer::into_stream`) until `want` messages
+    /// came or `timeout` passed; the batches, each non-empty. `None` on the blocking adapter,
+    /// which has no streams.
+    fn lite_stream_batches(
+        &self,
+        config: ConsumerConfig,
+        topic: &str,
+        want: usize,
+        timeout: Duration,
+    ) -> Option<Vec<Vec<MessageExt>>>;
     /// `Client::events`, read without waiting (`ClientEvents::try_next_event`).
     fn events(&self) -> EventProbe;
     /// `Client::admin`.
@@ -695,6 +706,34 @@ macro_rules! async_harness {
                     consumer: self.client.create_lite_pull_consumer(config, options),
                 })
             }
+            fn lite_stream_batches(
+                &self,
+                config: ConsumerConfig,
+                topic: &str,
+                want: usize,
+                timeout: Duration,
+            ) -> Option<Vec<Vec<MessageExt>>> {
+                use futures::StreamExt;
+                let mut consumer = self
+                    .client
+                    .create_lite_pull_consumer(config, LitePullOptions::default());
+                let read = async move {
+                    consumer.subscribe(topic, "*").await.expect("subscribe");
+                    let mut stream = consumer.into_stream();
+                    let mut batches: Vec<Vec<MessageExt>> = Vec::new();
+                    let give_up = std::time::Instant::now() + timeout;
+                    while batches.iter().map(Vec::len).sum::<usize>() < want
+                        && std::time::Instant::now() < give_up
+                    {
+                        match stream.next().await {
+                            Some(batch) => batches.push(batch.expect("a batch")),
+                            None => break,
+                        }
+                    }
+                    batches
+                };
+                Some(self.run(read))
+            }
             fn events(&self) -> EventProbe {
                 let mut events = self.run(self.client.events());
                 Box::new(move || events.try_next_event())
@@ -908,6 +947,15 @@ impl Harness for BlockingHarness {
             harness: self,
             consumer: self.client.create_lite_pull_consumer(config, options),
         })
+    }
+    fn lite_stream_batches(
+        &self,
+        _: ConsumerConfig,
+        _: &str,
+        _: usize,
+        _: Duration,
+    ) -> Option<Vec<Vec<MessageExt>>> {
+        None
     }
     fn shutdown(self: Box<Self>) -> Result<(), ClientError> {
         self.client.shutdown(Duration::from_secs(5))

@@ -183,3 +183,37 @@ pub fn lite_pull_positions(h: &dyn Harness) {
     consumer.shutdown().expect("lite shutdown");
     producer.shutdown().expect("producer shutdown");
 }
+
+/// On the async adapters a lite pull consumer is a `futures::Stream` of batches: every batch
+/// non-empty, every message once.
+pub fn lite_pull_as_a_stream(h: &dyn Harness) {
+    let topic = unique("rw_lstream");
+    let producer = h
+        .create_producer(
+            ProducerConfig::builder(unique("rw_pgroup"))
+                .build()
+                .expect("producer config"),
+            QueueSelector::RoundRobin,
+        )
+        .expect("producer");
+    let bodies: Vec<String> = (0..10).map(|i| format!("streamed {i}")).collect();
+    send_all(producer.as_ref(), &topic, &bodies);
+    producer.shutdown().expect("producer shutdown");
+    let config = ConsumerConfig {
+        group: unique("rw_lstreamgroup"),
+        consume_from_where: ConsumeFromWhere::FirstOffset,
+        ..ConsumerConfig::default()
+    };
+    let Some(batches) = h.lite_stream_batches(config, &topic, bodies.len(), WAIT) else {
+        return; // the blocking adapter has no streams
+    };
+    assert!(batches.iter().all(|b| !b.is_empty()), "empty batch");
+    let got: Vec<String> = batches
+        .iter()
+        .flatten()
+        .map(|m| String::from_utf8_lossy(m.body()).into_owned())
+        .collect();
+    let distinct: BTreeSet<String> = got.iter().cloned().collect();
+    assert_eq!(distinct.len(), got.len(), "each once: {got:?}");
+    assert_eq!(distinct, bodies.iter().cloned().collect::<BTreeSet<_>>());
+}

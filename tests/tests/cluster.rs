@@ -43,5 +43,6 @@ adapter_suite!(scenarios:
     transactional_producer,
     lite_pull_with_seek_and_commit,
     lite_pull_positions,
+    lite_pull_as_a_stream,
     lite_pull_subscribe_more_and_unsubscribe,
 );

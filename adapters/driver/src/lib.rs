@@ -87,7 +87,7 @@ pub use identity::{choose_client_ip, detect_client_ip};
 pub use inflight::{Acquire, InFlight, Permit, ProducerOptions};
 pub use lite::{
     assign_subscriptions, user_queue, LiteBuffer, LiteMode, LitePullConsumer, LitePullError,
-    LitePullOptions, Taken,
+    LitePullOptions, LitePullStream, Taken,
 };
 pub use park::{block_on, park_until, sleep_until, Sleep};
 pub use producer::{Producer, SendHandle, TrySendError};

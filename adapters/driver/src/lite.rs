@@ -34,8 +34,11 @@ use rocketwire_core::{
 use crate::client::Client;
 
 mod positions;
+mod stream;
+
 use crate::consumer::ConsumerEvent;
 use crate::shell::{reply_result, Command, ConsumerState, ReplyReceiver};
+pub use stream::LitePullStream;
 
 /// Settings of a lite pull consumer (Java `DefaultLitePullConsumer` defaults, protocol
 /// §6.11); the protocol settings are in [`ConsumerConfig`].
