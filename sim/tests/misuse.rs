@@ -160,3 +160,31 @@ fn an_assigned_consumer_does_not_subscribe() {
     assert_eq!(core.subscribe(now, c, sub), Err(Misuse::Assigned(c)));
     assert_eq!(core.unsubscribe(now, c, TOPIC), Err(Misuse::Assigned(c)));
 }
+
+/// Members of a group are told apart by client id: a second live consumer of a group in one
+/// client would take every queue the first holds. It is refused; once the first closed, the
+/// group can be used again; another group is fine meanwhile.
+#[test]
+fn a_group_is_used_once_per_client() {
+    let mut world = world(33, 1, 1);
+    let now = world.now();
+    let sub = || vec![Subscription::tag(TOPIC, "*").unwrap()];
+    let core = world.client(0);
+    let first = core
+        .create_consumer(now, builder().build().unwrap(), sub(), None)
+        .expect("the first consumer of the group");
+    assert_eq!(
+        core.create_consumer(now, builder().build().unwrap(), sub(), None),
+        Err(rocketwire_core::ConsumerError::GroupInUse {
+            group: GROUP.to_owned()
+        })
+    );
+    let other = rocketwire_core::consumer::ConsumerConfig::builder("another_group")
+        .build()
+        .unwrap();
+    core.create_consumer(now, other, sub(), None)
+        .expect("another group");
+    core.close_consumer(now, first).expect("close");
+    core.create_consumer(now, builder().build().unwrap(), sub(), None)
+        .expect("the group, once its consumer is closing");
+}

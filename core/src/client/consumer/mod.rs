@@ -154,6 +154,14 @@ pub enum ConsumerError {
     /// The client is shut down.
     #[error("client is shut down")]
     Shutdown,
+    /// A consumer of this client not closed yet already uses the group: members of a group
+    /// are told apart by client id, so both would take every queue. Use another client (or
+    /// close the first consumer).
+    #[error("consumer group {group} is already used by a consumer of this client")]
+    GroupInUse {
+        /// The group.
+        group: String,
+    },
 }
 
 /// The client's consumers, by id.
@@ -275,6 +283,18 @@ impl ClientCore {
         let namespace = self.config.namespace.clone();
         let mut config = config;
         config.group = namespace.wrap(&config.group);
+        // Members of a group are told apart by client id: two consumers of one group in one
+        // client would each take every queue (Java refuses this too).
+        let taken = self
+            .consumers
+            .machines
+            .values()
+            .any(|m| m.is_live() && m.group() == config.group);
+        if taken {
+            return Err(ConsumerError::GroupInUse {
+                group: namespace.unwrap(&config.group),
+            });
+        }
         let subscriptions: Vec<Subscription> = subscriptions
             .into_iter()
             .map(|s| namespace.wrap_subscription(s))
