@@ -191,6 +191,22 @@ pub fn describe_event(event: &Event) -> String {
             offsets.join(",")
         );
     }
+    if let Event::QueuesChanged {
+        consumer,
+        topic,
+        queues,
+    } = event
+    {
+        let queues: Vec<String> = queues
+            .iter()
+            .map(|q| format!("{}/{}", q.broker_name, q.queue_id))
+            .collect();
+        return format!(
+            "QueuesChanged consumer#{} {topic} [{}]",
+            consumer.0,
+            queues.join(",")
+        );
+    }
     if let Event::PersistLocalOffsets { consumer, content } = event {
         return format!(
             "PersistLocalOffsets consumer#{} {} bytes",

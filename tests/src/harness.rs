@@ -264,6 +264,8 @@ pub trait HarnessLiteConsumer {
     fn poll(&mut self, timeout: Duration) -> Result<Vec<MessageExt>, LitePullError>;
     /// `LitePullConsumer::seek`.
     fn seek(&mut self, queue: &MessageQueue, offset: i64) -> Result<(), LitePullError>;
+    /// `LitePullConsumer::queue_changes`.
+    fn queue_changes(&mut self) -> Vec<rocketwire_driver::QueueChange>;
     /// `LitePullConsumer::seek_to_begin`.
     fn seek_to_begin(&mut self, queue: &MessageQueue) -> Result<(), LitePullError>;
     /// `LitePullConsumer::seek_to_end`.
@@ -380,6 +382,9 @@ macro_rules! handle_impls {
             }
             fn seek_to_begin(&mut self, queue: &MessageQueue) -> Result<(), LitePullError> {
                 self.harness.run(self.consumer.seek_to_begin(queue))
+            }
+            fn queue_changes(&mut self) -> Vec<rocketwire_driver::QueueChange> {
+                self.consumer.queue_changes()
             }
             fn seek_to_end(&mut self, queue: &MessageQueue) -> Result<(), LitePullError> {
                 self.harness.run(self.consumer.seek_to_end(queue))

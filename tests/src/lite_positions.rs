@@ -12,7 +12,7 @@ use rocketwire_core::producer::{ProducerConfig, QueueSelector};
 use rocketwire_tokio::LitePullOptions;
 
 use crate::harness::{HarnessLiteConsumer, HarnessProducer};
-use crate::{unique, Harness};
+use crate::{cluster_config, unique, Harness};
 
 /// How long a scenario waits for messages before failing.
 const WAIT: Duration = Duration::from_secs(25);
@@ -216,4 +216,70 @@ pub fn lite_pull_as_a_stream(h: &dyn Harness) {
     let distinct: BTreeSet<String> = got.iter().cloned().collect();
     assert_eq!(distinct.len(), got.len(), "each once: {got:?}");
     assert_eq!(distinct, bodies.iter().cloned().collect::<BTreeSet<_>>());
+}
+
+/// Waits until `consumer` reports a change of `topic` to `count` queues; returns them.
+fn wait_for_share(
+    consumer: &mut dyn HarnessLiteConsumer,
+    topic: &str,
+    count: usize,
+    who: &str,
+) -> Vec<MessageQueue> {
+    let give_up = Instant::now() + Duration::from_secs(45);
+    let mut seen = Vec::new();
+    loop {
+        for change in consumer.queue_changes() {
+            assert_eq!(change.topic, topic, "{who}: only the subscribed topic");
+            let ids: Vec<i32> = change.queues.iter().map(|q| q.queue_id).collect();
+            seen.push(ids);
+            if change.queues.len() == count {
+                return change.queues;
+            }
+        }
+        assert!(
+            Instant::now() < give_up,
+            "{who}: no share of {count} queues; changes seen: {seen:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A subscribed lite pull consumer is told its share of the topic after each rebalance
+/// (Java `MessageQueueListener`): all four queues alone, two of them once a second member
+/// joins, and the two members' shares split the topic.
+pub fn lite_pull_queue_changes(h: &dyn Harness) {
+    let topic = unique("rw_lqchange");
+    let producer = h
+        .create_producer(
+            ProducerConfig::builder(unique("rw_pgroup"))
+                .build()
+                .expect("producer config"),
+            QueueSelector::RoundRobin,
+        )
+        .expect("producer");
+    let bodies: Vec<String> = (0..8).map(|i| format!("change {i}")).collect();
+    send_all(producer.as_ref(), &topic, &bodies);
+    producer.shutdown().expect("producer shutdown");
+    let group = unique("rw_lqgroup");
+    let config = || ConsumerConfig {
+        group: group.clone(),
+        consume_from_where: ConsumeFromWhere::FirstOffset,
+        ..ConsumerConfig::default()
+    };
+    let mut first = h.create_lite_pull_consumer(config(), LitePullOptions::default());
+    first.subscribe(&topic, "*").expect("subscribe");
+    let alone = wait_for_share(first.as_mut(), &topic, 4, "the only member");
+    assert!(alone.iter().all(|q| q.topic == topic), "{alone:?}");
+
+    // Another member is another client: one client takes a group once.
+    let other = h.start_another(cluster_config());
+    let mut second = other.create_lite_pull_consumer(config(), LitePullOptions::default());
+    second.subscribe(&topic, "*").expect("subscribe");
+    let a = wait_for_share(first.as_mut(), &topic, 2, "the first member");
+    let b = wait_for_share(second.as_mut(), &topic, 2, "the second member");
+    let all: BTreeSet<i32> = a.iter().chain(&b).map(|q| q.queue_id).collect();
+    assert_eq!(all.len(), 4, "the shares split the topic: {a:?} {b:?}");
+    second.shutdown().expect("lite shutdown");
+    other.shutdown().expect("other client shutdown");
+    first.shutdown().expect("lite shutdown");
 }

@@ -44,5 +44,6 @@ adapter_suite!(scenarios:
     lite_pull_with_seek_and_commit,
     lite_pull_positions,
     lite_pull_as_a_stream,
+    lite_pull_queue_changes,
     lite_pull_subscribe_more_and_unsubscribe,
 );

@@ -22,8 +22,8 @@ use rocketwire_driver::{AsyncIoRuntime, BoxFuture, Spawn};
 
 pub use rocketwire_driver::{
     ClientEvents, ConsumerStartError, DriverOptions, LitePullError, LitePullOptions,
-    ProducerOptions, PushConsumerOptions, QueueOffsets, SendHandle, TlsConfig, TlsConfigError,
-    TransactionListener, TrySendError,
+    LitePullStream, ProducerOptions, PushConsumerOptions, QueueChange, QueueOffsets, SendHandle,
+    TlsConfig, TlsConfigError, TransactionListener, TrySendError,
 };
 
 /// The rocketwire client on async-std. Start it with `Client::start(config).await`.

@@ -81,8 +81,8 @@ pub use lite::LitePullConsumer;
 pub use producer::Producer;
 pub use rocketwire_driver::{
     ConsumerStartError, DriverOptions, LitePullError, LitePullOptions, ProducerOptions,
-    PushConsumerOptions, QueueOffsets, SendHandle, TlsConfig, TlsConfigError, TransactionListener,
-    TrySendError,
+    PushConsumerOptions, QueueChange, QueueOffsets, SendHandle, TlsConfig, TlsConfigError,
+    TransactionListener, TrySendError,
 };
 pub use transaction::TransactionProducer;
 

@@ -7,7 +7,7 @@ use rocketwire_core::body::MessageQueue;
 use rocketwire_core::consumer::{ConsumerConfig, Subscription};
 use rocketwire_core::message::MessageExt;
 use rocketwire_core::{ConsumerCloseReport, ConsumerId};
-use rocketwire_driver::{LitePullError, LitePullOptions};
+use rocketwire_driver::{LitePullError, LitePullOptions, QueueChange};
 
 use crate::threads::Threads;
 use crate::Client;
@@ -40,6 +40,13 @@ impl LitePullConsumer {
     /// The options.
     pub fn options(&self) -> &LitePullOptions {
         self.0.options()
+    }
+
+    /// How rebalances changed this subscribed consumer's queues since the last call, oldest
+    /// first: per topic, its share from then on (Java's `MessageQueueListener`). Does not
+    /// wait.
+    pub fn queue_changes(&mut self) -> Vec<QueueChange> {
+        self.0.queue_changes()
     }
 
     /// The consumer's id inside the client, once started.

@@ -438,7 +438,7 @@ async fn dispatch<R, H, F>(
             ConsumerEvent::PersistOffsets { seq, content } => {
                 persist(store.as_deref(), seq, &content)
             }
-            ConsumerEvent::Seeked { .. } => {}
+            ConsumerEvent::Seeked { .. } | ConsumerEvent::QueuesChanged(_) => {}
             ConsumerEvent::ConsumeDirectly { token, messages } => {
                 // Not counted against the concurrency: an admin's one-off request.
                 let (handler, task_client) = (handler.clone(), client.clone());

@@ -37,7 +37,7 @@ mod positions;
 mod stream;
 
 use crate::consumer::ConsumerEvent;
-use crate::shell::{reply_result, Command, ConsumerState, ReplyReceiver};
+use crate::shell::{reply_result, Command, ConsumerState, QueueChange, ReplyReceiver};
 pub use stream::LitePullStream;
 
 /// Settings of a lite pull consumer (Java `DefaultLitePullConsumer` defaults, protocol
@@ -164,6 +164,8 @@ pub struct LiteBuffer {
     /// Queues sought and how many of their `Seeked` events are still to come: until then,
     /// their deliveries are from before the seek (the core gave them up) and are dropped.
     seeking: BTreeMap<MessageQueue, usize>,
+    /// Rebalance changes not yet taken by [`LiteBuffer::take_changes`].
+    changes: Vec<QueueChange>,
     paused: BTreeSet<MessageQueue>,
     /// The shell dropped the consumer's sender (closed or client shut down).
     ended: bool,
@@ -181,6 +183,7 @@ impl LiteBuffer {
             ready: VecDeque::new(),
             polled: Vec::new(),
             seeking: BTreeMap::new(),
+            changes: Vec::new(),
             paused: BTreeSet::new(),
             ended: false,
         }
@@ -200,6 +203,7 @@ impl LiteBuffer {
                 queue,
                 messages,
             }),
+            ConsumerEvent::QueuesChanged(change) => self.changes.push(change),
             ConsumerEvent::Seeked { queue } => {
                 // The shell already settled these deliveries.
                 self.ready.retain(|b| b.queue != queue);
@@ -270,6 +274,11 @@ impl LiteBuffer {
     /// The deliveries polled and not yet committed (empty with auto-commit).
     pub fn take_uncommitted(&mut self) -> Vec<DeliveryId> {
         self.polled.drain(..).map(|(d, _)| d).collect()
+    }
+
+    /// The rebalance changes taken in since the last call, oldest first.
+    pub fn take_changes(&mut self) -> Vec<QueueChange> {
+        std::mem::take(&mut self.changes)
     }
 
     /// The core moved `queue` (its `Seeked` event is on its way): what is held of it, and
@@ -516,6 +525,14 @@ impl LiteState {
             reply,
         };
         Ok((command, rx))
+    }
+
+    /// The rebalance changes that arrived so far (taking in every event waiting).
+    pub(crate) fn queue_changes(&mut self) -> Vec<QueueChange> {
+        if let Some(events) = self.events.as_mut() {
+            self.buffer.drain(events);
+        }
+        self.buffer.take_changes()
     }
 
     /// The core moved `queue`: see [`LiteBuffer::seek_started`].
@@ -772,6 +789,13 @@ impl<R: crate::Runtime> LitePullConsumer<R> {
         reply_result(rx.await)?;
         self.state.seek_started(queue);
         Ok(())
+    }
+
+    /// How rebalances changed this subscribed consumer's queues since the last call, oldest
+    /// first: per topic, its share from then on (Java's `MessageQueueListener`). Does not
+    /// wait; every event already arrived is taken in (messages stay buffered for `poll`).
+    pub fn queue_changes(&mut self) -> Vec<QueueChange> {
+        self.state.queue_changes()
     }
 
     /// Commits now and waits until the brokers answered: without auto-commit, first settles

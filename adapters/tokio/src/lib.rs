@@ -31,8 +31,8 @@ use tokio_util::compat::TokioAsyncReadCompatExt;
 
 pub use rocketwire_driver::{
     ClientEvents, ConsumerStartError, DriverOptions, LitePullError, LitePullOptions,
-    ProducerOptions, PushConsumerOptions, QueueOffsets, SendHandle, TlsConfig, TlsConfigError,
-    TransactionListener, TrySendError,
+    LitePullStream, ProducerOptions, PushConsumerOptions, QueueChange, QueueOffsets, SendHandle,
+    TlsConfig, TlsConfigError, TransactionListener, TrySendError,
 };
 
 /// The rocketwire client on tokio. Start it with `Client::start(config).await` from inside a

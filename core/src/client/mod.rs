@@ -220,6 +220,17 @@ pub enum Event {
         /// The queue.
         queue: MessageQueue,
     },
+    /// A rebalance changed the queues of `topic` a lite pull consumer holds: `queues` is its
+    /// share from now on (Java `MessageQueueListener.messageQueueChanged`). Push consumers
+    /// get none.
+    QueuesChanged {
+        /// The consumer.
+        consumer: ConsumerId,
+        /// The topic.
+        topic: String,
+        /// The queues of `topic` it holds now, in order.
+        queues: Vec<MessageQueue>,
+    },
     /// A broadcasting consumer's offsets changed: write `content` to its offset file (temp
     /// file, fsync, rename; keep a backup) and give it back to
     /// [`ClientCore::create_consumer`] on the next start.

@@ -112,6 +112,12 @@ impl Namespace {
                 }
             }
             Event::Seeked { queue, .. } => *queue = self.unwrap_queue(queue),
+            Event::QueuesChanged { topic, queues, .. } => {
+                *topic = self.unwrap(topic);
+                for q in queues {
+                    *q = self.unwrap_queue(q);
+                }
+            }
             Event::ConsumerClosed { report, .. } => {
                 report.persisted = self.unwrap_offsets(std::mem::take(&mut report.persisted));
             }

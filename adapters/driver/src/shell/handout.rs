@@ -45,6 +45,8 @@ pub enum ConsumerEvent {
         /// The queue.
         queue: MessageQueue,
     },
+    /// A rebalance changed the consumer's share of a topic (lite pull consumers only).
+    QueuesChanged(QueueChange),
     /// CONSUME_MESSAGE_DIRECTLY (309) for this push consumer: run the handler on `messages`
     /// and answer `token` with [`crate::shell::Command::answer_consume_directly`].
     ConsumeDirectly {
@@ -53,6 +55,16 @@ pub enum ConsumerEvent {
         /// The decoded message(s) of the request.
         messages: Vec<MessageExt>,
     },
+}
+
+/// A lite pull consumer's new share of a topic after a rebalance (Java
+/// `MessageQueueListener.messageQueueChanged(topic, mqAll, mqDivided)`'s `mqDivided`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueChange {
+    /// The topic.
+    pub topic: String,
+    /// The queues of `topic` the consumer holds from now on, in order.
+    pub queues: Vec<MessageQueue>,
 }
 
 /// The error of a send whose client is gone.

@@ -113,7 +113,9 @@ mod handout;
 use command::refuse_after_shutdown;
 pub use command::{Command, SendPayload, SendReply};
 pub(crate) use handout::shutdown_error;
-pub use handout::{ConsumerEvent, LocalTransaction, SendHandle, TransactionCheck, TrySendError};
+pub use handout::{
+    ConsumerEvent, LocalTransaction, QueueChange, SendHandle, TransactionCheck, TrySendError,
+};
 
 /// Flattens what a [`ReplyReceiver`] yields: a dropped sender means the driver is gone.
 pub fn reply_result<T>(
@@ -812,6 +814,18 @@ impl Shell {
             Event::Seeked { consumer, queue } => {
                 if let Some(tx) = self.consumers.get(&consumer) {
                     let _ = tx.unbounded_send(ConsumerEvent::Seeked { queue });
+                }
+            }
+            Event::QueuesChanged {
+                consumer,
+                topic,
+                queues,
+            } => {
+                if let Some(tx) = self.consumers.get(&consumer) {
+                    let _ = tx.unbounded_send(ConsumerEvent::QueuesChanged(QueueChange {
+                        topic,
+                        queues,
+                    }));
                 }
             }
             #[allow(unreachable_patterns)] // the core's event list will grow

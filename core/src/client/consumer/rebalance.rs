@@ -274,6 +274,7 @@ impl ConsumerMachine {
         )
         .entered();
         let wanted: BTreeSet<MessageQueue> = allocated.into_iter().collect();
+        let share: Vec<MessageQueue> = wanted.iter().cloned().collect();
         let current: Vec<MessageQueue> = self
             .queues
             .iter()
@@ -342,6 +343,13 @@ impl ConsumerMachine {
             self.heartbeat();
             if orderly {
                 self.lock_all(env);
+            }
+            if self.lite {
+                self.event(Event::QueuesChanged {
+                    consumer: self.id,
+                    topic: topic.to_owned(),
+                    queues: share,
+                });
             }
         }
     }
