@@ -307,6 +307,24 @@ impl OpsHarness {
                 self.deliveries = kept;
                 self.settled.extend(gone.into_iter().map(|d| d.id));
             }
+            Event::QueuesChanged {
+                consumer,
+                topic,
+                queues,
+            } => {
+                // A rebalance's new share: of a consumer not closed, of that topic only, each
+                // queue once, in order.
+                let info = self.consumers.iter().find(|c| c.id == consumer);
+                assert!(
+                    info.is_some_and(|c| c.life != Life::Closed),
+                    "queues changed for {consumer:?}, unknown or closed"
+                );
+                assert!(
+                    queues.iter().all(|q| q.topic == topic),
+                    "{topic}: {queues:?}"
+                );
+                assert!(queues.windows(2).all(|w| w[0] < w[1]), "{queues:?}");
+            }
             Event::ConsumeDirectly {
                 consumer, token, ..
             } => {
@@ -497,6 +515,11 @@ pub(super) fn short_event(event: &Event) -> String {
             queue.topic, queue.broker_name, queue.queue_id
         ),
         Event::ConsumeDirectly { consumer, .. } => format!("ConsumeDirectly {consumer:?}"),
+        Event::QueuesChanged {
+            consumer,
+            topic,
+            queues,
+        } => format!("QueuesChanged {consumer:?} {topic} n={}", queues.len()),
         Event::OffsetsCommitted { op, consumer } => format!("OffsetsCommitted {op:?} {consumer:?}"),
         Event::ConsumerClosed { op, consumer, .. } => format!("ConsumerClosed {op:?} {consumer:?}"),
         Event::ProducerClosed { op, producer } => format!("ProducerClosed {op:?} {producer:?}"),
