@@ -13,10 +13,12 @@ use std::time::{Duration, Instant};
 
 use rocketwire_core::body::ConsumeFromWhere;
 use rocketwire_core::consumer::{ConsumerConfig, Subscription};
-use rocketwire_core::message::{Message, MessageExt};
-use rocketwire_core::producer::{ProducerConfig, QueueSelector, SendStatus};
+use rocketwire_core::message::Message;
+use rocketwire_core::producer::{QueueSelector, SendStatus};
 use rocketwire_tokio::{LitePullOptions, PushConsumerOptions};
 
+use crate::lite_positions::poll_exactly;
+use crate::scenarios::new_producer;
 use crate::seen::Seen;
 use crate::{unique, Harness};
 
@@ -35,12 +37,7 @@ const SQL_NONE: &str = "FALSE AND n IS NOT NULL";
 /// and property `n = i`; its body is `tag-i`. Returns the topic once it has a route.
 fn fill(h: &dyn Harness, prefix: &str) -> String {
     let topic = unique(prefix);
-    let config = ProducerConfig::builder(unique("rw_pgroup"))
-        .build()
-        .expect("valid producer config");
-    let producer = h
-        .create_producer(config, QueueSelector::RoundRobin)
-        .expect("producer");
+    let producer = new_producer(h, QueueSelector::RoundRobin);
     for i in 0..SENT {
         let tag = tag_of(i);
         let mut m = Message::new(topic.clone(), format!("{tag}-{i}"));
@@ -136,34 +133,6 @@ pub fn consume_sql92_filter(h: &dyn Harness) {
     assert_eq!(got, wanted, "{:?}: {SQL_ALL} keeps everything", h.kind());
 }
 
-/// Polls until `want` bodies came, then a little longer; returns every body polled.
-fn poll_bodies(consumer: &mut dyn crate::harness::HarnessLiteConsumer, want: usize) -> Vec<String> {
-    let body = |m: &MessageExt| String::from_utf8_lossy(m.body()).into_owned();
-    let give_up = Instant::now() + WAIT;
-    let mut got = Vec::new();
-    while got.len() < want {
-        assert!(Instant::now() < give_up, "only {got:?} polled in {WAIT:?}");
-        got.extend(
-            consumer
-                .poll(Duration::from_millis(500))
-                .expect("poll")
-                .iter()
-                .map(body),
-        );
-    }
-    let settle = Instant::now() + SETTLE;
-    while Instant::now() < settle {
-        got.extend(
-            consumer
-                .poll(Duration::from_millis(300))
-                .expect("poll")
-                .iter()
-                .map(body),
-        );
-    }
-    got
-}
-
 /// A lite pull consumer subscribed with a tag expression, and one with SQL92, each poll
 /// exactly the matching messages, once.
 pub fn lite_pull_filters_by_tag_and_sql92(h: &dyn Harness) {
@@ -184,10 +153,7 @@ pub fn lite_pull_filters_by_tag_and_sql92(h: &dyn Harness) {
         let mut consumer =
             h.create_lite_pull_consumer(config("rw_lfgroup"), LitePullOptions::default());
         consumer.subscribe_with(subscription).expect("subscribe");
-        let got = poll_bodies(consumer.as_mut(), wanted.len());
-        let distinct: BTreeSet<String> = got.iter().cloned().collect();
-        assert_eq!(distinct.len(), got.len(), "{topic}: each once: {got:?}");
-        assert_eq!(distinct, wanted, "{:?}: {topic}", h.kind());
+        poll_exactly(consumer.as_mut(), &wanted, topic);
         consumer.shutdown().expect("lite shutdown");
     }
 }

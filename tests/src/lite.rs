@@ -7,10 +7,11 @@ use rocketwire_core::admin;
 use rocketwire_core::body::{ConsumeFromWhere, MessageQueue, TopicRouteData};
 use rocketwire_core::consumer::ConsumerConfig;
 use rocketwire_core::message::{Message, MessageExt};
-use rocketwire_core::producer::{ProducerConfig, QueueSelector, SendStatus};
+use rocketwire_core::producer::{QueueSelector, SendStatus};
 use rocketwire_tokio::LitePullOptions;
 
-use crate::harness::{HarnessLiteConsumer, HarnessProducer};
+use crate::harness::HarnessLiteConsumer;
+use crate::scenarios::new_producer;
 use crate::{unique, wire, Harness};
 
 /// How long a scenario waits for messages before failing.
@@ -62,17 +63,6 @@ fn route_with_queues(h: &dyn Harness, topic: &str) -> TopicRouteData {
     }
 }
 
-/// A producer of a fresh group that spreads messages over the queues.
-fn round_robin_producer(h: &dyn Harness) -> Box<dyn HarnessProducer + '_> {
-    h.create_producer(
-        ProducerConfig::builder(unique("rw_pgroup"))
-            .build()
-            .expect("producer config"),
-        QueueSelector::RoundRobin,
-    )
-    .expect("producer")
-}
-
 /// The offset the broker stores for `group` on `queue` (QUERY_CONSUMER_OFFSET).
 fn broker_offset(
     h: &dyn Harness,
@@ -102,7 +92,7 @@ fn broker_offset(
 pub fn lite_pull_with_seek_and_commit(h: &dyn Harness) {
     let topic = unique("rw_lite");
     let group = unique("rw_lgroup");
-    let producer = round_robin_producer(h);
+    let producer = new_producer(h, QueueSelector::RoundRobin);
     let sent: Vec<String> = (0..10).map(|i| format!("lite-{i}")).collect();
     for b in &sent {
         let stored = producer
@@ -247,7 +237,7 @@ pub fn lite_pull_with_seek_and_commit(h: &dyn Harness) {
 pub fn lite_pull_subscribe_more_and_unsubscribe(h: &dyn Harness) {
     let first = unique("rw_lsub1");
     let second = unique("rw_lsub2");
-    let producer = round_robin_producer(h);
+    let producer = new_producer(h, QueueSelector::RoundRobin);
     let send = |topic: &str, tag: &str, n: usize| {
         for i in 0..n {
             let stored = producer

@@ -8,10 +8,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use rocketwire_core::body::{ConsumeFromWhere, MessageQueue};
 use rocketwire_core::consumer::ConsumerConfig;
 use rocketwire_core::message::{Message, MessageExt};
-use rocketwire_core::producer::{ProducerConfig, QueueSelector};
+use rocketwire_core::producer::QueueSelector;
 use rocketwire_tokio::LitePullOptions;
 
 use crate::harness::{HarnessLiteConsumer, HarnessProducer};
+use crate::scenarios::new_producer;
 use crate::{cluster_config, unique, Harness};
 
 /// How long a scenario waits for messages before failing.
@@ -41,7 +42,11 @@ fn send_all(
 }
 
 /// Polls until `want` distinct bodies came (each at most once), then a moment more.
-fn poll_exactly(consumer: &mut dyn HarnessLiteConsumer, want: &BTreeSet<String>, what: &str) {
+pub(crate) fn poll_exactly(
+    consumer: &mut dyn HarnessLiteConsumer,
+    want: &BTreeSet<String>,
+    what: &str,
+) {
     let body = |m: &MessageExt| String::from_utf8_lossy(m.body()).into_owned();
     let give_up = Instant::now() + WAIT;
     let mut got: Vec<String> = Vec::new();
@@ -71,14 +76,7 @@ fn poll_exactly(consumer: &mut dyn HarnessLiteConsumer, want: &BTreeSet<String>,
 /// `committed` of an assigned lite pull consumer, checked against where the sends stored.
 pub fn lite_pull_positions(h: &dyn Harness) {
     let topic = unique("rw_lpos");
-    let producer = h
-        .create_producer(
-            ProducerConfig::builder(unique("rw_pgroup"))
-                .build()
-                .expect("producer config"),
-            QueueSelector::RoundRobin,
-        )
-        .expect("producer");
+    let producer = new_producer(h, QueueSelector::RoundRobin);
     let early: Vec<String> = (0..4).map(|i| format!("early {i}")).collect();
     let late: Vec<String> = (0..4).map(|i| format!("late {i}")).collect();
     let early_at = send_all(producer.as_ref(), &topic, &early);
@@ -188,14 +186,7 @@ pub fn lite_pull_positions(h: &dyn Harness) {
 /// non-empty, every message once.
 pub fn lite_pull_as_a_stream(h: &dyn Harness) {
     let topic = unique("rw_lstream");
-    let producer = h
-        .create_producer(
-            ProducerConfig::builder(unique("rw_pgroup"))
-                .build()
-                .expect("producer config"),
-            QueueSelector::RoundRobin,
-        )
-        .expect("producer");
+    let producer = new_producer(h, QueueSelector::RoundRobin);
     let bodies: Vec<String> = (0..10).map(|i| format!("streamed {i}")).collect();
     send_all(producer.as_ref(), &topic, &bodies);
     producer.shutdown().expect("producer shutdown");
@@ -249,14 +240,7 @@ fn wait_for_share(
 /// joins, and the two members' shares split the topic.
 pub fn lite_pull_queue_changes(h: &dyn Harness) {
     let topic = unique("rw_lqchange");
-    let producer = h
-        .create_producer(
-            ProducerConfig::builder(unique("rw_pgroup"))
-                .build()
-                .expect("producer config"),
-            QueueSelector::RoundRobin,
-        )
-        .expect("producer");
+    let producer = new_producer(h, QueueSelector::RoundRobin);
     let bodies: Vec<String> = (0..8).map(|i| format!("change {i}")).collect();
     send_all(producer.as_ref(), &topic, &bodies);
     producer.shutdown().expect("producer shutdown");

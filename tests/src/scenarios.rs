@@ -252,7 +252,10 @@ pub fn closed_connection_fails_pending_requests(h: &dyn Harness) {
 }
 
 /// A producer of a unique group with `selector`.
-fn new_producer(h: &dyn Harness, selector: QueueSelector) -> Box<dyn HarnessProducer + '_> {
+pub(crate) fn new_producer(
+    h: &dyn Harness,
+    selector: QueueSelector,
+) -> Box<dyn HarnessProducer + '_> {
     let config = ProducerConfig::builder(unique("rw_pgroup"))
         .build()
         .expect("valid producer config");

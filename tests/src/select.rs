@@ -11,6 +11,7 @@ use rocketwire_core::producer::{
     ProducerConfig, QueueSelector, SelectError, SendError, SendSelector, ValidationError,
 };
 
+use crate::scenarios::new_producer;
 use crate::wire::{default_broker, pull_at_least};
 use crate::{unique, Harness};
 
@@ -26,12 +27,7 @@ fn by_order(queues: &[MessageQueue], _: &Message, arg: &(usize, Arc<AtomicUsize>
 /// queue is stored there, in order, with consecutive offsets.
 pub fn producer_selects_per_call(h: &dyn Harness) {
     let topic = unique("rw_select");
-    let config = ProducerConfig::builder(unique("rw_pgroup"))
-        .build()
-        .expect("valid producer config");
-    let producer = h
-        .create_producer(config, QueueSelector::RoundRobin)
-        .expect("producer");
+    let producer = new_producer(h, QueueSelector::RoundRobin);
     // Creates the topic (with the template's queue count).
     producer
         .send(Message::new(topic.clone(), "first"))
