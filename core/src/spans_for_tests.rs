@@ -3,11 +3,39 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Metadata, Subscriber};
+use tracing::subscriber::Interest;
+use tracing::{Dispatch, Event, Metadata, Subscriber};
+
+/// A subscriber that records nothing and wants every callsite asked about each time.
+struct ConsultAlways;
+
+impl Subscriber for ConsultAlways {
+    fn register_callsite(&self, _: &'static Metadata<'static>) -> Interest {
+        Interest::sometimes()
+    }
+
+    fn enabled(&self, _: &Metadata<'_>) -> bool {
+        false
+    }
+
+    fn new_span(&self, _: &Attributes<'_>) -> Id {
+        Id::from_u64(1)
+    }
+
+    fn record(&self, _: &Id, _: &Record<'_>) {}
+
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+
+    fn event(&self, _: &Event<'_>) {}
+
+    fn enter(&self, _: &Id) {}
+
+    fn exit(&self, _: &Id) {}
+}
 
 /// One span as recorded: its name, its parent's name and its fields in text form.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,8 +66,20 @@ impl Visit for Fields<'_> {
 
 impl SpanRecorder {
     /// Runs `f` with this recorder as the thread's subscriber.
+    ///
+    /// `tracing` caches per callsite whether any subscriber wants it. A callsite first hit by
+    /// another test thread while no recorder was alive would be cached as wanted by nobody,
+    /// and a recorder created around then could miss its spans (a race between parallel
+    /// tests). A subscriber that is always alive and asks to be consulted every time keeps
+    /// every callsite from being cached as unwanted; the cache is rebuilt once the recorder
+    /// is in place for callsites registered meanwhile.
     pub(crate) fn run<R>(&self, f: impl FnOnce() -> R) -> R {
-        tracing::subscriber::with_default(self.clone(), f)
+        static CONSULT_ALWAYS: OnceLock<Dispatch> = OnceLock::new();
+        CONSULT_ALWAYS.get_or_init(|| Dispatch::new(ConsultAlways));
+        tracing::subscriber::with_default(self.clone(), || {
+            tracing::callsite::rebuild_interest_cache();
+            f()
+        })
     }
 
     /// Every span named `name`, in creation order.
