@@ -308,7 +308,8 @@ impl Remoting {
         if let Some(credentials) = &self.config.credentials {
             credentials.sign(&mut command);
         }
-        let frame = match codec::encode(&command, self.config.serialize_type) {
+        let frame = match codec::encode(&command, self.config.serialize_type.for_command(&command))
+        {
             Ok(frame) => frame,
             Err(e) => {
                 self.completions
@@ -344,7 +345,7 @@ impl Remoting {
         if let Some(credentials) = &self.config.credentials {
             credentials.sign(&mut command);
         }
-        match codec::encode(&command, self.config.serialize_type) {
+        match codec::encode(&command, self.config.serialize_type.for_command(&command)) {
             Ok(frame) => Self::write(&mut self.io, conn_id, conn, frame),
             Err(e) => tracing::warn!(error = %e, "oneway request cannot be encoded; dropped"),
         }
@@ -357,7 +358,7 @@ impl Remoting {
         };
         response.opaque = token.opaque;
         response.flag = (response.flag | FLAG_RESPONSE) & !codec::FLAG_ONEWAY;
-        match codec::encode(&response, self.config.serialize_type) {
+        match codec::encode(&response, self.config.serialize_type.for_command(&response)) {
             Ok(frame) => Self::write(&mut self.io, token.conn, conn, frame),
             Err(e) => tracing::warn!(error = %e, "answer cannot be encoded; dropped"),
         }

@@ -45,6 +45,10 @@ pub enum Misuse {
         /// The offset given.
         offset: i64,
     },
+    /// The consumer is a POP consumer: the broker keeps its position, so it has no queues
+    /// to assign, seek, pause, resume or commit, and its subscriptions are fixed.
+    #[error("consumer {0:?} is a POP consumer: it has no queues of its own")]
+    PopConsumer(ConsumerId),
     /// The consumer does not hold this queue now.
     #[error("consumer {consumer:?} does not hold {queue:?}")]
     QueueNotHeld {

@@ -33,6 +33,7 @@ pub(crate) mod misuse;
 mod msg_trace;
 mod namespaced;
 mod notice;
+mod pop;
 mod producer;
 mod reply;
 mod route;
@@ -372,6 +373,7 @@ pub struct ClientCore {
     routes: RouteState,
     producers: ProducerTable,
     consumers: ConsumerTable,
+    pops: pop::PopTable,
     brokers: BrokerRegistry,
     transactions: TransactionTable,
     timers: Timers,
@@ -402,6 +404,8 @@ enum Pending {
     /// A request of a consumer.
     /// A consumer's request to a broker (the address).
     Consumer(ConsumerId, ConsumerRequest, String),
+    /// A POP consumer's request.
+    Pop(ConsumerId, pop::PopRequest),
 }
 
 impl std::fmt::Debug for ClientCore {
@@ -456,6 +460,7 @@ impl ClientCore {
             routes,
             producers,
             consumers: ConsumerTable::default(),
+            pops: pop::PopTable::default(),
             brokers: BrokerRegistry::default(),
             transactions: TransactionTable::default(),
             timers,
@@ -626,9 +631,15 @@ impl ClientCore {
             return;
         }
         let mut jobs = Vec::new();
-        if self.producers.any() || self.consumers.any() {
+        if self.producers.any() || self.consumers.any() || self.pops.any() {
             jobs.push((Timer::RouteRefresh, self.config.route_refresh_interval));
             jobs.push((Timer::Heartbeat, self.config.heartbeat_interval));
+        }
+        if !self.consumers.any() {
+            // POP consumers look at their routes again on the rebalance grid.
+            if let Some(every) = self.pops.min_rebalance_interval() {
+                jobs.push((Timer::Rebalance, every));
+            }
         }
         if self.consumers.any() {
             let (rebalance, _, lock, consume) = self.consumers.intervals();
@@ -688,6 +699,7 @@ impl ClientCore {
             self.timers.next(),
             self.producers.next_deadline(),
             self.consumers.next_deadline(now),
+            self.pops.next_deadline(),
             self.brokers.poll_timeout(),
             self.shutdown_deadline(),
             self.notices.next_restore(),
@@ -705,7 +717,10 @@ impl ClientCore {
             match timer {
                 Timer::RouteRefresh => self.refresh_routes(now),
                 Timer::Heartbeat => self.send_heartbeats(now, None),
-                Timer::Rebalance => self.rebalance_all(now),
+                Timer::Rebalance => {
+                    self.rebalance_all(now);
+                    self.refresh_pops(now);
+                }
                 Timer::PersistOffsets => self.persist_offsets(now),
                 Timer::LockRenew => self.lock_all_consumers(now),
                 Timer::ConsumeTimeout => self.expire_deliveries(now),
@@ -716,6 +731,7 @@ impl ClientCore {
         self.expire_requests(now);
         self.notice_sends_settled();
         self.run_consumer_timers(now);
+        self.run_pop_timers(now);
     }
 
     /// Moves remoting completions, requests and peer faults into their owners or events.
@@ -738,6 +754,9 @@ impl ClientCore {
                     }
                     Some(Pending::Consumer(id, request, addr)) => {
                         self.finish_consumer_request(now, id, &addr, request, result)
+                    }
+                    Some(Pending::Pop(id, request)) => {
+                        self.finish_pop_request(now, id, request, result)
                     }
                     None => {}
                 }

@@ -23,6 +23,8 @@ pub(super) enum Waiter {
     Refresh,
     /// A consumer rebalancing the topic.
     Rebalance(super::ConsumerId),
+    /// A POP consumer looking for the topic's brokers.
+    Pop(super::ConsumerId),
 }
 
 #[derive(Debug)]
@@ -197,6 +199,7 @@ impl ClientCore {
             }),
             Waiter::Send(producer, id) => self.send_route_ready(now, producer, id, topic, outcome),
             Waiter::Rebalance(id) => self.consumer_route_ready(now, id, topic, outcome.ok()),
+            Waiter::Pop(id) => self.pop_route_ready(now, id, topic, outcome.ok()),
             Waiter::Refresh => {
                 if let Err(e) = outcome {
                     tracing::debug!(topic, error = %e, "route refresh failed");
@@ -210,6 +213,7 @@ impl ClientCore {
         self.prune_brokers();
         let mut topics: Vec<String> = self.producers.topics_in_use().cloned().collect();
         topics.extend(self.consumers.topics());
+        topics.extend(self.pops.topics().cloned());
         topics.sort();
         topics.dedup();
         for topic in topics {

@@ -195,6 +195,20 @@ code_enum! {
         LitePullMessage = 361 => "LITE_PULL_MESSAGE",
         /// C→B, 5.x server-side rebalance.
         QueryAssignment = 400 => "QUERY_ASSIGNMENT",
+        /// C→B, 5.x POP consumption (JSON header only: the code does not fit a binary one).
+        PopMessage = 200050 => "POP_MESSAGE",
+        /// C→B, acks one popped message.
+        AckMessage = 200051 => "ACK_MESSAGE",
+        /// C→B.
+        PeekMessage = 200052 => "PEEK_MESSAGE",
+        /// C→B, moves a popped message's invisible time (retry later, renew).
+        ChangeMessageInvisibleTime = 200053 => "CHANGE_MESSAGE_INVISIBLETIME",
+        /// C→B.
+        Notification = 200054 => "NOTIFICATION",
+        /// C→B.
+        PollingInfo = 200055 => "POLLING_INFO",
+        /// C→B, acks many popped messages in one request.
+        BatchAckMessage = 200151 => "BATCH_ACK_MESSAGE",
     }
 }
 
@@ -360,9 +374,14 @@ mod tests {
             RequestCode::GetAllTopicListFromNameserver
         );
         assert_eq!(RequestCode::GetConsumeStats.code(), 208);
-        assert_eq!(RequestCode::from_code(200050), RequestCode::Unknown(200050));
-        assert_eq!(RequestCode::Unknown(200050).to_string(), "200050");
-        assert_eq!(RequestCode::Unknown(200050).name(), None);
+        assert_eq!(RequestCode::from_code(200050), RequestCode::PopMessage);
+        assert_eq!(
+            RequestCode::from_code(200053).to_string(),
+            "CHANGE_MESSAGE_INVISIBLETIME"
+        );
+        assert_eq!(RequestCode::from_code(200099), RequestCode::Unknown(200099));
+        assert_eq!(RequestCode::Unknown(200099).to_string(), "200099");
+        assert_eq!(RequestCode::Unknown(200099).name(), None);
         assert_eq!(i32::from(RequestCode::HeartBeat), 34);
         assert_eq!(RequestCode::from(361), RequestCode::LitePullMessage);
     }

@@ -50,6 +50,17 @@ impl SerializeType {
             _ => None,
         }
     }
+
+    /// The type to write `cmd` with when this one is preferred: JSON for a command whose code
+    /// or version does not fit a binary header's 16 bits (the 5.x POP codes, 200050 and up),
+    /// which Java would truncate. Brokers read each frame's type from its header word.
+    pub fn for_command(self, cmd: &RemotingCommand) -> SerializeType {
+        let fits = |v: i32| i16::try_from(v).is_ok();
+        match self {
+            SerializeType::RocketMq if !fits(cmd.code) || !fits(cmd.version) => SerializeType::Json,
+            other => other,
+        }
+    }
 }
 
 /// Why bytes could not be read or written as a remoting frame. The peer is to blame for every
@@ -88,4 +99,26 @@ pub enum CodecError {
     /// A command that cannot be encoded (e.g. a code too large for a binary header).
     #[error("cannot encode command: {0}")]
     Unencodable(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pop_codes_are_written_as_json_when_binary_is_preferred() {
+        let pop = RemotingCommand::request_code(200050);
+        assert_eq!(
+            SerializeType::RocketMq.for_command(&pop),
+            SerializeType::Json
+        );
+        assert_eq!(SerializeType::Json.for_command(&pop), SerializeType::Json);
+        let pull = RemotingCommand::request_code(11);
+        assert_eq!(
+            SerializeType::RocketMq.for_command(&pull),
+            SerializeType::RocketMq
+        );
+        let frame = encode_to_vec(&pop, SerializeType::RocketMq.for_command(&pop)).unwrap();
+        assert_eq!(frame[4], 0, "header word type byte: JSON");
+    }
 }

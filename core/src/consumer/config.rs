@@ -101,6 +101,11 @@ pub struct ConsumerConfig {
     /// Message trace: `SubBefore` and `SubAfter` records of every handler call go to this
     /// topic ([`crate::trace`]; Java `enableMsgTrace`, default off).
     pub trace_topic: Option<String>,
+    /// Consume by POP (RocketMQ 5.x) with these settings instead of pulling queues (default
+    /// `None`): the broker hands out batches and keeps the group's position, nothing is
+    /// rebalanced or committed, and each message is acked by its receipt handle. Push
+    /// consumers only (a lite pull consumer ignores it).
+    pub pop: Option<super::pop::PopConfig>,
 }
 
 impl Default for ConsumerConfig {
@@ -138,6 +143,7 @@ impl Default for ConsumerConfig {
             delay_after_send_back_failure: Duration::from_millis(5_000),
             consume_timeout: Duration::from_secs(15 * 60),
             trace_topic: None,
+            pop: None,
         }
     }
 }
@@ -232,6 +238,12 @@ impl ConsumerConfigBuilder {
     /// Sets the maximum reconsume count.
     pub fn max_reconsume_times(mut self, n: i32) -> Self {
         self.0.max_reconsume_times = Some(n);
+        self
+    }
+
+    /// Consumes by POP with these settings ([`ConsumerConfig::pop`]).
+    pub fn pop(mut self, pop: super::pop::PopConfig) -> Self {
+        self.0.pop = Some(pop);
         self
     }
 

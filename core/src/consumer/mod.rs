@@ -28,6 +28,7 @@ mod config;
 mod flow;
 mod lock;
 mod offset;
+mod pop;
 mod process_queue;
 mod pull;
 mod retry;
@@ -50,6 +51,11 @@ pub use lock::{
 pub use offset::{
     decode_offset_file, encode_offset_file, offset_from_response, OffsetFileError, OffsetTable,
     StartOffset, StartOffsetStep, StoredOffset,
+};
+pub use pop::{
+    ack_request, ack_succeeded, change_invisible_request, changed_handle, interpret_pop_response,
+    pop_request, pop_retry_topic, retry_delay, PopConfig, PopError, PopOutcome, PopSpec, Popped,
+    ReceiptHandle, TopicMark, MAX_POP_BATCH, POP_RETRY_DELAYS_SECS, POP_TIMEOUT_MARGIN,
 };
 pub use process_queue::{CacheChange, ProcessQueue, QueueState, StateError};
 pub use pull::{

@@ -85,6 +85,7 @@ macro_rules! command_header {
 mod admin;
 mod broker;
 mod offset;
+mod pop;
 mod pull;
 mod send;
 mod transaction;
@@ -105,6 +106,10 @@ pub use offset::{
     GetMinOffsetResponseHeader, OffsetResponseHeader, QueryConsumerOffsetRequestHeader,
     QueryConsumerOffsetResponseHeader, SearchOffsetRequestHeader, SearchOffsetResponseHeader,
     UpdateConsumerOffsetRequestHeader,
+};
+pub use pop::{
+    AckMessageRequestHeader, ChangeInvisibleTimeRequestHeader, ChangeInvisibleTimeResponseHeader,
+    PopMessageRequestHeader, PopMessageResponseHeader,
 };
 pub use pull::{PullMessageRequestHeader, PullMessageResponseHeader};
 pub use send::{

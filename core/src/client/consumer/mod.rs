@@ -56,7 +56,7 @@ mod refusal;
 mod requests;
 mod start;
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;
 
 pub use super::ids::{ConsumerId, DeliveryId};
 pub use direct::{consume_directly_response, ConsumeDirectlyToken};
@@ -226,6 +226,17 @@ impl ConsumerTable {
         self.machines.keys().copied().collect()
     }
 
+    /// A new consumer id (POP consumers take theirs here too: ids are unique per client).
+    pub(in crate::client) fn alloc_id(&mut self) -> ConsumerId {
+        self.next_consumer += 1;
+        ConsumerId(self.next_consumer)
+    }
+
+    /// The delivery id counter, shared with the POP consumers.
+    pub(in crate::client) fn next_delivery_mut(&mut self) -> &mut u64 {
+        &mut self.next_delivery
+    }
+
     fn ids_of_group(&self, group: &str) -> Vec<ConsumerId> {
         self.machines
             .iter()
@@ -289,7 +300,8 @@ impl ClientCore {
             .consumers
             .machines
             .values()
-            .any(|m| m.is_live() && m.group() == config.group);
+            .any(|m| m.is_live() && m.group() == config.group)
+            || self.pops.group_in_use(&config.group);
         if taken {
             return Err(ConsumerError::GroupInUse {
                 group: namespace.unwrap(&config.group),
@@ -307,12 +319,15 @@ impl ClientCore {
             .into_iter()
             .map(|s| (s.topic().to_string(), s))
             .collect();
+        if let Some(pop) = config.pop.clone().filter(|_| !lite) {
+            // The broker pops a topic's POP retry topic with it: no retry subscription.
+            return self.create_pop_consumer(now, config, pop, subs);
+        }
         if config.message_model == MessageModel::Clustering && !lite {
             let retry = Subscription::retry(&config.group);
             subs.entry(retry.topic().to_string()).or_insert(retry);
         }
-        self.consumers.next_consumer += 1;
-        let id = ConsumerId(self.consumers.next_consumer);
+        let id = self.consumers.alloc_id();
         let wall_ms = self.wall.now_millis();
         self.trace_consumer(id, &config.group, config.trace_topic.as_deref());
         let machine = ConsumerMachine::new(id, config, subs, offsets, lite, wall_ms);
@@ -338,6 +353,11 @@ impl ClientCore {
             .find(|(_, m)| m.has_delivery(delivery))
             .map(|(id, _)| *id);
         self.trace_ack(now, delivery, &outcome);
+        if owner.is_none() {
+            if let Some(result) = self.pop_ack(now, delivery, outcome) {
+                return result;
+            }
+        }
         owner
             .and_then(|id| {
                 self.drive_consumer(now, id, |m, env| m.ack(now, env, delivery, outcome))
@@ -350,6 +370,9 @@ impl ClientCore {
     /// [`Event::ConsumerClosed`](super::Event::ConsumerClosed) reports what was left. [`Misuse::UnknownConsumer`] or
     /// [`Misuse::ConsumerClosing`] when there is nothing to close.
     pub fn close_consumer(&mut self, now: Instant, consumer: ConsumerId) -> Result<OpId, Misuse> {
+        if let Some(result) = self.pop_close(now, consumer) {
+            return result;
+        }
         self.live_consumer(consumer)?;
         let op = self.alloc_op();
         self.drive_consumer(now, consumer, |m, env| m.close(now, env, op));
@@ -360,6 +383,9 @@ impl ClientCore {
     /// its deliveries out are given up, their messages left unconsumed).
     /// [`Misuse::UnknownConsumer`] for a consumer that does not exist (any more).
     pub fn abandon_deliveries(&mut self, now: Instant, consumer: ConsumerId) -> Result<(), Misuse> {
+        if self.pop_abandon(now, consumer).is_some() {
+            return Ok(());
+        }
         self.drive_consumer(now, consumer, |m, env| m.abandon_deliveries(now, env))
             .ok_or(Misuse::UnknownConsumer(consumer))
     }
@@ -370,7 +396,8 @@ impl ClientCore {
             .machines
             .values()
             .map(ConsumerMachine::deliveries_in_flight)
-            .sum()
+            .sum::<usize>()
+            + self.pops.deliveries_in_flight()
     }
 
     /// The offsets a consumer would commit now (smallest unsettled per queue).
@@ -406,8 +433,11 @@ impl ClientCore {
 
     /// The group of consumer `consumer` as the user named it (without the namespace).
     pub fn consumer_group(&self, consumer: ConsumerId) -> Option<String> {
-        let m = self.consumers.machines.get(&consumer)?;
-        Some(self.config.namespace.unwrap(m.group()))
+        let group = match self.consumers.machines.get(&consumer) {
+            Some(m) => m.group(),
+            None => self.pop_group(consumer)?,
+        };
+        Some(self.config.namespace.unwrap(group))
     }
 
     /// The client-id collision consumer `consumer` found last ([`crate::Event::ClientIdCollision`]),
@@ -451,6 +481,7 @@ impl ClientCore {
         consumer: ConsumerId,
         subscription: Subscription,
     ) -> Result<(), Misuse> {
+        self.refuse_pop(consumer)?;
         let subscription = self.config.namespace.wrap_subscription(subscription);
         self.consumer_command(now, consumer, |m, env| m.subscribe(now, env, subscription))
     }
@@ -465,6 +496,7 @@ impl ClientCore {
         consumer: ConsumerId,
         topic: &str,
     ) -> Result<(), Misuse> {
+        self.refuse_pop(consumer)?;
         let topic = self.config.namespace.wrap(topic);
         self.consumer_command(now, consumer, |m, env| m.unsubscribe(now, env, &topic))
     }
@@ -477,6 +509,7 @@ impl ClientCore {
         consumer: ConsumerId,
         queues: Vec<MessageQueue>,
     ) -> Result<(), Misuse> {
+        self.refuse_pop(consumer)?;
         let queues = self.config.namespace.wrap_queues(&queues);
         self.consumer_command(now, consumer, |m, env| m.assign(now, env, queues))
     }
@@ -491,6 +524,7 @@ impl ClientCore {
         queue: &MessageQueue,
         offset: i64,
     ) -> Result<(), Misuse> {
+        self.refuse_pop(consumer)?;
         if offset < 0 {
             return Err(Misuse::NegativeOffset { offset });
         }
@@ -500,6 +534,7 @@ impl ClientCore {
 
     /// Stops pulling and delivering `queues` until [`ClientCore::resume`].
     pub fn pause(&mut self, consumer: ConsumerId, queues: &[MessageQueue]) -> Result<(), Misuse> {
+        self.refuse_pop(consumer)?;
         let queues = self.config.namespace.wrap_queues(queues);
         self.live_consumer(consumer)?.pause(&queues)
     }
@@ -511,6 +546,7 @@ impl ClientCore {
         consumer: ConsumerId,
         queues: &[MessageQueue],
     ) -> Result<(), Misuse> {
+        self.refuse_pop(consumer)?;
         let queues = self.config.namespace.wrap_queues(queues);
         self.consumer_command(now, consumer, |m, env| m.resume(now, env, &queues))
     }
@@ -519,6 +555,7 @@ impl ClientCore {
     /// [`Event::OffsetsCommitted`](super::Event::OffsetsCommitted) follows once every broker answered (at once for
     /// broadcasting, whose file content comes as [`Event::PersistLocalOffsets`](super::Event::PersistLocalOffsets)).
     pub fn commit_offsets(&mut self, now: Instant, consumer: ConsumerId) -> Result<OpId, Misuse> {
+        self.refuse_pop(consumer)?;
         self.live_consumer(consumer)?;
         let op = self.alloc_op();
         self.drive_consumer(now, consumer, |m, env| m.commit(now, env, op));
@@ -626,7 +663,9 @@ impl ClientCore {
 
     /// Every consumer not closed yet (closing ones included).
     pub(super) fn consumer_ids(&self) -> Vec<ConsumerId> {
-        self.consumers.ids()
+        let mut ids = self.consumers.ids();
+        ids.extend(self.pops.ids());
+        ids
     }
 
     /// Heartbeat data of every live consumer.
@@ -635,6 +674,7 @@ impl ClientCore {
             .machines
             .values()
             .filter_map(ConsumerMachine::heartbeat_data)
+            .chain(self.pops.heartbeat_data())
             .collect()
     }
 
@@ -695,6 +735,7 @@ impl ClientCore {
         for m in self.consumers.machines.values_mut() {
             m.stop_timers();
         }
+        self.stop_pop_timers();
         self.brokers.stop();
     }
 
@@ -708,16 +749,18 @@ impl ClientCore {
     /// Whether a consumer is registered (not closing) in a client that is not shutting down.
     pub(super) fn has_live_consumer(&self) -> bool {
         !self.closing
-            && self
+            && (self
                 .consumers
                 .machines
                 .values()
                 .any(ConsumerMachine::is_live)
+                || self.pops.any_live())
     }
 
     /// Broker `addr` is back: the queues waiting to pull from it pull now.
     pub(super) fn consumers_broker_back(&mut self, now: Instant, addr: &str) {
         self.drive_all_consumers(now, |m, env| m.broker_back(now, env, addr));
+        self.pops_broker_back(now, addr);
     }
 
     /// Rebalances now every live consumer in doubt about its membership.

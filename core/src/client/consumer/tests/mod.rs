@@ -152,7 +152,8 @@ impl Router {
     }
 }
 
-fn route(queues: i32) -> TopicRouteData {
+/// A route of topic `T`: `queues` queues on broker `b` at [`BROKER`].
+pub(in crate::client) fn route(queues: i32) -> TopicRouteData {
     TopicRouteData {
         queue_datas: vec![QueueData {
             broker_name: "b".into(),
