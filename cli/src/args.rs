@@ -262,6 +262,16 @@ pub struct ConsumeArgs {
     /// Every consumer of the group gets every message (offsets kept in a local file).
     #[arg(long)]
     pub broadcast: bool,
+    /// Consume by POP (RocketMQ 5.x): the broker hands out batches and keeps the group's
+    /// position; a message not acknowledged within the invisible time is handed out again
+    /// (to any consumer of the group). With `--orderly`, orderly POP.
+    #[arg(long, conflicts_with_all = ["broadcast", "offset"])]
+    pub pop: bool,
+    /// POP: how long a popped message stays invisible to other consumers, in ms (it is
+    /// extended while its line waits to be printed).
+    #[arg(long, requires = "pop", default_value_t = 60_000,
+          value_parser = clap::value_parser!(u64).range(1000..))]
+    pub invisible_time: u64,
     /// Print one JSON object per message.
     #[arg(long, conflicts_with = "format")]
     pub json: bool,

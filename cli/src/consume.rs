@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use rocketwire_core::body::{ConsumeFromWhere, MessageModel};
-use rocketwire_core::consumer::{ConsumeMode, ConsumerConfig, Subscription};
+use rocketwire_core::consumer::{ConsumeMode, ConsumerConfig, PopConfig, Subscription};
 use rocketwire_core::message::MessageExt;
 use rocketwire_core::{ConsumeOutcome, ConsumerCloseReport};
 
@@ -115,6 +115,9 @@ pub fn consumer_config(args: &ConsumeArgs) -> ConsumerConfig {
         consume_batch_max_size: 1,
         // A printer needs no deep buffer: a slow stdout holds pulls back early.
         pull_threshold_size_for_queue: PULL_THRESHOLD_BYTES,
+        pop: args.pop.then(|| {
+            PopConfig::default().with_invisible_time(Duration::from_millis(args.invisible_time))
+        }),
         ..ConsumerConfig::default()
     }
 }

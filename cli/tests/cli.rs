@@ -918,3 +918,69 @@ fn consume_from_kcat_offsets_and_exit_at_the_end() {
     // Reading commits nothing: the group still has no offsets, so `stored` reads it all.
     assert_eq!(read("stored"), ["0", "1", "2", "3", "4"]);
 }
+
+/// `consume --pop` prints each message once and acks it: the group's next POP run gets only
+/// what was produced after; `--orderly` with it pops orderly.
+#[test]
+#[ignore = "needs a cluster: cargo xtask test"]
+fn consume_by_pop() {
+    let namesrv = cluster_namesrv();
+    let topic = unique("rw_cli_pop");
+    let group = unique("rw_cli_popgroup");
+    produce_ids("tokio", &namesrv, &topic, 6, 16);
+    let pop = |count: &str, extra: &[&str]| -> Vec<String> {
+        let mut args = vec![
+            "consume", "-t", &topic, "-g", &group, "--pop", "--from", "first", "--count", count,
+        ];
+        args.extend_from_slice(extra);
+        ok_on("tokio", &namesrv, &args)
+            .lines()
+            .map(line_id)
+            .collect()
+    };
+    let first = pop("6", &["--invisible-time", "5000"]);
+    assert_eq!(first.len(), 6, "{first:?}");
+    let distinct: std::collections::BTreeSet<&String> = first.iter().collect();
+    assert_eq!(distinct.len(), 6, "each once: {first:?}");
+    produce_ids("tokio", &namesrv, &topic, 2, 16);
+    let second = pop("2", &[]);
+    assert_eq!(second.len(), 2, "{second:?}");
+    assert!(
+        second.iter().all(|id| !first.contains(id)),
+        "acked messages came back: {first:?} then {second:?}"
+    );
+    // Orderly POP of a fresh group reads every queue in order.
+    let ordered = unique("rw_cli_popo");
+    let out = ok_on(
+        "tokio",
+        &namesrv,
+        &[
+            "consume",
+            "-t",
+            &topic,
+            "-g",
+            &ordered,
+            "--pop",
+            "--orderly",
+            "--from",
+            "first",
+            "--count",
+            "8",
+        ],
+    );
+    assert_eq!(out.lines().count(), 8, "{out}");
+    let bad = rocketwire_on(
+        "tokio",
+        &namesrv,
+        &[
+            "consume",
+            "-t",
+            &topic,
+            "-g",
+            &group,
+            "--invisible-time",
+            "5000",
+        ],
+    );
+    assert!(!bad.status.success(), "--invisible-time needs --pop");
+}

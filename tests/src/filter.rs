@@ -27,7 +27,7 @@ const WAIT: Duration = Duration::from_secs(25);
 /// How long a consumer keeps running after the wanted messages, to catch unwanted ones.
 const SETTLE: Duration = Duration::from_millis(1500);
 /// Messages sent per topic.
-const SENT: usize = 12;
+pub(crate) const SENT: usize = 12;
 /// A SQL92 filter every message passes.
 const SQL_ALL: &str = "TRUE OR n IS NOT NULL";
 /// A SQL92 filter no message passes.
@@ -35,7 +35,7 @@ const SQL_NONE: &str = "FALSE AND n IS NOT NULL";
 
 /// Sends [`SENT`] messages to a new topic: message `i` has tag `TagA`/`TagB`/`TagC` in turn
 /// and property `n = i`; its body is `tag-i`. Returns the topic once it has a route.
-fn fill(h: &dyn Harness, prefix: &str) -> String {
+pub(crate) fn fill(h: &dyn Harness, prefix: &str) -> String {
     let topic = unique(prefix);
     let producer = new_producer(h, QueueSelector::RoundRobin);
     for i in 0..SENT {
@@ -55,12 +55,12 @@ fn fill(h: &dyn Harness, prefix: &str) -> String {
     topic
 }
 
-fn tag_of(i: usize) -> &'static str {
+pub(crate) fn tag_of(i: usize) -> &'static str {
     ["TagA", "TagB", "TagC"][i % 3]
 }
 
 /// The bodies a filter keeps.
-fn kept(keep: impl Fn(usize) -> bool) -> BTreeSet<String> {
+pub(crate) fn kept(keep: impl Fn(usize) -> bool) -> BTreeSet<String> {
     (0..SENT)
         .filter(|&i| keep(i))
         .map(|i| format!("{}-{i}", tag_of(i)))

@@ -16,6 +16,7 @@ mod lite;
 mod lite_positions;
 pub mod nat;
 mod observe;
+mod pop;
 mod reply;
 pub mod scenarios;
 mod seen;

@@ -22,6 +22,7 @@ pub use crate::filter::*;
 pub use crate::lite::*;
 pub use crate::lite_positions::*;
 pub use crate::observe::*;
+pub use crate::pop::*;
 pub use crate::reply::*;
 pub use crate::select::*;
 pub use crate::trace::*;

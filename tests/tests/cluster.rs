@@ -23,6 +23,8 @@ adapter_suite!(scenarios:
     consume_tag_expression,
     consume_sql92_filter,
     lite_pull_filters_by_tag_and_sql92,
+    pop_consume_and_ack,
+    pop_orderly_suspend_and_death,
     metrics_of_sends_and_consumption,
     client_events_tell_connections_and_routes,
     admin_topics_offsets_and_queries,
