@@ -55,7 +55,8 @@ pub use offset::{
 pub use pop::{
     ack_request, ack_succeeded, change_invisible_request, changed_handle, interpret_pop_response,
     pop_request, pop_retry_topic, retry_delay, PopConfig, PopError, PopOutcome, PopSpec, Popped,
-    ReceiptHandle, TopicMark, MAX_POP_BATCH, POP_RETRY_DELAYS_SECS, POP_TIMEOUT_MARGIN,
+    ReceiptHandle, TopicMark, INIT_MODE_MAX, INIT_MODE_MIN, MAX_POP_BATCH, POP_RETRY_DELAYS_SECS,
+    POP_TIMEOUT_MARGIN,
 };
 pub use process_queue::{CacheChange, ProcessQueue, QueueState, StateError};
 pub use pull::{

@@ -87,6 +87,12 @@ impl PopConfig {
 /// The most messages one pop may ask for (brokers answer SYSTEM_ERROR above it).
 pub const MAX_POP_BATCH: u32 = 32;
 
+/// `initMode` of a group without a position: start at the queue's first message (Java
+/// `ConsumeInitMode.MIN`).
+pub const INIT_MODE_MIN: i32 = 0;
+/// `initMode`: start at the queue's last message (`ConsumeInitMode.MAX`, Java's default).
+pub const INIT_MODE_MAX: i32 = 1;
+
 /// How much longer than its poll time the client waits for a pop's answer (Java 10 s).
 pub const POP_TIMEOUT_MARGIN: Duration = Duration::from_secs(10);
 
@@ -339,7 +345,11 @@ pub fn pop_request(spec: &PopSpec<'_>) -> RemotingCommand {
         invisible_time: millis(spec.config.invisible_time),
         poll_time: millis(spec.config.poll_time),
         born_time: spec.born_ms,
-        init_mode: i32::from(spec.from_first),
+        init_mode: if spec.from_first {
+            INIT_MODE_MIN
+        } else {
+            INIT_MODE_MAX
+        },
         exp_type: Some(spec.subscription.expression_type().as_str().to_owned()),
         exp: Some(spec.subscription.expression().to_owned()),
         order: Some(spec.attempt_id.is_some()),

@@ -19,7 +19,8 @@ command_header! {
         pub poll_time: i64 = "pollTime",
         /// `bornTime`: the client's wall clock at the request, ms.
         pub born_time: i64 = "bornTime",
-        /// `initMode`: where a group without an offset starts (0 = last, 1 = first).
+        /// `initMode`: where a group without a position starts (0 = the queue's first message,
+        /// 1 = its last).
         pub init_mode: i32 = "initMode",
         /// `expType`: `TAG` or `SQL92`.
         pub exp_type: Option<String> = "expType",

@@ -113,6 +113,9 @@ pub(super) struct Entry {
     pub(super) reconsume_times: i32,
     /// A renewal of it is in flight.
     pub(super) renewing: bool,
+    /// Until when its handle keeps it invisible, counted from when the pop or change was
+    /// answered (the broker counts from a moment before; renewals come a margin early).
+    pub(super) invisible_until: Instant,
 }
 
 /// A batch out with the user.
@@ -427,8 +430,9 @@ impl PopMachine {
         if t.in_flight || t.gone || t.retry_at.is_some_and(|at| at > now) {
             return;
         }
-        if t.outstanding >= max {
-            // Popped again as deliveries settle.
+        if t.outstanding >= max || (orderly && t.outstanding > 0) {
+            // Popped again as deliveries settle (orderly: the broker blocks the queue while
+            // its batch is out, and would answer at once with nothing).
             return;
         }
         let Some(addr) = env.routes.master_of(&key.broker) else {
@@ -571,6 +575,7 @@ impl PopMachine {
                         handle: p.handle.clone(),
                         reconsume_times: p.message.reconsume_times,
                         renewing: false,
+                        invisible_until: now + self.pop.invisible_time,
                     })
                     .collect();
                 let messages = batch.into_iter().map(|p| p.message).collect();

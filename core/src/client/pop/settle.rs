@@ -80,6 +80,7 @@ impl PopMachine {
                     handle: p.handle,
                     reconsume_times: p.message.reconsume_times,
                     renewing: false,
+                    invisible_until: now + self.pop.invisible_time,
                 };
                 (entry, p.message)
             })
@@ -232,10 +233,19 @@ impl PopMachine {
             return;
         }
         let s = self.settling.remove(&id).expect("checked above");
+        let after = match s.how {
+            Settle::Retry(after) => after,
+            Settle::Ack => Duration::ZERO,
+        };
         let mut again = Vec::new();
         let mut messages = Vec::new();
         for i in s.failed {
             let mut entry = s.entries[i].clone();
+            // Only while its handle keeps it invisible: after that the broker hands it out
+            // again itself, and a copy from here too would multiply it.
+            if now + after >= entry.invisible_until {
+                continue;
+            }
             entry.reconsume_times += 1;
             let mut message = s.messages[i].clone();
             message.reconsume_times = entry.reconsume_times;
@@ -245,10 +255,6 @@ impl PopMachine {
         let released = s.entries.len() - again.len();
         let target = s.target;
         if !again.is_empty() {
-            let after = match s.how {
-                Settle::Retry(after) => after,
-                Settle::Ack => Duration::ZERO,
-            };
             tracing::debug!(
                 messages = again.len(),
                 "a retry's change of invisible time failed: handing the messages out again here"
@@ -354,7 +360,10 @@ impl PopMachine {
         };
         e.renewing = false;
         match result.map(|r| changed_handle(&r, &e.handle)) {
-            Ok(Ok(handle)) => e.handle = handle,
+            Ok(Ok(handle)) => {
+                e.handle = handle;
+                e.invisible_until = now + self.pop.invisible_time;
+            }
             Ok(Err(err)) => tracing::debug!(error = %err, "a renewal was refused"),
             Err(err) => tracing::debug!(error = %err, "a renewal failed"),
         }
@@ -375,7 +384,13 @@ impl PopMachine {
         let Some(queue_id) = entries.first().map(|e| e.handle.queue_id) else {
             return;
         };
-        let invisible = self.pop.invisible_time;
+        let margin = renew_margin(self.pop.invisible_time);
+        let renew_at = entries
+            .iter()
+            .map(|e| e.invisible_until)
+            .min()
+            .map_or(now, |until| until.checked_sub(margin).unwrap_or(now))
+            .max(now);
         *env.next_delivery += 1;
         let delivery = DeliveryId(*env.next_delivery);
         let queue = crate::body::MessageQueue {
@@ -389,7 +404,7 @@ impl PopMachine {
                 target: target.clone(),
                 entries,
                 delivered: now,
-                renew_at: now + invisible.saturating_sub(renew_margin(invisible)),
+                renew_at,
                 settled: None,
                 messages: messages.clone(),
                 renew_stopped: false,

@@ -243,6 +243,10 @@ fn pops_every_queue_of_a_broker_hands_out_per_queue_and_acks_by_handle() {
     assert_eq!((h.invisible_time, h.poll_time), (60_000, 15_000));
     assert_eq!(h.broker_name.as_deref(), Some("b"));
     assert_eq!(h.order, Some(false));
+    assert_eq!(
+        h.init_mode, 1,
+        "a new group starts at the end (Java's default)"
+    );
     assert_eq!(pop.timeout, Duration::from_secs(25), "poll time + 10 s");
     assert_eq!(pop.addr, BROKER);
 
@@ -436,11 +440,28 @@ fn orderly_pops_each_queue_and_keeps_the_attempt_id_after_a_lost_answer() {
         "the same attempt"
     );
     let answer = found(&pop.command, &[(0, 1), (0, 2)]);
-    let mut out = r.answer(&mut m, pop, Ok(answer));
+    let out = r.answer(&mut m, pop, Ok(answer));
+    let delivered = out.deliveries();
+    assert_eq!(delivered.len(), 1, "orderly: the queue's batch at once");
+    assert!(
+        out.requests.is_empty(),
+        "the queue is not popped while its batch is out"
+    );
+    let mut out = r.ack(&mut m, delivered[0].0, ConsumeOutcome::Success);
     assert_eq!(
-        out.deliveries().len(),
-        1,
-        "orderly: the queue's batch at once"
+        out.codes(),
+        [RequestCode::AckMessage, RequestCode::AckMessage]
+    );
+    let second = out.requests.remove(1);
+    let first = out.requests.remove(0);
+    for ack in [first, second] {
+        let c = ack.command.clone();
+        out = r.answer(&mut m, ack, Ok(ok(&c)));
+    }
+    assert_eq!(
+        out.codes(),
+        [RequestCode::PopMessage],
+        "settled: popped again"
     );
     let next: PopMessageRequestHeader = header::read(&out.requests.remove(0).command).unwrap();
     assert_ne!(
@@ -514,4 +535,27 @@ fn messages_the_tags_do_not_want_are_acked_not_handed_out() {
         .collect();
     assert_eq!(acks.len(), 1);
     assert_eq!(acks[0].offset, 1, "the TagB message");
+}
+
+#[test]
+fn a_refused_retry_is_left_to_the_broker_once_its_handle_would_expire_first() {
+    let mut r = Router::new(1);
+    let mut m = machine(
+        ConsumeMode::Concurrently,
+        PopConfig::default().with_invisible_time(Duration::from_secs(5)),
+    );
+    let out = first_pop(&mut r, &mut m, &[(0, 5)]);
+    let (d, _) = out.deliveries()[0].clone();
+    // The first retry delay (10 s) ends after the handle's invisible time (5 s): the broker
+    // hands the message out again itself, so a copy from here would double it.
+    let mut out = r.ack(&mut m, d, ConsumeOutcome::ReconsumeLater { delay_level: 0 });
+    let change = out
+        .requests
+        .drain(..)
+        .find(|s| matches!(s.request, PopRequest::Retry(..)))
+        .expect("a change");
+    let refused = RemotingCommand::response_to(&change.command, ResponseCode::SystemError);
+    r.answer(&mut m, change, Ok(refused));
+    assert!(m.local_retries.is_empty());
+    assert_eq!(m.deliveries_in_flight(), 0);
 }
