@@ -1,8 +1,8 @@
 //! A simulated broker speaking the real codec: sends (single, V2, batch, transactional half
 //! messages), pulls with long polling, heartbeats and group membership, consumer offsets, queue
-//! offsets, queue locks, send-back to retry/DLQ topics, transaction end and checks, and fault
-//! knobs (busy, stall, drop the connection, restart). A model, not a product: only what the
-//! client needs is here.
+//! offsets, queue locks, send-back to retry/DLQ topics, transaction end and checks, POP (pops
+//! with long polling, acks, changes of invisible time: see `pop`), and fault knobs (busy, stall,
+//! drop the connection, restart). A model, not a product: only what the client needs is here.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -20,6 +20,7 @@ use rocketwire_core::{RemotingCommand, RequestCode, ResponseCode, WallClock};
 use crate::net::LinkId;
 use crate::server::{Conns, Incoming, ServerIo};
 mod messages;
+mod pop;
 
 use crate::store::{AppendMeta, Placement, Store};
 
@@ -93,6 +94,9 @@ pub struct SimBroker {
     drop_sends: u32,
     fail_send_backs: u32,
     requests_seen: BTreeMap<i32, u64>,
+    /// POP: the group's positions and messages in flight (kept over a restart), held pops,
+    /// fault knobs.
+    pop: pop::PopModel,
 }
 
 impl SimBroker {
@@ -122,6 +126,7 @@ impl SimBroker {
             drop_sends: 0,
             fail_send_backs: 0,
             requests_seen: BTreeMap::new(),
+            pop: pop::PopModel::default(),
         }
     }
 
@@ -219,6 +224,7 @@ impl SimBroker {
         let meta = self.meta(0, born, host, 0);
         let stored = self.store.append(message, Placement::Queue(queue_id), meta);
         self.wake(now, &topic, queue_id);
+        self.serve_held_pops(now);
         stored
     }
 
@@ -230,6 +236,7 @@ impl SimBroker {
     /// Restart: every connection, held pull, membership and lock is lost; stored data stays.
     pub(crate) fn crash(&mut self) -> Vec<LinkId> {
         self.held.clear();
+        self.pop.crash();
         self.consumers.clear();
         self.producers.clear();
         self.locks.clear();
@@ -247,6 +254,7 @@ impl SimBroker {
     pub(crate) fn handle_closed(&mut self, link: LinkId) {
         self.conns.closed(link);
         self.held.retain(|h| h.req.link != link);
+        self.pop.link_closed(link);
         self.producers
             .values_mut()
             .for_each(|m| m.retain(|_, l| *l != link));
@@ -269,7 +277,10 @@ impl SimBroker {
         let held = self.held.iter().map(|h| h.deadline);
         let delayed = self.delayed.keys().map(|(at, _)| *at);
         let checks = self.halves.values().map(|h| h.next_check);
-        held.chain(delayed).chain(checks).min()
+        held.chain(delayed)
+            .chain(checks)
+            .chain(self.pop.next_due())
+            .min()
     }
 
     pub(crate) fn handle_timeout(&mut self, now: Instant) {
@@ -308,6 +319,7 @@ impl SimBroker {
         for phys in due {
             self.check_transaction(now, phys);
         }
+        self.serve_held_pops(now);
     }
 
     pub(crate) fn handle_bytes(&mut self, now: Instant, link: LinkId, bytes: &[u8]) {
@@ -336,6 +348,7 @@ impl SimBroker {
                 return;
             }
             self.handle_request(now, req);
+            self.serve_held_pops(now);
         }
     }
 
@@ -439,6 +452,15 @@ impl SimBroker {
             R::UnlockBatchMq => self.unlock(&req),
             R::ConsumerSendMsgBack => self.send_back(now, &req),
             R::EndTransaction => self.end_transaction(now, &req),
+            R::PopMessage => match self.pop_message(now, &req) {
+                Some(result) => result,
+                None => return,
+            },
+            R::AckMessage => match self.pop_ack(&req) {
+                Some(result) => result,
+                None => return,
+            },
+            R::ChangeMessageInvisibleTime => self.change_invisible(now, &req),
             _ => Ok(response(
                 &req.cmd,
                 ResponseCode::RequestCodeNotSupported,
