@@ -29,9 +29,9 @@ const SETTLE: Duration = Duration::from_millis(1500);
 /// Messages sent per topic.
 pub(crate) const SENT: usize = 12;
 /// A SQL92 filter every message passes.
-const SQL_ALL: &str = "TRUE OR n IS NOT NULL";
+pub(crate) const SQL_ALL: &str = "TRUE OR n IS NOT NULL";
 /// A SQL92 filter no message passes.
-const SQL_NONE: &str = "FALSE AND n IS NOT NULL";
+pub(crate) const SQL_NONE: &str = "FALSE AND n IS NOT NULL";
 
 /// Sends [`SENT`] messages to a new topic: message `i` has tag `TagA`/`TagB`/`TagC` in turn
 /// and property `n = i`; its body is `tag-i`. Returns the topic once it has a route.

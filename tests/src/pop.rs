@@ -22,7 +22,7 @@ use rocketwire_core::message::{keys, MessageExt};
 use rocketwire_core::ConsumeOutcome;
 use rocketwire_tokio::PushConsumerOptions;
 
-use crate::filter::{fill, kept, tag_of, SENT};
+use crate::filter::{fill, kept, tag_of, SENT, SQL_ALL, SQL_NONE};
 use crate::seen::Seen;
 use crate::{cluster_config, unique, Harness};
 
@@ -116,6 +116,26 @@ pub fn pop_consume_and_ack(h: &dyn Harness) {
         .expect("consumer shutdown");
     let got: BTreeSet<String> = tags.bodies().into_iter().collect();
     assert_eq!(got, wanted, "{:?}", h.kind());
+
+    // SQL92 (the client cannot check it again: only the broker filters).
+    for (sql, wanted) in [(SQL_NONE, BTreeSet::new()), (SQL_ALL, kept(|_| true))] {
+        let sql_seen = Seen::default();
+        let consumer = h
+            .create_push_consumer(
+                pop_config(&unique("rw_popsql"), PopConfig::default()),
+                vec![Subscription::sql92(&topic, sql).expect("subscription")],
+                PushConsumerOptions::default(),
+                sql_seen.recorder(),
+            )
+            .expect("consumer starts");
+        sql_seen.wait_for("the matching messages", |m| m.len() >= wanted.len());
+        std::thread::sleep(SETTLE);
+        consumer
+            .shutdown(Duration::from_secs(5))
+            .expect("consumer shutdown");
+        let got: BTreeSet<String> = sql_seen.bodies().into_iter().collect();
+        assert_eq!(got, wanted, "{:?}: {sql}", h.kind());
+    }
 }
 
 /// Orderly POP: each queue's messages come in offset order; a batch suspended comes back
