@@ -239,11 +239,16 @@ impl PopMachine {
         };
         let mut again = Vec::new();
         let mut messages = Vec::new();
+        // Left to the broker, which hands them out again after their invisible time: what a
+        // closing consumer could not hand out, and an orderly batch (a copy of some of its
+        // messages from here would come ahead of the others, which the broker gives back
+        // in order).
+        let leave = self.closing.is_some() || self.config.consume_mode == ConsumeMode::Orderly;
         for i in s.failed {
             let mut entry = s.entries[i].clone();
             // Only while its handle keeps it invisible: after that the broker hands it out
             // again itself, and a copy from here too would multiply it.
-            if now + after >= entry.invisible_until {
+            if leave || now + after >= entry.invisible_until {
                 continue;
             }
             entry.reconsume_times += 1;

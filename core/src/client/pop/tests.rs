@@ -559,3 +559,31 @@ fn a_refused_retry_is_left_to_the_broker_once_its_handle_would_expire_first() {
     assert!(m.local_retries.is_empty());
     assert_eq!(m.deliveries_in_flight(), 0);
 }
+
+/// Found by the random-fault simulation (seed 180): a retry refused after the close began
+/// was kept for a local hand-out that the close never made, and its deadline, forever due,
+/// spun the client.
+#[test]
+fn a_retry_refused_while_closing_is_left_to_the_broker_and_the_close_finishes() {
+    let mut r = Router::new(1);
+    let mut m = machine(ConsumeMode::Concurrently, PopConfig::default());
+    let out = first_pop(&mut r, &mut m, &[(0, 5)]);
+    let (d, _) = out.deliveries()[0].clone();
+    let (_, out) = r.call(&mut m, |m, now, env| m.close(now, env, OpId(3)));
+    assert!(out.requests.is_empty());
+    let mut out = r.ack(&mut m, d, ConsumeOutcome::ReconsumeLater { delay_level: 1 });
+    let change = out
+        .requests
+        .drain(..)
+        .find(|s| matches!(s.request, PopRequest::Retry(..)))
+        .expect("a change");
+    let refused = RemotingCommand::response_to(&change.command, ResponseCode::SystemError);
+    let mut out = r.answer(&mut m, change, Ok(refused));
+    assert!(m.local_retries.is_empty());
+    assert_eq!(m.poll_timeout(), None, "nothing left to wake for");
+    assert_eq!(out.codes(), [RequestCode::UnregisterClient]);
+    let step = out.requests.remove(0);
+    let c = step.command.clone();
+    r.answer(&mut m, step, Ok(ok(&c)));
+    assert!(m.is_finished());
+}
