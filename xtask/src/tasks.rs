@@ -485,6 +485,8 @@ pub(crate) fn sim(seeds: u64) -> Result<(), String> {
         "--test",
         "producer_random_faults",
         "--test",
+        "pop_random_faults",
+        "--test",
         "random_faults",
         "--test",
         "driver_shell",

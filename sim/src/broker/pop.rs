@@ -96,6 +96,10 @@ pub(super) struct PopModel {
     wakes: BTreeSet<Instant>,
     fail_changes: u32,
     drop_acks: u32,
+    /// Changes of invisible time refused by `fail_changes` so far (inspection).
+    changes_refused: u64,
+    /// Acks swallowed by `drop_acks` so far (inspection).
+    acks_dropped: u64,
 }
 
 impl PopModel {
@@ -192,6 +196,18 @@ impl SimBroker {
             .get(&(group.to_string(), topic.to_string()))
             .copied()
             .unwrap_or_default()
+    }
+
+    /// How many CHANGE_MESSAGE_INVISIBLETIME requests [`SimBroker::fail_next_changes`] has
+    /// refused so far (kept over a restart).
+    pub fn pop_changes_refused(&self) -> u64 {
+        self.pop.changes_refused
+    }
+
+    /// How many ACK_MESSAGE requests [`SimBroker::drop_next_acks`] has swallowed so far (kept
+    /// over a restart).
+    pub fn pop_acks_dropped(&self) -> u64 {
+        self.pop.acks_dropped
     }
 
     /// The first offset of a queue `group` never popped (`None` before its first pop).
@@ -510,6 +526,7 @@ impl SimBroker {
     pub(super) fn pop_ack(&mut self, req: &Incoming) -> Option<Result<RemotingCommand, String>> {
         if self.pop.drop_acks > 0 {
             self.pop.drop_acks -= 1;
+            self.pop.acks_dropped += 1;
             return None;
         }
         Some(self.ack(req))
@@ -548,6 +565,7 @@ impl SimBroker {
     ) -> Result<RemotingCommand, String> {
         if self.pop.fail_changes > 0 {
             self.pop.fail_changes -= 1;
+            self.pop.changes_refused += 1;
             return Err("append check point error".into());
         }
         let h = read::<ChangeInvisibleTimeRequestHeader>(&req.cmd)?;
