@@ -118,6 +118,19 @@ pub(super) struct Entry {
     pub(super) invisible_until: Instant,
 }
 
+impl Entry {
+    /// A popped message's entry (invisible until `until`) and the message itself.
+    pub(super) fn split(p: Popped, until: Instant) -> (Entry, MessageExt) {
+        let entry = Entry {
+            handle: p.handle,
+            reconsume_times: p.message.reconsume_times,
+            renewing: false,
+            invisible_until: until,
+        };
+        (entry, p.message)
+    }
+}
+
 /// A batch out with the user.
 #[derive(Debug)]
 pub(super) struct Delivery {
@@ -569,16 +582,8 @@ impl PopMachine {
             while !popped.is_empty() {
                 let rest = popped.split_off(chunk.min(popped.len()));
                 let batch = std::mem::replace(&mut popped, rest);
-                let entries = batch
-                    .iter()
-                    .map(|p| Entry {
-                        handle: p.handle.clone(),
-                        reconsume_times: p.message.reconsume_times,
-                        renewing: false,
-                        invisible_until: now + self.pop.invisible_time,
-                    })
-                    .collect();
-                let messages = batch.into_iter().map(|p| p.message).collect();
+                let until = now + self.pop.invisible_time;
+                let (entries, messages) = batch.into_iter().map(|p| Entry::split(p, until)).unzip();
                 self.hand_out(now, env, key, entries, messages);
             }
         }

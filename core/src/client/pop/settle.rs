@@ -15,6 +15,7 @@ use crate::consumer::{
     ack_request, ack_succeeded, change_invisible_request, changed_handle, retry_delay, ConsumeMode,
     Popped,
 };
+use crate::message::MessageExt;
 use crate::remoting::InvokeError;
 
 impl PopMachine {
@@ -70,35 +71,9 @@ impl PopMachine {
         target: &TargetKey,
         popped: Vec<Popped>,
     ) {
-        self.next_settle += 1;
-        let id = self.next_settle;
-        let count = popped.len();
-        let (entries, messages) = popped
-            .into_iter()
-            .map(|p| {
-                let entry = Entry {
-                    handle: p.handle,
-                    reconsume_times: p.message.reconsume_times,
-                    renewing: false,
-                    invisible_until: now + self.pop.invisible_time,
-                };
-                (entry, p.message)
-            })
-            .unzip();
-        self.settling.insert(
-            id,
-            Settling {
-                target: target.clone(),
-                how: Settle::Ack,
-                entries,
-                messages,
-                waiting: 0,
-                tries: vec![ACK_TRIES; count],
-                failed: Vec::new(),
-                again_at: None,
-            },
-        );
-        self.send_settle(now, env, id, (0..count).collect());
+        let until = now + self.pop.invisible_time;
+        let (entries, messages) = popped.into_iter().map(|p| Entry::split(p, until)).unzip();
+        self.begin_settle(now, env, target.clone(), Settle::Ack, entries, messages);
     }
 
     /// Sends the acks or changes of a settled delivery (once no renewal of it is in flight).
@@ -110,16 +85,29 @@ impl PopMachine {
             self.deliveries.insert(delivery, d);
             return;
         };
+        self.begin_settle(now, env, d.target, how, d.entries, d.messages);
+    }
+
+    /// Sends the acks or changes of `entries` and tracks them until every one is answered.
+    fn begin_settle(
+        &mut self,
+        now: Instant,
+        env: &mut PopEnv<'_>,
+        target: TargetKey,
+        how: Settle,
+        entries: Vec<Entry>,
+        messages: Vec<MessageExt>,
+    ) {
         self.next_settle += 1;
         let id = self.next_settle;
-        let count = d.entries.len();
+        let count = entries.len();
         self.settling.insert(
             id,
             Settling {
-                target: d.target,
+                target,
                 how,
-                entries: d.entries,
-                messages: d.messages,
+                entries,
+                messages,
                 waiting: 0,
                 tries: vec![ACK_TRIES; count],
                 failed: Vec::new(),
@@ -384,7 +372,7 @@ impl PopMachine {
         env: &mut PopEnv<'_>,
         target: &TargetKey,
         entries: Vec<Entry>,
-        messages: Vec<crate::message::MessageExt>,
+        messages: Vec<MessageExt>,
     ) {
         let Some(queue_id) = entries.first().map(|e| e.handle.queue_id) else {
             return;
