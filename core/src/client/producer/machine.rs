@@ -420,7 +420,11 @@ impl ProducerMachine {
                 // The template route, for a topic the brokers will auto-create.
                 let nums = self.config.default_topic_queue_nums;
                 let info = TopicPublishInfo::from_default_route(&own_topic, &route, nums, env.rng);
-                self.install(env, &own_topic, info, true);
+                // Sends that waited together for the template share the first one's view, so
+                // their round robin goes on from one index instead of each starting anew.
+                if !env.views.has_default_view(&own_topic, &info) {
+                    self.install(env, &own_topic, info, true);
+                }
                 self.advance_send(now, env, id);
             }
             // The topic has no route (yet, or again after a broker answered TOPIC_NOT_EXIST):

@@ -266,6 +266,35 @@ fn a_topic_without_route_goes_through_the_template_topic() {
     assert_eq!(out.requests.len(), 1, "sent through the template's brokers");
 }
 
+/// Sends that waited together for the template route share one view: the round robin goes
+/// on from one index, so they spread over the queues instead of each starting anew (found
+/// on the real cluster: a split batch's requests to a new topic all on one queue).
+#[test]
+fn sends_waiting_for_the_template_share_one_round_robin() {
+    let mut r = Router::new();
+    let mut m = machine();
+    let template = m.config().default_topic.clone();
+    for id in 1..=4 {
+        r.send(&mut m, id, SendMode::Sync);
+        let missing = Err(RouteError::TopicNotExist("T".into()));
+        r.call(&mut m, |m, now, env| {
+            m.handle_route(now, env, SendId(id), "T", missing)
+        });
+    }
+    let mut targets = std::collections::BTreeSet::new();
+    for id in 1..=4 {
+        let (_, out) = r.call(&mut m, |m, now, env| {
+            m.handle_route(now, env, SendId(id), &template, Ok(route()))
+        });
+        let [(addr, command, _)] = &out.requests[..] else {
+            panic!("one attempt per send: {:?}", out.requests);
+        };
+        let queue = command.field("e").or_else(|| command.field("queueId"));
+        targets.insert((addr.clone(), queue.map(str::to_owned)));
+    }
+    assert_eq!(targets.len(), 4, "each send on the next queue: {targets:?}");
+}
+
 #[test]
 fn a_oneway_send_is_written_and_reported_at_once() {
     let mut r = Router::new();

@@ -26,6 +26,16 @@ impl PublishViews {
         self.views.get_mut(topic)
     }
 
+    /// Whether `topic`'s view already comes from the template route and offers the queues
+    /// `info` offers.
+    pub(in crate::client) fn has_default_view(&self, topic: &str, info: &TopicPublishInfo) -> bool {
+        self.from_default.contains(topic)
+            && self
+                .views
+                .get(topic)
+                .is_some_and(|view| view.queues() == info.queues())
+    }
+
     /// Drops a topic's view: the next send fetches its route again.
     pub(in crate::client) fn remove(&mut self, topic: &str) {
         self.views.remove(topic);
