@@ -330,7 +330,7 @@ pub(crate) fn fill(target: &Target, topic: &str, count: u64) -> Result<(), Strin
             while pending.len() < FILL_IN_FLIGHT && next < count {
                 let producer = &producer;
                 let messages = batch(next);
-                pending.push(async move { (next, producer.send_batch(messages).await) });
+                pending.push(async move { (next, producer.send_batch_as_one(messages).await) });
                 next += FILL_BATCH;
             }
             match pending.next().await {

@@ -44,7 +44,7 @@ pub(crate) fn prepare(target: &Target, topic: &str, count: u64) -> Result<u64, S
                 let k = FILL_BATCH.min(count - queued);
                 let batch = (0..k).map(|_| adapter::message(topic, &body)).collect();
                 let producer = &producer;
-                pending.push(async move { (k, producer.send_batch(batch).await) });
+                pending.push(async move { (k, producer.send_batch_as_one(batch).await) });
                 queued += k;
             }
             match pending.next().await {

@@ -1,4 +1,6 @@
-//! A batch send on async-std: messages of one topic stored together at consecutive offsets.
+//! A batch send on async-std: messages of one topic stored together at consecutive offsets,
+//! each with its own result (a batch over the producer's size limit would leave as several
+//! requests).
 //!
 //! `ROCKETWIRE_NAMESRV=127.0.0.1:9876 cargo run -p rocketwire-examples --example producer_batch`
 
@@ -15,11 +17,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .await?;
         let topic = fresh_topic("example_batch");
         let batch = (0..10).map(|i| demo_message(&topic, i)).collect();
-        let sent = producer.send_batch(batch).await?;
-        println!(
-            "batch stored on q{} from offset {}; ids {}",
-            sent.message_queue.queue_id, sent.queue_offset, sent.msg_id
-        );
+        for result in producer.send_batch(batch).await {
+            let sent = result?;
+            println!(
+                "stored on q{} at offset {}: {}",
+                sent.message_queue.queue_id, sent.queue_offset, sent.msg_id
+            );
+        }
         producer.shutdown().await?;
         client.shutdown(std::time::Duration::from_secs(5)).await?;
         Ok(())

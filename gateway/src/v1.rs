@@ -67,7 +67,7 @@ impl Gateway for V1 {
         let sent = self
             .shared
             .producer
-            .send_batch(messages)
+            .send_batch_as_one(messages)
             .await
             .map_err(|e| send_status(&e))?;
         Ok(Response::new(SendBatchResponse {

@@ -306,16 +306,16 @@ pub trait HarnessProducer {
     fn send_oneway(&self, message: Message) -> Result<(), SendError>;
     /// `Producer::request`.
     fn request(&self, message: Message, timeout: Duration) -> Result<MessageExt, RequestError>;
-    /// `Producer::send_batch`.
-    fn send_batch(&self, messages: Vec<Message>) -> Result<SendResult, SendError>;
+    /// `Producer::send_batch_as_one`.
+    fn send_batch_as_one(&self, messages: Vec<Message>) -> Result<SendResult, SendError>;
     /// Every message through `Producer::try_send` without waiting in between (waiting for
     /// the oldest only when the driver has no room), then every result, in order.
     fn send_all(&self, messages: Vec<Message>) -> Vec<Result<SendResult, SendError>>;
     /// `Producer::send_to_queue`.
     fn send_to_queue(&self, message: Message, queue: MessageQueue)
         -> Result<SendResult, SendError>;
-    /// `Producer::send_batch_split`.
-    fn send_batch_split(&self, messages: Vec<Message>) -> Vec<Result<SendResult, SendError>>;
+    /// `Producer::send_batch`.
+    fn send_batch(&self, messages: Vec<Message>) -> Vec<Result<SendResult, SendError>>;
     /// `Producer::send_with_selector`.
     fn send_with_selector(
         &self,
@@ -511,8 +511,8 @@ macro_rules! handle_impls {
             ) -> Result<MessageExt, RequestError> {
                 self.harness.run(self.producer.request(message, timeout))
             }
-            fn send_batch(&self, messages: Vec<Message>) -> Result<SendResult, SendError> {
-                self.harness.run(self.producer.send_batch(messages))
+            fn send_batch_as_one(&self, messages: Vec<Message>) -> Result<SendResult, SendError> {
+                self.harness.run(self.producer.send_batch_as_one(messages))
             }
             fn send_all(&self, messages: Vec<Message>) -> Vec<Result<SendResult, SendError>> {
                 let mut pending = std::collections::VecDeque::new();
@@ -543,11 +543,8 @@ macro_rules! handle_impls {
                 self.harness
                     .run(self.producer.send_to_queue(message, queue))
             }
-            fn send_batch_split(
-                &self,
-                messages: Vec<Message>,
-            ) -> Vec<Result<SendResult, SendError>> {
-                self.harness.run(self.producer.send_batch_split(messages))
+            fn send_batch(&self, messages: Vec<Message>) -> Vec<Result<SendResult, SendError>> {
+                self.harness.run(self.producer.send_batch(messages))
             }
             fn send_with_selector(
                 &self,

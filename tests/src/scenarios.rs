@@ -381,7 +381,7 @@ pub fn producer_batch(h: &dyn Harness) {
     let messages: Vec<Message> = (0..3)
         .map(|i| Message::new(topic.clone(), format!("batch {i}")))
         .collect();
-    let sent = producer.send_batch(messages).expect("batch send");
+    let sent = producer.send_batch_as_one(messages).expect("batch send");
     assert_eq!(sent.status, SendStatus::SendOk);
     let ids: Vec<&str> = sent.msg_id.split(',').collect();
     assert_eq!(ids.len(), 3);

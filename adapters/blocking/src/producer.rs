@@ -37,16 +37,18 @@ impl Producer {
         fn request(&self, message: Message, timeout: Duration) -> Result<MessageExt, RequestError>;
         /// Sends `message` without waiting for the broker: returns once it is written.
         fn send_oneway(&self, message: Message) -> Result<(), SendError>;
-        /// Sends `messages` (one topic) as one batch.
-        fn send_batch(&self, messages: Vec<Message>) -> Result<SendResult, SendError>;
+        /// Sends `messages` (one topic) as exactly one batch request (Java's
+        /// `send(Collection<Message>)`): one result, whose `msg_id` joins the messages' ids.
+        /// A batch over the producer's `max_message_size` is refused.
+        fn send_batch_as_one(&self, messages: Vec<Message>) -> Result<SendResult, SendError>;
         /// Sends `message` to `queue` exactly (not retried on another queue).
         fn send_to_queue(&self, message: Message, queue: MessageQueue)
             -> Result<SendResult, SendError>;
-        /// Sends `messages` (one topic) as batches that each fit the producer's
-        /// `max_message_size`, all at once; one result per message, in order (its own id and
-        /// offset, or its batch's error). A message too large to travel even alone fails
-        /// every message, and nothing is sent.
-        fn send_batch_split(&self, messages: Vec<Message>) -> Vec<Result<SendResult, SendError>>;
+        /// Sends `messages` (one topic) as a batch: one request when they fit the producer's
+        /// `max_message_size`, otherwise split into requests that each fit, sent all at once;
+        /// one result per message, in order (its own id and offset, or its request's error).
+        /// A message too large to travel even alone fails every message, and nothing is sent.
+        fn send_batch(&self, messages: Vec<Message>) -> Vec<Result<SendResult, SendError>>;
         /// Sends `message` to the queue `selector` picks (Java `send(msg, selector, arg)`:
         /// the argument is given to `SendSelector::new`); not retried on another queue.
         fn send_with_selector(&self, message: Message, selector: SendSelector)

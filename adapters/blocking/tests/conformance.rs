@@ -77,7 +77,10 @@ impl TestProducer for BlockingProducer {
     fn send_oneway(&self, message: Message) -> Result<(), SendError> {
         self.0.send_oneway(message)
     }
-    fn send_batch(&self, messages: Vec<Message>) -> Result<SendResult, SendError> {
+    fn send_batch_as_one(&self, messages: Vec<Message>) -> Result<SendResult, SendError> {
+        self.0.send_batch_as_one(messages)
+    }
+    fn send_batch(&self, messages: Vec<Message>) -> Vec<Result<SendResult, SendError>> {
         self.0.send_batch(messages)
     }
     fn send_to_queue(

@@ -136,10 +136,11 @@ impl<R> Producer<R> {
         handle.await
     }
 
-    /// Sends `messages` (one topic) as one batch request: one result for the batch. A batch
-    /// larger than the producer's `max_message_size` is refused;
-    /// [`Producer::send_batch_split`] sends it as several, with a result per message.
-    pub async fn send_batch(&self, messages: Vec<Message>) -> Result<SendResult, SendError> {
+    /// Sends `messages` (one topic) as exactly one batch request (Java's
+    /// `send(Collection<Message>)`): one result for the batch, whose `msg_id` joins the
+    /// messages' ids. A batch larger than the producer's `max_message_size` is refused;
+    /// [`Producer::send_batch`] sends it as several, with a result per message.
+    pub async fn send_batch_as_one(&self, messages: Vec<Message>) -> Result<SendResult, SendError> {
         self.submit(
             SendPayload::Batch(messages),
             SendTarget::Default,
@@ -162,15 +163,14 @@ impl<R> Producer<R> {
         .await
     }
 
-    /// Sends `messages` (one topic) as batches that each fit the producer's
-    /// `max_message_size` (Java's `ListSplitter` idea, with exact record sizes), all at once;
-    /// each batch is an ordinary batch send (retries, fault isolation). Returns one result
-    /// per message, in order: its own message id and offset, or its batch's error. A message
-    /// too large to travel even alone fails every message, and nothing is sent.
-    pub async fn send_batch_split(
-        &self,
-        messages: Vec<Message>,
-    ) -> Vec<Result<SendResult, SendError>> {
+    /// Sends `messages` (one topic) as a batch: one request when they fit the producer's
+    /// `max_message_size`, otherwise split into batches that each fit (Java's `ListSplitter`
+    /// idea, with exact record sizes), sent all at once; each request is an ordinary batch
+    /// send (retries, fault isolation). Returns one result per message, in order: its own
+    /// message id and offset, or its request's error. A message too large to travel even
+    /// alone fails every message, and nothing is sent.
+    /// [`Producer::send_batch_as_one`] sends exactly one request with one result.
+    pub async fn send_batch(&self, messages: Vec<Message>) -> Vec<Result<SendResult, SendError>> {
         let count = messages.len();
         let parts = match split_batch(messages, self.max_batch_bytes) {
             Ok(parts) => parts,
@@ -178,7 +178,7 @@ impl<R> Producer<R> {
         };
         let sends = parts.into_iter().map(|part| {
             let len = part.len();
-            async move { (len, self.send_batch(part).await) }
+            async move { (len, self.send_batch_as_one(part).await) }
         });
         let mut results = Vec::with_capacity(count);
         for (len, result) in future::join_all(sends).await {

@@ -73,8 +73,10 @@ pub trait TestProducer: Clone + Send + Sync + 'static {
     fn send_async(&self, message: Message) -> Result<SendResult, SendError>;
     /// `send_oneway`.
     fn send_oneway(&self, message: Message) -> Result<(), SendError>;
+    /// `send_batch_as_one`.
+    fn send_batch_as_one(&self, messages: Vec<Message>) -> Result<SendResult, SendError>;
     /// `send_batch`.
-    fn send_batch(&self, messages: Vec<Message>) -> Result<SendResult, SendError>;
+    fn send_batch(&self, messages: Vec<Message>) -> Vec<Result<SendResult, SendError>>;
     /// `send_to_queue`.
     fn send_to_queue(&self, message: Message, queue: MessageQueue)
         -> Result<SendResult, SendError>;
@@ -188,7 +190,10 @@ impl<R: CurrentRuntime, E: Executor> TestProducer for AsyncProducer<R, E> {
     fn send_oneway(&self, message: Message) -> Result<(), SendError> {
         E::block_on(self.producer.send_oneway(message))
     }
-    fn send_batch(&self, messages: Vec<Message>) -> Result<SendResult, SendError> {
+    fn send_batch_as_one(&self, messages: Vec<Message>) -> Result<SendResult, SendError> {
+        E::block_on(self.producer.send_batch_as_one(messages))
+    }
+    fn send_batch(&self, messages: Vec<Message>) -> Vec<Result<SendResult, SendError>> {
         E::block_on(self.producer.send_batch(messages))
     }
     fn send_to_queue(
@@ -215,7 +220,8 @@ macro_rules! conformance_tests {
             connect_failed, invoke_ok_rejects, oneway_reaches_the_broker,
             broker_request_is_answered, unclaimed_broker_request_is_refused,
             shutdown_ends_everything, dropping_every_handle_shuts_down,
-            producer_send_returns_the_brokers_header, producer_retries_system_busy,
+            producer_send_returns_the_brokers_header, producer_send_batch_splits,
+            producer_retries_system_busy,
             producer_oneway_is_delivered, producer_shutdown_unregisters,
             dropping_the_last_producer_clone_unregisters,
             in_flight_sends_are_bounded, outgoing_queue_is_bounded, tls_round_trip,
@@ -537,13 +543,76 @@ pub fn producer_send_returns_the_brokers_header<C: TestClient>() {
     let batch = (0..3)
         .map(|i| Message::new(TOPIC, format!("b{i}")))
         .collect();
-    let sent = producer.send_batch(batch).expect("batch");
+    let sent = producer.send_batch_as_one(batch).expect("batch");
     assert_eq!(sent.msg_id.split(',').count(), 3, "{}", sent.msg_id);
     assert!(server
         .log()
         .received
         .iter()
         .any(|c| c.request_code_typed() == RequestCode::SendBatchMessage));
+    producer.shutdown().expect("producer shutdown");
+    client.shutdown().expect("shutdown");
+}
+
+/// `send_batch` sends a batch that fits as one request and a batch over the producer's
+/// `max_message_size` as several, each message with its own result; `send_batch_as_one`
+/// refuses the large one.
+pub fn producer_send_batch_splits<C: TestClient>() {
+    let (server, client) = setup::<C>(DriverOptions::default());
+    let config = ProducerConfig::builder("rw_suite_split")
+        .max_message_size(1024)
+        .build()
+        .expect("valid config");
+    let producer = client
+        .create_producer(config, QueueSelector::RoundRobin)
+        .expect("producer");
+    let batch_requests = |server: &FakeServer| {
+        server
+            .log()
+            .received
+            .iter()
+            .filter(|c| c.request_code_typed() == RequestCode::SendBatchMessage)
+            .count()
+    };
+    let batch = |n: usize, size: usize| -> Vec<Message> {
+        (0..n)
+            .map(|i| Message::new(TOPIC, format!("{i:>3}{}", "x".repeat(size))))
+            .collect()
+    };
+
+    let small = producer.send_batch(batch(3, 10));
+    assert_eq!(small.len(), 3);
+    assert_eq!(
+        batch_requests(&server),
+        1,
+        "a batch that fits is one request"
+    );
+    let mut ids = std::collections::BTreeSet::new();
+    for result in &small {
+        let sent = result.as_ref().expect("stored");
+        assert!(!sent.msg_id.contains(','), "its own id: {}", sent.msg_id);
+        assert!(ids.insert(sent.msg_id.clone()), "ids are distinct");
+    }
+
+    // Six records of ~400 bytes do not fit 1 KiB together: two per request at most.
+    let large = producer.send_batch(batch(6, 300));
+    assert_eq!(large.len(), 6);
+    let requests = batch_requests(&server) - 1;
+    assert!(
+        requests >= 3,
+        "{requests} requests for 6 records of 400 bytes"
+    );
+    for result in &large {
+        let sent = result.as_ref().expect("stored");
+        assert!(ids.insert(sent.msg_id.clone()), "ids are distinct");
+    }
+    assert!(
+        matches!(
+            producer.send_batch_as_one(batch(6, 300)),
+            Err(SendError::Validation(_))
+        ),
+        "one request over the limit is refused"
+    );
     producer.shutdown().expect("producer shutdown");
     client.shutdown().expect("shutdown");
 }
