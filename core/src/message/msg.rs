@@ -1,5 +1,7 @@
 //! The message a producer sends: topic, flag, properties and body.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 use super::properties::{validate_property, Properties};
@@ -10,6 +12,9 @@ use super::{keys, MessageError};
 /// Properties are kept in name order so that their encoding is deterministic. Every stored
 /// property survives the properties string (see [`validate_property`]): setters refuse
 /// anything else.
+///
+/// Clones share the properties until one of them changes its own (copy on write), so a
+/// consumer handing the same message to its cache and to a handler copies no property.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Message {
     /// Topic (without namespace wrapping).
@@ -18,7 +23,7 @@ pub struct Message {
     pub flag: i32,
     /// Body, never copied by the client.
     pub body: Bytes,
-    properties: Properties,
+    properties: Arc<Properties>,
 }
 
 impl Message {
@@ -30,17 +35,19 @@ impl Message {
             topic: topic.into(),
             flag: 0,
             body: body.into(),
-            properties,
+            properties: Arc::new(properties),
         }
     }
 
     /// A message from already-decoded parts. Properties that would not survive the
     /// properties string (see [`validate_property`]) are dropped.
     pub fn from_parts(topic: String, flag: i32, properties: Properties, body: Bytes) -> Self {
-        let properties = properties
-            .into_iter()
-            .filter(|(k, v)| validate_property(k, v).is_ok())
-            .collect();
+        let properties = Arc::new(
+            properties
+                .into_iter()
+                .filter(|(k, v)| validate_property(k, v).is_ok())
+                .collect(),
+        );
         Message {
             topic,
             flag,
@@ -61,8 +68,13 @@ impl Message {
             topic,
             flag,
             body,
-            properties,
+            properties: Arc::new(properties),
         }
+    }
+
+    /// This message's own properties, copied first if a clone shares them.
+    fn properties_mut(&mut self) -> &mut Properties {
+        Arc::make_mut(&mut self.properties)
     }
 
     /// All properties, in name order.
@@ -84,13 +96,13 @@ impl Message {
     ) -> Result<(), MessageError> {
         let (name, value) = (name.into(), value.into());
         validate_property(&name, &value)?;
-        self.properties.insert(name, value);
+        self.properties_mut().insert(name, value);
         Ok(())
     }
 
     /// Removes a property, returning its value.
     pub fn remove_property(&mut self, name: &str) -> Option<String> {
-        self.properties.remove(name)
+        self.properties_mut().remove(name)
     }
 
     /// Sets a user property as Java `putUserProperty` does: system keys
@@ -164,21 +176,21 @@ impl Message {
 
     /// Sets the delay level (`DELAY`).
     pub fn set_delay_level(&mut self, level: i32) {
-        self.properties
+        self.properties_mut()
             .insert(keys::DELAY_TIME_LEVEL.to_owned(), level.to_string());
     }
 
     /// 5.x timer delivery: deliver `delay_ms` milliseconds after the broker stores the message
     /// (`TIMER_DELAY_MS`, Java `setDelayTimeMs`).
     pub fn set_delay_time_ms(&mut self, delay_ms: i64) {
-        self.properties
+        self.properties_mut()
             .insert(keys::TIMER_DELAY_MS.to_owned(), delay_ms.to_string());
     }
 
     /// 5.x timer delivery: deliver at this wall-clock time, in ms since the epoch
     /// (`TIMER_DELIVER_MS`, Java `setDeliverTimeMs`).
     pub fn set_deliver_time_ms(&mut self, at_ms: i64) {
-        self.properties
+        self.properties_mut()
             .insert(keys::TIMER_DELIVER_MS.to_owned(), at_ms.to_string());
     }
 
@@ -197,7 +209,7 @@ impl Message {
 
     /// Sets `WAIT`.
     pub fn set_wait_store_msg_ok(&mut self, wait: bool) {
-        self.properties
+        self.properties_mut()
             .insert(keys::WAIT_STORE_MSG_OK.to_owned(), wait.to_string());
     }
 
@@ -209,7 +221,7 @@ impl Message {
     /// Sets `UNIQ_KEY` unless present (Java `MessageClientIDSetter.setUniqID`); returns the id
     /// now on the message.
     pub fn set_unique_key_if_absent(&mut self, make: impl FnOnce() -> String) -> &str {
-        self.properties
+        self.properties_mut()
             .entry(keys::UNIQ_KEY.to_owned())
             .or_insert_with(make)
     }
@@ -218,6 +230,27 @@ impl Message {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clones_share_properties_until_one_changes() {
+        let mut original = Message::new("T", "b");
+        original.put_user_property("k", "v").unwrap();
+        let mut copy = original.clone();
+        assert!(
+            Arc::ptr_eq(&original.properties, &copy.properties),
+            "shared"
+        );
+        copy.put_user_property("k", "changed").unwrap();
+        copy.remove_property(keys::WAIT_STORE_MSG_OK);
+        assert_eq!(
+            original.property("k"),
+            Some("v"),
+            "the original keeps its own"
+        );
+        assert_eq!(original.property(keys::WAIT_STORE_MSG_OK), Some("true"));
+        assert_eq!(copy.property("k"), Some("changed"));
+        assert!(!Arc::ptr_eq(&original.properties, &copy.properties));
+    }
 
     #[test]
     fn timer_delivery_properties() {
