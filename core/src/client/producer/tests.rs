@@ -295,6 +295,36 @@ fn sends_waiting_for_the_template_share_one_round_robin() {
     assert_eq!(targets.len(), 4, "each send on the next queue: {targets:?}");
 }
 
+/// A template route that names its brokers at new addresses replaces the shared view: the
+/// next send goes to where the brokers are now.
+#[test]
+fn a_template_route_with_moved_brokers_replaces_the_view() {
+    let mut r = Router::new();
+    let mut m = machine();
+    let template = m.config().default_topic.clone();
+    for id in 1..=2 {
+        r.send(&mut m, id, SendMode::Sync);
+        let missing = Err(RouteError::TopicNotExist("T".into()));
+        r.call(&mut m, |m, now, env| {
+            m.handle_route(now, env, SendId(id), "T", missing)
+        });
+    }
+    r.call(&mut m, |m, now, env| {
+        m.handle_route(now, env, SendId(1), &template, Ok(route()))
+    });
+    let mut moved = route();
+    for broker in &mut moved.broker_datas {
+        broker.broker_addrs = [(0, format!("{}:20911", broker.broker_name))].into();
+    }
+    let (_, out) = r.call(&mut m, |m, now, env| {
+        m.handle_route(now, env, SendId(2), &template, Ok(moved))
+    });
+    let [(addr, _, _)] = &out.requests[..] else {
+        panic!("one attempt: {:?}", out.requests);
+    };
+    assert!(addr.ends_with(":20911"), "sent to the old address {addr}");
+}
+
 #[test]
 fn a_oneway_send_is_written_and_reported_at_once() {
     let mut r = Router::new();

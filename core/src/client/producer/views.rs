@@ -27,13 +27,12 @@ impl PublishViews {
     }
 
     /// Whether `topic`'s view already comes from the template route and offers the queues
-    /// `info` offers.
+    /// `info` offers, on the same broker addresses.
     pub(in crate::client) fn has_default_view(&self, topic: &str, info: &TopicPublishInfo) -> bool {
         self.from_default.contains(topic)
-            && self
-                .views
-                .get(topic)
-                .is_some_and(|view| view.queues() == info.queues())
+            && self.views.get(topic).is_some_and(|view| {
+                view.queues() == info.queues() && masters_of(view) == masters_of(info)
+            })
     }
 
     /// Drops a topic's view: the next send fetches its route again.
