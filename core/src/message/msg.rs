@@ -102,6 +102,10 @@ impl Message {
 
     /// Removes a property, returning its value.
     pub fn remove_property(&mut self, name: &str) -> Option<String> {
+        // An absent property leaves shared properties shared.
+        if !self.properties.contains_key(name) {
+            return None;
+        }
         self.properties_mut().remove(name)
     }
 
@@ -221,9 +225,12 @@ impl Message {
     /// Sets `UNIQ_KEY` unless present (Java `MessageClientIDSetter.setUniqID`); returns the id
     /// now on the message.
     pub fn set_unique_key_if_absent(&mut self, make: impl FnOnce() -> String) -> &str {
-        self.properties_mut()
-            .entry(keys::UNIQ_KEY.to_owned())
-            .or_insert_with(make)
+        // A message sent again keeps its id without copying shared properties.
+        if !self.properties.contains_key(keys::UNIQ_KEY) {
+            self.properties_mut()
+                .insert(keys::UNIQ_KEY.to_owned(), make());
+        }
+        self.unique_key().unwrap_or_default()
     }
 }
 
@@ -235,7 +242,10 @@ mod tests {
     fn clones_share_properties_until_one_changes() {
         let mut original = Message::new("T", "b");
         original.put_user_property("k", "v").unwrap();
+        original.set_unique_key_if_absent(|| "id".into());
         let mut copy = original.clone();
+        assert_eq!(copy.remove_property("absent"), None);
+        assert_eq!(copy.set_unique_key_if_absent(|| "other".into()), "id");
         assert!(
             Arc::ptr_eq(&original.properties, &copy.properties),
             "shared"

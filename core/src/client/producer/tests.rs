@@ -266,6 +266,19 @@ fn a_topic_without_route_goes_through_the_template_topic() {
     assert_eq!(out.requests.len(), 1, "sent through the template's brokers");
 }
 
+/// Sends 1..=`count` to topic "T", which has no route: each then waits for the template
+/// topic's route, whose name is returned.
+fn sends_waiting_for_the_template(r: &mut Router, m: &mut ProducerMachine, count: u64) -> String {
+    for id in 1..=count {
+        r.send(m, id, SendMode::Sync);
+        let missing = Err(RouteError::TopicNotExist("T".into()));
+        r.call(m, |m, now, env| {
+            m.handle_route(now, env, SendId(id), "T", missing)
+        });
+    }
+    m.config().default_topic.clone()
+}
+
 /// Sends that waited together for the template route share one view: the round robin goes
 /// on from one index, so they spread over the queues instead of each starting anew (found
 /// on the real cluster: a split batch's requests to a new topic all on one queue).
@@ -273,14 +286,7 @@ fn a_topic_without_route_goes_through_the_template_topic() {
 fn sends_waiting_for_the_template_share_one_round_robin() {
     let mut r = Router::new();
     let mut m = machine();
-    let template = m.config().default_topic.clone();
-    for id in 1..=4 {
-        r.send(&mut m, id, SendMode::Sync);
-        let missing = Err(RouteError::TopicNotExist("T".into()));
-        r.call(&mut m, |m, now, env| {
-            m.handle_route(now, env, SendId(id), "T", missing)
-        });
-    }
+    let template = sends_waiting_for_the_template(&mut r, &mut m, 4);
     let mut targets = std::collections::BTreeSet::new();
     for id in 1..=4 {
         let (_, out) = r.call(&mut m, |m, now, env| {
@@ -301,14 +307,7 @@ fn sends_waiting_for_the_template_share_one_round_robin() {
 fn a_template_route_with_moved_brokers_replaces_the_view() {
     let mut r = Router::new();
     let mut m = machine();
-    let template = m.config().default_topic.clone();
-    for id in 1..=2 {
-        r.send(&mut m, id, SendMode::Sync);
-        let missing = Err(RouteError::TopicNotExist("T".into()));
-        r.call(&mut m, |m, now, env| {
-            m.handle_route(now, env, SendId(id), "T", missing)
-        });
-    }
+    let template = sends_waiting_for_the_template(&mut r, &mut m, 2);
     r.call(&mut m, |m, now, env| {
         m.handle_route(now, env, SendId(1), &template, Ok(route()))
     });
