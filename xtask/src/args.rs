@@ -55,6 +55,12 @@ test options:
   --stress                  run the real-cluster steps beside a busy thread on every core
   --repeat N                run the real-cluster steps N times in a row (default 1),
                             stopping at the first failure
+  --serial                  run the real-cluster steps and tests one after the other in
+                            this process; by default they run in two lanes side by side,
+                            each a child `test --lane N` on its own clusters and ports,
+                            and each serialization suite as two processes
+  --lane 1|2                (used by the lanes) run only this lane's steps, on its own
+                            port sets, without building or starting the CPU hog
 soak options:
   --minutes N               minutes per adapter (default 10)
   --rate R                  messages per second (default 200)
@@ -304,6 +310,9 @@ pub(crate) const TEST_STEPS: [&str; 13] = [
     "chaos",
 ];
 
+/// The real-cluster steps of `cargo xtask test` (the ones `--repeat` repeats).
+pub(crate) const CLUSTER_STEPS: &[&str] = TEST_STEPS.split_at(5).1;
+
 /// Options of `cargo xtask test`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct TestOpts {
@@ -313,6 +322,10 @@ pub(crate) struct TestOpts {
     pub(crate) stress: bool,
     /// How many times the real-cluster steps run (stopping at the first failure).
     pub(crate) repeat: u32,
+    /// Run the real-cluster steps one after the other in this process, not in lanes.
+    pub(crate) serial: bool,
+    /// This process is lane N (1 or 2) of a parallel round, started by another `test`.
+    pub(crate) lane: Option<u8>,
 }
 
 impl Default for TestOpts {
@@ -321,6 +334,8 @@ impl Default for TestOpts {
             skip: Vec::new(),
             stress: false,
             repeat: 1,
+            serial: false,
+            lane: None,
         }
     }
 }
@@ -407,10 +422,14 @@ pub(crate) fn parse(
         Some("test") => {
             let mut rest: Vec<&str> = it.collect();
             let mut opts = TestOpts::default();
-            // `--stress` takes no value.
-            let before = rest.len();
-            rest.retain(|a| *a != "--stress");
-            opts.stress = rest.len() != before;
+            // `--stress` and `--serial` take no value.
+            let mut switch = |name: &str| {
+                let before = rest.len();
+                rest.retain(|a| *a != name);
+                rest.len() != before
+            };
+            opts.stress = switch("--stress");
+            opts.serial = switch("--serial");
             let mut i = 0;
             while i < rest.len() {
                 let (flag, value) = flag_value(&rest, &mut i)?;
@@ -418,6 +437,10 @@ pub(crate) fn parse(
                     "--repeat" => match value.trim().parse::<u32>() {
                         Ok(n) if n > 0 => opts.repeat = n,
                         _ => return Err(format!("--repeat: `{value}` is not a count above 0")),
+                    },
+                    "--lane" => match value.trim().parse::<u8>() {
+                        Ok(n @ 1..=2) => opts.lane = Some(n),
+                        _ => return Err(format!("--lane: `{value}` is not 1 or 2")),
                     },
                     "--skip" => {
                         for step in value.split(',').filter(|s| !s.is_empty()) {
@@ -643,7 +666,13 @@ mod tests {
         };
         assert_eq!(plain, TestOpts::default());
         assert!(!plain.stress && plain.repeat == 1);
+        assert!(!plain.serial && plain.lane.is_none());
         assert!(parse(&args("test --repeat 0"), &no_env).is_err());
+        let Command::Test(lane) = parse(&args("test --serial --lane 2"), &no_env).unwrap() else {
+            panic!("not a test command");
+        };
+        assert!(lane.serial && lane.lane == Some(2));
+        assert!(parse(&args("test --lane 3"), &no_env).is_err());
     }
 
     #[test]

@@ -19,6 +19,7 @@ mod config;
 mod gateway;
 mod hog;
 mod install;
+mod lanes;
 mod probe;
 mod store;
 mod sys;

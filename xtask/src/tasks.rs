@@ -2,15 +2,20 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::args::{BenchOpts, ChaosOpts, ClusterOpts, Serialize, TestOpts};
+use crate::args::{BenchOpts, ChaosOpts, ClusterOpts, Serialize, TestOpts, CLUSTER_STEPS};
 use crate::cluster::{self, Cluster};
 use crate::hog::CpuHog;
-use crate::{chaos, gateway, install, sys};
+use crate::{chaos, gateway, install, lanes, sys};
 
-/// Ports tried for the test cluster: namesrv `19876 + 100k`, broker `20911 + 100k`.
-const TEST_PORT_TRIES: u16 = 40;
+/// Ports tried for the test cluster: namesrv `19876 + 100k`, broker `20911 + 100k`; a lane
+/// of a parallel round tries only its share of them.
+pub(crate) const TEST_PORT_TRIES: u16 = 2 * lanes::PORT_SETS_PER_LANE;
+
+/// The lane this process runs (`test --lane N`), which picks its port sets.
+static LANE: OnceLock<u8> = OnceLock::new();
 
 /// Runs a command from the workspace root, echoing it first.
 pub(crate) fn run(label: &str, mut cmd: Command) -> Result<(), String> {
@@ -75,6 +80,30 @@ impl Steps {
         }
     }
 
+    /// Runs step `name` unless `opts` skips it.
+    fn run_unless_skipped(
+        &mut self,
+        opts: &TestOpts,
+        name: &str,
+        f: impl FnOnce() -> Result<(), String>,
+    ) -> Result<(), String> {
+        if opts.runs(name) {
+            self.run(name, f)
+        } else {
+            self.skipped(name);
+            Ok(())
+        }
+    }
+
+    /// Records a step run elsewhere (a lane).
+    fn record(&mut self, name: &str, took: Duration, outcome: Result<(), String>) {
+        self.done.push(StepResult {
+            name: name.to_owned(),
+            took,
+            outcome,
+        });
+    }
+
     fn skipped(&mut self, name: &str) {
         self.done.push(StepResult {
             name: name.to_owned(),
@@ -88,6 +117,8 @@ impl Steps {
         for s in &self.done {
             let verdict = match &s.outcome {
                 Ok(()) => "ok".to_owned(),
+                // A lane skips every step of the other lane: only its own are news.
+                Err(e) if e.starts_with("skipped") && LANE.get().is_some() => continue,
                 Err(e) if e.starts_with("skipped") => "skipped".to_owned(),
                 Err(_) => "FAILED".to_owned(),
             };
@@ -99,6 +130,9 @@ impl Steps {
 
 /// `cargo xtask test`.
 pub(crate) fn test(opts: &TestOpts) -> Result<(), String> {
+    if let Some(lane) = opts.lane {
+        let _ = LANE.set(lane);
+    }
     let started = Instant::now();
     let mut steps = Steps::default();
     let result = test_steps(opts, &mut steps);
@@ -108,12 +142,7 @@ pub(crate) fn test(opts: &TestOpts) -> Result<(), String> {
 
 fn test_steps(opts: &TestOpts, steps: &mut Steps) -> Result<(), String> {
     let step = |steps: &mut Steps, name: &str, f: &mut dyn FnMut() -> Result<(), String>| {
-        if opts.runs(name) {
-            steps.run(name, f)
-        } else {
-            steps.skipped(name);
-            Ok(())
-        }
+        steps.run_unless_skipped(opts, name, f)
     };
     step(steps, "fmt", &mut || {
         run("fmt", cargo(&["fmt", "--all", "--check"]))
@@ -148,33 +177,49 @@ fn test_steps(opts: &TestOpts, steps: &mut Steps) -> Result<(), String> {
         )
     })?;
 
-    let modes = [
-        ("cluster-json", Serialize::Json),
-        ("cluster-rocketmq", Serialize::RocketMq),
-    ];
-    if modes.iter().any(|(name, _)| opts.runs(name))
-        || ["two-brokers", "acl", "tls", "nat", "gateway"]
-            .iter()
-            .any(|s| opts.runs(s))
-    {
+    if opts.lane.is_none() && CLUSTER_STEPS.iter().any(|s| opts.runs(s)) {
         steps.run("cluster-prepare", prepare_cluster_suite)?;
     }
     // The hog starts after the builds: it is there to slow the suites, not the compiler.
-    let _hog = opts.stress.then(CpuHog::start);
+    // A lane runs beside the hog of the `test` that started it.
+    let _hog = (opts.stress && opts.lane.is_none()).then(CpuHog::start);
     for round in 1..=opts.repeat {
         if opts.repeat > 1 {
             println!("xtask: real-cluster round {round} of {}", opts.repeat);
         }
-        for (name, serialize) in modes {
-            step(steps, name, &mut || cluster_suite(name, serialize))?;
+        if opts.serial || opts.lane.is_some() {
+            cluster_steps(opts, steps)?;
+        } else {
+            // Every lane is recorded; the first failure ends the rounds.
+            let mut failed = Ok(());
+            for lane in lanes::run_round(opts) {
+                steps.record(&lane.name, lane.took, lane.outcome.clone());
+                failed = failed.and(lane.outcome);
+            }
+            failed?;
         }
-        step(steps, "two-brokers", &mut two_broker_suite)?;
-        step(steps, "acl", &mut acl_suite)?;
-        step(steps, "tls", &mut tls_suite)?;
-        step(steps, "nat", &mut nat_suite)?;
-        step(steps, "gateway", &mut gateway::gateway_suite)?;
-        step(steps, "chaos", &mut || chaos::chaos(&short_chaos()))?;
     }
+    Ok(())
+}
+
+/// Runs the real-cluster steps `opts` keeps, one after the other, stopping at the first
+/// failure.
+fn cluster_steps(opts: &TestOpts, steps: &mut Steps) -> Result<(), String> {
+    let step = |steps: &mut Steps, name: &str, f: &mut dyn FnMut() -> Result<(), String>| {
+        steps.run_unless_skipped(opts, name, f)
+    };
+    step(steps, "cluster-json", &mut || {
+        cluster_suite("cluster-json", Serialize::Json, opts.serial)
+    })?;
+    step(steps, "cluster-rocketmq", &mut || {
+        cluster_suite("cluster-rocketmq", Serialize::RocketMq, opts.serial)
+    })?;
+    step(steps, "two-brokers", &mut two_broker_suite)?;
+    step(steps, "acl", &mut acl_suite)?;
+    step(steps, "tls", &mut tls_suite)?;
+    step(steps, "nat", &mut nat_suite)?;
+    step(steps, "gateway", &mut gateway::gateway_suite)?;
+    step(steps, "chaos", &mut || chaos::chaos(&short_chaos()))?;
     Ok(())
 }
 
@@ -360,10 +405,29 @@ fn cli_tests(test: &str, cluster: &Cluster, serialize: Serialize) -> Command {
     cli
 }
 
-/// Starts a cluster in `serialize` mode, runs the suite against it, always stops it.
-fn cluster_suite(label: &str, serialize: Serialize) -> Result<(), String> {
+/// The adapters of the first half of the real-cluster suite (test name prefixes); the
+/// second half is every other test.
+const FIRST_HALF: [&str; 2] = ["tokio_adapter::", "async_std_adapter::"];
+
+/// Starts a cluster in `serialize` mode, runs the suite against it, always stops it. The
+/// suite runs in two processes side by side on the one cluster (every scenario has its own
+/// topics and groups, and none restarts a server), unless `serial`.
+fn cluster_suite(label: &str, serialize: Serialize, serial: bool) -> Result<(), String> {
     let mut cluster = test_cluster(serialize, |_| {})?;
-    let mut result = run(label, suite_command("cluster", &cluster, serialize));
+    let mut result = if serial {
+        run(label, suite_command("cluster", &cluster, serialize))
+    } else {
+        let mut first = suite_command("cluster", &cluster, serialize);
+        first.args(FIRST_HALF);
+        let mut second = suite_command("cluster", &cluster, serialize);
+        for adapter in FIRST_HALF {
+            second.args(["--skip", adapter]);
+        }
+        lanes::run_side_by_side(vec![
+            (format!("{label} tokio+async-std"), first),
+            (format!("{label} smol+blocking"), second),
+        ])
+    };
     if result.is_ok() {
         // The CLI's end-to-end tests run against the same cluster.
         let cli = cli_tests("cli", &cluster, serialize);
@@ -384,24 +448,28 @@ pub(crate) fn test_cluster(
     serialize: Serialize,
     adjust: impl Fn(&mut ClusterOpts),
 ) -> Result<Cluster, String> {
-    cluster::up_on_free_ports(
-        TEST_PORT_TRIES,
-        "test cluster (19876+100k / 20911+100k)",
-        |k| {
-            let mut opts = ClusterOpts {
-                namesrv_port: 19876 + 100 * k,
-                broker_port: 20911 + 100 * k,
-                data_dir: None,
-                serialize,
-                brokers: 1,
-                auth: None,
-                tls: false,
-                broker_ip: None,
-            };
-            adjust(&mut opts);
-            opts
-        },
-    )
+    let (first, tries) = match LANE.get() {
+        Some(&lane) => (
+            u16::from(lane - 1) * lanes::PORT_SETS_PER_LANE,
+            lanes::PORT_SETS_PER_LANE,
+        ),
+        None => (0, TEST_PORT_TRIES),
+    };
+    cluster::up_on_free_ports(tries, "test cluster (19876+100k / 20911+100k)", |k| {
+        let k = first + k;
+        let mut opts = ClusterOpts {
+            namesrv_port: 19876 + 100 * k,
+            broker_port: 20911 + 100 * k,
+            data_dir: None,
+            serialize,
+            brokers: 1,
+            auth: None,
+            tls: false,
+            broker_ip: None,
+        };
+        adjust(&mut opts);
+        opts
+    })
 }
 
 /// `cargo xtask demo`.
