@@ -8,7 +8,7 @@
 //! its prefix.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -87,12 +87,8 @@ pub(crate) fn run_round(opts: &TestOpts) -> Vec<LaneResult> {
                     i += 1;
                     continue;
                 }
-                Ok(Some(status)) if status.success() => Ok(()),
-                Ok(Some(status)) => Err(format!(
-                    "{} failed ({status}): see its `[lane` lines",
-                    lane.name
-                )),
-                Err(e) => Err(format!("{}: cannot wait for it: {e}", lane.name)),
+                Ok(Some(status)) => outcome(&lane.name, Ok(status)),
+                Err(e) => outcome(&lane.name, Err(e)),
             };
             let lane = running.swap_remove(i);
             let took = lane.started.elapsed();
@@ -136,7 +132,7 @@ pub(crate) fn run_side_by_side(jobs: Vec<(String, Command)>) -> Result<(), Strin
     let mut result = Ok(());
     for (label, mut cmd) in jobs {
         cmd.current_dir(sys::workspace_root());
-        println!("\nxtask: ==> [{label}] {}", shown(&cmd));
+        println!("\nxtask: ==> [{label}] {}", sys::shown(&cmd));
         match spawn_prefixed(cmd, &label) {
             Ok(child) => running.push((label, child)),
             Err(e) => {
@@ -146,28 +142,11 @@ pub(crate) fn run_side_by_side(jobs: Vec<(String, Command)>) -> Result<(), Strin
         }
     }
     for (label, (mut child, drained)) in running {
-        let outcome = match child.wait() {
-            Ok(status) if status.success() => Ok(()),
-            Ok(status) => Err(format!("[{label}] failed ({status})")),
-            Err(e) => Err(format!("[{label}]: cannot wait for it: {e}")),
-        };
+        let ended = outcome(&format!("[{label}]"), child.wait());
         drain(&drained);
-        result = result.and(outcome);
+        result = result.and(ended);
     }
     result
-}
-
-/// A command as a shell line, for the log.
-fn shown(cmd: &Command) -> String {
-    let env: String = cmd
-        .get_envs()
-        .filter_map(|(k, v)| Some(format!("{}={} ", k.to_str()?, v?.to_str()?)))
-        .collect();
-    let line: Vec<_> = std::iter::once(cmd.get_program())
-        .chain(cmd.get_args())
-        .map(|a| a.to_string_lossy())
-        .collect();
-    format!("{env}{}", line.join(" "))
 }
 
 /// Starts `cmd` with its stdout and stderr streamed to ours, each line prefixed `[label]`.
@@ -177,7 +156,7 @@ fn spawn_prefixed(mut cmd: Command, label: &str) -> Result<(Child, mpsc::Receive
         .stderr(Stdio::piped());
     let mut child = cmd
         .spawn()
-        .map_err(|e| format!("cannot start [{label}] `{}`: {e}", shown(&cmd)))?;
+        .map_err(|e| format!("cannot start [{label}] `{}`: {e}", sys::shown(&cmd)))?;
     let (tx, drained) = mpsc::channel();
     let prefix = format!("[{label}] ");
     if let Some(out) = child.stdout.take() {
@@ -187,6 +166,15 @@ fn spawn_prefixed(mut cmd: Command, label: &str) -> Result<(Child, mpsc::Receive
         stream(err, prefix, true, tx);
     }
     Ok((child, drained))
+}
+
+/// How a child `name` ended, as a step outcome.
+fn outcome(name: &str, ended: std::io::Result<ExitStatus>) -> Result<(), String> {
+    match ended {
+        Ok(status) if status.success() => Ok(()),
+        Ok(status) => Err(format!("{name} failed ({status})")),
+        Err(e) => Err(format!("{name}: cannot wait for it: {e}")),
+    }
 }
 
 /// Waits, at most [`DRAIN_PATIENCE`], for both output streams of an ended child.

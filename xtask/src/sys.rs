@@ -32,6 +32,19 @@ pub(crate) fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
+/// A command as a shell line (its added environment first), for the log.
+pub(crate) fn shown(cmd: &Command) -> String {
+    let env: String = cmd
+        .get_envs()
+        .filter_map(|(k, v)| Some(format!("{}={} ", k.to_str()?, v?.to_str()?)))
+        .collect();
+    let line: Vec<_> = std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| a.to_string_lossy())
+        .collect();
+    format!("{env}{}", line.join(" "))
+}
+
 /// Whether something already uses `port` on the loopback interface.
 pub(crate) fn port_busy(port: u16) -> bool {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));

@@ -20,17 +20,7 @@ static LANE: OnceLock<u8> = OnceLock::new();
 /// Runs a command from the workspace root, echoing it first.
 pub(crate) fn run(label: &str, mut cmd: Command) -> Result<(), String> {
     cmd.current_dir(sys::workspace_root());
-    let shown = format!(
-        "{}{}",
-        cmd.get_envs()
-            .filter_map(|(k, v)| Some(format!("{}={} ", k.to_str()?, v?.to_str()?)))
-            .collect::<String>(),
-        std::iter::once(cmd.get_program())
-            .chain(cmd.get_args())
-            .map(|a| a.to_string_lossy())
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
+    let shown = sys::shown(&cmd);
     println!("\nxtask: ==> [{label}] {shown}");
     let status = cmd
         .status()

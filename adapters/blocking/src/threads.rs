@@ -126,6 +126,15 @@ mod tests {
         threads.0.lock().unwrap().len()
     }
 
+    /// Waits until `n` threads wait for a job.
+    fn until_waiting(threads: &Threads, n: usize, patience: Duration) {
+        let give_up = Instant::now() + patience;
+        while waiting(threads) < n {
+            assert!(Instant::now() < give_up, "{n} threads wait for a job");
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     #[test]
     fn jobs_run_at_once_and_a_finished_thread_takes_the_next() {
         let threads = Threads::default();
@@ -148,19 +157,12 @@ mod tests {
             done.recv_timeout(wait).unwrap(),
         ];
         assert_ne!(ids[0], ids[1]);
-        let both_wait = || {
-            let give_up = Instant::now() + wait;
-            while waiting(&threads) < 2 {
-                assert!(Instant::now() < give_up, "both threads wait for a job");
-                thread::sleep(Duration::from_millis(1));
-            }
-        };
-        both_wait();
+        until_waiting(&threads, 2, wait);
         threads.spawn(Box::pin(async move {
             let _ = ran.send(thread::current().id());
         }));
         assert!(ids.contains(&done.recv_timeout(wait).unwrap()));
-        both_wait();
+        until_waiting(&threads, 2, wait);
     }
 
     #[test]
@@ -168,13 +170,6 @@ mod tests {
         let threads = Threads::default();
         let (ran, done) = mpsc::channel();
         let wait = Duration::from_secs(10);
-        let idle_count = |n: usize| {
-            let give_up = Instant::now() + wait;
-            while waiting(&threads) < n {
-                assert!(Instant::now() < give_up, "{n} threads wait for a job");
-                thread::sleep(Duration::from_millis(1));
-            }
-        };
         // Two jobs at once, so two threads; the first released goes idle first.
         let (release_first, first_released) = oneshot::channel::<()>();
         let (release_second, second_released) = oneshot::channel::<()>();
@@ -190,15 +185,15 @@ mod tests {
         }));
         let _ = release_first.send(());
         let first_id = done.recv_timeout(wait).unwrap();
-        idle_count(1);
+        until_waiting(&threads, 1, wait);
         let _ = release_second.send(());
         let second_id = done.recv_timeout(wait).unwrap();
         assert_ne!(first_id, second_id);
-        idle_count(2);
+        until_waiting(&threads, 2, wait);
         threads.spawn(Box::pin(async move {
             let _ = ran.send(thread::current().id());
         }));
         assert_eq!(done.recv_timeout(wait).unwrap(), second_id);
-        idle_count(2);
+        until_waiting(&threads, 2, wait);
     }
 }
