@@ -18,6 +18,7 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -32,8 +33,8 @@ use rocketwire_core::{
     ClientCore, ConsumeOutcome, Input, InvokeError, Output, SendMode, SendTarget,
 };
 use rocketwire_driver::{
-    Command, ConsumerEvent, DriverOptions, InFlight, Io, ProducerOptions, ReplyReceiver,
-    SendHandle, SendPayload, Shell,
+    Command, ConsumerEvent, ConsumerSink, DriverOptions, InFlight, Io, ProducerOptions,
+    ReplyReceiver, SendHandle, SendPayload, Shell, TakeEvents,
 };
 use rocketwire_sim::{Driven, Latency, World, WorldConfig};
 
@@ -385,6 +386,44 @@ fn sends_through_the_shell_end_once_in_time_and_return_their_permits() {
     }
 }
 
+/// Counts a consumer's deliveries handed over and not yet started ([`TakeEvents::flush`]),
+/// and the flushes that started some.
+#[derive(Clone, Default)]
+struct Flushes(Arc<Mutex<(usize, usize)>>);
+
+impl Flushes {
+    fn unflushed(&self) -> usize {
+        self.0.lock().unwrap().0
+    }
+
+    fn started(&self) -> usize {
+        self.0.lock().unwrap().1
+    }
+}
+
+/// A push consumer's sink as the test sees it: every event on a channel, the flushes
+/// counted.
+struct Recorder {
+    events: mpsc::UnboundedSender<ConsumerEvent>,
+    flushes: Flushes,
+}
+
+impl TakeEvents for Recorder {
+    fn take(&mut self, event: ConsumerEvent) -> bool {
+        if matches!(event, ConsumerEvent::Deliver { .. }) {
+            self.flushes.0.lock().unwrap().0 += 1;
+        }
+        self.events.unbounded_send(event).is_ok()
+    }
+
+    fn flush(&mut self) {
+        let mut counts = self.flushes.0.lock().unwrap();
+        if counts.0 > 0 {
+            *counts = (0, counts.1 + 1);
+        }
+    }
+}
+
 /// One seeded consumer run through the shell; adds the queues whose close-time offset write
 /// failed to `not_persisted`.
 fn run_consumer(seed: u64, not_persisted: &mut usize) -> usize {
@@ -408,11 +447,15 @@ fn run_consumer(seed: u64, not_persisted: &mut usize) -> usize {
         .build()
         .unwrap();
     let (events, mut events_rx) = mpsc::unbounded();
+    let flushes = Flushes::default();
     let (command, mut created) = Command::create_consumer(
         config,
         vec![Subscription::tag("T", "*").unwrap()],
         None,
-        events,
+        ConsumerSink::new(Recorder {
+            events,
+            flushes: flushes.clone(),
+        }),
     );
     shell.command(world.now(), command);
     let consumer = loop {
@@ -483,6 +526,8 @@ fn run_consumer(seed: u64, not_persisted: &mut usize) -> usize {
             shell.command(world.now(), Command::Ack { delivery, outcome });
         }
         world.drive(STEP).unwrap();
+        // The shell waits only once every delivery it handed over is started.
+        assert_eq!(flushes.unflushed(), 0, "seed {seed}");
     }
     for (_, delivery, outcome) in held {
         shell.command(world.now(), Command::Ack { delivery, outcome });
@@ -511,6 +556,12 @@ fn run_consumer(seed: u64, not_persisted: &mut usize) -> usize {
     reply(&mut world, &mut done, ms(5_000));
     assert!(shell.finished(), "seed {seed}");
     assert_eq!(seen.len(), expected, "seed {seed}");
+    // A pull's messages are started together, not one wake-up each.
+    let started = flushes.started();
+    assert!(
+        started < deliveries,
+        "seed {seed}: {deliveries} deliveries started in {started} bursts"
+    );
     check_offsets(&world);
     if std::env::var_os("SHELL_TRANSCRIPT").is_some() {
         let path = std::env::temp_dir().join(format!("rocketwire-shell-{seed}.txt"));

@@ -2,9 +2,9 @@
 //! broadcasting offset file ([`OffsetStore`]), and the async [`PushConsumer`] handle.
 //!
 //! ```text
-//! core ─ Event::Deliver ─► Shell ─ ConsumerEvent ─► dispatcher ─► handler (≤ concurrency at once)
-//!                                                        └──────── Command::Ack ─► core
-//! core ─ Event::PersistLocalOffsets ─► Shell ─► dispatcher ─► OffsetStore (tmp, fsync, rename)
+//! core ─ Event::Deliver ─► Shell ─ sink ─► handler tasks (≤ concurrency at once, in order)
+//!                                                └──────── Command::Ack ─► core
+//! core ─ Event::PersistLocalOffsets ─► Shell ─ sink ─► dispatcher ─► OffsetStore (tmp, fsync, rename)
 //! ```
 
 use std::collections::BTreeMap;
@@ -24,8 +24,8 @@ use rocketwire_core::body::{MessageModel, MessageQueue};
 use rocketwire_core::consumer::{ConsumerConfig, Subscription};
 use rocketwire_core::message::MessageExt;
 use rocketwire_core::{
-    ClientError, ClientIdCollision, ConsumeOutcome, ConsumerCloseReport, ConsumerError, ConsumerId,
-    ConsumerRefusal,
+    ClientError, ClientIdCollision, ConsumeDirectlyToken, ConsumeOutcome, ConsumerCloseReport,
+    ConsumerError, ConsumerId, ConsumerRefusal, DeliveryId,
 };
 use tracing::Instrument;
 
@@ -35,6 +35,7 @@ use crate::close_on_drop::CloseOnDrop;
 use crate::observe;
 use crate::shell::Command;
 pub use crate::shell::ConsumerEvent;
+use crate::shell::{ConsumerSink, TakeEvents};
 
 /// Java's default consume thread count (`consumeThreadMin`/`Max` = 20).
 pub const DEFAULT_CONSUME_CONCURRENCY: usize = 20;
@@ -385,8 +386,19 @@ impl<R: crate::Runtime> Client<R> {
     {
         let (store, local) = open_store(&config, &options, self.client_id())?;
         let group = config.group.clone();
+        let handlers = Arc::new(Handlers {
+            client: self.clone(),
+            handler: Arc::new(handler),
+            group: Arc::from(group.as_str()),
+            tasks: Bounded::new(self.runtime().clone(), options.concurrency),
+        });
         let (events, events_rx) = mpsc::unbounded();
-        let (command, rx) = Command::create_consumer(config, subscriptions, local, events);
+        let sink = ConsumerSink::new(PushSink {
+            handlers: handlers.clone(),
+            events,
+            queued: false,
+        });
+        let (command, rx) = Command::create_consumer(config, subscriptions, local, sink);
         self.send(command).await?;
         let id = match rx.await {
             Ok(Ok(id)) => id,
@@ -394,14 +406,7 @@ impl<R: crate::Runtime> Client<R> {
             Err(_) => return Err(ClientError::Shutdown.into()),
         };
         let (done_tx, dispatcher_done) = oneshot::channel::<()>();
-        let dispatcher = dispatch(
-            self.clone(),
-            events_rx,
-            options.concurrency.max(1),
-            Arc::new(handler),
-            store,
-            group.clone(),
-        );
+        let dispatcher = dispatch(handlers, events_rx, store);
         self.runtime().spawn(Box::pin(async move {
             dispatcher.await;
             drop(done_tx);
@@ -417,22 +422,131 @@ impl<R: crate::Runtime> Client<R> {
     }
 }
 
-/// Runs until the shell drops the consumer's sender (close finished or client shut down):
-/// spawns one task per delivery, at most `limit` at once.
-async fn dispatch<R, H, F>(
+/// A push consumer's handler and the tasks that run it, at most the consumer's concurrency
+/// at once, in delivery order.
+struct Handlers<R, H> {
     client: Client<R>,
-    mut events: mpsc::UnboundedReceiver<ConsumerEvent>,
-    limit: usize,
     handler: Arc<H>,
+    group: Arc<str>,
+    tasks: Bounded,
+}
+
+impl<R, H, F> Handlers<R, H>
+where
+    R: crate::Runtime,
+    H: Fn(Vec<MessageExt>) -> F + Send + Sync + 'static,
+    F: Future<Output = ConsumeOutcome> + Send + 'static,
+{
+    /// Runs the handler on a delivery; its outcome acks the delivery.
+    fn deliver(&self, delivery: DeliveryId, queue: MessageQueue, messages: Vec<MessageExt>) {
+        self.queue(delivery, queue, messages);
+        self.tasks.start();
+    }
+
+    /// [`Handlers::deliver`] without starting a handler task: [`Bounded::start`] does.
+    fn queue(&self, delivery: DeliveryId, queue: MessageQueue, messages: Vec<MessageExt>) {
+        let (handler, client) = (self.handler.clone(), self.client.clone());
+        let group = self.group.clone();
+        self.tasks.queue(async move {
+            let topic = messages
+                .first()
+                .map(|m| m.topic().to_owned())
+                .unwrap_or_default();
+            let count = messages.len();
+            let span = tracing::debug_span!(
+                "rocketwire.consume",
+                group = %group,
+                topic = %topic,
+                broker = %queue.broker_name,
+                queue = queue.queue_id,
+                messages = count,
+            );
+            let started = client.runtime().now();
+            let (outcome, label) =
+                match AssertUnwindSafe(async { handler(messages).await }.instrument(span))
+                    .catch_unwind()
+                    .await
+                {
+                    Ok(outcome) => {
+                        let label = observe::outcome_label(&outcome);
+                        (outcome, label)
+                    }
+                    Err(_) => {
+                        tracing::warn!(?delivery, "consumer handler panicked");
+                        (FAILED_OUTCOME, "panicked")
+                    }
+                };
+            let took = client.runtime().now().saturating_duration_since(started);
+            observe::consumed(&group, &topic, count, took, label);
+            let _ = client.send(Command::Ack { delivery, outcome }).await;
+        });
+    }
+
+    /// Runs the handler on CONSUME_MESSAGE_DIRECTLY's messages and answers `token`; not
+    /// counted against the concurrency: an admin's one-off request.
+    fn consume_directly(&self, token: ConsumeDirectlyToken, messages: Vec<MessageExt>) {
+        let (handler, client) = (self.handler.clone(), self.client.clone());
+        self.client.runtime().spawn(Box::pin(async move {
+            let started = client.runtime().now();
+            let outcome = AssertUnwindSafe(async { handler(messages).await })
+                .catch_unwind()
+                .await
+                .ok();
+            let spent = client.runtime().now().saturating_duration_since(started);
+            let command = Command::answer_consume_directly(token, outcome, spent);
+            let _ = client.send(command).await;
+        }));
+    }
+}
+
+/// A push consumer's [`ConsumerSink`]: deliveries queued for the handlers, started after
+/// each burst; the other events to the dispatcher.
+struct PushSink<R, H> {
+    handlers: Arc<Handlers<R, H>>,
+    events: mpsc::UnboundedSender<ConsumerEvent>,
+    /// Deliveries were queued since the last flush.
+    queued: bool,
+}
+
+impl<R, H, F> TakeEvents for PushSink<R, H>
+where
+    R: crate::Runtime,
+    H: Fn(Vec<MessageExt>) -> F + Send + Sync + 'static,
+    F: Future<Output = ConsumeOutcome> + Send + 'static,
+{
+    fn take(&mut self, event: ConsumerEvent) -> bool {
+        match event {
+            ConsumerEvent::Deliver {
+                delivery,
+                queue,
+                messages,
+            } => {
+                self.handlers.queue(delivery, queue, messages);
+                self.queued = true;
+                true
+            }
+            other => self.events.unbounded_send(other).is_ok(),
+        }
+    }
+
+    fn flush(&mut self) {
+        if std::mem::take(&mut self.queued) {
+            self.handlers.tasks.start();
+        }
+    }
+}
+
+/// Runs until the shell drops the consumer's sink (close finished or client shut down): the
+/// consumer's events other than deliveries, which the sink hands to the handlers itself.
+async fn dispatch<R, H, F>(
+    handlers: Arc<Handlers<R, H>>,
+    mut events: mpsc::UnboundedReceiver<ConsumerEvent>,
     store: Option<Arc<OffsetStore>>,
-    group: String,
 ) where
     R: crate::Runtime,
     H: Fn(Vec<MessageExt>) -> F + Send + Sync + 'static,
     F: Future<Output = ConsumeOutcome> + Send + 'static,
 {
-    let mut handlers = Bounded::new(limit);
-    let group: Arc<str> = Arc::from(group);
     while let Some(event) = events.next().await {
         match event {
             ConsumerEvent::PersistOffsets { seq, content } => {
@@ -440,65 +554,13 @@ async fn dispatch<R, H, F>(
             }
             ConsumerEvent::Seeked { .. } | ConsumerEvent::QueuesChanged(_) => {}
             ConsumerEvent::ConsumeDirectly { token, messages } => {
-                // Not counted against the concurrency: an admin's one-off request.
-                let (handler, task_client) = (handler.clone(), client.clone());
-                client.runtime().spawn(Box::pin(async move {
-                    let client = task_client;
-                    let started = client.runtime().now();
-                    let outcome = AssertUnwindSafe(async { handler(messages).await })
-                        .catch_unwind()
-                        .await
-                        .ok();
-                    let spent = client.runtime().now().saturating_duration_since(started);
-                    let command = Command::answer_consume_directly(token, outcome, spent);
-                    let _ = client.send(command).await;
-                }));
+                handlers.consume_directly(token, messages)
             }
             ConsumerEvent::Deliver {
                 delivery,
                 queue,
                 messages,
-            } => {
-                let (handler, task_client) = (handler.clone(), client.clone());
-                let group = group.clone();
-                let task = async move {
-                    let topic = messages
-                        .first()
-                        .map(|m| m.topic().to_owned())
-                        .unwrap_or_default();
-                    let count = messages.len();
-                    let span = tracing::debug_span!(
-                        "rocketwire.consume",
-                        group = %group,
-                        topic = %topic,
-                        broker = %queue.broker_name,
-                        queue = queue.queue_id,
-                        messages = count,
-                    );
-                    let started = task_client.runtime().now();
-                    let (outcome, label) =
-                        match AssertUnwindSafe(async { handler(messages).await }.instrument(span))
-                            .catch_unwind()
-                            .await
-                        {
-                            Ok(outcome) => {
-                                let label = observe::outcome_label(&outcome);
-                                (outcome, label)
-                            }
-                            Err(_) => {
-                                tracing::warn!(?delivery, "consumer handler panicked");
-                                (FAILED_OUTCOME, "panicked")
-                            }
-                        };
-                    let took = task_client
-                        .runtime()
-                        .now()
-                        .saturating_duration_since(started);
-                    observe::consumed(&group, &topic, count, took, label);
-                    let _ = task_client.send(Command::Ack { delivery, outcome }).await;
-                };
-                handlers.spawn(client.runtime().as_ref(), task).await;
-            }
+            } => handlers.deliver(delivery, queue, messages),
         }
     }
 }

@@ -94,11 +94,11 @@ pub use producer::{Producer, SendHandle, TrySendError};
 /// The answer a handler's outcome gives CONSUME_MESSAGE_DIRECTLY (built by the core).
 pub use rocketwire_core::consume_directly_response;
 pub use runtime::{spawn_connection, BoxFuture, CurrentRuntime, Runtime};
-pub use shell::QueueChange;
 pub use shell::{
-    check_success, os_seed, reply_result, Command, ConsumerState, DriverOptions, Io, Reply,
-    ReplyReceiver, SendPayload, SendReply, Shell, ShutdownComplete, TransactionReply,
+    check_success, os_seed, reply_result, Command, ConsumerSink, ConsumerState, DriverOptions, Io,
+    Reply, ReplyReceiver, SendPayload, SendReply, Shell, ShutdownComplete, TransactionReply,
 };
+pub use shell::{QueueChange, TakeEvents};
 pub use tls::{
     tls_io_error, Handshake, HandshakeStep, Received, TlsConfig, TlsConfigError, TlsReader,
     TlsSession,

@@ -171,7 +171,7 @@ async fn run_checks<R: crate::Runtime>(
     limit: usize,
     listener: Arc<dyn TransactionListener>,
 ) {
-    let mut checkers = Bounded::new(limit);
+    let checkers = Bounded::new(client.runtime().clone(), limit);
     while let Some(check) = checks.next().await {
         let (task_client, listener) = (client.clone(), listener.clone());
         let task = async move {
@@ -182,6 +182,6 @@ async fn run_checks<R: crate::Runtime>(
             };
             let _ = task_client.send(command).await;
         };
-        checkers.spawn(client.runtime().as_ref(), task).await;
+        checkers.spawn(task);
     }
 }

@@ -134,7 +134,7 @@ pub enum Command {
         /// Broadcasting: the offset file content.
         local_offsets: Option<Vec<u8>>,
         /// Gets the consumer's events until it is closed.
-        events: mpsc::UnboundedSender<ConsumerEvent>,
+        events: ConsumerSink,
         /// A lite pull consumer (no handler: CONSUME_MESSAGE_DIRECTLY is not run for it, and
         /// its deliveries are tracked for [`Command::Seek`]).
         lite: bool,
@@ -459,7 +459,7 @@ impl Command {
         config: ConsumerConfig,
         subscriptions: Vec<Subscription>,
         local_offsets: Option<Vec<u8>>,
-        events: mpsc::UnboundedSender<ConsumerEvent>,
+        events: ConsumerSink,
     ) -> (Self, oneshot::Receiver<Result<ConsumerId, ConsumerError>>) {
         with_reply(|reply| Command::CreateConsumer {
             config: Box::new(config),
@@ -481,7 +481,7 @@ impl Command {
             config: Box::new(config),
             subscriptions,
             local_offsets: None,
-            events,
+            events: ConsumerSink::channel(events),
             lite: true,
             reply,
         })

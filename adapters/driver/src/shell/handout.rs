@@ -8,7 +8,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use futures::channel::oneshot;
+use futures::channel::{mpsc, oneshot};
 use rocketwire_core::body::MessageQueue;
 use rocketwire_core::message::{Message, MessageExt};
 use rocketwire_core::producer::{SendError, SendResult};
@@ -55,6 +55,60 @@ pub enum ConsumerEvent {
         /// The decoded message(s) of the request.
         messages: Vec<MessageExt>,
     },
+}
+
+/// Takes a consumer's events on the driver's task. It must not block: a push consumer's
+/// queues deliveries for its handlers itself and starts them when the shell has handled
+/// all the core's events of the moment ([`TakeEvents::flush`]), so a burst of deliveries
+/// wakes one handler task, not one per delivery (where tasks are threads, a wake per
+/// delivery was most of a consumer's cost), and forwards the other events to its
+/// dispatcher task.
+pub struct ConsumerSink(Box<dyn TakeEvents>);
+
+/// What a [`ConsumerSink`] does with events.
+pub trait TakeEvents: Send {
+    /// Takes `event`; false once nobody takes events any more.
+    fn take(&mut self, event: ConsumerEvent) -> bool;
+
+    /// The shell has handled every event of the moment: start what was queued.
+    fn flush(&mut self) {}
+}
+
+/// Sends every event on a channel.
+struct Channel(mpsc::UnboundedSender<ConsumerEvent>);
+
+impl TakeEvents for Channel {
+    fn take(&mut self, event: ConsumerEvent) -> bool {
+        self.0.unbounded_send(event).is_ok()
+    }
+}
+
+impl ConsumerSink {
+    /// A sink that sends every event on `tx`.
+    pub fn channel(tx: mpsc::UnboundedSender<ConsumerEvent>) -> Self {
+        Self(Box::new(Channel(tx)))
+    }
+
+    /// A sink that hands events to `take`.
+    pub fn new(take: impl TakeEvents + 'static) -> Self {
+        Self(Box::new(take))
+    }
+
+    /// Hands `event` over; false when nobody takes events any more.
+    pub(crate) fn take(&mut self, event: ConsumerEvent) -> bool {
+        self.0.take(event)
+    }
+
+    /// Starts what the events handed over since the last flush queued.
+    pub(crate) fn flush(&mut self) {
+        self.0.flush()
+    }
+}
+
+impl fmt::Debug for ConsumerSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConsumerSink").finish_non_exhaustive()
+    }
 }
 
 /// A lite pull consumer's new share of a topic after a rebalance (Java

@@ -114,7 +114,8 @@ use command::refuse_after_shutdown;
 pub use command::{Command, SendPayload, SendReply};
 pub(crate) use handout::shutdown_error;
 pub use handout::{
-    ConsumerEvent, LocalTransaction, QueueChange, SendHandle, TransactionCheck, TrySendError,
+    ConsumerEvent, ConsumerSink, LocalTransaction, QueueChange, SendHandle, TakeEvents,
+    TransactionCheck, TrySendError,
 };
 
 /// Flattens what a [`ReplyReceiver`] yields: a dropped sender means the driver is gone.
@@ -215,7 +216,7 @@ pub struct Shell {
     /// `Some` once shutdown began: who waits for its end.
     shutdown: Option<Vec<Reply<()>>>,
     /// Where each live consumer's events go.
-    consumers: HashMap<ConsumerId, mpsc::UnboundedSender<ConsumerEvent>>,
+    consumers: HashMap<ConsumerId, ConsumerSink>,
     /// Group, kind and mode of each live consumer.
     /// Deliveries of lite pull consumers not yet acked, for [`Command::Seek`].
 
@@ -601,6 +602,8 @@ impl Shell {
                 Output::Timeout(at) => Some(at),
                 Output::Idle => None,
             };
+            // Every event of the moment is handled: handlers start on all their deliveries.
+            self.consumers.values_mut().for_each(ConsumerSink::flush);
             while let Some(notice) = self.core.poll_notice() {
                 self.events.publish(notice);
             }
@@ -706,8 +709,8 @@ impl Shell {
                 };
                 let sent = self
                     .consumers
-                    .get(&consumer)
-                    .is_some_and(|tx| tx.unbounded_send(event).is_ok());
+                    .get_mut(&consumer)
+                    .is_some_and(|sink| sink.take(event));
                 if !sent {
                     // Nobody consumes any more: the close abandons it.
                     tracing::debug!(?consumer, ?delivery, "delivery for a consumer gone");
@@ -716,8 +719,8 @@ impl Shell {
             Event::PersistLocalOffsets { consumer, content } => {
                 self.persist_seq += 1;
                 let seq = self.persist_seq;
-                if let Some(tx) = self.consumers.get(&consumer) {
-                    let _ = tx.unbounded_send(ConsumerEvent::PersistOffsets { seq, content });
+                if let Some(sink) = self.consumers.get_mut(&consumer) {
+                    sink.take(ConsumerEvent::PersistOffsets { seq, content });
                 }
             }
             Event::ConsumerClosed {
@@ -804,16 +807,16 @@ impl Shell {
                 let event = ConsumerEvent::ConsumeDirectly { token, messages };
                 let sent = self
                     .consumers
-                    .get(&consumer)
-                    .is_some_and(|tx| tx.unbounded_send(event).is_ok());
+                    .get_mut(&consumer)
+                    .is_some_and(|sink| sink.take(event));
                 if !sent {
                     // Closing: the broker's request times out, as for a client gone.
                     tracing::debug!(?consumer, "consume-directly for a consumer gone");
                 }
             }
             Event::Seeked { consumer, queue } => {
-                if let Some(tx) = self.consumers.get(&consumer) {
-                    let _ = tx.unbounded_send(ConsumerEvent::Seeked { queue });
+                if let Some(sink) = self.consumers.get_mut(&consumer) {
+                    sink.take(ConsumerEvent::Seeked { queue });
                 }
             }
             Event::QueuesChanged {
@@ -821,11 +824,8 @@ impl Shell {
                 topic,
                 queues,
             } => {
-                if let Some(tx) = self.consumers.get(&consumer) {
-                    let _ = tx.unbounded_send(ConsumerEvent::QueuesChanged(QueueChange {
-                        topic,
-                        queues,
-                    }));
+                if let Some(sink) = self.consumers.get_mut(&consumer) {
+                    sink.take(ConsumerEvent::QueuesChanged(QueueChange { topic, queues }));
                 }
             }
             #[allow(unreachable_patterns)] // the core's event list will grow
@@ -1119,7 +1119,8 @@ mod tests {
             ..ConsumerConfig::default()
         };
         let subs = vec![Subscription::tag("TopicTest", "*").expect("sub")];
-        let (command, mut created) = Command::create_consumer(config, subs, None, events);
+        let (command, mut created) =
+            Command::create_consumer(config, subs, None, ConsumerSink::channel(events));
         shell.handle_command(now, command);
         assert!(matches!(created.try_recv(), Ok(Some(Ok(_)))));
         settle(&mut shell, now);
