@@ -4,12 +4,12 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures::channel::{mpsc, oneshot};
 use futures::future;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use rocketwire_core::{ConnId, Input};
 
 use crate::connection::{outgoing, Connection, Link, Never, OutgoingSender};
@@ -18,6 +18,9 @@ use crate::shell::{Command, Io, Shell};
 
 /// Capacity of the channel from connections to the driver (bounds buffered input).
 const INPUT_CAPACITY: usize = 64;
+
+/// Most commands, inputs and timer expiries handled between two polls of the shell.
+const MAX_WAKES_PER_ROUND: usize = 64;
 
 /// The driver's side of one connection.
 struct ConnHandle {
@@ -32,6 +35,46 @@ enum Wake {
     Command(Option<Command>),
     Input(Input),
     Timer,
+}
+
+/// What woke the driver next, if anything: commands and inputs in turns (`commands_first`),
+/// then the timer.
+fn poll_wake(
+    cx: &mut Context<'_>,
+    commands: &mut mpsc::Receiver<Command>,
+    commands_open: bool,
+    inputs: &mut mpsc::Receiver<Input>,
+    timer: &mut Option<(Instant, BoxFuture<()>)>,
+    commands_first: bool,
+) -> Poll<Wake> {
+    let mut poll_commands = |cx: &mut Context<'_>| {
+        if commands_open {
+            if let Poll::Ready(c) = commands.poll_next_unpin(cx) {
+                return Some(Wake::Command(c));
+            }
+        }
+        None
+    };
+    if commands_first {
+        if let Some(w) = poll_commands(cx) {
+            return Poll::Ready(w);
+        }
+    }
+    // The driver holds a sender, so the input stream never ends.
+    if let Poll::Ready(Some(input)) = inputs.poll_next_unpin(cx) {
+        return Poll::Ready(Wake::Input(input));
+    }
+    if !commands_first {
+        if let Some(w) = poll_commands(cx) {
+            return Poll::Ready(w);
+        }
+    }
+    if let Some((_, t)) = timer {
+        if t.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Wake::Timer);
+        }
+    }
+    Poll::Pending
 }
 
 /// Runs the driver until shutdown completes. `ended` is set once every connection has
@@ -105,60 +148,51 @@ pub(crate) async fn run(
             None => timer = None,
         }
 
-        commands_first = !commands_first;
-        let wake = future::poll_fn(|cx| {
-            let mut poll_commands = |cx: &mut std::task::Context<'_>| {
-                if commands_open {
-                    if let Poll::Ready(c) = commands.poll_next_unpin(cx) {
-                        return Some(Wake::Command(c));
-                    }
+        // Everything ready now is handled before the shell is polled again: acks that came
+        // in together give their next deliveries in one burst.
+        for handled in 0..MAX_WAKES_PER_ROUND {
+            commands_first = !commands_first;
+            let open = commands_open;
+            let next = future::poll_fn(|cx| {
+                poll_wake(
+                    cx,
+                    &mut commands,
+                    open,
+                    &mut inputs,
+                    &mut timer,
+                    commands_first,
+                )
+            });
+            let wake = if handled == 0 {
+                next.await
+            } else {
+                match next.now_or_never() {
+                    Some(wake) => wake,
+                    None => break,
                 }
-                None
             };
-            if commands_first {
-                if let Some(w) = poll_commands(cx) {
-                    return Poll::Ready(w);
+            let now = rt.now();
+            match wake {
+                Wake::Command(Some(command)) => shell.handle_command(now, command),
+                Wake::Command(None) => {
+                    // Every handle was dropped: shut down on their behalf. Nobody is left to
+                    // ack, so nothing is waited for.
+                    commands_open = false;
+                    shell.handle_command(now, Command::shutdown(Duration::ZERO).0);
                 }
-            }
-            // The driver holds a sender, so the input stream never ends.
-            if let Poll::Ready(Some(input)) = inputs.poll_next_unpin(cx) {
-                return Poll::Ready(Wake::Input(input));
-            }
-            if !commands_first {
-                if let Some(w) = poll_commands(cx) {
-                    return Poll::Ready(w);
+                Wake::Input(input) => {
+                    if let Input::Closed(conn)
+                    | Input::ConnectFailed(conn, _)
+                    | Input::TlsFailed(conn, _) = &input
+                    {
+                        conns.remove(conn);
+                    }
+                    shell.handle_input(now, input);
                 }
-            }
-            if let Some((_, t)) = &mut timer {
-                if t.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(Wake::Timer);
+                Wake::Timer => {
+                    timer = None;
+                    shell.handle_timeout(now);
                 }
-            }
-            Poll::Pending
-        })
-        .await;
-
-        let now = rt.now();
-        match wake {
-            Wake::Command(Some(command)) => shell.handle_command(now, command),
-            Wake::Command(None) => {
-                // Every handle was dropped: shut down on their behalf. Nobody is left to
-                // ack, so nothing is waited for.
-                commands_open = false;
-                shell.handle_command(now, Command::shutdown(Duration::ZERO).0);
-            }
-            Wake::Input(input) => {
-                if let Input::Closed(conn)
-                | Input::ConnectFailed(conn, _)
-                | Input::TlsFailed(conn, _) = &input
-                {
-                    conns.remove(conn);
-                }
-                shell.handle_input(now, input);
-            }
-            Wake::Timer => {
-                timer = None;
-                shell.handle_timeout(now);
             }
         }
     }
