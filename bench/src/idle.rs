@@ -1,7 +1,7 @@
 //! Quiet when idle: a push consumer of 4 queues on an empty topic, left alone; how often
-//! the process wakes up. Its own schedule (long polls answered every 15 s per queue,
-//! heartbeats every 30 s, offset persistence and rebalances) needs less than one wake-up a
-//! second. Wake-ups are the process's voluntary context switches (`getrusage`), every
+//! the process wakes up. Its own schedule (rebalances every 20 s, heartbeats and route
+//! refreshes every 30 s, long polls held until just before one of those) wakes it at 4
+//! instants a minute. Wake-ups are the process's voluntary context switches (`getrusage`), every
 //! thread included: a thread that blocks and is woken again counts one.
 
 use std::future::Future;

@@ -77,4 +77,4 @@ pub use seeds::{seeds_or, seeds_overridden, SEEDS_VAR};
 pub use server::ServerIo;
 pub use store::Store;
 pub use transcript::{describe_event, describe_frames, describe_output, format_time, Transcript};
-pub use world::{Driven, SimEvent, World, WorldConfig};
+pub use world::{Driven, SimEvent, World, WorldConfig, BURST_GAP};

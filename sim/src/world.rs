@@ -53,6 +53,27 @@ struct SimClient {
     events: Vec<SimEvent>,
     timer: Option<Instant>,
     wakeups: u64,
+    /// When the client was last handed its timer or bytes, and how many times that came
+    /// after a quiet [`BURST_GAP`].
+    last_woken: Option<Instant>,
+    bursts: u64,
+}
+
+/// Wake-ups of a client closer together than this count as one burst
+/// ([`World::wake_bursts`]): what a real process handles in one go.
+pub const BURST_GAP: Duration = Duration::from_millis(50);
+
+impl SimClient {
+    /// The client is handed an input at `now`.
+    fn woken(&mut self, now: Instant) {
+        if self
+            .last_woken
+            .is_none_or(|at| now.saturating_duration_since(at) > BURST_GAP)
+        {
+            self.bursts += 1;
+        }
+        self.last_woken = Some(now);
+    }
 }
 
 impl SimClient {
@@ -198,6 +219,8 @@ impl World {
             events: Vec::new(),
             timer: None,
             wakeups: 0,
+            last_woken: None,
+            bursts: 0,
         });
         i
     }
@@ -248,6 +271,12 @@ impl World {
     /// How many times client `i`'s timer fired (each an [`Input::Timeout`] fed to it).
     pub fn wakeups(&self, i: usize) -> u64 {
         self.clients[i].wakeups
+    }
+
+    /// How many times client `i` was woken, by its timer or by bytes, after [`BURST_GAP`]
+    /// or more without a wake-up.
+    pub fn wake_bursts(&self, i: usize) -> u64 {
+        self.clients[i].bursts
     }
 
     /// Takes client `i`'s events.
@@ -414,6 +443,7 @@ impl World {
             // The deadline it asked for came: wake it as a driver does.
             self.clients[i].timer = None;
             self.clients[i].wakeups += 1;
+            self.clients[i].woken(now);
             self.clients[i].driven().handle_input(now, Input::Timeout);
             progressed = true;
         }
@@ -553,6 +583,7 @@ impl World {
                 None => {}
             },
             NetEvent::Deliver(_, Dir::ToClient, bytes) => {
+                self.clients[i].woken(now);
                 self.clients[i]
                     .driven()
                     .handle_input(now, Input::Received(conn, bytes));

@@ -507,7 +507,13 @@ impl ClientCore {
             }
             Input::TlsFailed(conn, error) => self.remoting.handle_tls_failed(conn, error),
             Input::LocalAddr(conn, local) => self.remoting.handle_local_addr(conn, &local),
-            Input::Received(conn, bytes) => self.remoting.handle_received_bytes(conn, bytes),
+            Input::Received(conn, bytes) => {
+                self.remoting.handle_received_bytes(conn, bytes);
+                // Awake anyway: jobs due in a moment run now, before what came is handled
+                // (a long poll answered just before its hold's job asks for its next hold
+                // with that job re-armed).
+                self.run_jobs(now);
+            }
             Input::Closed(conn) => {
                 let addr = self.remoting.addr_of(conn).map(str::to_string);
                 self.remoting.handle_closed(conn);
@@ -713,6 +719,16 @@ impl ClientCore {
 
     fn handle_timeout(&mut self, now: Instant) {
         self.remoting.handle_timeout(now);
+        self.run_jobs(now);
+        self.expire_sends(now);
+        self.expire_requests(now);
+        self.notice_sends_settled();
+        self.run_consumer_timers(now);
+        self.run_pop_timers(now);
+    }
+
+    /// Runs the periodic jobs due by `now` (or within [`timer::SLACK`] of it).
+    fn run_jobs(&mut self, now: Instant) {
         while let Some(timer) = self.timers.expired(now) {
             match timer {
                 Timer::RouteRefresh => self.refresh_routes(now),
@@ -727,11 +743,6 @@ impl ClientCore {
             }
             self.arm_periodic(now);
         }
-        self.expire_sends(now);
-        self.expire_requests(now);
-        self.notice_sends_settled();
-        self.run_consumer_timers(now);
-        self.run_pop_timers(now);
     }
 
     /// Moves remoting completions, requests and peer faults into their owners or events.

@@ -3,9 +3,13 @@
 //! Jobs are armed on a grid of their own period from one origin (the client's creation):
 //! every 5 s job falls due on the same instants as the 20 s and 30 s ones, so one wake-up
 //! serves all the jobs due then, and an idle client wakes only as often as its shortest
-//! period, not once per job.
+//! period, not once per job. A job due within [`SLACK`] runs in a wake-up the client has
+//! anyway (bytes that came a moment before it), not in one of its own a moment later.
 
 use std::time::{Duration, Instant};
+
+/// How early a job may run when the client is awake anyway.
+pub(in crate::client) const SLACK: Duration = Duration::from_millis(50);
 
 /// A periodic job of the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,7 +39,7 @@ const ALL: [Timer; 6] = [
 
 /// When each job is due (`None` when not armed), and the origin of the grid.
 #[derive(Debug)]
-pub(super) struct Timers {
+pub(in crate::client) struct Timers {
     due: [Option<Instant>; ALL.len()],
     origin: Instant,
 }
@@ -53,11 +57,14 @@ impl Timers {
         self.due[timer as usize] = Some(at);
     }
 
-    /// Arms `timer` at the first multiple of `every` from the origin after `now`: at most
-    /// `every` from now, exactly `every` for a job re-armed as it fires.
+    /// Arms `timer` at the first multiple of `every` from the origin more than [`SLACK`]
+    /// after `now`: exactly `every` after the instant it was due for a job re-armed as it
+    /// runs (also when it ran up to [`SLACK`] early).
     pub(super) fn arm_every(&mut self, timer: Timer, now: Instant, every: Duration) {
         let every_ns = every.as_nanos().max(1);
-        let since = now.saturating_duration_since(self.origin).as_nanos();
+        let since = (now + SLACK)
+            .saturating_duration_since(self.origin)
+            .as_nanos();
         let offset = (since / every_ns + 1).saturating_mul(every_ns);
         let offset = Duration::from_nanos(u64::try_from(offset).unwrap_or(u64::MAX));
         let at = self.origin.checked_add(offset).unwrap_or(now + every);
@@ -81,11 +88,27 @@ impl Timers {
         self.due.iter().flatten().min().copied()
     }
 
-    /// Takes one job due at or before `now` (disarming it), if any.
+    /// The latest instant in `(after, until]` at which a job is due, if any: where a wait
+    /// of the client's own choosing (a long poll's hold) can end without a wake-up of its
+    /// own.
+    pub(in crate::client) fn latest_due_within(
+        &self,
+        after: Instant,
+        until: Instant,
+    ) -> Option<Instant> {
+        self.due
+            .iter()
+            .flatten()
+            .filter(|at| after < **at && **at <= until)
+            .max()
+            .copied()
+    }
+
+    /// Takes one job due at or before `now` + [`SLACK`] (disarming it), if any.
     pub(super) fn expired(&mut self, now: Instant) -> Option<Timer> {
         let timer = ALL
             .into_iter()
-            .find(|t| self.due[*t as usize].is_some_and(|at| at <= now))?;
+            .find(|t| self.due[*t as usize].is_some_and(|at| at <= now + SLACK))?;
         self.due[timer as usize] = None;
         Some(timer)
     }
@@ -116,6 +139,50 @@ mod tests {
             Some(Timer::Heartbeat)
         );
         assert_eq!(timers.next(), None);
+    }
+
+    #[test]
+    #[allow(clippy::disallowed_methods)] // the origin of virtual time
+    fn the_latest_job_within_a_window_is_found() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let mut timers = Timers::new(t0);
+        assert_eq!(timers.latest_due_within(t0, t0 + s(60)), None);
+        timers.arm_every(Timer::Rebalance, t0 + s(1), s(20));
+        timers.arm_every(Timer::Heartbeat, t0 + s(1), s(30));
+        // Due at 20 and 30.
+        assert_eq!(
+            timers.latest_due_within(t0 + s(5), t0 + s(25)),
+            Some(t0 + s(20))
+        );
+        assert_eq!(
+            timers.latest_due_within(t0 + s(5), t0 + s(30)),
+            Some(t0 + s(30))
+        );
+        // The window is open at its start and closed at its end.
+        assert_eq!(timers.latest_due_within(t0 + s(20), t0 + s(29)), None);
+        assert_eq!(
+            timers.latest_due_within(t0 + s(21), t0 + s(40)),
+            Some(t0 + s(30))
+        );
+    }
+
+    #[test]
+    #[allow(clippy::disallowed_methods)] // the origin of virtual time
+    fn a_job_within_the_slack_runs_early_and_keeps_its_grid() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let mut timers = Timers::new(t0);
+        timers.arm_every(Timer::Rebalance, t0 + s(1), s(20));
+        let early = t0 + s(20) - SLACK;
+        assert_eq!(timers.expired(early - Duration::from_millis(1)), None);
+        assert_eq!(timers.expired(early), Some(Timer::Rebalance));
+        // Re-armed as it runs: the next instant of its grid, not the one it ran early for.
+        timers.arm_every(Timer::Rebalance, early, s(20));
+        assert_eq!(timers.next(), Some(t0 + s(40)));
+        // Armed anew a moment before a grid instant: the one after.
+        timers.arm_every(Timer::Heartbeat, t0 + s(30) - SLACK / 2, s(30));
+        assert_eq!(timers.latest_due_within(t0, t0 + s(90)), Some(t0 + s(60)));
     }
 
     #[test]

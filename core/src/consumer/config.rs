@@ -68,7 +68,10 @@ pub struct ConsumerConfig {
     pub consume_batch_max_size: u32,
     /// Reconsume attempts before the DLQ; `None` = 16 (concurrent) / unlimited (orderly).
     pub max_reconsume_times: Option<i32>,
-    /// How long the broker may hold a pull (long polling, default 15 s).
+    /// Longest the broker may hold a pull (long polling, default 20 s as Java's lite pull
+    /// consumer; Java's push consumer holds 15 s). A hold ends with one of the client's
+    /// periodic jobs when one is due in its second half, so an idle consumer's long polls
+    /// share the wake-ups of its 20 s rebalances.
     pub suspend_timeout: Duration,
     /// Client timeout of one pull, longer than the hold (default 30 s).
     pub pull_timeout: Duration,
@@ -127,7 +130,7 @@ impl Default for ConsumerConfig {
             consume_concurrently_max_span: 2000,
             consume_batch_max_size: 1,
             max_reconsume_times: None,
-            suspend_timeout: Duration::from_millis(15_000),
+            suspend_timeout: Duration::from_millis(20_000),
             pull_timeout: Duration::from_millis(30_000),
             pull_interval: Duration::ZERO,
             post_subscription_when_pull: false,
@@ -351,7 +354,7 @@ mod tests {
         assert_eq!(c.pull_batch_size, 32);
         assert_eq!(c.pull_threshold_for_queue, 1000);
         assert_eq!(c.pull_threshold_size_for_queue, 100 * 1024 * 1024);
-        assert_eq!(c.suspend_timeout, Duration::from_secs(15));
+        assert_eq!(c.suspend_timeout, Duration::from_secs(20));
         assert_eq!(c.pull_timeout, Duration::from_secs(30));
         assert_eq!(c.rebalance_interval, Duration::from_secs(20));
         assert_eq!(c.persist_interval, Duration::from_secs(5));

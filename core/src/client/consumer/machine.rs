@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use super::super::addr_map::BrokerAddrMap;
 use super::super::ids::{ConsumerId, DeliveryId, OpId};
 use super::super::route::RouteState;
+use super::super::timer::Timers;
 use super::super::Event;
 use super::identity::IdentityCheck;
 use super::refusal::RefusalState;
@@ -52,6 +53,8 @@ pub(in crate::client) struct Env<'a> {
     pub(in crate::client) addr_map: &'a BrokerAddrMap,
     /// The client's own connections, per address.
     pub(in crate::client) conn_history: &'a HashMap<String, ConnHistory>,
+    /// The client's periodic jobs: a long poll's hold ends when one is due anyway.
+    pub(in crate::client) jobs: &'a Timers,
 }
 
 impl Env<'_> {

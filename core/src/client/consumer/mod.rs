@@ -604,6 +604,7 @@ impl ClientCore {
             stopped: self.closing,
             addr_map: &self.config.broker_addr_map,
             conn_history: self.remoting.history(),
+            jobs: &self.timers,
         };
         let result = f(machine, &mut env);
         self.flush_consumer(now, id);

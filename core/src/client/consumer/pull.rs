@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use super::super::ids::DeliveryId;
+use super::super::timer::{Timers, SLACK};
 use super::super::Event;
 use super::machine::{master_of, ConsumerMachine, Delivery, Env, Request, MAX_OUTSTANDING};
 use crate::body::MessageQueue;
@@ -118,7 +119,7 @@ impl ConsumerMachine {
             post_subscription: true,
             batch_size: self.config.pull_batch_size,
             max_bytes: Some(self.config.pull_batch_size_in_bytes),
-            suspend: Some(self.config.suspend_timeout),
+            suspend: Some(long_poll_hold(now, self.config.suspend_timeout, env.jobs)),
             lite: false,
         };
         let span = tracing::debug_span!(
@@ -295,6 +296,19 @@ impl ConsumerMachine {
     }
 }
 
+/// How long the broker may hold a pull: until [`HOLD_LEAD`] before the latest periodic job
+/// of the client due in the second half of `max`, else `max`. An idle consumer's long polls
+/// are then answered just before the client's jobs (the 20 s rebalance grid), which run in
+/// the same wake-up ([`SLACK`]), not in wake-ups of their own.
+fn long_poll_hold(now: Instant, max: Duration, jobs: &Timers) -> Duration {
+    jobs.latest_due_within(now + max / 2, now + max)
+        .map_or(max, |at| at.saturating_duration_since(now + HOLD_LEAD))
+}
+
+/// How long before a job a held pull is answered: less than [`SLACK`], so the job runs when
+/// the answer comes, with room for the broker to answer a little late.
+const HOLD_LEAD: Duration = Duration::from_millis(SLACK.as_millis() as u64 / 2);
+
 /// The address to pull `mq` from: the suggested broker id if known, else the master; whether
 /// it is a slave.
 fn broker_addr_for(env: &Env<'_>, mq: &MessageQueue, broker_id: i64) -> Option<(String, bool)> {
@@ -316,4 +330,36 @@ fn record_pull(span: &tracing::Span, outcome: &PullOutcome) {
         PullOutcome::Error { .. } => "error",
     };
     span.record("result", result);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::timer::Timer;
+
+    #[test]
+    #[allow(clippy::disallowed_methods)] // the origin of virtual time
+    fn a_long_poll_ends_just_before_the_latest_job_in_its_second_half() {
+        let t0 = Instant::now();
+        let (s, ms) = (Duration::from_secs, Duration::from_millis);
+        let max = s(20);
+        let mut jobs = Timers::new(t0);
+        // Nothing due: the whole hold.
+        assert_eq!(long_poll_hold(t0, max, &jobs), max);
+        jobs.arm_every(Timer::Rebalance, t0, s(20));
+        jobs.arm_every(Timer::Heartbeat, t0, s(30));
+        // Due at 20 (rebalance) and 30 (heartbeat); answered a little before.
+        assert!(HOLD_LEAD > Duration::ZERO && HOLD_LEAD < SLACK);
+        let hold = |from: Duration, max: Duration| long_poll_hold(t0 + from, max, &jobs);
+        assert_eq!(hold(ms(1_500), max), s(20) - ms(1_500) - HOLD_LEAD);
+        assert_eq!(hold(s(5), max), s(15) - HOLD_LEAD);
+        // Both in range: the later one.
+        assert_eq!(hold(s(10) + ms(1), max), s(20) - ms(1) - HOLD_LEAD);
+        // 20 is past a 15 s hold from 2: the whole hold.
+        assert_eq!(hold(s(2), s(15)), s(15));
+        // From 12, the heartbeat at 30 ends the hold.
+        assert_eq!(hold(s(12), max), s(18) - HOLD_LEAD);
+        // From 21, both are due before the hold's second half: the whole hold.
+        assert_eq!(hold(s(21), max), max);
+    }
 }

@@ -11,6 +11,7 @@ use bytes::BytesMut;
 use super::super::addr_map::BrokerAddrMap;
 use super::super::ids::{ConsumerId, DeliveryId, OpId};
 use super::super::route::RouteState;
+use super::super::timer::Timers;
 use super::super::{ClientConfig, Event};
 use super::identity::STALE_CHANNEL_EXPIRY;
 use super::machine::{ConsumerMachine, ConsumerOutput, Env, Request};
@@ -49,6 +50,7 @@ struct Router {
     now: Instant,
     addr_map: BrokerAddrMap,
     conn_history: HashMap<String, ConnHistory>,
+    jobs: Timers,
 }
 
 /// A request the machine asked for, as the router saw it.
@@ -71,6 +73,7 @@ struct Out {
 
 impl Router {
     fn new() -> Self {
+        let now = Instant::now();
         let config = ClientConfig::new(vec!["10.0.0.2:9876".into()]);
         let mut rng = Rng::new(7);
         let mut routes = RouteState::new(&config, &mut rng);
@@ -80,9 +83,10 @@ impl Router {
             brokers: [BROKER.to_string()].into_iter().collect(),
             rng,
             next_delivery: 1,
-            now: Instant::now(),
+            now,
             addr_map: BrokerAddrMap::default(),
             conn_history: HashMap::new(),
+            jobs: Timers::new(now),
         }
     }
 
@@ -104,6 +108,7 @@ impl Router {
             stopped: false,
             addr_map: &self.addr_map,
             conn_history: &self.conn_history,
+            jobs: &self.jobs,
         };
         let result = f(m, now, &mut env);
         let mut out = Out::default();
