@@ -98,6 +98,7 @@ fn spawn_worker(rt: &Arc<dyn Runtime>, backlog: &Arc<Mutex<Backlog>>) {
 
 /// Takes queued tasks one after another until none is left. A task that panics ends alone.
 async fn work(rt: Arc<dyn Runtime>, mut worker: Worker) {
+    let mut ran = 0usize;
     loop {
         let (task, start) = {
             let mut guard = Backlog::lock(&worker.backlog);
@@ -118,10 +119,18 @@ async fn work(rt: Arc<dyn Runtime>, mut worker: Worker) {
         let _ = AssertUnwindSafe(task).catch_unwind().await;
         Backlog::lock(&worker.backlog).busy -= 1;
         worker.busy = false;
-        // Lets the runtime's other tasks (the driver on a one-thread runtime) in between.
-        YieldNow(false).await;
+        ran += 1;
+        if ran % TASKS_PER_YIELD == 0 {
+            // Lets the runtime's other tasks (the driver on a one-thread runtime) in between.
+            YieldNow(false).await;
+        }
     }
 }
+
+/// Tasks a worker runs before it lets the runtime's other tasks in. Yielding after each one
+/// gave the handlers of a consumer on a one-thread runtime too few turns beside the driver,
+/// whose cache then filled up to its limits.
+const TASKS_PER_YIELD: usize = 16;
 
 /// A worker's share of the counts, given back also when the runtime drops it unfinished.
 struct Worker {
@@ -164,6 +173,8 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::thread;
     use std::time::{Duration, Instant};
+
+    use std::task::Context;
 
     use super::*;
     use crate::connection::Connection;
@@ -277,6 +288,28 @@ mod tests {
         second.into_iter().for_each(block_on);
         assert_eq!(counts(&tasks), (0, 0, 0));
         assert!(held.take().is_empty());
+    }
+
+    #[test]
+    fn a_worker_lets_other_tasks_in_after_so_many_of_its_own() {
+        let held = TestRuntime::held();
+        let tasks = Bounded::new(held.clone(), 1);
+        let ran = Arc::new(AtomicUsize::new(0));
+        let n = 2 * TASKS_PER_YIELD + 1;
+        for _ in 0..n {
+            let ran = ran.clone();
+            tasks.spawn(async move {
+                ran.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+        let mut worker = held.take().pop().expect("a worker");
+        let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+        let mut yields = 0;
+        while worker.as_mut().poll(&mut cx).is_pending() {
+            yields += 1;
+            assert_eq!(ran.load(Ordering::SeqCst), yields * TASKS_PER_YIELD);
+        }
+        assert_eq!((yields, ran.load(Ordering::SeqCst)), (2, n));
     }
 
     #[test]
