@@ -301,8 +301,12 @@ impl ConsumerMachine {
 /// are then answered just before the client's jobs (the 20 s rebalance grid), which run in
 /// the same wake-up ([`SLACK`]), not in wake-ups of their own.
 fn long_poll_hold(now: Instant, max: Duration, jobs: &Timers) -> Duration {
+    // Never under half of `max`: a hold of (nearly) nothing would have a short `max` pulled
+    // again and again until the job's time.
     jobs.latest_due_within(now + max / 2, now + max)
-        .map_or(max, |at| at.saturating_duration_since(now + HOLD_LEAD))
+        .map_or(max, |at| {
+            at.saturating_duration_since(now + HOLD_LEAD).max(max / 2)
+        })
 }
 
 /// How long before a job a held pull is answered: less than [`SLACK`], so the job runs when
@@ -361,5 +365,7 @@ mod tests {
         assert_eq!(hold(s(12), max), s(18) - HOLD_LEAD);
         // From 21, both are due before the hold's second half: the whole hold.
         assert_eq!(hold(s(21), max), max);
+        // A short longest hold: never under its half, however close the job.
+        assert_eq!(hold(s(20) - ms(30), ms(40)), ms(20));
     }
 }
