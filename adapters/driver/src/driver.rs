@@ -37,8 +37,9 @@ enum Wake {
     Timer,
 }
 
-/// What woke the driver next, if anything: commands and inputs in turns (`commands_first`),
-/// then the timer.
+/// What woke the driver next, if anything: the timer once its deadline passed, then commands
+/// and inputs in turns (`commands_first`). The timer comes first so that a steady stream of
+/// commands and inputs cannot hold back a deadline (request timeouts, heartbeats).
 fn poll_wake(
     cx: &mut Context<'_>,
     commands: &mut mpsc::Receiver<Command>,
@@ -47,6 +48,11 @@ fn poll_wake(
     timer: &mut Option<(Instant, BoxFuture<()>)>,
     commands_first: bool,
 ) -> Poll<Wake> {
+    if let Some((_, t)) = timer {
+        if t.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Wake::Timer);
+        }
+    }
     let mut poll_commands = |cx: &mut Context<'_>| {
         if commands_open {
             if let Poll::Ready(c) = commands.poll_next_unpin(cx) {
@@ -67,11 +73,6 @@ fn poll_wake(
     if !commands_first {
         if let Some(w) = poll_commands(cx) {
             return Poll::Ready(w);
-        }
-    }
-    if let Some((_, t)) = timer {
-        if t.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(Wake::Timer);
         }
     }
     Poll::Pending
@@ -209,4 +210,53 @@ pub(crate) async fn run(
     let waiters = shell.finish();
     ended.store(true, Ordering::Release);
     waiters.notify();
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::task::noop_waker_ref;
+
+    use super::*;
+
+    /// Which wake `poll_wake` gives with a command and an input waiting and the timer in
+    /// the state `timer`.
+    fn first_wake(timer: BoxFuture<()>, commands_first: bool) -> &'static str {
+        let (mut command_tx, mut commands) = mpsc::channel(1);
+        let (mut input_tx, mut inputs) = mpsc::channel(1);
+        command_tx
+            .try_send(Command::next_request().0)
+            .expect("room for a command");
+        input_tx
+            .try_send(Input::Timeout)
+            .expect("room for an input");
+        let mut timer = Some((Instant::now(), timer));
+        let mut cx = Context::from_waker(noop_waker_ref());
+        let polled = poll_wake(
+            &mut cx,
+            &mut commands,
+            true,
+            &mut inputs,
+            &mut timer,
+            commands_first,
+        );
+        match polled {
+            Poll::Ready(Wake::Timer) => "timer",
+            Poll::Ready(Wake::Command(_)) => "command",
+            Poll::Ready(Wake::Input(_)) => "input",
+            Poll::Pending => "nothing",
+        }
+    }
+
+    #[test]
+    fn a_passed_deadline_goes_before_waiting_commands_and_inputs() {
+        for commands_first in [true, false] {
+            assert_eq!(
+                first_wake(Box::pin(future::ready(())), commands_first),
+                "timer"
+            );
+        }
+        // A deadline still ahead: commands and inputs in turns.
+        assert_eq!(first_wake(Box::pin(future::pending()), true), "command");
+        assert_eq!(first_wake(Box::pin(future::pending()), false), "input");
+    }
 }
