@@ -631,6 +631,14 @@ impl Shell {
         self.stats_at.map(|t| t + observe::STATS_PERIOD)
     }
 
+    /// Hands `event` to `consumer`'s sink; false when the consumer is gone or takes no events
+    /// any more.
+    fn hand_to_consumer(&mut self, consumer: ConsumerId, event: ConsumerEvent) -> bool {
+        self.consumers
+            .get_mut(&consumer)
+            .is_some_and(|sink| sink.take(event))
+    }
+
     /// The consumers' gauges and the isolated brokers: after deliveries, acks or send
     /// results, at most once per [`observe::STATS_PERIOD`] (an idle client gets no wake-up).
     fn export_stats(&mut self, now: Instant) {
@@ -707,11 +715,7 @@ impl Shell {
                     queue,
                     messages,
                 };
-                let sent = self
-                    .consumers
-                    .get_mut(&consumer)
-                    .is_some_and(|sink| sink.take(event));
-                if !sent {
+                if !self.hand_to_consumer(consumer, event) {
                     // Nobody consumes any more: the close abandons it.
                     tracing::debug!(?consumer, ?delivery, "delivery for a consumer gone");
                 }
@@ -719,9 +723,7 @@ impl Shell {
             Event::PersistLocalOffsets { consumer, content } => {
                 self.persist_seq += 1;
                 let seq = self.persist_seq;
-                if let Some(sink) = self.consumers.get_mut(&consumer) {
-                    sink.take(ConsumerEvent::PersistOffsets { seq, content });
-                }
+                self.hand_to_consumer(consumer, ConsumerEvent::PersistOffsets { seq, content });
             }
             Event::ConsumerClosed {
                 op,
@@ -805,28 +807,21 @@ impl Shell {
                 messages,
             } => {
                 let event = ConsumerEvent::ConsumeDirectly { token, messages };
-                let sent = self
-                    .consumers
-                    .get_mut(&consumer)
-                    .is_some_and(|sink| sink.take(event));
-                if !sent {
+                if !self.hand_to_consumer(consumer, event) {
                     // Closing: the broker's request times out, as for a client gone.
                     tracing::debug!(?consumer, "consume-directly for a consumer gone");
                 }
             }
             Event::Seeked { consumer, queue } => {
-                if let Some(sink) = self.consumers.get_mut(&consumer) {
-                    sink.take(ConsumerEvent::Seeked { queue });
-                }
+                self.hand_to_consumer(consumer, ConsumerEvent::Seeked { queue });
             }
             Event::QueuesChanged {
                 consumer,
                 topic,
                 queues,
             } => {
-                if let Some(sink) = self.consumers.get_mut(&consumer) {
-                    sink.take(ConsumerEvent::QueuesChanged(QueueChange { topic, queues }));
-                }
+                let change = ConsumerEvent::QueuesChanged(QueueChange { topic, queues });
+                self.hand_to_consumer(consumer, change);
             }
             #[allow(unreachable_patterns)] // the core's event list will grow
             other => tracing::debug!(?other, "event not handled by the driver"),
