@@ -50,6 +50,11 @@ impl ConsumerMachine {
         self.begin_close_steps(now, env);
     }
 
+    /// Whether the close steps (its offset writes, unlocks and unregistrations) were sent.
+    pub(super) fn close_began(&self) -> bool {
+        self.closing.is_some() && (self.close_steps > 0 || self.finished)
+    }
+
     fn begin_close_steps(&mut self, now: Instant, env: &mut Env<'_>) {
         let mut steps = self.persist_with(now, env, PersistMode::Close);
         let group = self.config.group.clone();

@@ -27,7 +27,8 @@
 //!   change is not written (its new owner may already be ahead);
 //! - a queue taken over starts after a hand-over grace, and commits nothing until it moved
 //!   past the offset it read (nor writes that offset back when it releases the queue or
-//!   closes).
+//!   closes);
+//! - a closing consumer writes no offset after its close's own writes and unregistrations.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

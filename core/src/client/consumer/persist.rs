@@ -54,6 +54,12 @@ impl ConsumerMachine {
         mode: PersistMode,
     ) -> usize {
         let closing = mode == PersistMode::Close;
+        if !closing && self.close_began() {
+            // The close wrote its offsets and unregistered: a broker may have handed the
+            // queues to another member already, which may commit past what this one has,
+            // and a later write from here would move their offsets back.
+            return 0;
+        }
         let all = mode != PersistMode::Periodic;
         let queues: Vec<MessageQueue> = self.queues.keys().cloned().collect();
         for mq in &queues {
