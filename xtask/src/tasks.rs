@@ -320,9 +320,10 @@ fn prepare_cluster_suite() -> Result<(), String> {
             Path::new("tests/tests/cluster.rs").display()
         ));
     }
-    run(
-        "cluster-prepare",
-        cargo(&[
+    // One build per package, as the lanes run them: built together, the packages' features
+    // would be unified, and each lane would build its crates again with its own.
+    for build in [
+        &[
             "test",
             "-p",
             "rocketwire-tests",
@@ -336,19 +337,29 @@ fn prepare_cluster_suite() -> Result<(), String> {
             "tls",
             "--test",
             "nat",
+            "--no-run",
+        ][..],
+        &[
+            "test",
             "-p",
             "rocketwire-cli",
             "--test",
             "cli",
             "--test",
             "tls",
+            "--no-run",
+        ],
+        &[
+            "test",
             "-p",
             "rocketwire-gateway",
             "--test",
             "cluster",
             "--no-run",
-        ]),
-    )?;
+        ],
+    ] {
+        run("cluster-prepare", cargo(build))?;
+    }
     run("cluster-prepare", cargo(&gateway::BUILD))?;
     run(
         "cluster-prepare",
@@ -515,6 +526,9 @@ pub(crate) fn bench(opts: &BenchOpts) -> Result<(), String> {
     }
     if let Some(m) = opts.drain {
         cmd.args(["--drain", &m.to_string()]);
+    }
+    if let Some(r) = opts.rounds {
+        cmd.args(["--rounds", &r.to_string()]);
     }
     if let Some(m) = opts.soak_minutes {
         cmd.args(["--soak-minutes", &m.to_string()]);
