@@ -108,6 +108,11 @@ struct Args {
     /// (empty: none).
     #[arg(long, value_delimiter = ',', default_value = "256")]
     auto_batch_in_flight: Vec<usize>,
+    /// Rounds of the single-send producer cases: each round runs the wire floor and then
+    /// every adapter at an in-flight count (the adapters' order turned by one each round),
+    /// and the tables show each case's median round, measured beside the floor's.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
+    rounds: u64,
     /// Messages filled into the drain topic and consumed by the pull floor, then per adapter
     /// (0 = no drain cases).
     #[arg(long, default_value_t = 100_000)]
@@ -417,6 +422,99 @@ fn case_row<T>(
         .map_err(|e| (name.to_owned(), e))
 }
 
+/// A producer row: its figures, or the adapter, in-flight count and error of a failed case.
+type ProduceRow = Result<ProduceResult, (String, u64, String)>;
+
+/// The producer cases: at every in-flight count, `--rounds` rounds of the wire floor and
+/// then each adapter's single sends (the adapters' order turned by one each round, so none
+/// always runs next to the floor), each case's median round kept; then auto-batching once
+/// per adapter. Rows: the floors, then each adapter's.
+fn produce_all(args: &Args, adapters: &[Adapter], pipelined: u64) -> Vec<ProduceRow> {
+    let mut single: Vec<usize> = args
+        .in_flight
+        .iter()
+        .chain(&args.auto_batch_in_flight)
+        .copied()
+        .collect();
+    single.sort_unstable();
+    single.dedup();
+    let count = |in_flight: usize| {
+        if in_flight <= 1 {
+            args.messages
+        } else {
+            pipelined
+        }
+    };
+    let rounds = args.rounds as usize;
+    let mut floors = Vec::new();
+    let mut singles: Vec<Vec<ProduceRow>> = vec![Vec::new(); adapters.len()];
+    for &in_flight in &single {
+        let n = count(in_flight);
+        let mut floor_runs = Vec::new();
+        let mut runs: Vec<Vec<Result<ProduceResult, String>>> = vec![Vec::new(); adapters.len()];
+        for round in 0..rounds {
+            eprintln!(
+                "rocketwire-bench: round {}/{rounds}, {n} × 1 KiB, {in_flight} in flight: wire floor",
+                round + 1
+            );
+            floor_runs.push(produce_case(args, "wire", &[], n, in_flight));
+            for k in 0..adapters.len() {
+                let i = (k + round) % adapters.len();
+                let adapter = adapters[i];
+                eprintln!(
+                    "rocketwire-bench: round {}/{rounds}, {n} × 1 KiB, {in_flight} in flight: {}",
+                    round + 1,
+                    adapter.name()
+                );
+                let extra = ["--adapter", adapter.name()];
+                runs[i].push(produce_case(args, "produce", &extra, n, in_flight));
+            }
+        }
+        let rates = |runs: &[Result<ProduceResult, String>]| {
+            runs.iter()
+                .map(|r| {
+                    r.as_ref()
+                        .map_or("failed".to_owned(), |r| format!("{:.0}", r.per_sec()))
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        eprintln!(
+            "rocketwire-bench: {in_flight} in flight, msgs/s by round: wire {}{}",
+            rates(&floor_runs),
+            adapters
+                .iter()
+                .zip(&runs)
+                .map(|(a, r)| format!("; {} {}", a.name(), rates(r)))
+                .collect::<String>()
+        );
+        floors.push(
+            report::median_run(floor_runs).map_err(|e| ("wire".to_owned(), in_flight as u64, e)),
+        );
+        for (i, runs) in runs.into_iter().enumerate() {
+            let name = adapters[i].name().to_owned();
+            singles[i].push(report::median_run(runs).map_err(|e| (name, in_flight as u64, e)));
+        }
+    }
+    let mut rows = floors;
+    for (i, &adapter) in adapters.iter().enumerate() {
+        rows.append(&mut singles[i]);
+        for &in_flight in &args.auto_batch_in_flight {
+            let n = count(in_flight);
+            eprintln!(
+                "rocketwire-bench: produce {n} × 1 KiB, {in_flight} in flight, auto-batch, {}",
+                adapter.name()
+            );
+            let extra = ["--adapter", adapter.name(), "--case-auto-batch"];
+            rows.push(
+                produce_case(args, "produce", &extra, n, in_flight)
+                    .map_err(|e| (adapter.name().to_owned(), in_flight as u64, e)),
+            );
+        }
+    }
+    rows
+}
+
 fn run_all(args: &Args) -> Result<(), String> {
     let adapters = args
         .adapters
@@ -447,53 +545,7 @@ fn run_all(args: &Args) -> Result<(), String> {
 
     let mut produce_rows = Vec::new();
     if !args.no_produce {
-        // Every in-flight count without auto-batching, then each auto-batch count both
-        // ways (without it only if not measured already).
-        let mut cases: Vec<(usize, bool)> = args.in_flight.iter().map(|&n| (n, false)).collect();
-        for &n in &args.auto_batch_in_flight {
-            if !args.in_flight.contains(&n) {
-                cases.push((n, false));
-            }
-            cases.push((n, true));
-        }
-        // The wire floor at every in-flight count first.
-        let mut floors: Vec<usize> = cases.iter().map(|(n, _)| *n).collect();
-        floors.sort_unstable();
-        floors.dedup();
-        for in_flight in floors {
-            let n = if in_flight <= 1 {
-                args.messages
-            } else {
-                pipelined
-            };
-            eprintln!("rocketwire-bench: wire floor {n} × 1 KiB, {in_flight} in flight");
-            let row = produce_case(args, "wire", &[], n, in_flight)
-                .map_err(|e| ("wire".to_owned(), in_flight as u64, e));
-            produce_rows.push(row);
-        }
-        for &adapter in &adapters {
-            for &(in_flight, auto_batch) in &cases {
-                let n = if in_flight <= 1 {
-                    args.messages
-                } else {
-                    pipelined
-                };
-                eprintln!(
-                    "rocketwire-bench: produce {} × 1 KiB, {} in flight{}, {}",
-                    n,
-                    in_flight,
-                    if auto_batch { ", auto-batch" } else { "" },
-                    adapter.name()
-                );
-                let mut extra = vec!["--adapter", adapter.name()];
-                if auto_batch {
-                    extra.push("--case-auto-batch");
-                }
-                let row = produce_case(args, "produce", &extra, n, in_flight)
-                    .map_err(|e| (adapter.name().to_owned(), in_flight as u64, e));
-                produce_rows.push(row);
-            }
-        }
+        produce_rows = produce_all(args, &adapters, pipelined);
     }
 
     let mut drain_rows = Vec::new();
@@ -561,7 +613,11 @@ fn run_all(args: &Args) -> Result<(), String> {
     }
 
     if !produce_rows.is_empty() {
-        println!("\nProducer throughput (1 KiB messages; latency = send to result)");
+        println!(
+            "\nProducer throughput (1 KiB messages; latency = send to result; single sends: \
+             the median of {} rounds, each the wire floor and then every adapter)",
+            args.rounds
+        );
         print!("{}", report::produce_table(&produce_rows));
         print!("{}", report::floor_ratios(&produce_rows));
         print!("{}", report::auto_batch_ratios(&produce_rows));
@@ -596,6 +652,7 @@ fn run_all(args: &Args) -> Result<(), String> {
             "load_average": load.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
             "namesrv": args.namesrv,
             "serialize": args.serialize_name(),
+            "single_send_rounds": args.rounds,
         });
         let report = report::json_report(
             machine,

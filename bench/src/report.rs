@@ -248,6 +248,19 @@ fn per_sec(n: u64, d: Duration) -> f64 {
     }
 }
 
+/// The median run of one producer case measured in several rounds (by throughput; the lower
+/// middle one of an even count), or the first failure if a run failed.
+pub(crate) fn median_run(
+    runs: Vec<Result<ProduceResult, String>>,
+) -> Result<ProduceResult, String> {
+    let mut ok = runs.into_iter().collect::<Result<Vec<_>, String>>()?;
+    ok.sort_by(|a, b| a.per_sec().total_cmp(&b.per_sec()));
+    let middle = ok.len().saturating_sub(1) / 2;
+    ok.into_iter()
+        .nth(middle)
+        .ok_or_else(|| "no run of this case".to_owned())
+}
+
 /// CPU microseconds per event.
 fn cpu_per(cpu: Duration, n: u64) -> f64 {
     if n == 0 {
@@ -295,6 +308,11 @@ fn us(d: Duration) -> String {
 }
 
 impl ProduceResult {
+    /// Messages per second.
+    pub(crate) fn per_sec(&self) -> f64 {
+        per_sec(self.messages, self.wall)
+    }
+
     /// The result line.
     pub(crate) fn to_line(&self) -> String {
         line(
@@ -638,6 +656,22 @@ mod tests {
             p999_us: 20_000,
             peak_rss_kib: 10_240,
         }
+    }
+
+    #[test]
+    fn the_median_run_is_by_throughput_and_a_failure_wins() {
+        let run = |ms: u64| ProduceResult {
+            wall: Duration::from_millis(ms),
+            ..produce()
+        };
+        // Fastest (shortest wall) last in throughput order: 300, 200, 100 ms.
+        let median = median_run(vec![Ok(run(100)), Ok(run(300)), Ok(run(200))]);
+        assert_eq!(median, Ok(run(200)));
+        let median = median_run(vec![Ok(run(100)), Ok(run(300))]);
+        assert_eq!(median, Ok(run(300)), "the lower middle of two");
+        let failed = median_run(vec![Ok(run(100)), Err("boom".into()), Ok(run(200))]);
+        assert_eq!(failed, Err("boom".into()));
+        assert!(median_run(Vec::new()).is_err());
     }
 
     #[test]

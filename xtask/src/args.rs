@@ -74,6 +74,8 @@ bench options:
                             cases with 64 in flight send 5/2 N)
   --drain M                 messages filled into a topic and drained per adapter
                             (default 100000; 0 skips the drain cases)
+  --rounds R                rounds of the single-send cases, each wire floor run then
+                            every adapter's, medians reported (default 3)
 
 The server binaries are installed on first use with `cargo install` into
 $ROCKETWIRE_CLUSTER_CACHE, default ${CARGO_HOME:-$HOME/.cargo}/rocketwire-cluster/1.0.0.
@@ -354,6 +356,8 @@ pub(crate) struct BenchOpts {
     pub(crate) messages: Option<u64>,
     /// Messages filled into the drain topic and consumed per adapter.
     pub(crate) drain: Option<u64>,
+    /// Rounds of the single-send producer cases.
+    pub(crate) rounds: Option<u64>,
     /// Soak minutes per adapter (the soak replaces the other cases).
     pub(crate) soak_minutes: Option<u64>,
     /// Soak rate, messages per second.
@@ -476,6 +480,10 @@ pub(crate) fn parse(
                         n => opts.messages = Some(n),
                     },
                     "--drain" => opts.drain = Some(count()?),
+                    "--rounds" => match count()? {
+                        0 => return Err("--rounds must be at least 1".into()),
+                        n => opts.rounds = Some(n),
+                    },
                     other => return Err(format!("unknown option `{other}` for bench")),
                 }
             }
@@ -801,13 +809,15 @@ mod tests {
             Command::Bench(BenchOpts::default())
         );
         assert_eq!(
-            parse(&args("bench --messages 300 --drain=0"), &no_env).unwrap(),
+            parse(&args("bench --messages 300 --drain=0 --rounds 5"), &no_env).unwrap(),
             Command::Bench(BenchOpts {
                 messages: Some(300),
                 drain: Some(0),
+                rounds: Some(5),
                 ..BenchOpts::default()
             })
         );
+        assert!(parse(&args("bench --rounds 0"), &no_env).is_err());
         assert!(parse(&args("bench --messages 0"), &no_env).is_err());
         assert!(parse(&args("bench --messages lots"), &no_env).is_err());
         assert!(parse(&args("bench --drain"), &no_env).is_err());
