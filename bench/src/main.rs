@@ -452,20 +452,19 @@ fn produce_all(args: &Args, adapters: &[Adapter], pipelined: u64) -> Vec<Produce
         let n = count(in_flight);
         let mut floor_runs = Vec::new();
         let mut runs: Vec<Vec<Result<ProduceResult, String>>> = vec![Vec::new(); adapters.len()];
-        for round in 0..rounds {
+        let progress = |round: usize, what: &str| {
             eprintln!(
-                "rocketwire-bench: round {}/{rounds}, {n} × 1 KiB, {in_flight} in flight: wire floor",
+                "rocketwire-bench: round {}/{rounds}, {n} × 1 KiB, {in_flight} in flight: {what}",
                 round + 1
             );
+        };
+        for round in 0..rounds {
+            progress(round, "wire floor");
             floor_runs.push(produce_case(args, "wire", &[], n, in_flight));
             for k in 0..adapters.len() {
                 let i = (k + round) % adapters.len();
                 let adapter = adapters[i];
-                eprintln!(
-                    "rocketwire-bench: round {}/{rounds}, {n} × 1 KiB, {in_flight} in flight: {}",
-                    round + 1,
-                    adapter.name()
-                );
+                progress(round, adapter.name());
                 let extra = ["--adapter", adapter.name()];
                 runs[i].push(produce_case(args, "produce", &extra, n, in_flight));
             }
@@ -543,10 +542,11 @@ fn run_all(args: &Args) -> Result<(), String> {
          process; CPU = client process user+sys time"
     );
 
-    let mut produce_rows = Vec::new();
-    if !args.no_produce {
-        produce_rows = produce_all(args, &adapters, pipelined);
-    }
+    let produce_rows = if args.no_produce {
+        Vec::new()
+    } else {
+        produce_all(args, &adapters, pipelined)
+    };
 
     let mut drain_rows = Vec::new();
     let mut stored = 0;
