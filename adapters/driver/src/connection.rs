@@ -7,8 +7,6 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::{pin, Pin};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -19,6 +17,7 @@ use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, 
 use futures::{SinkExt, Stream, StreamExt};
 use rocketwire_core::{ConnId, Input, TlsError};
 
+use crate::outgoing::Outgoing;
 use crate::tls::{tls_io_error, Handshake, HandshakeStep, TlsConfig, TlsReader, TlsSession};
 use crate::write_batch::WriteBatch;
 
@@ -51,83 +50,6 @@ pub struct Connection {
     pub link: Link,
     /// Set when the client uses TLS: the connection runs a [`TlsSession`] over the socket.
     pub tls: Option<TlsConfig>,
-}
-
-/// The frames queued for one connection's writer, with the bytes they hold: the driver adds
-/// a frame's size when it queues the frame, the writer takes it off when it takes the frame,
-/// so the driver can bound what waits in user space for a peer that stopped reading.
-#[derive(Debug)]
-pub struct Outgoing {
-    frames: mpsc::UnboundedReceiver<(Bytes, Bytes)>,
-    queued: Arc<AtomicUsize>,
-}
-
-/// The driver's end of an [`Outgoing`] queue.
-#[derive(Debug)]
-pub(crate) struct OutgoingSender {
-    frames: mpsc::UnboundedSender<(Bytes, Bytes)>,
-    queued: Arc<AtomicUsize>,
-}
-
-/// A new outgoing queue: the driver's end and the writer's.
-pub(crate) fn outgoing() -> (OutgoingSender, Outgoing) {
-    let (tx, rx) = mpsc::unbounded();
-    let queued = Arc::new(AtomicUsize::new(0));
-    (
-        OutgoingSender {
-            frames: tx,
-            queued: Arc::clone(&queued),
-        },
-        Outgoing { frames: rx, queued },
-    )
-}
-
-impl OutgoingSender {
-    /// Bytes queued and not yet taken by the writer.
-    pub(crate) fn queued(&self) -> usize {
-        self.queued.load(Ordering::Acquire)
-    }
-
-    /// Queues a frame (dropped if the writer has gone).
-    pub(crate) fn send(&self, head: Bytes, body: Bytes) {
-        let len = head.len() + body.len();
-        self.queued.fetch_add(len, Ordering::AcqRel);
-        if self.frames.unbounded_send((head, body)).is_err() {
-            self.queued.fetch_sub(len, Ordering::AcqRel);
-        }
-    }
-}
-
-impl Outgoing {
-    /// Adds to `batch` the frames queued now, without waiting, until it is full. Returns
-    /// false once the driver dropped the sender and everything queued was taken.
-    pub fn gather(&mut self, batch: &mut WriteBatch) -> bool {
-        while !batch.is_full() {
-            match self.frames.try_recv() {
-                Ok((head, body)) => {
-                    self.queued
-                        .fetch_sub(head.len() + body.len(), Ordering::AcqRel);
-                    batch.push(head, body);
-                }
-                Err(e) if e.is_closed() => return false,
-                Err(_) => break,
-            }
-        }
-        true
-    }
-}
-
-impl Stream for Outgoing {
-    type Item = (Bytes, Bytes);
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let next = self.frames.poll_next_unpin(cx);
-        if let Poll::Ready(Some((head, body))) = &next {
-            self.queued
-                .fetch_sub(head.len() + body.len(), Ordering::AcqRel);
-        }
-        next
-    }
 }
 
 /// A connection's way to report to the driver; dropping it tells the driver that the

@@ -12,7 +12,8 @@ use futures::future;
 use futures::{FutureExt, StreamExt};
 use rocketwire_core::{ConnId, Input};
 
-use crate::connection::{outgoing, Connection, Link, Never, OutgoingSender};
+use crate::connection::{Connection, Link, Never};
+use crate::outgoing::{outgoing, OutgoingSender};
 use crate::runtime::{BoxFuture, Runtime};
 use crate::shell::{Command, Io, Shell};
 
@@ -24,7 +25,7 @@ const MAX_WAKES_PER_ROUND: usize = 64;
 
 /// The driver's side of one connection.
 struct ConnHandle {
-    /// Frames to write, in order.
+    /// Frames to write, in order; the frames of a round are held until it ends.
     frames: OutgoingSender,
     /// Dropping it stops the connection.
     _closed: oneshot::Sender<()>,
@@ -78,6 +79,15 @@ fn poll_wake(
     Poll::Pending
 }
 
+/// Hands the frames held this round to their connections' writers.
+fn flush(conns: &mut HashMap<ConnId, ConnHandle>, held: &mut Vec<ConnId>) {
+    for conn in held.drain(..) {
+        if let Some(c) = conns.get_mut(&conn) {
+            c.frames.flush();
+        }
+    }
+}
+
 /// Runs the driver until shutdown completes. `ended` is set once every connection has
 /// ended, just before the shutdown waiters are told.
 pub(crate) async fn run(
@@ -92,6 +102,8 @@ pub(crate) async fn run(
     let (input_tx, mut inputs) = mpsc::channel::<Input>(INPUT_CAPACITY);
     let (tracker, mut tasks_done) = mpsc::channel::<Never>(0);
     let mut conns: HashMap<ConnId, ConnHandle> = HashMap::new();
+    // Connections holding frames of this round.
+    let mut held: Vec<ConnId> = Vec::new();
     let mut timer: Option<(Instant, BoxFuture<()>)> = None;
     let mut commands_open = true;
     let mut commands_first = true;
@@ -120,10 +132,14 @@ pub(crate) async fn run(
                     });
                 }
                 Io::Transmit { conn, head, body } => {
-                    let Some(c) = conns.get(&conn) else { continue };
+                    let Some(c) = conns.get_mut(&conn) else {
+                        continue;
+                    };
                     let queued = c.frames.queued();
                     if queued + head.len() + body.len() <= max_queued.max(1) || queued == 0 {
-                        c.frames.send(head, body);
+                        if c.frames.hold(head, body) {
+                            held.push(conn);
+                        }
                     } else {
                         // The peer stopped reading: close rather than queue without bound.
                         tracing::warn!(
@@ -136,11 +152,20 @@ pub(crate) async fn run(
                         shell.handle_input(now, Input::Closed(conn));
                     }
                 }
-                Io::Close { conn } => drop(conns.remove(&conn)),
+                Io::Close { conn } => {
+                    // What the round gave it goes first, as it would have unheld.
+                    if let Some(mut c) = conns.remove(&conn) {
+                        c.frames.flush();
+                    }
+                }
                 Io::Wait(deadline) => break deadline,
-                Io::Finished => break 'run,
+                Io::Finished => {
+                    flush(&mut conns, &mut held);
+                    break 'run;
+                }
             }
         };
+        flush(&mut conns, &mut held);
         match deadline {
             Some(at) if timer.as_ref().is_none_or(|(t, _)| *t != at) => {
                 timer = Some((at, rt.timer(at)));

@@ -62,6 +62,7 @@ mod identity;
 mod inflight;
 mod lite;
 pub mod observe;
+mod outgoing;
 mod park;
 mod producer;
 mod runtime;
@@ -77,7 +78,7 @@ pub use admin::{Admin, QueueOffsets, ADMIN_TIMEOUT};
 pub use async_io::{AsyncIoRuntime, Spawn};
 pub use client::Client;
 pub use close_on_drop::CloseOnDrop;
-pub use connection::{Connection, Link, OpenError, Outgoing, ReadBuffer, TlsWork};
+pub use connection::{Connection, Link, OpenError, ReadBuffer, TlsWork};
 pub use consumer::{
     ConsumerEvent, ConsumerStartError, OffsetStore, PushConsumer, PushConsumerOptions,
     DEFAULT_CONSUME_CONCURRENCY, FAILED_OUTCOME,
@@ -89,6 +90,7 @@ pub use lite::{
     assign_subscriptions, user_queue, LiteBuffer, LiteMode, LitePullConsumer, LitePullError,
     LitePullOptions, LitePullStream, Taken,
 };
+pub use outgoing::Outgoing;
 pub use park::{block_on, park_until, sleep_until, Sleep};
 pub use producer::{Producer, SendHandle, TrySendError};
 /// The answer a handler's outcome gives CONSUME_MESSAGE_DIRECTLY (built by the core).

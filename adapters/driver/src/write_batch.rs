@@ -105,7 +105,7 @@ mod tests {
 
     #[test]
     fn gather_takes_what_is_queued_without_waiting_and_sees_the_end() {
-        let (tx, mut rx) = crate::connection::outgoing();
+        let (mut tx, mut rx) = crate::outgoing::outgoing();
         for i in 0..3u8 {
             tx.send(Bytes::from(vec![i; 2]), Bytes::from(vec![i; 3]));
         }
