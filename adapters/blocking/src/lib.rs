@@ -5,6 +5,9 @@
 //! parker ([`rocketwire_driver::block_on`]). The driver, consumer dispatchers and handlers run
 //! on std threads, each blocked on its future the same way (a timer is a deadline of the
 //! parked thread); each connection is a std `TcpStream` with a reader and a writer thread.
+//! On Linux the driver thread writes a send itself, without blocking, while the writer thread
+//! has nothing to write (the writer takes what the socket does not), so a send wakes no
+//! writer thread.
 //!
 //! Calling these methods from inside an async runtime neither deadlocks nor panics (nothing
 //! here needs that runtime), but it does block one of its worker threads; prefer the

@@ -1,7 +1,9 @@
 //! One connection on std threads and a std `TcpStream`: its thread connects (and runs the TLS
-//! handshake, when the client uses TLS), then reads while a second thread writes.
+//! handshake, when the client uses TLS), then reads while a second thread writes. Without
+//! TLS, on Linux, the driver writes too, without blocking, while the writer has nothing to
+//! write ([`rocketwire_driver::Outgoing::lend`]).
 
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::task::{Context, Wake, Waker};
@@ -10,11 +12,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::channel::mpsc;
-use futures::{FutureExt, StreamExt};
+use futures::{future, FutureExt, StreamExt};
 use rocketwire_core::Input;
 use rocketwire_driver::{
-    block_on, tls_io_error, Connection, Handshake, HandshakeStep, Link, OpenError, Outgoing,
-    ReadBuffer, TlsReader, TlsSession, TlsWork, WriteBatch,
+    block_on, tls_io_error, Connection, DirectWrite, Handshake, HandshakeStep, Link, OpenError,
+    Outgoing, ReadBuffer, TlsReader, TlsSession, TlsWork, WriteBatch,
 };
 
 /// Shuts a socket down when woken. Registered on [`Connection::closed`], it ends both threads
@@ -208,16 +210,19 @@ fn read_loop(mut stream: &TcpStream, link: &mut Link, tls: Option<&TlsReader>) -
 }
 
 /// Writes frames, every frame queued at once in one batch of vectored writes, until the
-/// driver drops the sender (`Ok`) or an error.
+/// driver drops the sender (`Ok`) or an error. Where the platform can send without blocking,
+/// the driver is lent a [`DirectWrite`] first, and writes what it can itself while this
+/// thread has nothing to write ([`Outgoing::lend`]): frames are taken and written only inside
+/// the write turn.
 fn write_loop(mut stream: &TcpStream, mut frames: Outgoing) -> io::Result<()> {
+    if let Some(direct) = NonBlockingSend::of(stream) {
+        frames.lend(Box::new(direct));
+    }
+    let turn = frames.turn();
     let mut batch = WriteBatch::new();
-    let mut open = true;
-    while open {
-        let Some((head, body)) = block_on(frames.next()) else {
-            break;
-        };
-        batch.push(head, body);
-        open = frames.gather(&mut batch);
+    while block_on(future::poll_fn(|cx| frames.poll_ready(cx))) {
+        let _turn = turn.take();
+        let open = frames.gather(&mut batch);
         while !batch.is_empty() {
             match stream.write_vectored(&batch.slices()) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -226,8 +231,42 @@ fn write_loop(mut stream: &TcpStream, mut frames: Outgoing) -> io::Result<()> {
                 Err(e) => return Err(e),
             }
         }
+        if !open {
+            break;
+        }
     }
     Ok(())
+}
+
+/// Sends on a connection's socket without blocking (`MSG_DONTWAIT`) and without `SIGPIPE`
+/// (`MSG_NOSIGNAL`), through a handle of its own to the socket.
+#[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
+struct NonBlockingSend(TcpStream);
+
+impl NonBlockingSend {
+    /// A non-blocking sender on `stream`'s socket, where the platform has one.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn of(stream: &TcpStream) -> Option<Self> {
+        stream.try_clone().ok().map(Self)
+    }
+
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    fn of(_: &TcpStream) -> Option<Self> {
+        None
+    }
+}
+
+impl DirectWrite for NonBlockingSend {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn try_write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        socket2::SockRef::from(&self.0)
+            .send_vectored_with_flags(bufs, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
+    }
+
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    fn try_write_vectored(&mut self, _: &[IoSlice<'_>]) -> io::Result<usize> {
+        Err(io::ErrorKind::WouldBlock.into())
+    }
 }
 
 /// Seals frames into TLS records and writes them (with any records the session has of its

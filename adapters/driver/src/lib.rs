@@ -90,7 +90,7 @@ pub use lite::{
     assign_subscriptions, user_queue, LiteBuffer, LiteMode, LitePullConsumer, LitePullError,
     LitePullOptions, LitePullStream, Taken,
 };
-pub use outgoing::Outgoing;
+pub use outgoing::{DirectWrite, Outgoing, Turn, WriteTurn};
 pub use park::{block_on, park_until, sleep_until, Sleep};
 pub use producer::{Producer, SendHandle, TrySendError};
 /// The answer a handler's outcome gives CONSUME_MESSAGE_DIRECTLY (built by the core).

@@ -3,11 +3,22 @@
 //! the round ends ([`OutgoingSender::flush`]): the writer is woken once per round, not once
 //! per frame (a rebalance or heartbeat instant gives several frames at once, and each wake of
 //! a writer thread costs context switches).
+//!
+//! A connection whose writer is a thread of its own can also lend the driver a
+//! [`DirectWrite`] ([`Outgoing::lend`]): when nothing waits for the writer and the writer is
+//! not writing, the driver writes the round itself without blocking, and hands the writer
+//! only what the socket did not take. A send then wakes no writer thread at all.
+//!
+//! Writing is a turn ([`WriteTurn`]): the writer takes frames and writes them inside its
+//! turn, and the driver writes directly only when it gets the turn with nothing queued, so
+//! frames reach the socket in the order the shell gave them.
 
 use std::collections::VecDeque;
+use std::fmt;
+use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -19,6 +30,47 @@ use crate::write_batch::WriteBatch;
 /// One frame: its head, then its body.
 type Frame = (Bytes, Bytes);
 
+/// Most buffers in one direct write (well under any `IOV_MAX`).
+const DIRECT_SLICES: usize = 256;
+
+/// A write to a connection's socket that never blocks, lent to the driver.
+pub trait DirectWrite: Send {
+    /// Writes what the socket takes of `bufs` now, in order; an error of kind
+    /// [`io::ErrorKind::WouldBlock`] when it takes nothing without blocking.
+    fn try_write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
+}
+
+/// The turn to write to one connection's socket, shared by its writer and the driver; it
+/// holds the [`DirectWrite`] the connection lent, if any.
+#[derive(Clone, Default)]
+pub struct WriteTurn(Arc<Mutex<Option<Box<dyn DirectWrite>>>>);
+
+impl fmt::Debug for WriteTurn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WriteTurn").finish_non_exhaustive()
+    }
+}
+
+/// A writer's turn: the driver does not write directly while it is held.
+pub struct Turn<'a> {
+    _held: MutexGuard<'a, Option<Box<dyn DirectWrite>>>,
+}
+
+impl fmt::Debug for Turn<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Turn").finish_non_exhaustive()
+    }
+}
+
+impl WriteTurn {
+    /// Waits for the turn (the driver holds it only for one non-blocking write).
+    pub fn take(&self) -> Turn<'_> {
+        Turn {
+            _held: self.0.lock().unwrap_or_else(PoisonError::into_inner),
+        }
+    }
+}
+
 /// The frames queued for one connection's writer, with the bytes they hold: the driver adds
 /// a frame's size when it holds the frame, the writer takes it off when it takes the frame,
 /// so the driver can bound what waits in user space for a peer that stopped reading.
@@ -28,6 +80,7 @@ pub struct Outgoing {
     /// Frames of a round already received, not yet taken.
     taken: VecDeque<Frame>,
     queued: Arc<AtomicUsize>,
+    turn: WriteTurn,
 }
 
 /// The driver's end of an [`Outgoing`] queue.
@@ -35,23 +88,30 @@ pub struct Outgoing {
 pub(crate) struct OutgoingSender {
     rounds: mpsc::UnboundedSender<Vec<Frame>>,
     held: Vec<Frame>,
+    /// Bytes of `held`.
+    held_bytes: usize,
     queued: Arc<AtomicUsize>,
+    turn: WriteTurn,
 }
 
 /// A new outgoing queue: the driver's end and the writer's.
 pub(crate) fn outgoing() -> (OutgoingSender, Outgoing) {
     let (tx, rx) = mpsc::unbounded();
     let queued = Arc::new(AtomicUsize::new(0));
+    let turn = WriteTurn::default();
     (
         OutgoingSender {
             rounds: tx,
             held: Vec::new(),
+            held_bytes: 0,
             queued: Arc::clone(&queued),
+            turn: turn.clone(),
         },
         Outgoing {
             rounds: rx,
             taken: VecDeque::new(),
             queued,
+            turn,
         },
     )
 }
@@ -64,22 +124,81 @@ impl OutgoingSender {
 
     /// Holds a frame until [`OutgoingSender::flush`]; true when it is the first one held.
     pub(crate) fn hold(&mut self, head: Bytes, body: Bytes) -> bool {
-        self.queued
-            .fetch_add(head.len() + body.len(), Ordering::AcqRel);
+        let len = head.len() + body.len();
+        self.queued.fetch_add(len, Ordering::AcqRel);
+        self.held_bytes += len;
         self.held.push((head, body));
         self.held.len() == 1
     }
 
-    /// Hands the held frames to the writer, waking it once (dropped if it has gone).
+    /// Writes the held frames directly when the connection lent a [`DirectWrite`], nothing
+    /// else is queued and the writer is not writing; hands the writer the rest, waking it
+    /// once (dropped if it has gone).
     pub(crate) fn flush(&mut self) {
         if self.held.is_empty() {
             return;
         }
         let round = std::mem::take(&mut self.held);
+        let held_bytes = std::mem::take(&mut self.held_bytes);
+        let round = if self.queued() == held_bytes {
+            self.write_directly(round)
+        } else {
+            round
+        };
+        if round.is_empty() {
+            return;
+        }
         if let Err(e) = self.rounds.unbounded_send(round) {
             let len: usize = e.into_inner().iter().map(|(h, b)| h.len() + b.len()).sum();
             self.queued.fetch_sub(len, Ordering::AcqRel);
         }
+    }
+
+    /// Writes what the lent [`DirectWrite`] takes of `round` now, if the turn is free;
+    /// returns what is left, as frames for the writer.
+    fn write_directly(&mut self, round: Vec<Frame>) -> Vec<Frame> {
+        let mut guard = match self.turn.0.try_lock() {
+            Ok(guard) => guard,
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(TryLockError::WouldBlock) => return round,
+        };
+        let Some(direct) = guard.as_mut() else {
+            return round;
+        };
+        let mut bufs: VecDeque<Bytes> = round
+            .into_iter()
+            .flat_map(|(head, body)| [head, body])
+            .filter(|b| !b.is_empty())
+            .collect();
+        let mut written = 0;
+        while !bufs.is_empty() {
+            let slices: Vec<IoSlice<'_>> = bufs
+                .iter()
+                .take(DIRECT_SLICES)
+                .map(|b| IoSlice::new(b))
+                .collect();
+            match direct.try_write_vectored(&slices) {
+                Ok(0) => break,
+                Ok(mut n) => {
+                    written += n;
+                    while n > 0 {
+                        let Some(front) = bufs.front_mut() else { break };
+                        if n < front.len() {
+                            let _ = front.split_to(n);
+                            n = 0;
+                        } else {
+                            n -= front.len();
+                            bufs.pop_front();
+                        }
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // Would block, or failed: the writer takes the rest (and meets the failure).
+                Err(_) => break,
+            }
+        }
+        self.queued.fetch_sub(written, Ordering::AcqRel);
+        bufs.into_iter().map(|b| (b, Bytes::new())).collect()
     }
 
     /// Holds a frame and hands it over at once.
@@ -91,6 +210,34 @@ impl OutgoingSender {
 }
 
 impl Outgoing {
+    /// Lends the driver a way to write to the socket without blocking: from now on the
+    /// driver writes a round itself when the writer has nothing queued and is not in its
+    /// turn. Only for a writer that takes and writes frames inside [`Outgoing::turn`].
+    pub fn lend(&mut self, direct: Box<dyn DirectWrite>) {
+        *self.turn.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(direct);
+    }
+
+    /// The turn to write, which a writer that lent a [`DirectWrite`] holds from taking
+    /// frames until they are written.
+    pub fn turn(&self) -> WriteTurn {
+        self.turn.clone()
+    }
+
+    /// Waits, without taking anything, until a frame can be taken (`true`) or the driver
+    /// dropped the sender and everything sent was taken (`false`).
+    pub fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
+        loop {
+            if !self.taken.is_empty() {
+                return Poll::Ready(true);
+            }
+            match self.rounds.poll_next_unpin(cx) {
+                Poll::Ready(Some(round)) => self.taken.extend(round),
+                Poll::Ready(None) => return Poll::Ready(false),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
     /// Takes the next frame received, without waiting; `Err` once the sender was dropped and
     /// everything sent was taken.
     fn try_next(&mut self) -> Result<Option<Frame>, ()> {
@@ -203,6 +350,101 @@ mod tests {
         let mut batch = WriteBatch::new();
         assert!(rx.gather(&mut batch));
         assert_eq!(tx.queued(), 0, "one gather takes the whole round");
+    }
+
+    /// A socket that takes up to `room` bytes, then would block; records what it took.
+    struct Socket {
+        room: usize,
+        took: Arc<Mutex<Vec<u8>>>,
+    }
+
+    impl DirectWrite for Socket {
+        fn try_write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+            if self.room == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let mut took = self.took.lock().unwrap();
+            let mut n = 0;
+            for b in bufs {
+                let k = b.len().min(self.room - n);
+                took.extend_from_slice(&b[..k]);
+                n += k;
+            }
+            self.room -= n;
+            Ok(n)
+        }
+    }
+
+    /// A queue whose writer lent a socket with `room` bytes; what the socket took.
+    fn lent(room: usize) -> (OutgoingSender, Outgoing, Arc<Mutex<Vec<u8>>>) {
+        let (tx, mut rx) = outgoing();
+        let took = Arc::new(Mutex::new(Vec::new()));
+        rx.lend(Box::new(Socket {
+            room,
+            took: Arc::clone(&took),
+        }));
+        (tx, rx, took)
+    }
+
+    /// Everything the writer can take now, as bytes.
+    fn writer_gets(rx: &mut Outgoing) -> Vec<u8> {
+        let mut batch = WriteBatch::new();
+        rx.gather(&mut batch);
+        let mut out = Vec::new();
+        for s in batch.slices() {
+            out.extend_from_slice(&s);
+        }
+        out
+    }
+
+    #[test]
+    fn the_driver_writes_a_round_itself_when_the_writer_is_idle() {
+        let (mut tx, mut rx, took) = lent(1 << 20);
+        tx.hold(frame(1).0, frame(1).1);
+        tx.hold(frame(2).0, frame(2).1);
+        tx.flush();
+        assert_eq!(*took.lock().unwrap(), [1, 1, 1, 1, 1, 2, 2, 2, 2, 2]);
+        assert_eq!(tx.queued(), 0);
+        let mut cx = Context::from_waker(noop_waker_ref());
+        assert!(
+            rx.poll_ready(&mut cx).is_pending(),
+            "the writer got nothing"
+        );
+    }
+
+    #[test]
+    fn what_the_socket_does_not_take_goes_to_the_writer_in_order() {
+        let (mut tx, mut rx, took) = lent(7);
+        tx.hold(frame(1).0, frame(1).1);
+        tx.hold(frame(2).0, frame(2).1);
+        tx.flush();
+        assert_eq!(*took.lock().unwrap(), [1, 1, 1, 1, 1, 2, 2]);
+        assert_eq!(tx.queued(), 3, "the rest is queued for the writer");
+        // The socket is full: the next round goes to the writer, behind the rest.
+        tx.hold(frame(3).0, frame(3).1);
+        tx.flush();
+        assert_eq!(took.lock().unwrap().len(), 7);
+        assert_eq!(writer_gets(&mut rx), [2, 2, 2, 3, 3, 3, 3, 3]);
+        assert_eq!(tx.queued(), 0);
+    }
+
+    #[test]
+    fn no_direct_write_while_frames_wait_or_the_writer_writes() {
+        let (mut tx, mut rx, took) = lent(1 << 20);
+        let turn = rx.turn();
+        let writing = turn.take();
+        tx.hold(frame(1).0, frame(1).1);
+        tx.flush();
+        assert!(took.lock().unwrap().is_empty(), "the writer holds the turn");
+        drop(writing);
+        // Frame 1 still waits for the writer: frame 2 may not overtake it.
+        tx.hold(frame(2).0, frame(2).1);
+        tx.flush();
+        assert!(took.lock().unwrap().is_empty());
+        assert_eq!(writer_gets(&mut rx), [1, 1, 1, 1, 1, 2, 2, 2, 2, 2]);
+        tx.hold(frame(3).0, frame(3).1);
+        tx.flush();
+        assert_eq!(*took.lock().unwrap(), [3, 3, 3, 3, 3], "idle again: direct");
     }
 
     #[test]
