@@ -710,7 +710,8 @@ impl ClientCore {
             self.shutdown_deadline(),
             self.notices.next_restore(),
             self.replies.next_deadline(),
-            self.traces.next_deadline(),
+            // A closed client sends no trace batch, so none is due.
+            self.traces.next_deadline().filter(|_| !self.closing),
         ]
         .into_iter()
         .flatten()

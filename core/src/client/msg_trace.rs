@@ -276,9 +276,40 @@ impl ClientCore {
         }
     }
 
+    /// Whether `producer` is the client's own trace producer.
+    pub(super) fn is_trace_producer(&self, producer: ProducerId) -> bool {
+        self.traces.producer == Some(producer)
+    }
+
+    /// The end of tracing in a graceful shutdown, once every consumer and every producer of
+    /// the user has closed: every batch is sent, due or not, and the trace producer closes,
+    /// which waits for its sends (as Java's trace dispatcher flushes at shutdown). Called
+    /// again, it finds nothing to do.
+    pub(super) fn finish_traces(&mut self, now: Instant) {
+        self.send_trace_batches(now, true);
+        if let Some(producer) = self.traces.producer {
+            // Refused once it is closing or closed.
+            let _ = self.close_producer(now, producer);
+        }
+    }
+
     /// Sends the batches that are full or due; `true` when it sent (or dropped) any.
     pub(super) fn flush_traces(&mut self, now: Instant) -> bool {
-        if self.closing || self.traces.batches.is_empty() {
+        self.send_trace_batches(now, false)
+    }
+
+    /// Sends the batches that are full or due, or every batch (`all`); `true` when it sent
+    /// (or dropped) any.
+    fn send_trace_batches(&mut self, now: Instant, all: bool) -> bool {
+        if self.traces.batches.is_empty() {
+            return false;
+        }
+        if self.closing {
+            // Nothing can send them now.
+            let records: usize = self.traces.batches.values().map(|b| b.records).sum();
+            tracing::debug!(dropped = records, "client closed; trace records dropped");
+            self.traces.dropped += records as u64;
+            self.traces.batches.clear();
             return false;
         }
         let due: Vec<String> = self
@@ -286,7 +317,7 @@ impl ClientCore {
             .batches
             .iter()
             .filter(|(_, b)| {
-                b.records >= MAX_RECORDS
+                all || b.records >= MAX_RECORDS
                     || b.body.len() >= MAX_BYTES
                     || b.since + FLUSH_DELAY <= now
             })

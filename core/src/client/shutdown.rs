@@ -1,5 +1,6 @@
 //! Graceful shutdown: consumers and producers close first (offsets persisted, queues
-//! unlocked, the group unregistered), then the connections.
+//! unlocked, the group unregistered), then the client's trace producer (after it sent every
+//! trace record), then the connections.
 
 use std::time::{Duration, Instant};
 
@@ -17,8 +18,9 @@ pub(super) struct Shutdown {
 impl ClientCore {
     /// Shuts the client down gracefully: every consumer closes (it stops pulling, waits until
     /// `drain_timeout` for its deliveries out, then abandons them, persists its offsets,
-    /// unlocks and unregisters), every producer closes (its sends end, it unregisters), and
-    /// then [`ClientCore::close`] closes every connection. Their [`super::Event::ConsumerClosed`]
+    /// unlocks and unregisters), every producer closes (its sends end, it unregisters), the
+    /// message traces they left are sent and the client's trace producer closes the same way,
+    /// and then [`ClientCore::close`] closes every connection. Their [`super::Event::ConsumerClosed`]
     /// and [`super::Event::ProducerClosed`] events come as for a close asked one by one. Acks
     /// are taken until then; new operations are refused. A request timeout after the drain,
     /// the connections close whatever is still under way. Called again, or after
@@ -35,8 +37,11 @@ impl ClientCore {
             // Refused only for one already closing, which goes on by itself.
             let _ = self.close_consumer(now, consumer);
         }
+        // The trace producer stays open for the records the closes still give.
         for producer in self.producer_ids() {
-            let _ = self.close_producer(now, producer);
+            if !self.is_trace_producer(producer) {
+                let _ = self.close_producer(now, producer);
+            }
         }
         self.advance_shutdown(now);
     }
@@ -47,8 +52,8 @@ impl ClientCore {
     }
 
     /// Moves a graceful shutdown on: deliveries out past the drain are abandoned; once every
-    /// consumer and producer is closed, or a request timeout after the drain, the client
-    /// closes.
+    /// consumer and producer of the user is closed, the traces are finished; once the trace
+    /// producer is closed too, or a request timeout after the drain, the client closes.
     pub(super) fn advance_shutdown(&mut self, now: Instant) {
         let Some(mut s) = self.shutdown else {
             return;
@@ -60,8 +65,14 @@ impl ClientCore {
                 let _ = self.abandon_deliveries(now, consumer);
             }
         }
+        let producers = self.producer_ids();
+        let users_closed =
+            self.consumer_ids().is_empty() && producers.iter().all(|&p| self.is_trace_producer(p));
+        if users_closed {
+            self.finish_traces(now);
+        }
         let hard_stop = s.drain_until + self.config.request_timeout;
-        if self.consumer_ids().is_empty() && self.producer_ids().is_empty() || now >= hard_stop {
+        if users_closed && self.producer_ids().is_empty() || now >= hard_stop {
             self.shutdown = None;
             self.close(now);
         }
