@@ -8,6 +8,17 @@ use consumer_support::*;
 use rocketwire_core::producer::{ProducerConfig, QueueSelector};
 use rocketwire_core::{ConsumeOutcome, Event, RequestCode};
 
+/// A harness whose handler holds every delivery, run until it holds all 6 messages.
+fn holding_all(world: &mut rocketwire_sim::World) -> Harness {
+    let mut h = Harness::new(1);
+    h.policy = Box::new(|_| None);
+    let held = h
+        .run_until(world, |h, _| h.held.len() >= 6, secs(5))
+        .unwrap();
+    assert!(held, "{}", h.held.len());
+    h
+}
+
 #[test]
 fn shutdown_closes_consumers_and_producers_before_the_connections() {
     let mut world = world(41, 1, 1);
@@ -18,12 +29,7 @@ fn shutdown_closes_consumers_and_producers_before_the_connections() {
     let p = world
         .client(0)
         .create_producer(now, config, QueueSelector::RoundRobin);
-    let mut h = Harness::new(1);
-    h.policy = Box::new(|_| None);
-    let held = h
-        .run_until(&mut world, |h, _| h.held.len() >= 6, secs(5))
-        .unwrap();
-    assert!(held, "{}", h.held.len());
+    let mut h = holding_all(&mut world);
     let now = world.now();
     world.client(0).shutdown(now, secs(10));
     assert!(world.client(0).is_shutting_down());
@@ -87,5 +93,55 @@ fn deliveries_out_past_the_drain_are_abandoned_and_the_client_closes() {
     // Nothing was consumed: nothing moved past the start.
     for q in all_queues(1) {
         assert_eq!(committed(&world, &q).unwrap_or(0), 0, "{q:?}");
+    }
+}
+
+#[test]
+fn a_hard_close_in_the_middle_of_everything_leaves_nothing_to_wait_for() {
+    let mut world = world(43, 1, 1);
+    put_all(&mut world, 1, 3);
+    world.broker("broker-a").create_topic("TRACE", 1);
+    let _c = consumer(&mut world, 0, builder().build().unwrap());
+    let now = world.now();
+    let config = ProducerConfig::builder("pg")
+        .trace_topic("TRACE")
+        .build()
+        .unwrap();
+    let p = world
+        .client(0)
+        .create_producer(now, config, QueueSelector::RoundRobin);
+    let mut h = holding_all(&mut world);
+    // Sends answered (trace records waiting for their batch) and sends still out.
+    for i in 0..4 {
+        let now = world.now();
+        let message = rocketwire_core::message::Message::new(TOPIC, format!("m{i}"));
+        world
+            .client(0)
+            .send(
+                now,
+                p,
+                message,
+                rocketwire_core::SendTarget::Default,
+                rocketwire_core::SendMode::Async,
+            )
+            .unwrap();
+        if i == 1 {
+            h.run(&mut world, std::time::Duration::from_millis(50))
+                .unwrap();
+        }
+    }
+    let now = world.now();
+    world.client(0).close(now);
+    h.run(&mut world, secs(1)).unwrap();
+    assert!(world.core(0).is_closed());
+    for later in [0, 1, 30, 120] {
+        let now = world.now() + secs(later);
+        assert!(
+            matches!(
+                world.client(0).poll_output(now),
+                rocketwire_core::Output::Idle
+            ),
+            "{later} s after the close, a closed client waits for nothing"
+        );
     }
 }
