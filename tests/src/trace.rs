@@ -19,28 +19,9 @@ use crate::{unique, Harness};
 /// a `SubBefore` (the consumer's group) and a `SubAfter` (same request, success) for the
 /// message's id, in the trace topic.
 pub fn message_trace_of_a_send_and_its_consumption(h: &dyn Harness) {
-    let admin = h.admin();
-    let topic = unique("rw_traced");
-    let trace_topic = unique("rw_trace");
-    for (t, queues) in [(&topic, 2), (&trace_topic, 1)] {
-        admin
-            .create_topic(TopicConfig::new(t).queues(queues))
-            .expect("create topic");
-    }
-    let give_up = Instant::now() + Duration::from_secs(30);
-    while h.query_route(&topic).is_err() || h.query_route(&trace_topic).is_err() {
-        assert!(Instant::now() < give_up, "no routes for the new topics");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-
+    let (topic, trace_topic) = traced_topics(h);
     let producer = h
-        .create_producer(
-            ProducerConfig::builder(unique("rw_trace_pg"))
-                .trace_topic(&trace_topic)
-                .build()
-                .expect("config"),
-            QueueSelector::RoundRobin,
-        )
+        .create_producer(traced_producer(&trace_topic), QueueSelector::RoundRobin)
         .expect("producer");
     let key = unique("rw_trace_key");
     let mut message = Message::new(topic.clone(), "traced");
@@ -65,20 +46,7 @@ pub fn message_trace_of_a_send_and_its_consumption(h: &dyn Harness) {
 
     let traces = Seen::default();
     let reader = start_consumer(h, &unique("rw_trace_reader"), &trace_topic, &traces);
-    let give_up = Instant::now() + Duration::from_secs(30);
-    let records: Vec<TraceRecord> = loop {
-        let records: Vec<TraceRecord> = traces
-            .bodies()
-            .iter()
-            .flat_map(|b| decode_records(b))
-            .filter(|r| r.msg_id() == sent.msg_id)
-            .collect();
-        if records.len() >= 3 {
-            break records;
-        }
-        assert!(Instant::now() < give_up, "records so far: {records:#?}");
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let records = records_of(&traces, &sent.msg_id, 3);
     let publish = records
         .iter()
         .find(|r| matches!(r, TraceRecord::Pub { .. }))
@@ -119,4 +87,76 @@ pub fn message_trace_of_a_send_and_its_consumption(h: &dyn Harness) {
     reader.shutdown(DRAIN).expect("reader shutdown");
     consumer.shutdown(DRAIN).expect("consumer shutdown");
     producer.shutdown().expect("producer shutdown");
+}
+
+/// A traced send's record is stored even when its client shuts down right after the send,
+/// before the record's batch is due: a graceful shutdown sends the records left, then closes
+/// the trace producer.
+pub fn trace_records_left_at_shutdown_are_sent(h: &dyn Harness) {
+    let (topic, trace_topic) = traced_topics(h);
+    let client = crate::harness::start(h.kind(), crate::cluster_config());
+    let producer = client
+        .create_producer(traced_producer(&trace_topic), QueueSelector::RoundRobin)
+        .expect("producer");
+    let sent = producer
+        .send(Message::new(topic.clone(), "traced at the end"))
+        .expect("send");
+    assert_eq!(sent.status, SendStatus::SendOk);
+    drop(producer);
+    client.shutdown().expect("clean shutdown");
+
+    let traces = Seen::default();
+    let reader = start_consumer(h, &unique("rw_trace_reader"), &trace_topic, &traces);
+    let records = records_of(&traces, &sent.msg_id, 1);
+    assert!(
+        records
+            .iter()
+            .any(|r| matches!(r, TraceRecord::Pub { topic: t, success: true, .. } if *t == topic)),
+        "{records:#?}"
+    );
+    reader.shutdown(DRAIN).expect("reader shutdown");
+}
+
+/// A new topic of 2 queues and a new trace topic of 1, both routed.
+fn traced_topics(h: &dyn Harness) -> (String, String) {
+    let admin = h.admin();
+    let topic = unique("rw_traced");
+    let trace_topic = unique("rw_trace");
+    for (t, queues) in [(&topic, 2), (&trace_topic, 1)] {
+        admin
+            .create_topic(TopicConfig::new(t).queues(queues))
+            .expect("create topic");
+    }
+    let give_up = Instant::now() + Duration::from_secs(30);
+    while h.query_route(&topic).is_err() || h.query_route(&trace_topic).is_err() {
+        assert!(Instant::now() < give_up, "no routes for the new topics");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    (topic, trace_topic)
+}
+
+/// A producer config of a new group, traced into `trace_topic`.
+fn traced_producer(trace_topic: &str) -> ProducerConfig {
+    ProducerConfig::builder(unique("rw_trace_pg"))
+        .trace_topic(trace_topic)
+        .build()
+        .expect("config")
+}
+
+/// The trace records of message `msg_id` that `traces` saw, once there are `at_least`.
+fn records_of(traces: &Seen, msg_id: &str, at_least: usize) -> Vec<TraceRecord> {
+    let give_up = Instant::now() + Duration::from_secs(30);
+    loop {
+        let records: Vec<TraceRecord> = traces
+            .bodies()
+            .iter()
+            .flat_map(|b| decode_records(b))
+            .filter(|r| r.msg_id() == msg_id)
+            .collect();
+        if records.len() >= at_least {
+            return records;
+        }
+        assert!(Instant::now() < give_up, "records so far: {records:#?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

@@ -31,6 +31,7 @@ adapter_suite!(scenarios:
     admin_group_stats_connections_and_running_info,
     request_reply_round_trip,
     message_trace_of_a_send_and_its_consumption,
+    trace_records_left_at_shutdown_are_sent,
     consumer_group_rebalance,
     a_shared_client_id_is_reported,
     dropped_consumer_hands_over_its_queues,
