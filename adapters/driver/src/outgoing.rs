@@ -30,9 +30,6 @@ use crate::write_batch::WriteBatch;
 /// One frame: its head, then its body.
 type Frame = (Bytes, Bytes);
 
-/// Most buffers in one direct write (well under any `IOV_MAX`).
-const DIRECT_SLICES: usize = 256;
-
 /// A write to a connection's socket that never blocks, lent to the driver.
 pub trait DirectWrite: Send {
     /// Writes what the socket takes of `bufs` now, in order; an error of kind
@@ -92,6 +89,8 @@ pub(crate) struct OutgoingSender {
     held_bytes: usize,
     queued: Arc<AtomicUsize>,
     turn: WriteTurn,
+    /// A direct write's buffers (kept for its allocation; empty between flushes).
+    direct: WriteBatch,
 }
 
 /// A new outgoing queue: the driver's end and the writer's.
@@ -106,6 +105,7 @@ pub(crate) fn outgoing() -> (OutgoingSender, Outgoing) {
             held_bytes: 0,
             queued: Arc::clone(&queued),
             turn: turn.clone(),
+            direct: WriteBatch::new(),
         },
         Outgoing {
             rounds: rx,
@@ -138,59 +138,40 @@ impl OutgoingSender {
         if self.held.is_empty() {
             return;
         }
-        let round = std::mem::take(&mut self.held);
-        let held_bytes = std::mem::take(&mut self.held_bytes);
-        let round = if self.queued() == held_bytes {
-            self.write_directly(round)
-        } else {
-            round
-        };
-        if round.is_empty() {
-            return;
+        if self.queued() == std::mem::take(&mut self.held_bytes) {
+            self.write_directly();
+            if self.held.is_empty() {
+                return;
+            }
         }
+        let round = std::mem::take(&mut self.held);
         if let Err(e) = self.rounds.unbounded_send(round) {
             let len: usize = e.into_inner().iter().map(|(h, b)| h.len() + b.len()).sum();
             self.queued.fetch_sub(len, Ordering::AcqRel);
         }
     }
 
-    /// Writes what the lent [`DirectWrite`] takes of `round` now, if the turn is free;
-    /// returns what is left, as frames for the writer.
-    fn write_directly(&mut self, round: Vec<Frame>) -> Vec<Frame> {
+    /// Writes what the lent [`DirectWrite`] takes of the held frames now, if the turn is
+    /// free; what is left stays held, as frames for the writer.
+    fn write_directly(&mut self) {
         let mut guard = match self.turn.0.try_lock() {
             Ok(guard) => guard,
             Err(TryLockError::Poisoned(e)) => e.into_inner(),
-            Err(TryLockError::WouldBlock) => return round,
+            Err(TryLockError::WouldBlock) => return,
         };
         let Some(direct) = guard.as_mut() else {
-            return round;
+            return;
         };
-        let mut bufs: VecDeque<Bytes> = round
-            .into_iter()
-            .flat_map(|(head, body)| [head, body])
-            .filter(|b| !b.is_empty())
-            .collect();
+        for (head, body) in self.held.drain(..) {
+            self.direct.push(head, body);
+        }
         let mut written = 0;
-        while !bufs.is_empty() {
-            let slices: Vec<IoSlice<'_>> = bufs
-                .iter()
-                .take(DIRECT_SLICES)
-                .map(|b| IoSlice::new(b))
-                .collect();
-            match direct.try_write_vectored(&slices) {
+        while !self.direct.is_empty() {
+            match direct.try_write_vectored(&self.direct.slices()) {
                 Ok(0) => break,
-                Ok(mut n) => {
+                Ok(n) => {
                     written += n;
-                    while n > 0 {
-                        let Some(front) = bufs.front_mut() else { break };
-                        if n < front.len() {
-                            let _ = front.split_to(n);
-                            n = 0;
-                        } else {
-                            n -= front.len();
-                            bufs.pop_front();
-                        }
-                    }
+                    self.direct.advance(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 // Would block, or failed: the writer takes the rest (and meets the failure).
@@ -198,7 +179,8 @@ impl OutgoingSender {
             }
         }
         self.queued.fetch_sub(written, Ordering::AcqRel);
-        bufs.into_iter().map(|b| (b, Bytes::new())).collect()
+        self.held
+            .extend(self.direct.take_bufs().map(|b| (b, Bytes::new())));
     }
 
     /// Holds a frame and hands it over at once.
@@ -278,16 +260,11 @@ impl Stream for Outgoing {
     type Item = Frame;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Frame>> {
-        loop {
-            if let Some(frame) = self.taken.pop_front() {
-                return Poll::Ready(Some(self.took(frame)));
-            }
-            match self.rounds.poll_next_unpin(cx) {
-                Poll::Ready(Some(round)) => self.taken.extend(round),
-                Poll::Ready(None) => return Poll::Ready(None),
-                Poll::Pending => return Poll::Pending,
-            }
+        if !std::task::ready!(self.poll_ready(cx)) {
+            return Poll::Ready(None);
         }
+        let frame = self.taken.pop_front();
+        Poll::Ready(frame.map(|f| self.took(f)))
     }
 }
 

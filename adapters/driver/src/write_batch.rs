@@ -15,6 +15,9 @@ use bytes::Bytes;
 pub const WRITE_BATCH_FRAMES: usize = 64;
 /// Bytes past which a batch takes no more frames.
 pub const WRITE_BATCH_BYTES: usize = 256 * 1024;
+/// Most buffers in one vectored write (a batch filled past its limits, as the driver's
+/// direct writes fill one, still writes under any `IOV_MAX`).
+const MAX_SLICES: usize = 512;
 
 /// Buffers waiting to be written, in order.
 #[derive(Debug, Default)]
@@ -51,9 +54,20 @@ impl WriteBatch {
         self.bufs.is_empty()
     }
 
-    /// The buffers left, for one vectored write.
+    /// The buffers left (at most the first 512), for one vectored write.
     pub fn slices(&self) -> Vec<IoSlice<'_>> {
-        self.bufs.iter().map(|b| IoSlice::new(b)).collect()
+        self.bufs
+            .iter()
+            .take(MAX_SLICES)
+            .map(|b| IoSlice::new(b))
+            .collect()
+    }
+
+    /// Takes the buffers left, in order, and empties the batch.
+    pub(crate) fn take_bufs(&mut self) -> impl Iterator<Item = Bytes> + '_ {
+        self.frames = 0;
+        self.bytes = 0;
+        self.bufs.drain(..)
     }
 
     /// Drops the first `n` bytes (a write took them); the batch takes frames again once
@@ -120,6 +134,19 @@ mod tests {
         b.advance(15);
         assert!(!rx.gather(&mut b), "the last frame, then the end");
         assert_eq!(written(&b), b"x");
+    }
+
+    #[test]
+    fn one_write_takes_at_most_max_slices_buffers_and_the_rest_follows() {
+        let mut b = WriteBatch::new();
+        for _ in 0..MAX_SLICES {
+            b.push(Bytes::from_static(b"h"), Bytes::from_static(b"b"));
+        }
+        assert_eq!(b.slices().len(), MAX_SLICES);
+        b.advance(MAX_SLICES);
+        assert_eq!(b.slices().len(), MAX_SLICES, "the second half");
+        assert_eq!(b.take_bufs().count(), MAX_SLICES);
+        assert!(b.is_empty() && !b.is_full());
     }
 
     #[test]
