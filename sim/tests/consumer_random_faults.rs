@@ -183,10 +183,12 @@ fn run_seed(seed: u64, t: &mut Totals) {
 /// list lost to a stalled broker (168), a member no broker knew any more (302), a doubt
 /// settled by a round asked before a later membership change (1199, 2702, 3520), a round that
 /// skipped the broker our last heartbeat missed (1267), a queue's offset written back on
-/// release by a member that had only read it (2340), and a periodic persist of a member whose
-/// close had already unregistered it (5586).
-const HARD_SEEDS: [u64; 12] = [
-    123, 155, 168, 302, 489, 572, 1199, 1267, 2340, 2702, 3520, 5586,
+/// release by a member that had only read it (2340), a periodic persist of a member whose
+/// close had already unregistered it (5586), and an offset written again on release, unchanged
+/// since its periodic persist, after the member the brokers' other view gave the queue had
+/// committed past it (4656).
+const HARD_SEEDS: [u64; 13] = [
+    123, 155, 168, 302, 489, 572, 1199, 1267, 2340, 2702, 3520, 4656, 5586,
 ];
 
 /// The seeds to run: 0..100 and [`HARD_SEEDS`], or `ROCKETWIRE_SIM_SEEDS=START..END`.

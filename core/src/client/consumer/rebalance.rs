@@ -409,7 +409,11 @@ impl ConsumerMachine {
                 "released long after the membership change; offset not written"
             );
         }
-        let write = self.clustering() && !late;
+        // An offset already written as it is needs no second write; that write could only
+        // move back an offset the queue's new owner committed since (both members may have
+        // held the queue while the brokers' views of the group differed).
+        let written = offset.is_some() && self.persisted.get(mq) == offset.as_ref();
+        let write = self.clustering() && !late && !written;
         self.offsets.remove(mq);
         self.persisted.remove(mq);
         self.cancel_pulls(mq);

@@ -15,6 +15,7 @@ use super::super::timer::Timers;
 use super::super::{ClientConfig, Event};
 use super::identity::STALE_CHANNEL_EXPIRY;
 use super::machine::{ConsumerMachine, ConsumerOutput, Env, Request};
+use super::persist::PersistMode;
 use super::{ClientIdCollision, ConsumeOutcome};
 use crate::body::{
     BrokerData, Connection, ConsumerConnection, LockBatchResponseBody, MessageModel, MessageQueue,
@@ -375,6 +376,46 @@ fn a_later_list_without_a_queue_releases_it_and_persists_its_offset() {
         .collect();
     // Queue 3 moved past its start: written. Queue 2 only read its offset: not written back.
     assert_eq!(persisted, vec!["3@2".to_string()]);
+}
+
+/// The offsets of queue `queue` written (oneway) in `out`.
+fn offsets_written(out: &Out, queue: &str) -> Vec<String> {
+    out.oneways
+        .iter()
+        .filter(|(_, c)| RequestCode::from_code(c.code) == RequestCode::UpdateConsumerOffset)
+        .filter(|(_, c)| c.field("queueId") == Some(queue))
+        .map(|(_, c)| c.field("commitOffset").unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn a_released_queue_whose_offset_was_written_already_is_not_written_again() {
+    let mut r = Router::new();
+    let (mut m, pulls) = pulling(&mut r);
+    let pull = pulls
+        .into_iter()
+        .find(|p| p.request == Request::Pull(mq(3), 0));
+    let pull = pull.expect("pull of queue 3");
+    let response = pull_answer(&pull.command, &[0, 1]);
+    let out = r.answer(&mut m, pull, response);
+    for (delivery, _, _) in deliveries(&out) {
+        let (result, _) = r.call(&mut m, |m, now, env| {
+            m.ack(now, env, delivery, ConsumeOutcome::Success)
+        });
+        assert_eq!(result, Ok(()));
+    }
+    let (_, out) = r.call(&mut m, |m, now, env| {
+        m.persist_with(now, env, PersistMode::Periodic)
+    });
+    assert_eq!(offsets_written(&out, "3"), ["2"], "the periodic persist");
+    // Queue 3 goes to a second member. The offset it has (2) is the one written: written
+    // again, it could only move back an offset the new owner committed since.
+    let (_, out) = r.call(&mut m, |m, now, env| m.rebalance_round(now, env));
+    let list = out.requests.into_iter().next().expect("list request");
+    let response = consumer_list(&list.command, &[ME, "10.0.0.9@zz"]);
+    let out = r.answer(&mut m, list, response);
+    assert_eq!(m.held_queues(), vec![mq(0), mq(1)]);
+    assert_eq!(offsets_written(&out, "3"), Vec::<String>::new());
 }
 
 #[test]
