@@ -243,6 +243,9 @@ fn idle_consumer_wakes_only_for_scheduled_jobs() {
             .broker("broker-a")
             .requests_seen(RequestCode::PullMessage),
     );
+    let hb0 = world
+        .broker("broker-a")
+        .requests_seen(RequestCode::HeartBeat);
     let lines0 = world.transcript().lines().count();
     h.run(&mut world, secs(600)).unwrap();
     let wakeups = world.wakeups(0) - w0;
@@ -251,17 +254,24 @@ fn idle_consumer_wakes_only_for_scheduled_jobs() {
         .broker("broker-a")
         .requests_seen(RequestCode::PullMessage)
         - p0;
-    // 4 grid instants a minute (0, 20, 30, 40 s); one more at either end of the span. The
-    // long polls are answered just before the jobs, which run then: by a timer of their
-    // own only when no answer came first.
+    // The 20 s rebalance grid: 3 instants a minute (0, 20, 40 s), with the 30 s heartbeat and
+    // route refresh run at the nearest one up to 10 s early (not at 30 s as well); one more
+    // at either end of the span. The long polls are answered just before the jobs, which run
+    // then: by a timer of their own only when no answer came first.
     assert!(
-        (39..=41).contains(&bursts),
+        (29..=31).contains(&bursts),
         "woken {bursts} times in 10 minutes"
     );
     assert!(wakeups <= bursts, "{wakeups} timer wake-ups in 10 minutes");
     // Long polls: one pull per queue at each of those instants, held to the latest one in the
     // second half of 20 s (4 queues and the retry queue on broker-a).
-    assert!((195..=205).contains(&pulls), "{pulls} pulls in 10 minutes");
+    assert!((145..=155).contains(&pulls), "{pulls} pulls in 10 minutes");
+    // The heartbeat still every 30 s on average: 20 in 10 minutes.
+    let heartbeats = world
+        .broker("broker-a")
+        .requests_seen(RequestCode::HeartBeat)
+        - hb0;
+    assert!((19..=21).contains(&heartbeats), "{heartbeats} heartbeats");
     assert!(h.seen.is_empty());
     let transcript = world.transcript();
     let span: Vec<&str> = transcript.lines().skip(lines0).collect();
