@@ -104,9 +104,9 @@ struct Args {
     /// In-flight counts of the producer cases.
     #[arg(long, value_delimiter = ',', default_value = "1,64")]
     in_flight: Vec<usize>,
-    /// In-flight counts measured with auto-batching, and without it for the ratio
-    /// (empty: none).
-    #[arg(long, value_delimiter = ',', default_value = "256")]
+    /// In-flight counts measured with auto-batching, and without it for the ratio (the
+    /// option with no value: none).
+    #[arg(long, value_delimiter = ',', num_args = 0.., default_value = "256")]
     auto_batch_in_flight: Vec<usize>,
     /// Rounds of the single-send producer cases: each round runs the wire floor and then
     /// every adapter at an in-flight count (the adapters' order turned by one each round),
@@ -753,4 +753,20 @@ fn soak_all(args: &Args, adapters: &[Adapter]) -> Result<(), String> {
         return Err(format!("{failed} soak run(s) failed"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_batch_cases_default_to_256_in_flight_and_can_be_turned_off() {
+        let args = Args::try_parse_from(["rocketwire-bench"]).unwrap();
+        assert_eq!(args.auto_batch_in_flight, [256]);
+        let args = Args::try_parse_from(["rocketwire-bench", "--auto-batch-in-flight"]).unwrap();
+        assert!(args.auto_batch_in_flight.is_empty());
+        let args =
+            Args::try_parse_from(["rocketwire-bench", "--auto-batch-in-flight", "64,256"]).unwrap();
+        assert_eq!(args.auto_batch_in_flight, [64, 256]);
+    }
 }
