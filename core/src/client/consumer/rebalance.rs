@@ -382,13 +382,17 @@ impl ConsumerMachine {
         }
         // Persist what was consumed, then release: a released queue never commits again. An
         // offset not past the one the queue started from is not written back (see
-        // `Slot::started_at`).
+        // `Slot::started_at`), nor one already written as it is: that second write could only
+        // move back an offset the queue's new owner committed since (both members may have
+        // held the queue while the brokers' views of the group differed).
         self.update_committable(mq);
         let offset = self.offsets.get(mq);
         let Some(slot) = self.queues.get_mut(mq) else {
             return;
         };
-        let offset = offset.filter(|o| slot.started_at.is_none_or(|s| *o > s));
+        let offset = offset
+            .filter(|o| slot.started_at.is_none_or(|s| *o > s))
+            .filter(|o| self.persisted.get(mq) != Some(o));
         if slot.pq.state() == QueueState::Pulling {
             let _ = slot.pq.drain();
         }
@@ -409,11 +413,7 @@ impl ConsumerMachine {
                 "released long after the membership change; offset not written"
             );
         }
-        // An offset already written as it is needs no second write; that write could only
-        // move back an offset the queue's new owner committed since (both members may have
-        // held the queue while the brokers' views of the group differed).
-        let written = offset.is_some() && self.persisted.get(mq) == offset.as_ref();
-        let write = self.clustering() && !late && !written;
+        let write = self.clustering() && !late;
         self.offsets.remove(mq);
         self.persisted.remove(mq);
         self.cancel_pulls(mq);

@@ -342,10 +342,9 @@ fn a_rebalance_lists_the_group_and_takes_its_share_after_a_handover_grace() {
     );
 }
 
-#[test]
-fn a_later_list_without_a_queue_releases_it_and_persists_its_offset() {
-    let mut r = Router::new();
-    let (mut m, pulls) = pulling(&mut r);
+/// A consumer alone that pulled offsets 0 and 1 of queue 3 and acked both.
+fn consumed_queue_3(r: &mut Router) -> ConsumerMachine {
+    let (mut m, pulls) = pulling(r);
     let pull = pulls
         .into_iter()
         .find(|p| p.request == Request::Pull(mq(3), 0));
@@ -358,12 +357,24 @@ fn a_later_list_without_a_queue_releases_it_and_persists_its_offset() {
         });
         assert_eq!(result, Ok(()));
     }
-    // A second member joins: queues 2 and 3 go to it.
-    let (_, out) = r.call(&mut m, |m, now, env| m.rebalance_round(now, env));
+    m
+}
+
+/// A second member joins `m`'s group: queues 2 and 3 go to it. What the round gave.
+fn second_member_joins(r: &mut Router, m: &mut ConsumerMachine) -> Out {
+    let (_, out) = r.call(m, |m, now, env| m.rebalance_round(now, env));
     let list = out.requests.into_iter().next().expect("list request");
     let response = consumer_list(&list.command, &[ME, "10.0.0.9@zz"]);
-    let out = r.answer(&mut m, list, response);
+    let out = r.answer(m, list, response);
     assert_eq!(m.held_queues(), vec![mq(0), mq(1)]);
+    out
+}
+
+#[test]
+fn a_later_list_without_a_queue_releases_it_and_persists_its_offset() {
+    let mut r = Router::new();
+    let mut m = consumed_queue_3(&mut r);
+    let out = second_member_joins(&mut r, &mut m);
     let persisted: Vec<String> = out
         .oneways
         .iter()
@@ -391,30 +402,14 @@ fn offsets_written(out: &Out, queue: &str) -> Vec<String> {
 #[test]
 fn a_released_queue_whose_offset_was_written_already_is_not_written_again() {
     let mut r = Router::new();
-    let (mut m, pulls) = pulling(&mut r);
-    let pull = pulls
-        .into_iter()
-        .find(|p| p.request == Request::Pull(mq(3), 0));
-    let pull = pull.expect("pull of queue 3");
-    let response = pull_answer(&pull.command, &[0, 1]);
-    let out = r.answer(&mut m, pull, response);
-    for (delivery, _, _) in deliveries(&out) {
-        let (result, _) = r.call(&mut m, |m, now, env| {
-            m.ack(now, env, delivery, ConsumeOutcome::Success)
-        });
-        assert_eq!(result, Ok(()));
-    }
+    let mut m = consumed_queue_3(&mut r);
     let (_, out) = r.call(&mut m, |m, now, env| {
         m.persist_with(now, env, PersistMode::Periodic)
     });
     assert_eq!(offsets_written(&out, "3"), ["2"], "the periodic persist");
     // Queue 3 goes to a second member. The offset it has (2) is the one written: written
     // again, it could only move back an offset the new owner committed since.
-    let (_, out) = r.call(&mut m, |m, now, env| m.rebalance_round(now, env));
-    let list = out.requests.into_iter().next().expect("list request");
-    let response = consumer_list(&list.command, &[ME, "10.0.0.9@zz"]);
-    let out = r.answer(&mut m, list, response);
-    assert_eq!(m.held_queues(), vec![mq(0), mq(1)]);
+    let out = second_member_joins(&mut r, &mut m);
     assert_eq!(offsets_written(&out, "3"), Vec::<String>::new());
 }
 
